@@ -1,0 +1,82 @@
+"""The result of analysing one image: the contract between inference, reports, CLI and GUI."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+
+@dataclass
+class Analysis:
+    """One analysed image (DESIGN.md, "Contracts").
+
+    ``probability`` is float32 H x W of the original (EXIF-oriented) image; ``mask`` is
+    ``probability >= threshold``. ``score`` is the image-level tampering score in [0, 1].
+    """
+
+    source: str | None  # file path, or None for an in-memory array
+    sha256: str | None  # of the file's bytes; None for an array
+    width: int
+    height: int
+    probability: np.ndarray
+    threshold: float
+    score: float
+    model_id: str
+    model_sha256: str
+    settings: dict[str, Any]
+    device: str
+    duration_s: float
+    started_utc: str
+    warnings: list[str] = field(default_factory=list)
+    image_format: str | None = None  # e.g. "JPEG", when read from a file
+    ok: bool = field(default=True, init=False)
+
+    @property
+    def mask(self) -> np.ndarray:
+        return self.probability >= self.threshold
+
+    @property
+    def area_fraction(self) -> float:
+        """Fraction of pixels at or above the threshold."""
+        return float(self.mask.mean()) if self.probability.size else 0.0
+
+    def with_threshold(self, threshold: float) -> Analysis:
+        """The same analysis seen at another threshold (no new inference)."""
+        copy = Analysis(**{k: v for k, v in self.__dict__.items() if k != "ok"})
+        copy.threshold = float(threshold)
+        return copy
+
+    def summary(self) -> dict[str, Any]:
+        """JSON-ready fields (no arrays)."""
+        return {
+            "source": self.source,
+            "sha256": self.sha256,
+            "width": self.width,
+            "height": self.height,
+            "format": self.image_format,
+            "threshold": self.threshold,
+            "score": self.score,
+            "area_fraction": self.area_fraction,
+            "model_id": self.model_id,
+            "model_sha256": self.model_sha256,
+            "settings": self.settings,
+            "device": self.device,
+            "duration_s": self.duration_s,
+            "started_utc": self.started_utc,
+            "warnings": list(self.warnings),
+        }
+
+
+@dataclass
+class AnalysisError:
+    """An input that could not be analysed; batches carry on past it."""
+
+    source: str | None
+    message: str
+    sha256: str | None = None
+    ok: bool = field(default=False, init=False)
+
+    def summary(self) -> dict[str, Any]:
+        return {"source": self.source, "sha256": self.sha256, "error": self.message}

@@ -1,0 +1,609 @@
+"""The ``ncl-forensics`` command line (Qt-free): analyze, batch, train, finetune, eval, synth, models.
+
+Exit codes: 0 all good, 1 some inputs failed (each reported), 2 usage error. User errors are
+one-line messages; ``--debug`` shows tracebacks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from ncl_core import __version__
+
+SUBCOMMANDS = ("analyze", "batch", "train", "finetune", "eval", "synth", "models")
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+class UsageError(Exception):
+    """A mistake in what the user asked for (exit code 2)."""
+
+
+# -- helpers -------------------------------------------------------------------------------------
+def _progress(total: int | None, desc: str, unit: str = "img"):
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, unit=unit, file=sys.stderr, dynamic_ncols=True)
+
+
+def _load_predictor(args: argparse.Namespace):
+    from ncl_core.infer import Predictor
+
+    predictor = Predictor.load(args.model, args.device)
+    print(
+        f"model {predictor.model_id} ({predictor.model_sha256[:12]}) on {predictor.device}",
+        file=sys.stderr,
+    )
+    return predictor
+
+
+def _refuse_inside(out_dir: Path, inputs: Sequence[Path]) -> None:
+    """Nothing is ever written into a folder of evidence."""
+    out = out_dir.resolve()
+    for path in inputs:
+        folder = path.resolve() if path.is_dir() else path.resolve().parent
+        if out == folder or folder in out.parents:
+            raise UsageError(
+                f"output folder {out_dir} lies inside the evidence folder {folder}; "
+                "choose an output folder elsewhere (inputs are never written to)"
+            )
+
+
+def _unique_stem(path: Path, used: set[str]) -> str:
+    stem, n = path.stem, 1
+    while stem in used:
+        n += 1
+        stem = f"{path.stem}-{n}"
+    used.add(stem)
+    return stem
+
+
+def _settings(args: argparse.Namespace):
+    from ncl_core.infer import InferenceSettings
+
+    return InferenceSettings(mode=args.mode, threshold=args.threshold, input_size=args.input_size)
+
+
+# -- analyze -------------------------------------------------------------------------------------
+def cmd_analyze(args: argparse.Namespace) -> int:
+    from ncl_core.render import heatmap_rgb, mask_png, overlay_rgb, save_png
+
+    inputs = [Path(p) for p in args.images]
+    out = Path(args.out) if args.out else None
+    if out is not None:
+        _refuse_inside(out, inputs)
+        out.mkdir(parents=True, exist_ok=True)
+    predictor = _load_predictor(args)
+    failures, used = 0, set()
+    bar = _progress(len(inputs), "analyze")
+    from ncl_core.data.io import read_image
+
+    for result in predictor.analyze_many(inputs, settings=_settings(args)):
+        bar.update(1)
+        if not result.ok:
+            failures += 1
+            bar.write(f"error: {result.message}", file=sys.stderr)
+            continue
+        summary = result.summary()
+        line = f"{result.source}: score {result.score:.3f}, tampered area {100 * result.area_fraction:.2f} %"
+        if out is not None:
+            stem = _unique_stem(Path(result.source), used)
+            image, _ = read_image(result.source)
+            files = {
+                "mask": out / f"{stem}.mask.png",
+                "heatmap": out / f"{stem}.heatmap.png",
+                "overlay": out / f"{stem}.overlay.png",
+            }
+            save_png(files["mask"], mask_png(result.mask))
+            save_png(files["heatmap"], heatmap_rgb(result.probability))
+            save_png(files["overlay"], overlay_rgb(image, result.probability, result.threshold))
+            summary["outputs"] = {k: str(v) for k, v in files.items()}
+            from ncl_core.fsutil import atomic_write_text
+
+            atomic_write_text(out / f"{stem}.json", json.dumps(summary, indent=2))
+        for warning in result.warnings:
+            line += f"\n  warning: {warning}"
+        bar.write(line)
+    bar.close()
+    if failures:
+        print(f"{failures} of {len(inputs)} image(s) could not be analysed", file=sys.stderr)
+    return EXIT_FAILED if failures else EXIT_OK
+
+
+# -- batch ---------------------------------------------------------------------------------------
+def cmd_batch(args: argparse.Namespace) -> int:
+    from ncl_core.report import ReportOptions, run_batch
+
+    predictor = _load_predictor(args)
+    options = ReportOptions(
+        mode=args.mode, threshold=args.threshold, analyst=args.analyst, case_id=args.case_id
+    )
+    bar = _progress(None, "batch")
+
+    def on_event(event: dict[str, Any]) -> None:
+        if event["type"] == "start":
+            bar.reset(total=event.get("total"))
+        elif event["type"] == "row":
+            bar.update(1)
+            row = event.get("row", {})
+            if row.get("status") == "error":
+                bar.write(f"error: {row.get('error')}", file=sys.stderr)
+
+    summary = run_batch(
+        args.inputs, predictor, args.report, options, resume=args.resume, on_event=on_event
+    )
+    bar.close()
+    for problem in summary.problems:
+        print(f"warning: {problem.path}: {problem.message}", file=sys.stderr)
+    print(f"report: {summary.out_dir} ({summary.n_ok} analysed, {summary.n_errors} error(s))")
+    if summary.n_hash_mismatches:
+        print(
+            f"WARNING: {summary.n_hash_mismatches} input file(s) changed during the batch",
+            file=sys.stderr,
+        )
+    if summary.n_errors:
+        print(
+            f"{summary.n_errors} of {summary.n_files} file(s) could not be analysed",
+            file=sys.stderr,
+        )
+    return EXIT_FAILED if summary.n_errors or summary.n_hash_mismatches else EXIT_OK
+
+
+# -- train / finetune ----------------------------------------------------------------------------
+def _train_config(args: argparse.Namespace, finetune: bool):
+    from ncl_core.config import LossConfig, ModelConfig
+    from ncl_core.train import TrainConfig
+
+    model = ModelConfig(
+        backbone=args.backbone, output_stride=args.output_stride, patch_cells=args.patch_cells
+    )
+    loss = LossConfig(omega=args.omega, mu=args.mu, tau=args.tau, contour_mode=args.contour_mode)
+    base = None
+    if finetune:
+        if args.model:
+            base = args.model
+        else:
+            from ncl_core.modelfile import ModelRegistry
+
+            base = str(ModelRegistry().default().path)
+    return TrainConfig(
+        data=tuple(args.data or ()),
+        val=tuple(args.val or ()),
+        synthetic=args.synthetic,
+        synthetic_length=args.synthetic_length,
+        out=args.out,
+        name=args.name,
+        model=model,
+        loss=loss,
+        base_model=base,
+        size=args.size,
+        epochs=args.epochs,
+        steps=args.steps,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        workers=args.workers,
+        seed=args.seed,
+        device=args.device,
+        amp=not args.no_amp,
+        val_every=args.val_every,
+        checkpoint_every=args.checkpoint_every,
+        half_weights=args.half,
+        run_dir=args.run_dir,
+    )
+
+
+def _train_printer() -> tuple[Callable[[dict[str, Any]], None], Callable[[], None]]:
+    bar = None
+
+    def on_event(event: dict[str, Any]) -> None:
+        nonlocal bar
+        kind = event["type"]
+        if kind == "start":
+            bar = _progress(event["total_steps"], "train", unit="step")
+            print(
+                f"training on {event['device']} (AMP {event['amp']}): {event['n_train']} training / "
+                f"{event['n_val']} validation items, {event['total_steps']} steps; run folder {event['run_dir']}",
+                file=sys.stderr,
+            )
+        elif kind == "step" and bar is not None:
+            bar.n = event["step"]
+            losses = event["losses"]
+            bar.set_postfix(
+                loss=f"{losses['total']:.3f}",
+                ncl=f"{losses['ncl']:.3f}",
+                pc=f"{losses['pc']:.3f}",
+                lr=f"{event['lr']:.2e}",
+                ips=f"{event['images_per_s']:.1f}",
+                refresh=False,
+            )
+            bar.refresh()
+        elif kind == "validation":
+            m = event["metrics"]
+            shown = ("f1", "auc", "iou", "best_f1", "image_auc")
+            text = ", ".join(f"{k} {m[k]:.3f}" for k in shown if isinstance(m.get(k), float))
+            (bar.write if bar else print)(f"epoch {event['epoch']} validation: {text}")
+        elif kind in ("log", "dataset"):
+            text = event.get("message") or json.dumps(event.get("summary"))
+            prefix = "warning: " if event.get("level") == "warning" else ""
+            (bar.write if bar else print)(prefix + text, file=sys.stderr)
+        elif kind == "cancelled":
+            print(
+                f"cancelled at step {event['step']}; resume with --resume {Path(event['checkpoint']).parent}",
+                file=sys.stderr,
+            )
+        elif kind == "finished":
+            print(f"model written to {event['model_path']}", file=sys.stderr)
+
+    def close() -> None:
+        if bar is not None:
+            bar.close()
+
+    return on_event, close
+
+
+def _run_training(args: argparse.Namespace, finetune: bool) -> int:
+    import signal
+
+    from ncl_core.train import Trainer
+
+    on_event, close = _train_printer()
+    if args.resume:
+        trainer = Trainer.resume(args.resume, on_event)
+    else:
+        if not (args.data or args.synthetic):
+            raise UsageError(
+                "give --data DIR (labeled images) or --synthetic DIR (authentic photos)"
+            )
+        trainer = Trainer(_train_config(args, finetune), on_event)
+    # Ctrl-C stops after the current step and leaves a resumable checkpoint.
+    previous = signal.signal(signal.SIGINT, lambda *_: trainer.cancel())
+    try:
+        path = trainer.fit()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        close()
+    if path is not None and args.register:
+        from ncl_core.modelfile import ModelRegistry
+
+        info = ModelRegistry().register_trained(path)
+        print(f"registered as {info.name} ({info.id})", file=sys.stderr)
+    return EXIT_OK if path is not None else EXIT_FAILED
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    return _run_training(args, finetune=False)
+
+
+def cmd_finetune(args: argparse.Namespace) -> int:
+    return _run_training(args, finetune=True)
+
+
+# -- eval ----------------------------------------------------------------------------------------
+def _fmt(value: Any) -> str:
+    return "  n/a" if value is None else f"{value:.3f}"
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from ncl_core.data.datasets import scan_dataset
+    from ncl_core.data.perturb import PERTURBATIONS
+    from ncl_core.evaluate import evaluate, manipulation_kinds
+
+    index = scan_dataset(args.data)
+    samples = index.samples[: args.limit] if args.limit else index.samples
+    kinds = manipulation_kinds(index.root)
+    predictor = _load_predictor(args)
+    conditions = [None] + (list(PERTURBATIONS) if args.robustness else [])
+    results = []
+    for condition in conditions:
+        bar = _progress(len(samples), condition or "clean")
+        result = evaluate(
+            predictor,
+            samples,
+            _settings(args),
+            condition,
+            kinds,
+            args.include_authentic,
+            progress=lambda i, n, bar=bar: bar.update(1),
+        )
+        bar.close()
+        results.append(result)
+    cols = ("f1", "auc", "iou", "best_f1", "image_auc", "image_accuracy")
+    print(f"{'condition':<14} {'subset':<10} {'n':>5} " + " ".join(f"{c:>9}" for c in cols))
+    for result in results:
+        rows = [("all", result["overall"])] + list(result["by_kind"].items())
+        for subset, metrics in rows:
+            print(
+                f"{result['perturbation'] or 'clean':<14} {subset:<10} {metrics.get('n_images', ''):>5} "
+                + " ".join(f"{_fmt(metrics.get(c)):>9}" for c in cols)
+            )
+    if args.json:
+        from ncl_core.fsutil import atomic_write_text
+
+        record = {"model": predictor.info.summary(), "data": str(args.data), "results": results}
+        atomic_write_text(args.json, json.dumps(record, indent=2))
+    return EXIT_OK
+
+
+# -- synth ---------------------------------------------------------------------------------------
+def cmd_synth(args: argparse.Namespace) -> int:
+    from ncl_core.data.synth import SynthConfig, generate_dataset
+
+    config = SynthConfig(
+        size=args.size,
+        types=tuple(args.types),
+        authentic_fraction=args.authentic_fraction,
+        seed=args.seed,
+        image_format=args.format,
+    )
+    bar = _progress(args.count, "synth")
+    result = generate_dataset(
+        args.source, args.out, args.count, config, progress=lambda i, n: bar.update(1)
+    )
+    bar.close()
+    print(
+        f"wrote {result['count']} image(s) to {result['out_dir']} (parameters in {result['json']})"
+    )
+    return EXIT_OK
+
+
+# -- models --------------------------------------------------------------------------------------
+def cmd_models(args: argparse.Namespace) -> int:
+    from ncl_core.modelfile import ModelFileError, ModelRegistry, read_model_info
+
+    registry = ModelRegistry()
+    action = args.action
+    if action == "list":
+        default = None
+        with contextlib.suppress(ModelFileError):  # listing still works with no default
+            default = registry.default().sha256
+        for info in registry.list():
+            mark = "*" if info.sha256 == default else " "
+            f1 = info.metrics.get("f1")
+            tag = " [bundled]" if info.bundled else ""
+            print(
+                f"{mark} {info.id}  {info.name:<28} {info.backbone:<10} "
+                f"F1 {_fmt(f1)}  {info.created}{tag}"
+            )
+        return EXIT_OK
+    if action == "info":
+        info = (
+            read_model_info(args.target)
+            if Path(args.target).is_file()
+            else registry.get(args.target)
+        )
+        print(json.dumps(info.summary(), indent=2))
+        return EXIT_OK
+    if action == "import":
+        info = registry.import_model(args.target, name=args.name)
+        print(f"imported {info.name} ({info.id}) to {info.path}")
+    elif action == "export":
+        if not args.dest:
+            raise UsageError("models export ID DEST: give a destination file or folder")
+        print(f"exported to {registry.export_model(args.target, args.dest)}")
+    elif action == "remove":
+        registry.remove(args.target)
+        print(f"removed {args.target}")
+    elif action == "default":
+        info = registry.set_default(args.target)
+        print(f"default model: {info.name} ({info.id})")
+    return EXIT_OK
+
+
+# -- parser --------------------------------------------------------------------------------------
+def _add_model_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", help="model file (default: the default model of the registry)")
+    p.add_argument("--device", default=None, help="auto (default), cpu, cuda, cuda:N or mps")
+
+
+def _add_analysis_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--mode",
+        choices=("resize", "tiled"),
+        default="resize",
+        help="resize: the paper's 512 px protocol (default); tiled: full resolution",
+    )
+    p.add_argument("--threshold", type=float, default=0.5, help="probability threshold of the mask")
+    p.add_argument(
+        "--input-size",
+        type=int,
+        help="resize mode: network input side (default: the model's training size)",
+    )
+    _add_model_args(p)
+
+
+def _add_train_args(p: argparse.ArgumentParser, finetune: bool) -> None:
+    from ncl_core.config import BACKBONES, CONTOUR_MODES
+
+    p.add_argument("--data", nargs="+", help="labeled dataset folder(s) or IMDL-BenCo JSON list(s)")
+    p.add_argument(
+        "--val", nargs="+", help="validation set(s) (default: a 10 %% hash split of --data)"
+    )
+    p.add_argument(
+        "--synthetic", help="folder of authentic photos: train on forgeries made on the fly"
+    )
+    p.add_argument("--synthetic-length", type=int, default=2000, help="synthetic items per epoch")
+    p.add_argument(
+        "--out",
+        default="ncl-model.safetensors" if not finetune else "ncl-finetuned.safetensors",
+        help="model file to write (the best by validation F1)",
+    )
+    p.add_argument("--name", help="model name stored in the file")
+    if finetune:
+        p.add_argument("--model", help="base model file (default: the default model)")
+    p.add_argument(
+        "--backbone",
+        choices=BACKBONES,
+        default="resnet18" if not finetune else "resnet101",
+        help="network preset (ignored when fine-tuning: the base model's)",
+    )
+    p.add_argument("--output-stride", type=int, choices=(8, 16), default=16)
+    p.add_argument("--patch-cells", type=int, default=8)
+    p.add_argument("--size", type=int, default=512, help="training input side in px")
+    p.add_argument("--epochs", type=int, default=30 if not finetune else 5)
+    p.add_argument("--steps", type=int, help="total steps (overrides --epochs)")
+    p.add_argument("--batch-size", type=int, default=4)
+    p.add_argument(
+        "--lr", type=float, help="base learning rate (default 0.007 x batch/4; x0.1 to fine-tune)"
+    )
+    p.add_argument("--omega", type=float, default=0.1, help="weight of the NCL loss")
+    p.add_argument("--mu", type=float, default=0.8, help="contour weight of the PC loss")
+    p.add_argument("--tau", type=float, default=0.1, help="contrastive temperature")
+    p.add_argument("--contour-mode", choices=CONTOUR_MODES, default="pivot")
+    p.add_argument("--workers", type=int, default=2, help="data-loading processes")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N or mps")
+    p.add_argument("--no-amp", action="store_true", help="disable mixed precision on CUDA")
+    p.add_argument("--val-every", type=int, default=1, help="validate every N epochs")
+    p.add_argument("--checkpoint-every", type=int, default=200, help="checkpoint every N steps")
+    p.add_argument("--half", action="store_true", help="store fp16 weights in the model file")
+    p.add_argument(
+        "--run-dir", help="folder for checkpoints and the event log (default: user data dir)"
+    )
+    p.add_argument(
+        "--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its last checkpoint"
+    )
+    p.add_argument("--register", action="store_true", help="add the trained model to the registry")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ncl-forensics",
+        description="Image manipulation localization (NCL). Without a subcommand, opens the app.",
+    )
+    parser.add_argument("--version", action="version", version=f"ncl-forensics {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser(
+        "analyze", help="analyse images; print scores, optionally write mask/heatmap/overlay/JSON"
+    )
+    p.add_argument("images", nargs="+", help="image files")
+    p.add_argument("--out", help="folder for <name>.mask.png, .heatmap.png, .overlay.png and .json")
+    _add_analysis_args(p)
+    p.set_defaults(func=cmd_analyze)
+
+    p = sub.add_parser("batch", help="analyse files and folders (recursively) into a report folder")
+    p.add_argument("inputs", nargs="+", help="image files and/or folders")
+    p.add_argument(
+        "--report", required=True, help="report folder to create (or continue with --resume)"
+    )
+    p.add_argument(
+        "--resume", action="store_true", help="continue a report, skipping files already in it"
+    )
+    p.add_argument("--analyst", help="analyst name for the report header")
+    p.add_argument("--case-id", help="case identifier for the report header")
+    _add_analysis_args(p)
+    p.set_defaults(func=cmd_batch)
+
+    p = sub.add_parser("train", help="train a model from scratch")
+    _add_train_args(p, finetune=False)
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("finetune", help="fine-tune a model on local labeled images")
+    _add_train_args(p, finetune=True)
+    p.set_defaults(func=cmd_finetune)
+
+    p = sub.add_parser("eval", help="evaluate a model on a labeled dataset")
+    p.add_argument("--data", required=True, help="labeled dataset folder or JSON list")
+    p.add_argument("--robustness", action="store_true", help="also under the paper's perturbations")
+    p.add_argument(
+        "--include-authentic",
+        action="store_true",
+        help="average pixel metrics over authentic images too",
+    )
+    p.add_argument("--limit", type=int, help="only the first N samples")
+    p.add_argument("--json", help="write all results as JSON")
+    _add_analysis_args(p)
+    p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("synth", help="make labeled forgeries from a folder of authentic photos")
+    p.add_argument("source", help="folder of authentic photos (read only)")
+    p.add_argument("out", help="new output folder")
+    p.add_argument("--count", type=int, default=100)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--size", type=int, default=512)
+    p.add_argument(
+        "--types",
+        nargs="+",
+        choices=("splice", "copy_move", "removal"),
+        default=["splice", "copy_move", "removal"],
+    )
+    p.add_argument("--authentic-fraction", type=float, default=0.0)
+    p.add_argument("--format", choices=("png", "jpg"), default="png")
+    p.set_defaults(func=cmd_synth)
+
+    p = sub.add_parser(
+        "models", help="list, inspect, import, export, remove models; set the default"
+    )
+    p.add_argument("action", choices=("list", "info", "import", "export", "remove", "default"))
+    p.add_argument("target", nargs="?", help="model id, name or file")
+    p.add_argument("dest", nargs="?", help="export destination")
+    p.add_argument("--name", help="name for an imported model")
+    p.set_defaults(func=cmd_models)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return EXIT_USAGE
+    if args.command == "models" and args.action != "list" and not args.target:
+        parser.error(f"models {args.action} needs a model id, name or file")
+    return run(args)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run a parsed command, turning user errors into one line and an exit code."""
+    from ncl_core.data.datasets import DatasetError
+    from ncl_core.data.io import ImageReadError
+    from ncl_core.device import DeviceError
+    from ncl_core.modelfile import ModelFileError
+
+    user_errors: tuple[type[BaseException], ...] = (
+        UsageError,
+        ModelFileError,
+        DatasetError,
+        DeviceError,
+        ImageReadError,
+        FileNotFoundError,
+        NotADirectoryError,
+        PermissionError,
+        ValueError,
+    )
+    failed_errors: tuple[type[BaseException], ...] = ()
+    try:
+        from ncl_core.data.synth import SynthError
+        from ncl_core.report import ReportError
+        from ncl_core.train import TrainingError
+
+        user_errors += (SynthError, ReportError)
+        failed_errors = (TrainingError,)
+    except ImportError:  # pragma: no cover - optional parts missing in a broken install
+        pass
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except failed_errors as exc:
+        if args.debug:
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except user_errors as exc:
+        if args.debug:
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except OSError as exc:
+        if args.debug:
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILED

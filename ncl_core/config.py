@@ -1,0 +1,118 @@
+"""Settings as dataclasses, with JSON round-trip.
+
+Every [ours] choice of NCL_METHOD.md is a field here, so it can be changed and ablated.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, fields
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+BACKBONES = ("resnet18", "resnet50", "resnet101")
+CONTOUR_MODES = ("pivot", "drop", "as_tampered", "as_authentic")
+
+
+def _from_dict(cls: type[T], data: dict[str, Any]) -> T:
+    """Build a dataclass from a dict, refusing unknown keys (a typo must not pass silently)."""
+    known = {f.name for f in fields(cls)}
+    unknown = set(data) - known
+    if unknown:
+        raise ValueError(f"unknown {cls.__name__} field(s): {', '.join(sorted(unknown))}")
+    # JSON has no tuples: turn lists back into tuples where the field's default is one.
+    kwargs = {}
+    for f in fields(cls):
+        if f.name not in data:
+            continue
+        value = data[f.name]
+        if isinstance(value, list) and isinstance(f.default, tuple):
+            value = tuple(value)
+        kwargs[f.name] = value
+    return cls(**kwargs)
+
+
+class JsonConfig:
+    """Mixin: ``to_dict``/``to_json`` and ``from_dict``/``from_json`` for a dataclass."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)  # type: ignore[call-overload]
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]):
+        return _from_dict(cls, data)
+
+    @classmethod
+    def from_json(cls, text: str):
+        return cls.from_dict(json.loads(text))
+
+
+@dataclass
+class ModelConfig(JsonConfig):
+    """Everything needed to rebuild an ``NCLNet`` (stored in every model file)."""
+
+    backbone: str = "resnet101"  # [paper] resnet101; resnet50 / resnet18 [ours]
+    output_stride: int = 8  # [paper] 8; 16 [ours]
+    patch_cells: int = 8  # [ours] patch = 8x8 cells of layer1 (stride 4) = 32x32 px
+    aspp_channels: int = 256
+    low_level_channels: int = 48  # DeepLabV3+ reduction of layer1
+    decoder_channels: int = 256  # width of decoder stages 2-4
+    pivot: bool = True  # build the two pivot branches (needed for contour_mode="pivot")
+    patch_eps: float = 0.01  # [ours] r >= 1-eps tampered, r <= eps authentic, else contour
+    stage3_channels: int = 32  # [ours] narrow full-resolution stages keep eval cost low
+    stage4_channels: int = 16
+
+    def __post_init__(self) -> None:
+        if self.backbone not in BACKBONES:
+            raise ValueError(f"backbone must be one of {BACKBONES}, got {self.backbone!r}")
+        if self.output_stride not in (8, 16):
+            raise ValueError(f"output_stride must be 8 or 16, got {self.output_stride!r}")
+        if self.patch_cells < 1:
+            raise ValueError("patch_cells must be >= 1")
+        if not 0.0 <= self.patch_eps < 0.5:
+            raise ValueError("patch_eps must lie in [0, 0.5)")
+
+    @property
+    def patch_px(self) -> int:
+        """Patch side in input pixels (layer1 has stride 4)."""
+        return 4 * self.patch_cells
+
+    @property
+    def aspp_rates(self) -> tuple[int, int, int]:
+        return (12, 24, 36) if self.output_stride == 8 else (6, 12, 18)
+
+    @property
+    def feature_channels(self) -> int:
+        """Channels of ``layer1``: 64 for ResNet-18, 256 for ResNet-50/101."""
+        return 64 if self.backbone == "resnet18" else 256
+
+    @property
+    def patch_dim(self) -> int:
+        """Length of a flattened patch feature: C x p x p."""
+        return self.feature_channels * self.patch_cells**2
+
+
+@dataclass
+class LossConfig(JsonConfig):
+    """NCL_METHOD.md sections 5-7; defaults are this project's [ours] choices."""
+
+    tau: float = 0.1
+    max_negatives: int | None = 256
+    mu: float = 0.8  # contour weight of the PC loss
+    omega: float = 0.1  # weight of the NCL loss in the total
+    contour_mode: str = "pivot"
+
+    def __post_init__(self) -> None:
+        if self.contour_mode not in CONTOUR_MODES:
+            raise ValueError(
+                f"contour_mode must be one of {CONTOUR_MODES}, got {self.contour_mode!r}"
+            )
+        if not 0.0 <= self.mu <= 1.0:
+            raise ValueError("mu must lie in [0, 1]")
+        if self.tau <= 0:
+            raise ValueError("tau must be positive")

@@ -1,0 +1,344 @@
+"""Reading evidence images and ground-truth masks.
+
+Forgiving where it is safe (any common format, mode, bit depth, orientation) and loud where it
+is not: anything that cannot be decoded faithfully raises one ``ImageReadError`` naming the file,
+the reason and what to do. Files are only ever opened for reading.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO
+
+import cv2
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+DEFAULT_MAX_PIXELS = 120_000_000
+
+# Only these Pillow decoders are ever tried. Pillow can open more (EPS even runs Ghostscript),
+# but evidence files must not reach decoders we do not test. The JPEG decoder also yields MPO, camera
+# JPEGs that carry a second picture (e.g. a preview); those are reported as JPEG.
+READABLE_FORMATS = ("JPEG", "PNG", "TIFF", "BMP", "WEBP", "GIF", "PPM")
+IMAGE_EXTENSIONS = (
+    ".jpg",
+    ".jpeg",
+    ".jpe",
+    ".jfif",
+    ".png",
+    ".tif",
+    ".tiff",
+    ".bmp",
+    ".webp",
+    ".gif",
+    ".ppm",
+    ".pgm",
+)
+
+_ORIENTATION_TAG = 0x0112
+_EXIF_IFD = 0x8769
+_GPS_IFD = 0x8825
+_EXIF_TEXT_TAGS = {"make": 0x010F, "model": 0x0110, "software": 0x0131, "datetime": 0x0132}
+_DATETIME_ORIGINAL = 0x9003
+_HINT = "check that the file is a complete JPEG, PNG, TIFF, BMP, WebP or GIF image"
+
+
+class ImageReadError(Exception):
+    """An image (or mask) that cannot be read; the message names the file and what to do."""
+
+
+class MaskError(ImageReadError):
+    """A mask that cannot be used with its image (unreadable, or of another size)."""
+
+
+@dataclass
+class ImageInfo:
+    """What the file header says, read without decoding the pixels.
+
+    ``width``/``height`` are as displayed, i.e. after the EXIF orientation is applied.
+    ``exif`` holds the subset ``make``, ``model``, ``software``, ``datetime`` (only keys present).
+    """
+
+    format: str
+    width: int
+    height: int
+    mode: str
+    n_frames: int = 1
+    orientation: int = 1
+    exif: dict[str, str] = field(default_factory=dict)
+    has_gps: bool = False
+
+
+def is_image_file(path: str | os.PathLike[str]) -> bool:
+    """True when the name has one of the image extensions this package reads."""
+    return Path(path).suffix.lower() in IMAGE_EXTENSIONS
+
+
+def read_image(
+    path: str | os.PathLike[str], max_pixels: int = DEFAULT_MAX_PIXELS
+) -> tuple[np.ndarray, list[str]]:
+    """Read an image file as RGB uint8 H x W x 3, plus warnings about what was converted."""
+    path = Path(os.fspath(path))
+    data = _read_bytes(path, ImageReadError)
+    return _decode(data, str(path), max_pixels)
+
+
+def read_image_bytes(
+    data: bytes, name: str = "<bytes>", max_pixels: int = DEFAULT_MAX_PIXELS
+) -> tuple[np.ndarray, list[str]]:
+    """Like ``read_image`` for an in-memory file (e.g. pasted or downloaded); ``name`` is for messages."""
+    if not data:
+        raise ImageReadError(f"{name}: the data is empty (0 bytes); {_HINT}.")
+    return _decode(bytes(data), name, max_pixels)
+
+
+def read_image_info(path: str | os.PathLike[str]) -> ImageInfo:
+    """Format, size and a few EXIF fields from the header, without decoding pixel data."""
+    path = Path(os.fspath(path))
+    _check_file(path, ImageReadError)
+    with open(path, "rb") as fh, _open(fh, str(path)) as im:
+        try:
+            exif = im.getexif()
+            exif_ifd, gps_ifd = exif.get_ifd(_EXIF_IFD), exif.get_ifd(_GPS_IFD)
+        except Exception:  # damaged EXIF: the header is still worth reporting
+            exif, exif_ifd, gps_ifd = Image.Exif(), {}, {}
+        orientation = int(exif.get(_ORIENTATION_TAG, 1) or 1)
+        if not 1 <= orientation <= 8:
+            orientation = 1
+        width, height = im.size
+        if orientation >= 5:  # orientations 5-8 swap the axes
+            width, height = height, width
+        text: dict[str, str] = {}
+        for key, tag in _EXIF_TEXT_TAGS.items():
+            if exif.get(tag):
+                text[key] = str(exif[tag]).strip("\x00 ")
+        if exif_ifd.get(_DATETIME_ORIGINAL):
+            # The capture time matters more to an analyst than the last-written time.
+            text["datetime"] = str(exif_ifd[_DATETIME_ORIGINAL]).strip("\x00 ")
+        return ImageInfo(
+            format=_format_name(im),
+            width=width,
+            height=height,
+            mode=im.mode,
+            n_frames=int(getattr(im, "n_frames", 1)),
+            orientation=orientation,
+            exif=text,
+            has_gps=bool(gps_ifd),
+        )
+
+
+def read_mask(
+    path: str | os.PathLike[str],
+    expected_hw: tuple[int, int] | None = None,
+    resize: bool = False,
+    *,
+    image_path: str | os.PathLike[str] | None = None,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+) -> tuple[np.ndarray, list[str]]:
+    """Read a ground-truth mask as bool H x W (True = tampered), plus warnings.
+
+    Any bit depth and channel count: colour is reduced to luma, then binarised at half the
+    range (so white is tampered, and Columbia's green-on-red edge masks mark the green region).
+    A size other than ``expected_hw`` raises ``MaskError`` naming both files, or with
+    ``resize=True`` is fixed by nearest-neighbour resizing and a warning.
+    """
+    path = Path(os.fspath(path))
+    data = _read_bytes(path, MaskError)
+    warnings: list[str] = []
+    try:
+        with _open(io.BytesIO(data), str(path), error=MaskError) as im:
+            _check_pixels(im, str(path), max_pixels, MaskError)
+            im = _first_frame(im, warnings)
+            im = _apply_orientation(im, warnings)
+            values, full_scale = _mask_values(im)
+    except MaskError:
+        raise
+    except Exception as exc:
+        raise MaskError(f"{path}: cannot decode the mask ({_reason(exc)}); {_HINT}.") from exc
+    mask = values * 2 >= full_scale
+    if expected_hw is not None and mask.shape != tuple(expected_hw):
+        got = f"{mask.shape[1]}x{mask.shape[0]}"
+        want = f"{expected_hw[1]}x{expected_hw[0]}"
+        if not resize:
+            image = f"its image {image_path}" if image_path is not None else "its image"
+            raise MaskError(
+                f"{path}: mask is {got} px but {image} is {want} px; "
+                "give a mask of the image's size, or allow resizing masks."
+            )
+        resized = cv2.resize(
+            mask.astype(np.uint8), (expected_hw[1], expected_hw[0]), interpolation=cv2.INTER_NEAREST
+        )
+        mask = resized.astype(bool)
+        warnings.append(f"mask resized from {got} to {want} px (nearest neighbour)")
+    return mask, warnings
+
+
+def _check_file(path: Path, error: type[ImageReadError]) -> int:
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        raise error(f"{path}: file not found; check the path.") from None
+    except OSError as exc:
+        raise error(f"{path}: cannot access the file ({_reason(exc)}).") from exc
+    if not path.is_file():
+        raise error(f"{path}: not a file; choose an image file.")
+    if size == 0:
+        raise error(f"{path}: the file is empty (0 bytes); {_HINT}.")
+    return size
+
+
+def _read_bytes(path: Path, error: type[ImageReadError]) -> bytes:
+    """The whole file, read once: decoding from memory keeps no handle open on evidence."""
+    _check_file(path, error)
+    try:
+        with open(path, "rb") as fh:
+            return fh.read()
+    except OSError as exc:
+        raise error(f"{path}: cannot read the file ({_reason(exc)}).") from exc
+
+
+def _open(fh: BinaryIO, name: str, error: type[ImageReadError] = ImageReadError) -> Image.Image:
+    try:
+        return Image.open(fh, formats=READABLE_FORMATS)
+    except Image.DecompressionBombError as exc:
+        raise error(
+            f"{name}: refused, the header claims an image too large to decode safely "
+            f"({_reason(exc)}); if the file is genuine, downscale it with an image editor first."
+        ) from exc
+    except UnidentifiedImageError as exc:
+        raise error(
+            f"{name}: not an image, or a format this app cannot read "
+            "(supported: JPEG, PNG, TIFF, BMP, WebP, GIF); check the file type."
+        ) from exc
+    except Exception as exc:  # Pillow raises many types on damaged headers
+        raise error(
+            f"{name}: the image header is truncated or damaged ({_reason(exc)}); "
+            "re-export or re-copy the original file."
+        ) from exc
+
+
+def _decode(data: bytes, name: str, max_pixels: int) -> tuple[np.ndarray, list[str]]:
+    warnings: list[str] = []
+    with _open(io.BytesIO(data), name) as im:
+        fmt = _format_name(im)
+        _check_pixels(im, name, max_pixels, ImageReadError)
+        sixteen_bit = im.mode.startswith("I") or any(";16" in str(t[3]) for t in im.tile)
+        try:
+            im = _first_frame(im, warnings)
+            im = _apply_orientation(im, warnings)
+            rgb = _to_rgb(im, warnings)
+        except ImageReadError:
+            raise
+        except Exception as exc:
+            reason = _reason(exc)
+            what = "truncated or corrupt" if "truncat" in reason.lower() else "cannot be decoded"
+            raise ImageReadError(
+                f"{name}: the {fmt} data is {what} ({reason}); "
+                "re-export or re-copy the original file."
+            ) from exc
+    if sixteen_bit:
+        warnings.append("16-bit image reduced to 8 bits per channel")
+    return rgb, warnings
+
+
+def _format_name(im: Image.Image) -> str:
+    return "JPEG" if im.format == "MPO" else str(im.format)
+
+
+def _check_pixels(im: Image.Image, name: str, max_pixels: int, error: type[ImageReadError]) -> None:
+    width, height = im.size
+    if width * height > max_pixels:
+        raise error(
+            f"{name}: refused, {width}x{height} px = {width * height / 1e6:.0f} MP exceeds the "
+            f"limit of {max_pixels / 1e6:.0f} MP (a guard against decompression bombs); "
+            "raise the pixel limit if the file is genuine."
+        )
+    if width == 0 or height == 0:
+        raise error(f"{name}: the header gives an empty image ({width}x{height} px); {_HINT}.")
+
+
+def _first_frame(im: Image.Image, warnings: list[str]) -> Image.Image:
+    n_frames = int(getattr(im, "n_frames", 1))
+    if n_frames > 1:
+        kind = "pages" if im.format == "TIFF" else "frames"
+        warnings.append(f"file has {n_frames} {kind}; only the first was read")
+        im.seek(0)
+    im.load()
+    return im
+
+
+def _apply_orientation(im: Image.Image, warnings: list[str]) -> Image.Image:
+    try:
+        orientation = im.getexif().get(_ORIENTATION_TAG, 1)
+    except Exception:  # damaged EXIF must not make the pixels unreadable
+        warnings.append("EXIF data is unreadable; orientation not applied")
+        return im
+    if orientation in (2, 3, 4, 5, 6, 7, 8):
+        warnings.append(f"image was EXIF-rotated (orientation {orientation})")
+        return ImageOps.exif_transpose(im)
+    return im
+
+
+def _to_rgb(im: Image.Image, warnings: list[str]) -> np.ndarray:
+    mode = im.mode
+    if mode.startswith("I") or mode == "F":
+        gray = _high_bit_gray(np.asarray(im))
+        return np.ascontiguousarray(np.repeat(gray[:, :, None], 3, axis=2))
+    if mode == "CMYK":
+        warnings.append("CMYK image converted to RGB (no colour profile applied)")
+        return np.asarray(im.convert("RGB"))
+    if mode == "P":
+        im = im.convert("RGBA" if "transparency" in im.info else "RGB")
+        mode = im.mode
+    elif "transparency" in im.info and mode in ("L", "RGB"):
+        im = im.convert("RGBA")  # a single transparent colour (tRNS chunk)
+        mode = im.mode
+    if mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        rgba = np.asarray(im.convert("RGBA"))
+        alpha = rgba[:, :, 3:4].astype(np.float32) / 255.0
+        transparent = float((alpha < 1.0).mean())
+        if transparent > 0:
+            warnings.append(
+                f"image has transparency ({transparent:.1%} of pixels); composited on white"
+            )
+        # Composite on white: what viewers show, and what an analyst compares against.
+        rgb = rgba[:, :, :3].astype(np.float32) * alpha + 255.0 * (1.0 - alpha)
+        return np.clip(rgb + 0.5, 0, 255).astype(np.uint8)
+    if mode != "RGB":
+        im = im.convert("RGB")
+    return np.asarray(im)
+
+
+def _high_bit_gray(values: np.ndarray) -> np.ndarray:
+    """Scale 16/32-bit integer or float grey levels to uint8."""
+    if values.dtype.kind == "f":
+        top = 1.0 if values.size and float(np.nanmax(values)) <= 1.0 else 255.0
+        return np.clip(np.nan_to_num(values) * (255.0 / top) + 0.5, 0, 255).astype(np.uint8)
+    values = values.astype(np.int64)
+    top = 65535 if values.size == 0 or values.max() <= 65535 else int(values.max())
+    return np.clip((values * 255 + top // 2) // top, 0, 255).astype(np.uint8)
+
+
+def _mask_values(im: Image.Image) -> tuple[np.ndarray, float]:
+    """Grey levels of a mask and the full-scale value of its bit depth."""
+    mode = im.mode
+    if mode == "1":
+        return np.asarray(im).astype(np.uint8), 1.0
+    if mode.startswith("I"):
+        values = np.asarray(im).astype(np.int64)
+        # Pillow opens 16-bit greyscale as "I" or "I;16"; wider integers are taken at face value.
+        wide = values.size and values.max() > 65535
+        return values, float(np.iinfo(np.int32).max) if wide else 65535.0
+    if mode == "F":
+        values = np.asarray(im)
+        return values, 1.0 if values.size and float(values.max()) <= 1.0 else 255.0
+    # Pillow already reduces 48/64-bit colour to 8 bits per channel on decoding.
+    return np.asarray(im.convert("L")).astype(np.int64), 255.0
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text or type(exc).__name__

@@ -1,0 +1,178 @@
+"""Pixel- and image-level metrics, on the CPU or on the GPU the tensors live on.
+
+Conventions (those of the published IML tables): a prediction is ``prob >= threshold``; F1,
+IoU, precision and recall are 0 when there is no true positive (so an authentic image always
+scores F1 = 0); AUC is the exact Mann-Whitney statistic with average ranks for ties and is NaN
+when the ground truth has only one class. Dataset scores are means of per-image metrics over
+the tampered images, unless authentic images are asked for explicitly.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+ArrayLike = np.ndarray | torch.Tensor
+
+
+@dataclass
+class PixelMetrics:
+    """Metrics of one image; ``best_f1`` is the best F1 over all thresholds, at ``best_threshold``."""
+
+    f1: float
+    iou: float
+    precision: float
+    recall: float
+    auc: float
+    best_f1: float
+    best_threshold: float
+
+    def to_dict(self) -> dict[str, float]:
+        return asdict(self)
+
+
+def pixel_metrics(prob: ArrayLike, gt: ArrayLike, threshold: float = 0.5) -> PixelMetrics:
+    """Metrics of a probability map against a ground-truth mask (H x W, numpy or torch).
+
+    ``gt`` is bool, or numbers where a nonzero integer / a float >= 0.5 means tampered.
+    Computed on ``prob``'s device.
+    """
+    return _pixel_metrics(*_flat_pair(prob, gt), threshold)
+
+
+def _pixel_metrics(p: torch.Tensor, g: torch.Tensor, threshold: float) -> PixelMetrics:
+    pred = p >= threshold
+    counts = torch.stack([(pred & g).sum(), (pred & ~g).sum(), (~pred & g).sum()])
+    auc, best_f1, best_threshold = _ranked(p, g)
+    tp, fp, fn = counts.tolist()  # one device sync for the three counts
+    return PixelMetrics(
+        f1=2 * tp / (2 * tp + fp + fn) if tp else 0.0,
+        iou=tp / (tp + fp + fn) if tp else 0.0,
+        precision=tp / (tp + fp) if tp else 0.0,
+        recall=tp / (tp + fn) if tp else 0.0,
+        auc=auc,
+        best_f1=best_f1,
+        best_threshold=best_threshold,
+    )
+
+
+def image_metrics(scores: Any, labels: Any, threshold: float = 0.5) -> dict[str, float]:
+    """Image-level AUC, accuracy and F1 (tampered = positive) from per-image scores."""
+    s, y = _flat_pair(scores, labels)
+    if s.numel() == 0:
+        raise ValueError("image_metrics needs at least one score")
+    pred = s >= threshold
+    tp, fp, fn, correct = torch.stack(
+        [(pred & y).sum(), (pred & ~y).sum(), (~pred & y).sum(), (pred == y).sum()]
+    ).tolist()
+    auc, _, _ = _ranked(s, y)
+    return {
+        "auc": auc,
+        "accuracy": correct / s.numel(),
+        "f1": 2 * tp / (2 * tp + fp + fn) if tp else 0.0,
+    }
+
+
+class MetricAccumulator:
+    """Collects per-image metrics over a dataset; ``result`` gives the means."""
+
+    def __init__(self, threshold: float = 0.5) -> None:
+        self.threshold = threshold
+        self.per_image: list[PixelMetrics] = []
+        self.tampered: list[bool] = []
+        self.scores: list[float] = []
+        self.score_labels: list[bool] = []
+
+    def add(
+        self,
+        prob: ArrayLike,
+        gt: ArrayLike,
+        score: float | None = None,
+        tampered: bool | None = None,
+    ) -> PixelMetrics:
+        """Add one image; ``tampered`` defaults to "the mask has a tampered pixel"."""
+        p, g = _flat_pair(prob, gt)
+        metrics = _pixel_metrics(p, g, self.threshold)
+        if tampered is None:
+            tampered = bool(g.any())
+        self.per_image.append(metrics)
+        self.tampered.append(bool(tampered))
+        if score is not None:
+            self.scores.append(float(score))
+            self.score_labels.append(bool(tampered))
+        return metrics
+
+    def __len__(self) -> int:
+        return len(self.per_image)
+
+    def result(self, include_authentic: bool = False) -> dict[str, Any]:
+        """Means of the per-image pixel metrics (over tampered images unless asked otherwise),
+        counts, and image-level metrics when scores were given."""
+        rows = [m for m, t in zip(self.per_image, self.tampered) if t or include_authentic]
+        out: dict[str, Any] = {
+            "include_authentic": include_authentic,
+            "threshold": self.threshold,
+            "n_images": len(rows),
+            "n_tampered": sum(self.tampered),
+            "n_authentic": len(self.tampered) - sum(self.tampered),
+        }
+        for name in ("f1", "iou", "precision", "recall", "best_f1"):
+            values = [getattr(m, name) for m in rows]
+            out[name] = sum(values) / len(values) if values else math.nan
+        aucs = [m.auc for m in rows if not math.isnan(m.auc)]
+        out["auc"] = sum(aucs) / len(aucs) if aucs else math.nan
+        out["n_auc"] = len(aucs)  # authentic images have no pixel AUC
+        if self.scores:
+            image = image_metrics(self.scores, self.score_labels, self.threshold)
+            out.update({f"image_{k}": v for k, v in image.items()}, n_scored=len(self.scores))
+        return out
+
+
+def _flat_pair(values: Any, truth: Any) -> tuple[torch.Tensor, torch.Tensor]:
+    """Flattened float values and bool truth on the values' device; shapes must match."""
+    v = values if isinstance(values, torch.Tensor) else torch.as_tensor(np.asarray(values))
+    t = truth if isinstance(truth, torch.Tensor) else torch.as_tensor(np.asarray(truth))
+    if v.shape != t.shape:
+        raise ValueError(f"prediction shape {tuple(v.shape)} differs from truth {tuple(t.shape)}")
+    v = v.detach().reshape(-1)
+    if v.dtype != torch.float64:
+        v = v.float()
+    if torch.isnan(v).any():
+        raise ValueError("the prediction contains NaN")
+    t = t.detach().reshape(-1).to(v.device)
+    if t.dtype != torch.bool:
+        t = t >= 0.5 if t.is_floating_point() else t != 0
+    return v, t
+
+
+def _ranked(values: torch.Tensor, truth: torch.Tensor) -> tuple[float, float, float]:
+    """(AUC, best F1, its threshold) from one sort of the distinct values.
+
+    Exact: ranks are averaged over ties and kept as doubled integers, so nothing rounds
+    before the final division.
+    """
+    n = values.numel()
+    n_pos = int(truth.sum())
+    n_neg = n - n_pos
+    if n_pos == 0:
+        return math.nan, 0.0, math.nan
+    distinct, inverse, counts = torch.unique(
+        values, sorted=True, return_inverse=True, return_counts=True
+    )
+    pos = torch.bincount(inverse[truth], minlength=distinct.numel())
+    auc = math.nan
+    if n_neg:
+        before = torch.cumsum(counts, 0) - counts
+        doubled_rank_sum = int((pos * (2 * before + counts + 1)).sum())
+        auc = (doubled_rank_sum - n_pos * (n_pos + 1)) / (2 * n_pos * n_neg)
+    # Threshold at each distinct value, highest first: prediction = values >= it.
+    tp = torch.flip(torch.cumsum(torch.flip(pos, [0]), 0), [0]).double()
+    predicted = torch.flip(torch.cumsum(torch.flip(counts, [0]), 0), [0]).double()
+    f1 = 2 * tp / (predicted + n_pos)
+    best = int(torch.argmax(torch.flip(f1, [0])))  # ties: the highest threshold
+    index = distinct.numel() - 1 - best
+    return auc, float(f1[index]), float(distinct[index])

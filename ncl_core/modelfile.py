@@ -1,0 +1,303 @@
+"""Model files (one ``.safetensors`` each; never unpickled) and the user's model registry.
+
+A model file's metadata holds the format version, the full ``ModelConfig``, what it was
+trained on, its validation metrics, its creation time and its parent (for fine-tuned models).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import shutil
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
+
+from ncl_core import __version__
+from ncl_core.config import ModelConfig
+from ncl_core.fsutil import atomic_path, atomic_write_text
+from ncl_core.hashing import sha256_file
+from ncl_core.model import NCLNet
+from ncl_core.paths import bundled_model_path, models_dir
+
+FORMAT_NAME = "ncl-forensics-model"
+FORMAT_VERSION = 1
+_JSON_KEYS = ("trained_on", "metrics", "train_config", "extra")
+
+
+class ModelFileError(Exception):
+    """A model file that cannot be used; the message names the file and what to do."""
+
+
+@dataclass
+class ModelInfo:
+    """What a model file says about itself, plus where it is."""
+
+    id: str
+    name: str
+    path: Path
+    sha256: str
+    config: ModelConfig
+    created: str = ""
+    trained_on: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    parent: str | None = None
+    app_version: str = ""
+    bundled: bool = False
+    train_config: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def backbone(self) -> str:
+        return self.config.backbone
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "path": str(self.path),
+            "sha256": self.sha256,
+            "backbone": self.backbone,
+            "output_stride": self.config.output_stride,
+            "created": self.created,
+            "trained_on": self.trained_on,
+            "metrics": self.metrics,
+            "parent": self.parent,
+            "bundled": self.bundled,
+        }
+
+
+def utc_now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def save_model(
+    path: str | Path,
+    model: NCLNet,
+    *,
+    name: str | None = None,
+    trained_on: dict[str, Any] | None = None,
+    metrics: dict[str, Any] | None = None,
+    parent: str | None = None,
+    train_config: dict[str, Any] | None = None,
+    half: bool = False,
+) -> Path:
+    """Write ``model`` as a model file (atomically). ``half`` stores float weights as fp16."""
+    path = Path(path)
+    tensors = {}
+    for key, value in model.state_dict().items():
+        value = value.detach().cpu()
+        if half and value.is_floating_point():
+            value = value.half()
+        tensors[key] = value.contiguous()
+    metadata = {
+        "format": FORMAT_NAME,
+        "format_version": str(FORMAT_VERSION),
+        "model_config": model.config.to_json(),
+        "name": name or path.stem,
+        "created": utc_now(),
+        "app_version": __version__,
+        "parent": parent or "",
+        "trained_on": json.dumps(trained_on or {}),
+        "metrics": json.dumps(metrics or {}),
+        "train_config": json.dumps(train_config or {}),
+    }
+    with atomic_path(path) as tmp:
+        save_file(tensors, str(tmp), metadata=metadata)
+    return path
+
+
+def _read_header(path: Path) -> dict[str, str]:
+    if not path.is_file():
+        raise ModelFileError(f"{path}: no such model file")
+    try:
+        with safe_open(str(path), framework="pt") as fh:
+            metadata = fh.metadata() or {}
+    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
+        raise ModelFileError(
+            f"{path}: not a readable .safetensors model file ({exc}); "
+            "models must be NCL Forensics .safetensors files (pickled .pt/.pth files are refused)"
+        ) from exc
+    if metadata.get("format") != FORMAT_NAME:
+        raise ModelFileError(
+            f"{path}: a .safetensors file, but not an NCL Forensics model (no '{FORMAT_NAME}' "
+            "metadata); train or fine-tune one with `ncl-forensics train`"
+        )
+    try:
+        version = int(metadata.get("format_version", "0"))
+    except ValueError:
+        version = -1
+    if version != FORMAT_VERSION:
+        raise ModelFileError(
+            f"{path}: model format version {metadata.get('format_version')!r} is not supported "
+            f"by this version of NCL Forensics (expects {FORMAT_VERSION})"
+        )
+    return metadata
+
+
+def read_model_info(path: str | Path, *, bundled: bool = False) -> ModelInfo:
+    """Read and validate a model file's metadata (no weights are loaded)."""
+    path = Path(path)
+    meta = _read_header(path)
+    try:
+        config = ModelConfig.from_json(meta["model_config"])
+        parsed = {key: json.loads(meta.get(key) or "{}") for key in _JSON_KEYS}
+    except (KeyError, ValueError, TypeError) as exc:
+        raise ModelFileError(f"{path}: the model's configuration is invalid ({exc})") from exc
+    sha = sha256_file(path)
+    return ModelInfo(
+        id=sha[:12],
+        name=meta.get("name") or path.stem,
+        path=path,
+        sha256=sha,
+        config=config,
+        created=meta.get("created", ""),
+        trained_on=parsed["trained_on"],
+        metrics=parsed["metrics"],
+        parent=meta.get("parent") or None,
+        app_version=meta.get("app_version", ""),
+        bundled=bundled,
+        train_config=parsed["train_config"],
+    )
+
+
+def load_model(
+    path: str | Path, device: torch.device | str = "cpu", *, bundled: bool = False
+) -> tuple[NCLNet, ModelInfo]:
+    """Rebuild the network from a model file and load its weights (float32, eval mode)."""
+    info = read_model_info(path, bundled=bundled)
+    model = NCLNet(info.config)
+    expected = model.state_dict()
+    tensors: dict[str, torch.Tensor] = {}
+    try:
+        with safe_open(str(info.path), framework="pt") as fh:
+            keys = set(fh.keys())
+            missing = sorted(set(expected) - keys)
+            unexpected = sorted(keys - set(expected))
+            if missing or unexpected:
+                raise ModelFileError(
+                    f"{info.path}: weights do not match its configuration "
+                    f"({len(missing)} missing, e.g. {missing[:2]}; {len(unexpected)} unexpected, "
+                    f"e.g. {unexpected[:2]}); the file is damaged or from another program"
+                )
+            for key in keys:
+                tensor = fh.get_tensor(key)
+                if tensor.shape != expected[key].shape:
+                    raise ModelFileError(
+                        f"{info.path}: tensor {key} has shape {tuple(tensor.shape)}, "
+                        f"expected {tuple(expected[key].shape)}; the file is damaged"
+                    )
+                tensors[key] = tensor.to(expected[key].dtype)
+    except SafetensorError as exc:
+        raise ModelFileError(f"{info.path}: the weights cannot be read ({exc})") from exc
+    model.load_state_dict(tensors)
+    return model.to(device).eval(), info
+
+
+class ModelRegistry:
+    """The user's models: files in the user data dir, plus the bundled starter model.
+
+    ``registry.json`` holds the chosen default; the files themselves are the truth, so a
+    model copied into the folder by hand shows up too.
+    """
+
+    def __init__(self, root: Path | None = None, bundled: Path | None = None) -> None:
+        self.root = Path(root) if root else models_dir()
+        self.bundled_path = Path(bundled) if bundled else bundled_model_path()
+        self._state_file = self.root / "registry.json"
+
+    def _state(self) -> dict[str, Any]:
+        try:
+            return json.loads(self._state_file.read_text())
+        except (OSError, ValueError):
+            return {}
+
+    def _save_state(self, state: dict[str, Any]) -> None:
+        atomic_write_text(self._state_file, json.dumps(state, indent=2))
+
+    def list(self) -> list[ModelInfo]:
+        """Every usable model, bundled first; unreadable files in the folder are skipped."""
+        models: list[ModelInfo] = []
+        if self.bundled_path.is_file():
+            with contextlib.suppress(ModelFileError):
+                models.append(read_model_info(self.bundled_path, bundled=True))
+        if self.root.is_dir():
+            for path in sorted(self.root.glob("*.safetensors")):
+                try:
+                    models.append(read_model_info(path))
+                except ModelFileError:
+                    continue
+        return models
+
+    def get(self, model_id: str) -> ModelInfo:
+        """A model by id (a prefix of its SHA-256) or by name."""
+        for info in self.list():
+            if info.sha256.startswith(model_id) or info.name == model_id:
+                return info
+        raise ModelFileError(
+            f"no model {model_id!r} in the registry; `ncl-forensics models list` shows them"
+        )
+
+    def import_model(self, path: str | Path, name: str | None = None) -> ModelInfo:
+        """Validate a model file (metadata and every weight) and copy it into the registry."""
+        path = Path(path)
+        load_model(path)  # full validation: config builds and every tensor fits
+        info = read_model_info(path)
+        for existing in self.list():
+            if existing.sha256 == info.sha256:
+                return existing
+        dest = self.root / f"{name or info.name}-{info.id}.safetensors"
+        with atomic_path(dest) as tmp:
+            shutil.copyfile(path, tmp)
+        return read_model_info(dest)
+
+    def register_trained(self, path: str | Path) -> ModelInfo:
+        """Add a model this machine trained (same validation as an import)."""
+        return self.import_model(path)
+
+    def export_model(self, model_id: str, dest: str | Path) -> Path:
+        info = self.get(model_id)
+        dest = Path(dest)
+        if dest.is_dir():
+            dest = dest / info.path.name
+        with atomic_path(dest) as tmp:
+            shutil.copyfile(info.path, tmp)
+        return dest
+
+    def remove(self, model_id: str) -> None:
+        info = self.get(model_id)
+        if info.bundled:
+            raise ModelFileError("the bundled starter model cannot be removed")
+        info.path.unlink()
+        state = self._state()
+        if state.get("default") == info.sha256:
+            state.pop("default")
+            self._save_state(state)
+
+    def set_default(self, model_id: str) -> ModelInfo:
+        info = self.get(model_id)
+        state = self._state()
+        state["default"] = info.sha256
+        self._save_state(state)
+        return info
+
+    def default(self) -> ModelInfo:
+        """The chosen default model, else the bundled one."""
+        chosen = self._state().get("default")
+        models = self.list()
+        for info in models:
+            if chosen and info.sha256 == chosen:
+                return info
+        for info in models:
+            if info.bundled:
+                return info
+        if models:
+            return models[0]
+        raise ModelFileError(
+            f"no model available: the bundled model {self.bundled_path} is missing and none "
+            "is registered; import one with `ncl-forensics models import FILE` or train one"
+        )

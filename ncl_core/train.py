@@ -1,0 +1,539 @@
+"""The training engine: fit, validate, checkpoint, resume, cancel, fine-tune.
+
+The ``Trainer`` speaks only through events (plain dicts, DESIGN.md "Training events"); the CLI
+prints them with a progress bar, the GUI plots them. Every step is reproducible from
+(seed, step) alone, so a resumed run follows the same loss trajectory as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import ConcatDataset, DataLoader, Dataset
+
+from ncl_core.config import JsonConfig, LossConfig, ModelConfig
+from ncl_core.data.datasets import Sample, SegmentationDataset, scan_dataset, split_samples
+from ncl_core.data.synth import SynthConfig, SynthDataset, list_source_images
+from ncl_core.data.transforms import AugmentConfig
+from ncl_core.device import amp_dtype, describe, pick_device
+from ncl_core.fsutil import atomic_path, atomic_write_text
+from ncl_core.infer import image_score
+from ncl_core.losses import total_loss
+from ncl_core.metrics import MetricAccumulator
+from ncl_core.model import NCLNet
+from ncl_core.modelfile import load_model, save_model
+from ncl_core.paths import runs_dir
+
+Event = dict[str, Any]
+CHECKPOINT_NAME = "checkpoint.pt"
+_CHECKPOINT_FORMAT = "ncl-forensics-checkpoint"
+_NESTED = {"model": ModelConfig, "loss": LossConfig, "augment": AugmentConfig}
+
+
+class TrainingError(Exception):
+    """Training cannot start or go on; the message says why and what to do."""
+
+
+@dataclass
+class TrainConfig(JsonConfig):
+    """Every training setting; the CLI and the GUI both fill this one dataclass."""
+
+    data: tuple[str, ...] = ()  # dataset folders or IMDL-BenCo JSON lists
+    val: tuple[str, ...] = ()  # validation sets; empty = a hash split of ``data``
+    synthetic: str | None = None  # folder of authentic photos: forgeries made on the fly
+    synthetic_length: int = 2000  # synthetic items per epoch
+    out: str = "ncl-model.safetensors"  # model file written (best by validation F1)
+    name: str | None = None
+    model: ModelConfig = field(default_factory=ModelConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    base_model: str | None = None  # fine-tune from this model file (its config wins)
+    size: int = 512  # [paper] training input side
+    epochs: int = 30
+    steps: int | None = None  # total optimizer steps; overrides epochs when set
+    batch_size: int = 4
+    lr: float | None = None  # None: 0.007 * batch / 4, and x0.1 when fine-tuning
+    head_lr_mult: float = 10.0  # [paper, DeepLabV3+] ASPP / decoder / heads learn 10x faster
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    poly_power: float = 0.9
+    workers: int = 2
+    seed: int = 0
+    device: str = "auto"
+    amp: bool = True  # CUDA only: bf16 where supported, else fp16 with a grad scaler
+    val_every: int = 1  # epochs
+    val_fraction: float = 0.1
+    val_synthetic_length: int = 64
+    checkpoint_every: int = 200  # steps; a checkpoint is also written at every epoch end
+    max_nonfinite: int = 5  # consecutive non-finite losses before giving up
+    half_weights: bool = False  # store the model file's weights as fp16
+    run_dir: str | None = None  # checkpoints and the event log; default: user data dir
+
+    def __post_init__(self) -> None:
+        self.data = tuple(str(d) for d in self.data)
+        self.val = tuple(str(v) for v in self.val)
+        if self.batch_size < 1 or self.epochs < 1:
+            raise ValueError("batch_size and epochs must be at least 1")
+        if self.steps is not None and self.steps < 1:
+            raise ValueError("steps must be at least 1")
+        if self.size % self.model.patch_px:
+            raise ValueError(
+                f"size must be a multiple of the patch size ({self.model.patch_px} px)"
+            )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            f.name: (
+                getattr(self, f.name).to_dict()
+                if f.name in _NESTED
+                else list(getattr(self, f.name))
+                if isinstance(getattr(self, f.name), tuple)
+                else getattr(self, f.name)
+            )
+            for f in fields(self)
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        data = dict(data)
+        for key, sub in _NESTED.items():
+            if isinstance(data.get(key), dict):
+                data[key] = sub.from_dict(data[key])
+        return super().from_dict(data)
+
+    def base_lr(self) -> float:
+        if self.lr is not None:
+            return self.lr
+        lr = 0.007 * self.batch_size / 4
+        return lr * 0.1 if self.base_model else lr
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _step_seed(seed: int, step: int) -> int:
+    return (seed * 1_000_003 + step) % (2**63 - 1)
+
+
+def _collate(items: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "image": torch.stack([i["image"] for i in items]),
+        "mask": torch.stack([i["mask"] for i in items]),
+        "path": [i["path"] for i in items],
+    }
+
+
+class _EpochBatches:
+    """Batches of one epoch: a permutation seeded by (seed, epoch), optionally skipping ahead."""
+
+    def __init__(self, n: int, batch_size: int, seed: int, epoch: int, skip: int) -> None:
+        order = torch.randperm(n, generator=torch.Generator().manual_seed(seed * 7919 + epoch))
+        batches = [order[i : i + batch_size].tolist() for i in range(0, n, batch_size)]
+        if len(batches) > 1 and len(batches[-1]) < batch_size:
+            batches.pop()  # a short last batch would change BN statistics between epochs
+        self.batches = batches[skip:]
+
+    def __iter__(self):
+        return iter(self.batches)
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+
+class Trainer:
+    """Trains an ``NCLNet``; ``fit()`` blocks (run it in a worker thread), ``cancel()`` is safe
+    to call from any thread."""
+
+    def __init__(self, config: TrainConfig, on_event: Callable[[Event], None] | None = None):
+        self.config = config
+        self.on_event = on_event
+        self._cancel = threading.Event()
+        self._checkpoint: dict[str, Any] | None = None
+        self.run_dir = Path(config.run_dir) if config.run_dir else None
+
+    # -- public -------------------------------------------------------------------------------
+    def cancel(self) -> None:
+        """Stop after the current step, leaving a resumable checkpoint."""
+        self._cancel.set()
+
+    @classmethod
+    def resume(
+        cls, run_dir: str | Path, on_event: Callable[[Event], None] | None = None
+    ) -> Trainer:
+        """A trainer that continues the run in ``run_dir`` from its last checkpoint."""
+        run_dir = Path(run_dir)
+        ckpt_path = run_dir / CHECKPOINT_NAME
+        if not ckpt_path.is_file():
+            raise TrainingError(f"{run_dir}: no checkpoint to resume from ({CHECKPOINT_NAME})")
+        try:
+            checkpoint = torch.load(ckpt_path, map_location="cpu", weights_only=True)
+        except Exception as exc:  # noqa: BLE001 - any unreadable checkpoint gets one message
+            raise TrainingError(f"{ckpt_path}: the checkpoint cannot be read ({exc})") from exc
+        if checkpoint.get("format") != _CHECKPOINT_FORMAT:
+            raise TrainingError(f"{ckpt_path}: not an NCL Forensics checkpoint")
+        config = TrainConfig.from_json(checkpoint["config"])
+        config.run_dir = str(run_dir)
+        trainer = cls(config, on_event)
+        trainer._checkpoint = checkpoint
+        return trainer
+
+    def fit(self) -> Path | None:
+        """Train; returns the model file written, or None when cancelled."""
+        try:
+            return self._fit()
+        except TrainingError as exc:
+            self._emit({"type": "failed", "message": str(exc)})
+            raise
+        except Exception as exc:
+            self._emit({"type": "failed", "message": f"training failed: {exc}"})
+            raise
+
+    # -- setup --------------------------------------------------------------------------------
+    def _emit(self, event: Event) -> None:
+        event.setdefault("time", _now())
+        if self.run_dir is not None:
+            with open(self.run_dir / "events.jsonl", "a", encoding="utf-8") as fh:
+                fh.write(json.dumps(event, default=str) + "\n")
+        if self.on_event is not None:
+            self.on_event(event)
+
+    def _log(self, message: str, level: str = "info") -> None:
+        self._emit({"type": "log", "level": level, "message": message})
+
+    def _datasets(self) -> tuple[Dataset, Dataset | None, dict[str, Any]]:
+        cfg = self.config
+        train_samples: list[Sample] = []
+        val_samples: list[Sample] = []
+        trained_on: dict[str, Any] = {"datasets": [], "validation": []}
+        for root in cfg.data:
+            index = scan_dataset(root)
+            summary = index.summary()
+            trained_on["datasets"].append(
+                {
+                    k: summary[k]
+                    for k in ("root", "layout", "n_tampered", "n_authentic", "n_unpaired")
+                }
+            )
+            self._emit({"type": "dataset", "summary": summary})
+            if index.unpaired:
+                self._log(f"{root}: {len(index.unpaired)} unpaired file(s) ignored", "warning")
+            train_samples.extend(index.samples)
+        for root in cfg.val:
+            index = scan_dataset(root)
+            trained_on["validation"].append(str(root))
+            val_samples.extend(index.samples)
+        if cfg.data and not cfg.val and cfg.val_fraction > 0:
+            train_samples, val_samples = split_samples(train_samples, cfg.val_fraction)
+            trained_on["validation"].append(f"{cfg.val_fraction:.0%} hash split of the data")
+        parts: list[Dataset] = []
+        val_parts: list[Dataset] = []
+        if train_samples:
+            parts.append(SegmentationDataset(train_samples, cfg.size, True, cfg.augment, cfg.seed))
+        if val_samples:
+            val_parts.append(SegmentationDataset(val_samples, cfg.size, train=False))
+        if cfg.synthetic:
+            photos = list_source_images(cfg.synthetic)
+            if len(photos) < 2:
+                raise TrainingError(
+                    f"{cfg.synthetic}: needs at least 2 authentic photos for synthesis"
+                )
+            photo_samples = [Sample(p) for p in photos]
+            train_photos, val_photos = split_samples(photo_samples, max(cfg.val_fraction, 0.05))
+            synth = SynthConfig(size=cfg.size, seed=cfg.seed)
+            parts.append(
+                SynthDataset(
+                    [s.image for s in train_photos], synth, cfg.synthetic_length, cfg.augment
+                )
+            )
+            if val_photos:
+                val_synth = SynthConfig(size=cfg.size, seed=cfg.seed + 1)
+                val_parts.append(
+                    SynthDataset([s.image for s in val_photos], val_synth, cfg.val_synthetic_length)
+                )
+            trained_on["synthetic"] = {
+                "photos": str(cfg.synthetic),
+                "n_train_photos": len(train_photos),
+                "n_val_photos": len(val_photos),
+            }
+        if not parts:
+            raise TrainingError(
+                "no training data: give --data DIR (labeled) or --synthetic DIR (photos)"
+            )
+        train = parts[0] if len(parts) == 1 else ConcatDataset(parts)
+        val = (
+            None
+            if not val_parts
+            else val_parts[0]
+            if len(val_parts) == 1
+            else ConcatDataset(val_parts)
+        )
+        trained_on["n_train"] = len(train)
+        trained_on["n_val"] = len(val) if val is not None else 0
+        return train, val, trained_on
+
+    def _model(self) -> tuple[NCLNet, str | None]:
+        cfg = self.config
+        if not cfg.base_model:
+            torch.manual_seed(cfg.seed)  # the initial weights are part of the run's recipe
+            return NCLNet(cfg.model), None
+        model, info = load_model(cfg.base_model)
+        if not info.config.pivot and cfg.loss.contour_mode == "pivot":
+            raise TrainingError(f"{cfg.base_model}: has no pivot branches; use --contour-mode drop")
+        cfg.model = info.config
+        return model, info.sha256
+
+    def _optimizer(self, model: NCLNet, total_steps: int):
+        cfg = self.config
+        base = cfg.base_lr()
+        backbone = [p for p in model.backbone.parameters()]
+        backbone_ids = {id(p) for p in backbone}
+        heads = [p for p in model.parameters() if id(p) not in backbone_ids]
+        optimizer = torch.optim.SGD(
+            [{"params": backbone, "lr": base}, {"params": heads, "lr": base * cfg.head_lr_mult}],
+            lr=base,
+            momentum=cfg.momentum,
+            weight_decay=cfg.weight_decay,
+        )
+
+        def poly(step: int) -> float:
+            return max(0.0, 1.0 - step / max(1, total_steps)) ** cfg.poly_power
+
+        return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, poly)
+
+    # -- the loop -----------------------------------------------------------------------------
+    def _fit(self) -> Path | None:
+        cfg = self.config
+        if self.run_dir is None:
+            self.run_dir = runs_dir() / datetime.now().strftime("%Y%m%d-%H%M%S")
+            cfg.run_dir = str(self.run_dir)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        device = pick_device(cfg.device)
+        model, parent = self._model()
+        train_set, val_set, trained_on = self._datasets()
+        atomic_write_text(self.run_dir / "config.json", cfg.to_json())
+        steps_per_epoch = len(_EpochBatches(len(train_set), cfg.batch_size, cfg.seed, 0, 0))
+        total_steps = cfg.steps or cfg.epochs * steps_per_epoch
+        epochs = math.ceil(total_steps / steps_per_epoch)
+        model.to(device)
+        amp = amp_dtype(device) if cfg.amp else None
+        if device.type == "cuda":
+            model.to(memory_format=torch.channels_last)
+            torch.backends.cudnn.benchmark = True
+        optimizer, scheduler = self._optimizer(model, total_steps)
+        scaler = torch.amp.GradScaler("cuda", enabled=amp == torch.float16)
+        state = {
+            "step": 0,
+            "epoch": 0,
+            "batch_in_epoch": 0,
+            "best_f1": -1.0,
+            "best_metrics": {},
+            "nonfinite": 0,
+        }
+        if self._checkpoint is not None:
+            ckpt = self._checkpoint
+            model.load_state_dict(ckpt["model"])
+            optimizer.load_state_dict(ckpt["optimizer"])
+            scheduler.load_state_dict(ckpt["scheduler"])
+            if ckpt.get("scaler"):
+                scaler.load_state_dict(ckpt["scaler"])
+            state.update({k: ckpt[k] for k in state})
+            self._log(f"resumed from step {state['step']} (epoch {state['epoch'] + 1})")
+        self._emit(
+            {
+                "type": "start",
+                "total_steps": total_steps,
+                "epochs": epochs,
+                "steps_per_epoch": steps_per_epoch,
+                "device": describe(device),
+                "amp": str(amp).replace("torch.", "") if amp else "off",
+                "n_train": trained_on["n_train"],
+                "n_val": trained_on["n_val"],
+                "run_dir": str(self.run_dir),
+            }
+        )
+        model_path = Path(cfg.out)
+        meta = {"trained_on": trained_on, "parent": parent}
+        recent: list[float] = []
+        t_start = time.perf_counter()
+        while state["step"] < total_steps:
+            epoch = state["epoch"]
+            for ds in _leaf_datasets(train_set):
+                ds.set_epoch(epoch)
+            batches = _EpochBatches(
+                len(train_set), cfg.batch_size, cfg.seed, epoch, state["batch_in_epoch"]
+            )
+            loader = DataLoader(
+                train_set,
+                batch_sampler=batches,
+                num_workers=cfg.workers,
+                collate_fn=_collate,
+                pin_memory=device.type == "cuda",
+                persistent_workers=False,
+            )
+            model.train()
+            for batch in loader:
+                t0 = time.perf_counter()
+                losses = self._train_step(model, batch, optimizer, scaler, device, amp, state)
+                scheduler.step()
+                state["step"] += 1
+                state["batch_in_epoch"] += 1
+                recent = (recent + [time.perf_counter() - t0])[-20:]
+                per_step = sum(recent) / len(recent)
+                if losses is not None:
+                    self._emit(
+                        {
+                            "type": "step",
+                            "step": state["step"],
+                            "total_steps": total_steps,
+                            "epoch": epoch + 1,
+                            "losses": losses,
+                            "lr": optimizer.param_groups[0]["lr"],
+                            "images_per_s": len(batch["path"]) / max(per_step, 1e-9),
+                            "eta_s": per_step * (total_steps - state["step"]),
+                        }
+                    )
+                if state["step"] % cfg.checkpoint_every == 0:
+                    self._save_checkpoint(model, optimizer, scheduler, scaler, state)
+                if self._cancel.is_set() or state["step"] >= total_steps:
+                    break
+            epoch_done = state["step"] >= total_steps or not self._cancel.is_set()
+            if epoch_done:
+                state["epoch"] += 1
+                state["batch_in_epoch"] = 0
+                self._emit({"type": "epoch", "epoch": state["epoch"], "step": state["step"]})
+                last = state["step"] >= total_steps
+                if val_set is not None and (state["epoch"] % cfg.val_every == 0 or last):
+                    metrics = self._validate(model, val_set, device, amp)
+                    self._emit(
+                        {
+                            "type": "validation",
+                            "epoch": state["epoch"],
+                            "step": state["step"],
+                            "metrics": metrics,
+                        }
+                    )
+                    f1 = metrics.get("f1", float("nan"))
+                    if not math.isnan(f1) and f1 > state["best_f1"]:
+                        state["best_f1"], state["best_metrics"] = f1, metrics
+                        self._save_model(model, model_path, meta, metrics)
+                        self._log(f"best model so far (F1 {f1:.3f}) written to {model_path}")
+            self._save_checkpoint(model, optimizer, scheduler, scaler, state)
+            if self._cancel.is_set() and state["step"] < total_steps:
+                self._emit(
+                    {
+                        "type": "cancelled",
+                        "step": state["step"],
+                        "checkpoint": str(self.run_dir / CHECKPOINT_NAME),
+                    }
+                )
+                return None
+        if val_set is None or state["best_f1"] < 0:
+            self._save_model(model, model_path, meta, state["best_metrics"])
+            if val_set is None:
+                self._log("no validation set: the final weights were saved", "warning")
+        self._emit(
+            {
+                "type": "finished",
+                "model_path": str(model_path),
+                "metrics": state["best_metrics"],
+                "steps": state["step"],
+                "duration_s": time.perf_counter() - t_start,
+            }
+        )
+        return model_path
+
+    def _train_step(
+        self, model, batch, optimizer, scaler, device, amp, state
+    ) -> dict[str, float] | None:
+        cfg = self.config
+        step_seed = _step_seed(cfg.seed, state["step"])
+        torch.manual_seed(step_seed)  # dropout and any other global randomness, per step
+        generator = torch.Generator().manual_seed(step_seed)  # negative sampling in the loss
+        images = batch["image"].to(device, non_blocking=True)
+        masks = batch["mask"].to(device, non_blocking=True)
+        if device.type == "cuda":
+            images = images.contiguous(memory_format=torch.channels_last)
+        with torch.autocast(device.type, dtype=amp or torch.float32, enabled=amp is not None):
+            outputs = model(images, masks)
+            parts = total_loss(outputs, masks, cfg.loss, generator)
+        optimizer.zero_grad(set_to_none=True)
+        if not torch.isfinite(parts["total"]):
+            state["nonfinite"] += 1
+            self._log(f"step {state['step'] + 1}: non-finite loss, step skipped", "warning")
+            if state["nonfinite"] >= cfg.max_nonfinite:
+                raise TrainingError(
+                    f"{state['nonfinite']} non-finite losses in a row: lower the learning rate "
+                    "(--lr) or check the data for broken masks"
+                )
+            return None
+        state["nonfinite"] = 0
+        scaler.scale(parts["total"]).backward()
+        scaler.step(optimizer)
+        scaler.update()
+        return {name: float(value.detach()) for name, value in parts.items()}
+
+    @torch.inference_mode()
+    def _validate(self, model: NCLNet, val_set: Dataset, device, amp) -> dict[str, float]:
+        model.eval()
+        accumulator = MetricAccumulator()
+        loader = DataLoader(
+            val_set,
+            batch_size=self.config.batch_size,
+            num_workers=self.config.workers,
+            collate_fn=_collate,
+        )
+        for batch in loader:
+            images = batch["image"].to(device)
+            with torch.autocast(device.type, dtype=amp or torch.float32, enabled=amp is not None):
+                probs = torch.sigmoid(model(images).float())[:, 0].cpu().numpy()
+            gts = batch["mask"][:, 0].numpy() > 0.5
+            for prob, gt in zip(probs, gts):
+                accumulator.add(prob, gt, score=image_score(prob), tampered=bool(gt.any()))
+        model.train()
+        result = accumulator.result()
+        return {k: float(v) for k, v in result.items() if isinstance(v, (int, float, np.floating))}
+
+    def _save_checkpoint(self, model, optimizer, scheduler, scaler, state) -> None:
+        checkpoint = {
+            "format": _CHECKPOINT_FORMAT,
+            "version": 1,
+            "config": self.config.to_json(),
+            "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(),
+            "scaler": scaler.state_dict() if scaler.is_enabled() else {},
+            **state,
+        }
+        path = self.run_dir / CHECKPOINT_NAME
+        with atomic_path(path) as tmp:
+            torch.save(checkpoint, tmp)
+        self._emit({"type": "checkpoint", "path": str(path), "step": state["step"]})
+
+    def _save_model(self, model: NCLNet, path: Path, meta: dict, metrics: dict) -> None:
+        save_model(
+            path,
+            model,
+            name=self.config.name or path.stem,
+            trained_on=meta["trained_on"],
+            metrics=metrics,
+            parent=meta["parent"],
+            train_config=self.config.to_dict(),
+            half=self.config.half_weights,
+        )
+
+
+def _leaf_datasets(dataset: Dataset) -> list[Dataset]:
+    if isinstance(dataset, ConcatDataset):
+        return [d for sub in dataset.datasets for d in _leaf_datasets(sub)]
+    return [dataset]

@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# Build the authentic-photo pool (real, openly licensed camera photographs) from packages of
+# the Debian and PyPI registries, then cut it into random multi-scale crops.
+#
+#   scripts/build_photo_pool.sh OUT_DIR
+#
+# Downloads go to a cache folder, never into the git tree:
+#   ${NCL_POOL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/ncl-forensics/pool-src}
+# Output: OUT_DIR/<photo-id>/crop_NNN.jpg and OUT_DIR/manifest.json (see docs/PHOTO_POOL.md).
+# Needs: apt-get + dpkg-deb (Debian; nothing is installed), unzip, and a Python with Pillow and
+# NumPy (PYTHON=..., default: the repo's .venv, else python3) whose pip can reach PyPI.
+# Extra arguments after OUT_DIR are passed to scripts/crop_pool.py (e.g. --format png).
+set -euo pipefail
+
+if [[ $# -lt 1 || "$1" == -h || "$1" == --help ]]; then
+    sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'
+    exit 2
+fi
+OUT_DIR=$1
+shift
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO=$(dirname "$HERE")
+CACHE=${NCL_POOL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/ncl-forensics/pool-src}
+if [[ -z "${PYTHON:-}" ]]; then
+    if [[ -x "$REPO/.venv/bin/python" ]]; then PYTHON=$REPO/.venv/bin/python; else PYTHON=python3; fi
+fi
+
+# Pinned so that the pool is reproducible.  Debian: bookworm (12) versions.
+DEB_PKGS=(
+    "mate-backgrounds=1.26.0-1"
+    "plasma-workspace-wallpapers=4:5.27.5-2"
+    "plasma-workspace-data=4:5.27.5-2+deb12u2"
+    "lomiri-wallpapers-16.04=20.04.0-2"
+    "lomiri-wallpapers-20.04=20.04.0-2"
+    "lxqt-themes=1.2.0-1"
+    "sddm-theme-maldives=0.19.0-5"
+    "visp-images-data=3.5.0-1"
+    "gcompris-qt-data=3.1-2"
+)
+# PyPI wheels: name==version, then the files to take out of the wheel.
+PYPI_PKGS=(
+    "scikit-image==0.26.0|skimage/data/*"
+    "scikit-learn==1.9.1|sklearn/datasets/images/*"
+    "scipy==1.9.3|scipy/misc/face.dat scipy/misc/_common.py"
+)
+
+mkdir -p "$CACHE/debs" "$CACHE/wheels" "$CACHE/x"
+: > "$CACHE/versions.tsv.new"
+
+# ---------------------------------------------------------------- Debian (download + dpkg -x)
+if [[ "${NCL_POOL_SKIP_APT_UPDATE:-0}" != 1 ]]; then
+    echo "== apt-get update"
+    apt-get update -qq
+fi
+for spec in "${DEB_PKGS[@]}"; do
+    pkg=${spec%%=*}
+    ver=${spec#*=}
+    deb=$(ls "$CACHE/debs/${pkg}_"*.deb 2>/dev/null | head -n1 || true)
+    if [[ -n "$deb" && "$(dpkg-deb -f "$deb" Version)" != "$ver" ]]; then
+        rm -f "$deb"; deb=""
+    fi
+    if [[ -z "$deb" ]]; then
+        echo "== apt-get download $spec"
+        if ! (cd "$CACHE/debs" && apt-get download -q "$spec" 2>&1) | { grep -v unsandboxed || true; }; then
+            echo "   pinned version not available; taking the candidate version of $pkg" >&2
+            (cd "$CACHE/debs" && apt-get download -q "$pkg" 2>&1) | { grep -v unsandboxed || true; } || {
+                echo "   $pkg not downloadable; skipped" >&2; continue; }
+        fi
+        deb=$(ls "$CACHE/debs/${pkg}_"*.deb | head -n1)
+    fi
+    realver=$(dpkg-deb -f "$deb" Version)
+    if [[ ! -f "$CACHE/x/$pkg/.extracted-$realver" ]]; then
+        rm -rf "$CACHE/x/$pkg"
+        mkdir -p "$CACHE/x/$pkg"
+        dpkg -x "$deb" "$CACHE/x/$pkg"
+        touch "$CACHE/x/$pkg/.extracted-$realver"
+    fi
+    printf '%s\t%s\t%s\n' "$pkg" "$realver" debian >> "$CACHE/versions.tsv.new"
+done
+
+# ------------------------------------------------------------------- PyPI (wheel, no install)
+for entry in "${PYPI_PKGS[@]}"; do
+    req=${entry%%|*}
+    members=${entry#*|}
+    name=${req%%==*}
+    ver=${req#*==}
+    modname=${name//-/_}
+    whl=$(ls "$CACHE/wheels/${modname}-${ver}-"*.whl 2>/dev/null | head -n1 || true)
+    if [[ -z "$whl" ]]; then
+        echo "== pip download $req"
+        "$PYTHON" -m pip download -q --no-deps --only-binary=:all: -d "$CACHE/wheels" "$req"
+        whl=$(ls "$CACHE/wheels/${modname}-${ver}-"*.whl | head -n1)
+    fi
+    if [[ ! -f "$CACHE/x/$name/.extracted-$ver" ]]; then
+        rm -rf "$CACHE/x/$name"
+        mkdir -p "$CACHE/x/$name"
+        # shellcheck disable=SC2086
+        unzip -q -o "$whl" $members '*.dist-info/*' -d "$CACHE/x/$name"
+        touch "$CACHE/x/$name/.extracted-$ver"
+    fi
+    printf '%s\t%s\t%s\n' "$name" "$ver" pypi >> "$CACHE/versions.tsv.new"
+done
+mv "$CACHE/versions.tsv.new" "$CACHE/versions.tsv"
+
+# ------------------------------------------------------------------------- select + crop
+echo "== cropping into $OUT_DIR"
+"$PYTHON" "$HERE/crop_pool.py" "$CACHE" "$OUT_DIR" "$@"

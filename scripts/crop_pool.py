@@ -1,0 +1,504 @@
+#!/usr/bin/env python3
+"""Build the authentic-photo pool from packages already fetched by build_photo_pool.sh.
+
+Input: the cache folder that build_photo_pool.sh filled (``<cache>/x/<package>/`` holds each
+package's extracted files, ``<cache>/versions.tsv`` holds "package<TAB>version<TAB>registry").
+Output: ``OUT_DIR/<photo-id>/crop_NNN.jpg`` (one folder per source photo, so that train /
+val / test can be split by source photo) and ``OUT_DIR/manifest.json``.
+
+Which files are photographs was decided by looking at every candidate (contact sheets); the
+decisions are the SELECTION table below. Licences are read from the packages themselves:
+an SPDX ``<file>.license`` sidecar, else a GCompris per-activity ``README``, else the Debian
+``copyright`` file (DEP-5, last matching stanza wins), else the table for PyPI files (whose
+licences are stated in the package's docstrings / README).
+
+Only Pillow and NumPy are needed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import bz2
+import fnmatch
+import hashlib
+import json
+import random
+import re
+import struct
+import sys
+import zlib
+from pathlib import Path
+
+from PIL import Image
+
+# ----------------------------------------------------------------------------------------------
+# Selection: package -> list of (glob relative to the package root, {basename: exclusion reason})
+# Everything a glob matches is a photograph unless listed as excluded.  Candidates that were
+# looked at and rejected wholesale (whole folders of renders, logos, ...) are in REJECTED_SETS
+# and only documented.
+# ----------------------------------------------------------------------------------------------
+RENDER = "not a photograph (render / illustration / abstract)"
+COMPOSITE = "looks composited or is a video-game render (must not enter an authentic pool)"
+
+SELECTION: dict[str, list[tuple[str, dict[str, str]]]] = {
+    "mate-backgrounds": [("usr/share/backgrounds/mate/nature/*.jpg", {})],
+    "plasma-workspace-wallpapers": [
+        # one file per wallpaper: the largest of contents/images/* (picked in code)
+        (f"usr/share/wallpapers/{w}/contents/images/*", {})
+        for w in ["BytheWater", "ColdRipple", "ColorfulCups", "DarkestHour", "EveningGlow",
+                  "FallenLeaf", "Grey", "Kite", "OneStandsOut", "Path", "summer_1am"]
+    ],
+    "plasma-workspace-data": [("usr/share/plasma/avatars/photos/*.png", {
+        "Shuttle.png": "looks like an illustration / model shot, not a plain photograph",
+        "Cocktail.png": COMPOSITE,
+        "Air Balloon.png": COMPOSITE,
+        "Car.png": COMPOSITE + " (Forza Horizon screenshot)",
+    })],
+    "lomiri-wallpapers-16.04": [("usr/share/backgrounds/*.jpg", {
+        "analogpattern_by_Peter_Nerlich.jpg": "abstract light-leak / grain pattern, not a scene",
+        "umang_by_Abhishek_Mudgal.jpg": RENDER,
+    })],
+    "lomiri-wallpapers-20.04": [("usr/share/backgrounds/Kleiber_by_Lukas_Baubkus.jpg", {})],
+    "lxqt-themes": [(f"usr/share/lxqt/wallpapers/{n}", {}) for n in [
+        "Butterfly-Kenneth-Wimer.jpg", "Valendas.png", "after-the-rain.jpg", "appleflower.png",
+        "beam.png", "butterfly.png", "cloud.png", "drop.png", "flowers.png", "fog.jpg",
+        "this-is-not-windows.jpg"]],
+    "sddm-theme-maldives": [("usr/share/sddm/themes/maldives/background.jpg", {})],
+    "visp-images-data": [(
+        "usr/share/visp-images-data/ViSP-images/Solvay/Solvay_conference_1927_Version2_2126x1463.png",
+        {})],
+    # GCompris ships its images inside Qt .rcc archives; they are unpacked to gcompris-rcc/.
+    "gcompris-qt-data": [
+        ("gcompris-rcc/gcompris/src/activities/erase/resource/*.webp", {}),
+        ("gcompris-rcc/gcompris/src/activities/explore_farm_animals/resource/animals/*.webp", {}),
+        ("gcompris-rcc/gcompris/src/activities/explore_monuments/resource/*/*.webp", {
+            "aulaPalatina.webp": "missing from the activity README; only the blanket "
+                                 "'Files: *' GPL-3+ stanza covers it (photo's own licence unknown)",
+        }),
+        ("gcompris-rcc/gcompris/src/activities/explore_world_animals/resource/animals/*.webp", {}),
+    ],
+    "scikit-image": [(f"skimage/data/{n}", {}) for n in [
+        "astronaut.png", "camera.png", "coffee.png", "rocket.jpg", "retina.jpg"]],
+    "scikit-learn": [("sklearn/datasets/images/*.jpg", {})],
+    "scipy": [("scipy/misc/face.png", {})],  # decoded from scipy/misc/face.dat
+}
+GCOMPRIS_RCC = ["erase", "explore_farm_animals", "explore_monuments", "explore_world_animals"]
+
+# Looked at and not used (documented in docs/PHOTO_POOL.md and the manifest).
+REJECTED_SETS = {
+    "mate-backgrounds": "abstract/* and desktop/* (incl. Elephants*, Ubuntu-Mate-*): " + RENDER,
+    "plasma-workspace-wallpapers": "Altai, Autumn, Canopee, Cascade, Cluster, Elarun, Flow, "
+                                   "FlyingKonqui, Honeywave, IceCold, Kay, Kokkini, MilkyWay, "
+                                   "Opal, PastelHills, Patak, SafeLanding, Shell, Volna: " + RENDER,
+    "lomiri-wallpapers-20.04": "Fossa, Infinite-Sea, Painting-Colors: " + RENDER,
+    "lomiri-wallpapers": "warty-final-ubuntu.png: " + RENDER,
+    "lxqt-themes": "kde-plasma, lxqt-origami-*, origami-*, plasma-*, simple_blue_widescreen, "
+                   "triangles*, waves-*: " + RENDER,
+    "gnome-backgrounds": "all 16 *.webp: " + RENDER,
+    "ukui-wallpapers": "all 12: " + RENDER,
+    "lxde-common": "lxde_*.jpg: " + RENDER,
+    "xfdesktop4-data": "xfce-*: " + RENDER,
+    "slim": "themes/*/background.*: " + RENDER,
+    "desktop-base": "Debian themes are SVG renders; no photographs",
+    "sddm-theme-maldives": "maldives.jpg: screenshot of the login screen (UI overlay)",
+    "gcompris-qt-data": "explore_world_music/*: photographs, but the package gives them only the "
+                        "blanket 'Files: *' licence (no per-photo record); photo_hunter/*: "
+                        "spot-the-difference pairs (edited); paintings/*, details/*: artworks; "
+                        "categorization/*: < 384 px",
+    "scikit-image": "chelsea (300 px short side), coins (303 px): too small; brick, grass, gravel: "
+                    "texture close-ups; moon, page, text, cell, ihc, microaneurysms, "
+                    "hubble_deep_field, clock_motion: scientific / synthetic / scanned; "
+                    "motorcycle_*: Middlebury stereo pair, licence not stated in the package; "
+                    "color, phantom, horse, logo, chessboard_*: synthetic",
+    "matplotlib": "grace_hopper.jpg: a photograph, but the package states no licence for it",
+    "opencv-doc": "examples/data/*: only the blanket 'Files: *' Apache-2.0/BSD stanza covers "
+                  "third-party photos (e.g. baboon, messi5); provenance not recorded; "
+                  "ela_modified.jpg is a manipulated image",
+    "stellarium-data": "landscape panoramas have transparent skies (alpha-cut), not plain photos",
+    "tuxpaint-stamps-default": "photo cut-outs on transparent backgrounds",
+}
+
+# Licences of PyPI files, as stated in the package (docstrings of skimage/data/_fetchers.py,
+# sklearn/datasets/images/README.txt, scipy/misc/_common.py).
+PYPI_LICENCES = {
+    "skimage/data/astronaut.png": ("Public-Domain", "NASA (Eileen Collins)",
+                                   "skimage/data/_fetchers.py: 'No known copyright restrictions, "
+                                   "released into the public domain.'", "https://flic.kr/p/r9qvLn"),
+    "skimage/data/camera.png": ("CC0-1.0", "Lav Varshney",
+                                "skimage/data/_fetchers.py: 'CC0 by the photographer (Lav Varshney)'",
+                                ""),
+    "skimage/data/coffee.png": ("CC0-1.0", "Rachel Michetti",
+                                "skimage/data/_fetchers.py: 'CC0 by the photographer (Rachel Michetti)'",
+                                ""),
+    "skimage/data/rocket.jpg": ("Public-Domain", "SpaceX",
+                                "skimage/data/_fetchers.py: 'released in the public domain'",
+                                "https://www.flickr.com/photos/spacexphotos/16511594820/"),
+    "skimage/data/retina.jpg": ("CC0-1.0", "Mikael Häggström",
+                                "skimage/data/_fetchers.py: 'Creative Commons CC0 1.0 Universal'",
+                                "https://commons.wikimedia.org/wiki/File:Fundus_photograph_of_normal_left_eye.jpg"),
+    "sklearn/datasets/images/china.jpg": ("CC-BY-2.0", "danielbuechele (Flickr)",
+                                          "sklearn/datasets/images/README.txt",
+                                          "https://www.flickr.com/photos/danielbuechele/6061409035/"),
+    "sklearn/datasets/images/flower.jpg": ("CC-BY-2.0", "vultilion (Flickr)",
+                                           "sklearn/datasets/images/README.txt",
+                                           "https://www.flickr.com/photos/vultilion/6056698931/"),
+    "scipy/misc/face.png": ("Public-Domain", "public-domain-image.com",
+                            "scipy/misc/_common.py (face): 'raccoon-procyon-lotor.jpg at "
+                            "http://www.public-domain-image.com'",
+                            "http://www.public-domain-image.com"),
+}
+
+LICENCE_URLS = {
+    "GPL-2": "https://www.gnu.org/licenses/old-licenses/gpl-2.0.html",
+    "GPL-2+": "https://www.gnu.org/licenses/old-licenses/gpl-2.0.html",
+    "GPL-3": "https://www.gnu.org/licenses/gpl-3.0.html",
+    "GPL-3+": "https://www.gnu.org/licenses/gpl-3.0.html",
+    "LGPL-2.1+": "https://www.gnu.org/licenses/old-licenses/lgpl-2.1.html",
+    "LGPL-3": "https://www.gnu.org/licenses/lgpl-3.0.html",
+    "CC0-1.0": "https://creativecommons.org/publicdomain/zero/1.0/",
+    "CC-BY-2.0": "https://creativecommons.org/licenses/by/2.0/",
+    "CC-BY-3.0": "https://creativecommons.org/licenses/by/3.0/",
+    "CC-BY-4.0": "https://creativecommons.org/licenses/by/4.0/",
+    "CC-BY-SA-2.0": "https://creativecommons.org/licenses/by-sa/2.0/",
+    "CC-BY-SA-2.5": "https://creativecommons.org/licenses/by-sa/2.5/",
+    "CC-BY-SA-3.0": "https://creativecommons.org/licenses/by-sa/3.0/",
+    "CC-BY-SA-4.0": "https://creativecommons.org/licenses/by-sa/4.0/",
+}
+
+
+def norm_licence(s: str) -> str:
+    s = s.strip()
+    s = re.sub(r"(?i)^cc[- ]by[- ]sa[- ]?(\d\.\d)$", r"CC-BY-SA-\1", s)
+    s = re.sub(r"(?i)^cc[- ]by[- ]?(\d\.\d)$", r"CC-BY-\1", s)
+    s = re.sub(r"(?i)^cc0(-1\.0)?$", "CC0-1.0", s)
+    if s.lower() in ("public domain", "public-domain", "pd"):
+        s = "Public-Domain"
+    return s
+
+
+# ---------------------------------------------------------------------------------- Qt .rcc
+def rcc_extract(path: Path, outdir: Path, want=lambda rel: True) -> list[str]:
+    """Unpack files from a Qt binary resource (.rcc); format versions 1-3, zlib or none."""
+    b = path.read_bytes()
+    if b[:4] != b"qres":
+        raise ValueError(f"{path}: not a Qt rcc file")
+    ver, tree, data, names = struct.unpack(">IIII", b[4:20])
+    esz = 22 if ver >= 2 else 14
+
+    def name(off):
+        o = names + off
+        n = struct.unpack(">H", b[o:o + 2])[0]
+        return b[o + 6:o + 6 + 2 * n].decode("utf-16-be")
+
+    out: list[str] = []
+
+    def walk(i, prefix):
+        o = tree + i * esz
+        noff, fl = struct.unpack(">IH", b[o:o + 6])
+        nm = name(noff) if i else ""
+        if fl & 2:
+            cnt, first = struct.unpack(">II", b[o + 6:o + 14])
+            for c in range(first, first + cnt):
+                walk(c, prefix + nm + "/" if i else prefix)
+            return
+        rel = prefix + nm
+        if not want(rel):
+            return
+        doff = struct.unpack(">I", b[o + 10:o + 14])[0]
+        p = data + doff
+        sz = struct.unpack(">I", b[p:p + 4])[0]
+        raw = b[p + 4:p + 4 + sz]
+        if fl & 1:
+            raw = zlib.decompress(raw[4:])
+        elif fl & 4:
+            raise ValueError(f"{path}:{rel}: zstd-compressed entries are not supported")
+        dst = outdir / rel
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        dst.write_bytes(raw)
+        out.append(rel)
+
+    walk(0, "")
+    return out
+
+
+def prepare(xdir: Path) -> None:
+    """Unpack what is not a plain file: GCompris .rcc images + READMEs, scipy's face.dat."""
+    gc = xdir / "gcompris-qt-data"
+    if gc.is_dir():
+        dst = gc / "gcompris-rcc"
+        for act in GCOMPRIS_RCC:
+            rcc_extract(gc / f"usr/share/gcompris-qt/rcc/{act}.rcc", dst,
+                        lambda r: r.endswith((".webp", ".jpg", ".png", "/README")))
+    face = xdir / "scipy/scipy/misc/face.dat"
+    if face.is_file():
+        import numpy as np
+        arr = np.frombuffer(bz2.decompress(face.read_bytes()), dtype=np.uint8).reshape(768, 1024, 3)
+        Image.fromarray(arr).save(face.with_name("face.png"))
+
+
+# ------------------------------------------------------------------------------- licences
+def parse_dep5(path: Path):
+    """Return (files_stanzas, licence_texts) of a machine-readable Debian copyright file."""
+    paras, cur, last = [], {}, None
+    for line in path.read_text(errors="replace").splitlines():
+        if not line.strip():
+            if cur:
+                paras.append(cur)
+            cur, last = {}, None
+            continue
+        if line[0] in " \t" and last:
+            cur[last] += "\n" + line.strip()
+            continue
+        m = re.match(r"^([A-Za-z-]+):\s*(.*)$", line)
+        if m:
+            last = m.group(1).lower()
+            cur[last] = m.group(2)
+    if cur:
+        paras.append(cur)
+    stanzas = [p for p in paras if "files" in p]
+    texts = {}
+    for p in paras:
+        if "files" not in p and "license" in p:
+            head, _, body = p["license"].partition("\n")
+            texts[head.strip()] = body
+    return stanzas, texts
+
+
+def dep5_match(pattern: str, relpath: str) -> bool:
+    if pattern == "*":
+        return True
+    pparts, rparts = pattern.split("/"), relpath.split("/")
+    base = pparts[-1]
+    if not any(c in base for c in "*?["):
+        return fnmatch.fnmatchcase(rparts[-1], base)
+    # wildcard basename: the parent folder must match too (else 'debian/*' would match all)
+    if len(pparts) < 2 or len(rparts) < 2:
+        return False
+    return fnmatch.fnmatchcase(rparts[-1], base) and pparts[-2] == rparts[-2]
+
+
+def licence_from_dep5(copyright_file: Path, relpath: str):
+    stanzas, texts = parse_dep5(copyright_file)
+    hit = None
+    for st in stanzas:
+        if any(dep5_match(p, relpath) for p in st["files"].split()):
+            hit = st
+    if hit is None:
+        return None
+    lic = hit.get("license", "").split("\n")[0].strip()
+    text = hit.get("license", "").partition("\n")[2] or texts.get(lic, "")
+    urls = re.findall(r"https?://[^\s>)\"']+", text + "\n" + hit.get("comment", ""))
+    return {
+        "licence": norm_licence(lic),
+        "copyright": " / ".join(s.strip() for s in hit.get("copyright", "").split("\n") if s.strip()),
+        "licence_source": f"{copyright_file.name} (DEP-5 stanza 'Files: {hit['files'].split()[0]}"
+                          f"{' ...' if len(hit['files'].split()) > 1 else ''}')",
+        "source_url": next((u for u in urls if "commons.wikimedia" in u or "flickr" in u), ""),
+        "licence_url_in_copyright": next((u for u in urls if "creativecommons.org/licenses" in u
+                                          or "gnu.org/licenses" in u), ""),
+    }
+
+
+def licence_from_spdx_sidecar(f: Path):
+    side = f.with_name(f.name + ".license")
+    if not side.is_file():
+        return None
+    t = side.read_text(errors="replace")
+    lic = re.search(r"SPDX-License-Identifier:\s*(\S+)", t)
+    cp = re.search(r"SPDX-FileCopyrightText:\s*(.+)", t)
+    url = re.search(r"https?://\S+", t)
+    return {"licence": norm_licence(lic.group(1)) if lic else "",
+            "copyright": cp.group(1).strip() if cp else "",
+            "licence_source": side.name + " (SPDX sidecar)",
+            "source_url": url.group(0) if url else "", "licence_url_in_copyright": ""}
+
+
+def licence_from_gcompris_readme(f: Path):
+    d = f.parent
+    for _ in range(3):
+        readme = d / "README"
+        if readme.is_file():
+            rel = f.relative_to(d).as_posix()
+            for block in re.split(r"\n\s*\n", readme.read_text(errors="replace")):
+                fields, key = {}, None
+                for line in block.splitlines():
+                    m = re.match(r"^(Copyright|Source|License|Comments|Files):\s*(.*)$", line)
+                    if m:
+                        key = m.group(1)
+                        fields[key] = m.group(2).strip()
+                    elif key == "Files":
+                        fields[key] += " " + line.strip()
+                if rel in fields.get("Files", "").split():
+                    return {"licence": norm_licence(fields.get("License", "")),
+                            "copyright": fields.get("Copyright", ""),
+                            "licence_source": "rcc:" + readme.as_posix().split("gcompris-rcc/")[-1],
+                            "source_url": fields.get("Source", ""),
+                            "modifications_by_packager": fields.get("Comments", ""),
+                            "licence_url_in_copyright": ""}
+        d = d.parent
+    return None
+
+
+def resolve_licence(pkg: str, pkgroot: Path, f: Path) -> dict:
+    rel = f.relative_to(pkgroot).as_posix()
+    if rel in PYPI_LICENCES:
+        lic, cp, src, url = PYPI_LICENCES[rel]
+        info = {"licence": lic, "copyright": cp, "licence_source": src, "source_url": url,
+                "licence_url_in_copyright": ""}
+    else:
+        info = licence_from_spdx_sidecar(f)
+        if info is None and pkg == "gcompris-qt-data":
+            info = licence_from_gcompris_readme(f)
+        if info is None:
+            cfile = pkgroot / f"usr/share/doc/{pkg}/copyright"
+            if cfile.is_file():
+                # rcc-internal paths look like gcompris/src/activities/...; DEP-5 uses src/...
+                info = licence_from_dep5(cfile, rel.split("gcompris-rcc/gcompris/")[-1])
+    if not info or not info.get("licence"):
+        raise SystemExit(f"no licence found for {pkg}:{rel} - refusing to add it to the pool")
+    info["licence_url"] = LICENCE_URLS.get(info["licence"], "") or info["licence_url_in_copyright"]
+    return info
+
+
+# ---------------------------------------------------------------------------------- crops
+def n_crops_for(w: int, h: int, lo: int, hi: int) -> int:
+    return max(lo, min(hi, round(3 * w * h / 512 ** 2)))
+
+
+def make_crops(img: Image.Image, photo_id: str, seed: int, size: int, min_side: int,
+               min_scale: float, lo: int, hi: int):
+    w, h = img.size
+    short = min(w, h)
+    smin = max(int(round(min_scale * short)), min(min_side, short))
+    n = n_crops_for(w, h, lo, hi)
+    rng = random.Random(int(hashlib.sha256(f"{seed}:{photo_id}".encode()).hexdigest()[:16], 16))
+    boxes = []
+    for i in range(n):  # stratified over scale so every photo gets small and large crops
+        s = int(round(smin + (short - smin) * (i + rng.random()) / n))
+        s = max(smin, min(short, s))
+        x = rng.randint(0, w - s)
+        y = rng.randint(0, h - s)
+        boxes.append((x, y, s))
+    rng.shuffle(boxes)
+    for x, y, s in boxes:
+        yield (x, y, s), img.resize((size, size), Image.LANCZOS, box=(x, y, x + s, y + s))
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("cache", type=Path, help="cache folder filled by build_photo_pool.sh")
+    ap.add_argument("out", type=Path, help="output folder (OUT_DIR)")
+    ap.add_argument("--size", type=int, default=512, help="crop output side (px)")
+    ap.add_argument("--min-scale", type=float, default=0.3, help="smallest crop, fraction of short side")
+    ap.add_argument("--min-side", type=int, default=384,
+                    help="smallest crop in source pixels (limits upsampling); photos whose short "
+                         "side is below this are skipped")
+    ap.add_argument("--min-crops", type=int, default=8)
+    ap.add_argument("--max-crops", type=int, default=24)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--format", choices=["jpg", "png"], default="jpg")
+    ap.add_argument("--quality", type=int, default=95, help="JPEG quality")
+    a = ap.parse_args()
+
+    xdir = a.cache / "x"
+    versions = {}
+    for line in (a.cache / "versions.tsv").read_text().splitlines():
+        if line.strip():
+            p, v, reg = line.split("\t")
+            versions[p] = (v, reg)
+    prepare(xdir)
+
+    a.out.mkdir(parents=True, exist_ok=True)
+    old_manifest = a.out / "manifest.json"
+    if old_manifest.is_file():  # remove folders of an earlier run (only those it listed)
+        import shutil
+        for p in json.loads(old_manifest.read_text()).get("photos", []):
+            shutil.rmtree(a.out / p["id"], ignore_errors=True)
+    photos, skipped, seen_ids = [], [], set()
+    for pkg, entries in SELECTION.items():
+        if pkg not in versions:
+            print(f"warning: {pkg} was not fetched; skipping", file=sys.stderr)
+            continue
+        root = xdir / pkg
+        for pattern, excl in entries:
+            # symlinks (e.g. KDE's per-resolution aliases) point at files listed anyway
+            files = sorted(p for p in root.glob(pattern) if p.is_file() and not p.is_symlink())
+            if "/contents/images/" in pattern and files:  # KDE wallpaper: largest variant only
+                files = [max(files, key=lambda p: Image.open(p).size[0] * Image.open(p).size[1])]
+            if not files:
+                print(f"warning: {pkg}: nothing matches {pattern}", file=sys.stderr)
+            for f in files:
+                rel = f.relative_to(root).as_posix()
+                if f.name in excl:
+                    skipped.append({"package": pkg, "path": rel, "reason": excl[f.name]})
+                    continue
+                img = Image.open(f)
+                img.load()
+                mode = img.mode
+                if mode in ("RGBA", "LA", "P"):
+                    img = img.convert("RGBA")
+                    if img.getextrema()[3][0] < 255:
+                        skipped.append({"package": pkg, "path": rel, "reason": "has transparency"})
+                        continue
+                img = img.convert("RGB")
+                w, h = img.size
+                if min(w, h) < a.min_side:
+                    skipped.append({"package": pkg, "path": rel,
+                                    "reason": f"too small ({w}x{h}, short side < {a.min_side})"})
+                    continue
+                stem = f.stem
+                if "/contents/images/" in rel:  # KDE wallpaper package: name of the wallpaper
+                    stem = rel.split("/contents/images/")[0].rsplit("/", 1)[-1]
+                pid = f"{pkg}__{stem}"
+                if pkg == "gcompris-qt-data":
+                    act = rel.split("/activities/")[1].split("/")[0]
+                    pid = f"{pkg}__{act}__{stem}"
+                pid = re.sub(r"[^A-Za-z0-9_.-]+", "_", pid)
+                base, k = pid, 2
+                while pid in seen_ids:
+                    pid, k = f"{base}__{k}", k + 1
+                seen_ids.add(pid)
+                info = resolve_licence(pkg, root, f)
+                d = a.out / pid
+                d.mkdir(parents=True, exist_ok=True)
+                for old in d.glob("crop_*"):
+                    old.unlink()
+                crops = []
+                for k, (box, crop) in enumerate(make_crops(img, pid, a.seed, a.size, a.min_side,
+                                                           a.min_scale, a.min_crops, a.max_crops)):
+                    name = f"crop_{k:03d}.{a.format}"
+                    if a.format == "jpg":
+                        crop.save(d / name, quality=a.quality, subsampling=0, optimize=True)
+                    else:
+                        crop.save(d / name, optimize=False, compress_level=6)
+                    crops.append({"file": name, "box_xys": list(box)})
+                ver, reg = versions[pkg]
+                photos.append({
+                    "id": pid, "package": pkg, "package_version": ver, "registry": reg,
+                    "path_in_package": rel if pkg != "gcompris-qt-data" else
+                    f"usr/share/gcompris-qt/rcc/{rel.split('/activities/')[1].split('/')[0]}.rcc:"
+                    + rel.split("gcompris-rcc/")[1],
+                    "sha256": hashlib.sha256(f.read_bytes()).hexdigest(),
+                    "width": w, "height": h, "source_mode": mode, **info,
+                    "n_crops": len(crops), "crops": crops,
+                })
+                print(f"{pid}: {w}x{h} {info['licence']} -> {len(crops)} crops", flush=True)
+
+    manifest = {
+        "description": "Authentic-photo pool for NCL Forensics; one folder per source photo.",
+        "params": {"size": a.size, "min_scale": a.min_scale, "min_side": a.min_side,
+                   "crops_per_photo": f"clip(round(3*w*h/512^2), {a.min_crops}, {a.max_crops})",
+                   "resample": "Lanczos", "format": a.format,
+                   "jpeg": {"quality": a.quality, "subsampling": "4:4:4"} if a.format == "jpg" else None,
+                   "seed": a.seed},
+        "n_photos": len(photos), "n_crops": sum(p["n_crops"] for p in photos),
+        "photos": photos, "skipped_in_selected_sets": skipped,
+        "rejected_sets": REJECTED_SETS,
+    }
+    (a.out / "manifest.json").write_text(json.dumps(manifest, indent=1, ensure_ascii=False))
+    print(f"done: {manifest['n_photos']} source photos, {manifest['n_crops']} crops -> {a.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,49 @@
+"""Helpers for tests: small real image files written with Pillow."""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+
+def pattern(height: int = 48, width: int = 64, seed: int = 0, noise: float = 12.0) -> np.ndarray:
+    """A smooth-plus-texture RGB uint8 image that survives compression recognisably."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
+    base = np.stack([xx / max(width - 1, 1), yy / max(height - 1, 1), (xx + yy) / (width + height)])
+    img = base.transpose(1, 2, 0) * 200 + rng.normal(0, noise, (height, width, 3))
+    return np.clip(img + 20, 0, 255).astype(np.uint8)
+
+
+def save(path: Path, array: np.ndarray, **kwargs) -> Path:
+    """Write an array with Pillow (format from the suffix unless ``format=`` is given)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(array).save(path, **kwargs)
+    return path
+
+
+def write_mask(path: Path, mask: np.ndarray) -> Path:
+    """A bool mask as an 8-bit 0/255 PNG (or any suffix Pillow writes)."""
+    return save(path, mask.astype(np.uint8) * 255)
+
+
+def png_with_header_only(path: Path, width: int, height: int) -> Path:
+    """A PNG whose header claims ``width`` x ``height`` but holds one row of data at most.
+
+    Decoding it would fail as truncated, so a "too large" error proves the size was checked first.
+    """
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    idat = zlib.compress(b"\x00" + b"\x00" * 3 * min(width, 1000))
+    png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+    path.write_bytes(png)
+    return path

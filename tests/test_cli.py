@@ -1,0 +1,165 @@
+"""The command line: exit codes, outputs, one-line errors."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from ncl_core.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, main
+
+from imaging import pattern, save
+
+
+@pytest.fixture()
+def images(tmp_path):
+    folder = tmp_path / "evidence"
+    good = [save(folder / f"img{i}.png", pattern(40, 56, seed=i)) for i in range(2)]
+    bad = folder / "broken.jpg"
+    bad.write_bytes(b"\xff\xd8\xff\xe0 truncated")
+    return good, bad
+
+
+def test_analyze_writes_outputs_and_exit_codes(tmp_path, images, tiny_model_path, capsys):
+    good, bad = images
+    out = tmp_path / "results"
+    args = [
+        "analyze",
+        *map(str, good),
+        "--out",
+        str(out),
+        "--model",
+        str(tiny_model_path),
+        "--input-size",
+        "64",
+    ]
+    assert main(args) == EXIT_OK
+    for stem in ("img0", "img1"):
+        for suffix in (".mask.png", ".heatmap.png", ".overlay.png", ".json"):
+            assert (out / f"{stem}{suffix}").is_file()
+    record = json.loads((out / "img0.json").read_text())
+    assert (
+        record["width"] == 56 and record["height"] == 40 and record["settings"]["input_size"] == 64
+    )
+    assert (
+        main(
+            [
+                "analyze",
+                str(good[0]),
+                str(bad),
+                "--model",
+                str(tiny_model_path),
+                "--input-size",
+                "64",
+            ]
+        )
+        == EXIT_FAILED
+    )
+    err = capsys.readouterr().err
+    assert "broken.jpg" in err and "Traceback" not in err
+
+
+def test_output_inside_the_evidence_folder_is_refused(images, tiny_model_path, capsys):
+    good, _ = images
+    inside = good[0].parent / "out"
+    assert (
+        main(["analyze", str(good[0]), "--out", str(inside), "--model", str(tiny_model_path)])
+        == EXIT_USAGE
+    )
+    assert "evidence folder" in capsys.readouterr().err
+    assert not inside.exists()
+
+
+def test_user_errors_are_one_line_with_exit_2(tmp_path, images, capsys):
+    good, _ = images
+    assert (
+        main(["analyze", str(good[0]), "--model", str(tmp_path / "nope.safetensors")]) == EXIT_USAGE
+    )
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "nope.safetensors" in err
+    with pytest.raises(SystemExit) as exc:
+        main(["analyze"])
+    assert exc.value.code == EXIT_USAGE
+    assert main(["models", "info", "unknown-model"]) == EXIT_USAGE
+
+
+def test_debug_shows_the_traceback(tmp_path, images):
+    good, _ = images
+    from ncl_core.modelfile import ModelFileError
+
+    with pytest.raises(ModelFileError):
+        main(["--debug", "analyze", str(good[0]), "--model", str(tmp_path / "nope.safetensors")])
+
+
+def test_models_import_list_default(tiny_model_path, capsys):
+    assert main(["models", "import", str(tiny_model_path), "--name", "tiny"]) == EXIT_OK
+    assert main(["models", "default", "tiny"]) == EXIT_OK
+    capsys.readouterr()
+    assert main(["models", "list"]) == EXIT_OK
+    listing = capsys.readouterr().out
+    assert "* " in listing and "tiny" in listing
+
+
+def test_train_resume_and_eval(tmp_path, tiny_dataset, capsys):
+    model = tmp_path / "m.safetensors"
+    run = tmp_path / "run"
+    common = [
+        "--data",
+        str(tiny_dataset),
+        "--size",
+        "64",
+        "--patch-cells",
+        "2",
+        "--batch-size",
+        "2",
+        "--workers",
+        "0",
+    ]
+    assert (
+        main(["train", *common, "--steps", "2", "--out", str(model), "--run-dir", str(run)])
+        == EXIT_OK
+    )
+    assert model.is_file() and (run / "checkpoint.pt").is_file()
+    assert main(["train", "--resume", str(run)]) == EXIT_OK  # a finished run resumes to its end
+    report = tmp_path / "eval.json"
+    code = main(
+        [
+            "eval",
+            "--model",
+            str(model),
+            "--data",
+            str(tiny_dataset),
+            "--json",
+            str(report),
+            "--input-size",
+            "64",
+            "--robustness",
+            "--limit",
+            "3",
+        ]
+    )
+    assert code == EXIT_OK
+    results = json.loads(report.read_text())["results"]
+    assert [r["perturbation"] for r in results][:3] == [None, "resize_0.78", "resize_0.25"]
+    assert len(results) == 9
+    assert set(results[0]["by_kind"]) <= {"splice", "copy_move", "removal", "authentic"}
+    out = capsys.readouterr().out
+    assert "jpeg_50" in out and "clean" in out
+
+
+def test_subcommands_do_not_import_qt(tmp_path):
+    code = (
+        "import sys\n"
+        "from app.main import main\n"
+        "rc = main(['models', 'list'])\n"
+        "sys.exit(3 if any(m.startswith(('PySide6', 'pyqtgraph')) for m in sys.modules) else rc)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+
+
+def test_python_dash_m_runs_the_same_cli():
+    result = subprocess.run(
+        [sys.executable, "-m", "ncl_core", "--version"], capture_output=True, text=True
+    )
+    assert result.returncode == 0 and result.stdout.startswith("ncl-forensics ")

@@ -1,0 +1,306 @@
+"""read_image / read_image_info / read_mask on real small files of every case issue 3 lists."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from ncl_core.data.io import (
+    ImageReadError,
+    MaskError,
+    read_image,
+    read_image_bytes,
+    read_image_info,
+    read_mask,
+)
+
+from imaging import pattern, png_with_header_only, save, write_mask
+
+
+@pytest.mark.parametrize("suffix", [".png", ".bmp", ".tif", ".webp", ".ppm"])
+def test_lossless_formats_round_trip_exactly(tmp_path, suffix):
+    img = pattern(40, 56)
+    kwargs = {"lossless": True} if suffix == ".webp" else {}
+    path = save(tmp_path / f"a{suffix}", img, **kwargs)
+    out, warnings = read_image(path)
+    assert out.dtype == np.uint8 and out.shape == (40, 56, 3)
+    np.testing.assert_array_equal(out, img)
+    assert warnings == []
+
+
+def test_jpeg_reads_close_to_original_and_reports_format(tmp_path):
+    img = pattern(48, 64, noise=2)
+    path = save(tmp_path / "a.jpg", img, quality=95)
+    out, warnings = read_image(path)
+    assert out.shape == img.shape and warnings == []
+    assert np.abs(out.astype(int) - img).mean() < 6
+    assert read_image_info(path).format == "JPEG"
+
+
+def test_unicode_path_and_path_string(tmp_path):
+    img = pattern(16, 16)
+    path = save(tmp_path / "Ünïcødé 証拠 ✓" / "bild.png", img)
+    np.testing.assert_array_equal(read_image(str(path))[0], img)
+
+
+def test_reading_never_modifies_the_file_or_its_folder(tmp_path):
+    path = save(tmp_path / "evidence.jpg", pattern(), quality=90)
+    before = (
+        path.read_bytes(),
+        path.stat().st_mtime_ns,
+        sorted(p.name for p in tmp_path.iterdir()),
+    )
+    read_image(path)
+    read_image_info(path)
+    after = (path.read_bytes(), path.stat().st_mtime_ns, sorted(p.name for p in tmp_path.iterdir()))
+    assert before == after
+
+
+def test_zero_bytes_names_file_and_reason(tmp_path):
+    path = tmp_path / "empty.jpg"
+    path.write_bytes(b"")
+    with pytest.raises(ImageReadError, match=r"empty\.jpg.*empty \(0 bytes\)"):
+        read_image(path)
+    with pytest.raises(ImageReadError, match="empty"):
+        read_image_bytes(b"", name="clip")
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(ImageReadError, match=r"nothere\.png.*not found"):
+        read_image(tmp_path / "nothere.png")
+
+
+def test_truncated_jpeg(tmp_path):
+    data = io.BytesIO()
+    Image.fromarray(pattern(64, 64)).save(data, "JPEG", quality=90)
+    path = tmp_path / "cut.jpg"
+    path.write_bytes(data.getvalue()[: len(data.getvalue()) // 2])
+    with pytest.raises(ImageReadError, match=r"cut\.jpg.*truncated"):
+        read_image(path)
+
+
+def test_text_file_named_jpg(tmp_path):
+    path = tmp_path / "notes.jpg"
+    path.write_text("this is not a picture\n" * 10)
+    with pytest.raises(ImageReadError, match=r"notes\.jpg.*not an image"):
+        read_image(path)
+
+
+def test_formats_outside_the_allow_list_are_refused(tmp_path):
+    # Pillow could open these (EPS would even start Ghostscript); evidence must not reach them.
+    path = tmp_path / "pic.ico"
+    Image.fromarray(pattern(16, 16)).save(path, format="ICO")
+    with pytest.raises(ImageReadError, match=r"pic\.ico.*cannot read"):
+        read_image(path)
+
+
+def test_header_claiming_50000_px_square_is_refused_before_decoding(tmp_path):
+    path = png_with_header_only(tmp_path / "bomb.png", 50_000, 50_000)
+    with pytest.raises(ImageReadError, match=r"bomb\.png.*refused"):
+        read_image(path)
+    with pytest.raises(ImageReadError, match=r"bomb\.png.*refused"):
+        read_image_info(path)
+
+
+def test_own_pixel_cap_checked_from_header(tmp_path):
+    # 144 MP: below Pillow's own bomb limit, above our default 120 MP cap. The file holds no
+    # real pixel data, so decoding would have failed with "truncated" instead.
+    path = png_with_header_only(tmp_path / "big.png", 12_000, 12_000)
+    with (
+        pytest.warns(Image.DecompressionBombWarning),
+        pytest.raises(ImageReadError, match=r"big\.png.*144 MP exceeds the limit of 120 MP"),
+    ):
+        read_image(path)
+    small = save(tmp_path / "small.png", pattern(100, 100))
+    with pytest.raises(ImageReadError, match="exceeds the limit"):
+        read_image(small, max_pixels=9_999)
+    assert read_image(small, max_pixels=10_000)[0].shape == (100, 100, 3)
+
+
+def test_16_bit_grey_png_is_scaled_to_8_bit(tmp_path):
+    values = np.array([[0, 257, 32768, 65535]], dtype=np.uint16).repeat(3, axis=0)
+    path = tmp_path / "g16.png"
+    Image.fromarray(values).save(path)
+    assert Image.open(path).mode.startswith("I")  # the file really is 16-bit
+    out, warnings = read_image(path)
+    np.testing.assert_array_equal(out[0, :, 0], [0, 1, 128, 255])
+    assert (out[..., 0] == out[..., 2]).all()
+    assert any("16-bit" in w for w in warnings)
+
+
+def test_16_bit_rgb_png(tmp_path):
+    import cv2
+
+    rgb16 = (pattern(8, 8).astype(np.uint16) * 257) + 3
+    path = tmp_path / "c16.png"
+    cv2.imwrite(str(path), rgb16[:, :, ::-1])  # Pillow cannot write 48-bit PNG; OpenCV can
+    out, warnings = read_image(path)
+    np.testing.assert_array_equal(out, (rgb16 >> 8).astype(np.uint8))
+    assert any("16-bit" in w for w in warnings)
+
+
+def test_cmyk_jpeg_converted_with_warning(tmp_path):
+    cmyk = np.zeros((16, 16, 4), np.uint8)
+    cmyk[:, :8, 1] = 255  # magenta
+    cmyk[:, 8:, 0] = 255  # cyan
+    path = tmp_path / "print.jpg"
+    Image.fromarray(cmyk, mode="CMYK").save(path, quality=100)
+    out, warnings = read_image(path)
+    assert np.abs(out[4, 2].astype(int) - [255, 0, 255]).max() < 12
+    assert np.abs(out[4, 12].astype(int) - [0, 255, 255]).max() < 12
+    assert any("CMYK" in w for w in warnings)
+
+
+def test_palette_png_with_transparency_composited_on_white(tmp_path):
+    index = np.zeros((10, 10), np.uint8)
+    index[:, 5:] = 1
+    im = Image.fromarray(index, mode="P")
+    im.putpalette([0, 0, 0, 200, 10, 20] + [0] * 762)
+    path = tmp_path / "pal.png"
+    im.save(path, transparency=0)
+    out, warnings = read_image(path)
+    assert (out[:, :5] == 255).all()  # transparent black became white
+    assert (out[:, 5:] == [200, 10, 20]).all()
+    assert any("transparency (50.0% of pixels)" in w for w in warnings)
+
+
+def test_rgba_partial_alpha_composited(tmp_path):
+    rgba = np.zeros((4, 4, 4), np.uint8)
+    rgba[..., 0] = 100
+    rgba[..., 3] = 128
+    out, _ = read_image(save(tmp_path / "a.png", rgba))
+    expected = round(100 * 128 / 255 + 255 * (1 - 128 / 255))
+    assert (out[..., 0] == expected).all() and (out[..., 1] == round(255 * (1 - 128 / 255))).all()
+
+
+def test_opaque_alpha_channel_is_dropped_silently(tmp_path):
+    rgba = np.dstack([pattern(8, 8), np.full((8, 8), 255, np.uint8)])
+    out, warnings = read_image(save(tmp_path / "a.png", rgba))
+    np.testing.assert_array_equal(out, rgba[..., :3])
+    assert warnings == []
+
+
+def test_grey_and_bilevel_images_become_rgb(tmp_path):
+    grey = pattern(8, 8)[..., 0]
+    out, _ = read_image(save(tmp_path / "g.png", grey))
+    np.testing.assert_array_equal(out, np.dstack([grey] * 3))
+    bilevel = Image.fromarray(grey > 128).convert("1")
+    bilevel.save(tmp_path / "b.png")
+    out, _ = read_image(tmp_path / "b.png")
+    np.testing.assert_array_equal(out[..., 1], np.where(grey > 128, 255, 0))
+
+
+def test_animated_gif_first_frame_with_warning(tmp_path):
+    frames = [Image.new("RGB", (12, 10), c) for c in ((255, 0, 0), (0, 0, 255), (0, 255, 0))]
+    path = tmp_path / "anim.gif"
+    frames[0].save(path, save_all=True, append_images=frames[1:], duration=50, loop=0)
+    out, warnings = read_image(path)
+    assert out.shape == (10, 12, 3) and (out == [255, 0, 0]).all()
+    assert any("3 frames" in w and "first" in w for w in warnings)
+
+
+def test_multipage_tiff_first_page_with_warning(tmp_path):
+    first, second = pattern(20, 30, seed=1), pattern(20, 30, seed=2)
+    path = tmp_path / "scan.tif"
+    Image.fromarray(first).save(path, save_all=True, append_images=[Image.fromarray(second)])
+    out, warnings = read_image(path)
+    np.testing.assert_array_equal(out, first)
+    assert any("2 pages" in w for w in warnings)
+    assert read_image_info(path).n_frames == 2
+
+
+def test_exif_rotated_jpeg_is_turned_upright(tmp_path):
+    stored = pattern(30, 50, noise=2)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # display = stored rotated 90 degrees clockwise
+    exif[0x010F] = "TestCam"
+    exif[0x0110] = "Model 1"
+    path = tmp_path / "phone.jpg"
+    Image.fromarray(stored).save(path, quality=95, exif=exif)
+    out, warnings = read_image(path)
+    assert out.shape == (50, 30, 3)
+    clockwise, anticlockwise = np.rot90(stored, -1).astype(int), np.rot90(stored, 1).astype(int)
+    assert np.abs(out - clockwise).mean() < 6 < np.abs(out - anticlockwise).mean()
+    assert any("EXIF-rotated (orientation 6)" in w for w in warnings)
+    info = read_image_info(path)
+    assert (info.width, info.height, info.orientation) == (30, 50, 6)
+    assert info.exif == {"make": "TestCam", "model": "Model 1"} and info.has_gps is False
+
+
+def test_image_info_reads_gps_presence_and_capture_time(tmp_path):
+    exif = Image.Exif()
+    exif[0x0132] = "2020:01:01 00:00:00"
+    exif.get_ifd(0x8769)[0x9003] = "2019:05:06 07:08:09"
+    exif.get_ifd(0x8825)[1] = "N"
+    path = tmp_path / "gps.jpg"
+    Image.fromarray(pattern(8, 8)).save(path, exif=exif)
+    info = read_image_info(path)
+    assert info.has_gps is True
+    assert info.exif["datetime"] == "2019:05:06 07:08:09"
+
+
+def test_read_image_bytes_matches_file(tmp_path):
+    path = save(tmp_path / "a.png", pattern(12, 12))
+    np.testing.assert_array_equal(read_image_bytes(path.read_bytes())[0], read_image(path)[0])
+
+
+# --- masks -------------------------------------------------------------------------------------
+
+
+def test_mask_binarised_at_half_range_8_bit(tmp_path):
+    values = np.array([[0, 127, 128, 255]], np.uint8)
+    mask, warnings = read_mask(save(tmp_path / "m.png", values))
+    assert mask.dtype == bool and mask.tolist() == [[False, False, True, True]]
+    assert warnings == []
+
+
+def test_mask_16_bit(tmp_path):
+    values = np.array([[0, 32767, 32768, 65535, 255]], np.uint16)
+    path = tmp_path / "m16.png"
+    Image.fromarray(values).save(path)
+    # 255 is dark in a 16-bit mask: the threshold follows the bit depth.
+    assert read_mask(path)[0].tolist() == [[False, False, True, True, False]]
+
+
+def test_mask_bilevel_rgb_and_rgba(tmp_path):
+    gt = np.zeros((6, 6), bool)
+    gt[1:4, 2:5] = True
+    Image.fromarray(gt).convert("1").save(tmp_path / "b.png")
+    assert (read_mask(tmp_path / "b.png")[0] == gt).all()
+    rgb = np.dstack([gt * 255] * 3).astype(np.uint8)
+    assert (read_mask(save(tmp_path / "c.png", rgb))[0] == gt).all()
+    rgba = np.dstack([rgb, np.full((6, 6), 255, np.uint8)])
+    assert (read_mask(save(tmp_path / "d.png", rgba))[0] == gt).all()
+
+
+def test_columbia_edge_mask_green_region_is_tampered(tmp_path):
+    rgb = np.zeros((8, 8, 3), np.uint8)
+    rgb[:, :4] = [255, 0, 0]  # Columbia: red = region from the first camera
+    rgb[:, 4:] = [0, 255, 0]  # green = spliced region
+    mask, _ = read_mask(save(tmp_path / "x_edgemask.png", rgb))
+    assert not mask[:, :4].any() and mask[:, 4:].all()
+
+
+def test_mask_size_mismatch_names_both_files(tmp_path):
+    path = write_mask(tmp_path / "m_gt.png", np.ones((10, 20), bool))
+    with pytest.raises(MaskError, match=r"m_gt\.png.*20x10.*img\.jpg is 40x30"):
+        read_mask(path, expected_hw=(30, 40), image_path=tmp_path / "img.jpg")
+    assert issubclass(MaskError, ImageReadError)
+
+
+def test_mask_resize_by_option(tmp_path):
+    gt = np.zeros((10, 20), bool)
+    gt[:, 10:] = True
+    mask, warnings = read_mask(write_mask(tmp_path / "m.png", gt), (30, 40), resize=True)
+    assert mask.shape == (30, 40) and not mask[:, :20].any() and mask[:, 20:].all()
+    assert any("resized from 20x10 to 40x30" in w for w in warnings)
+
+
+def test_mask_unreadable_is_mask_error(tmp_path):
+    path = tmp_path / "m.png"
+    path.write_text("nope")
+    with pytest.raises(MaskError, match=r"m\.png"):
+        read_mask(path)

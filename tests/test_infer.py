@@ -1,0 +1,129 @@
+import numpy as np
+import pytest
+
+from ncl_core.data.io import ImageReadError
+from ncl_core.infer import (
+    Cancelled,
+    InferenceSettings,
+    Predictor,
+    blend_window,
+    image_score,
+    tile_starts,
+)
+
+from imaging import pattern, save
+
+# Resize mode at 64 px keeps these tests fast; the 512 px default is exercised once below.
+SMALL = InferenceSettings(mode="resize", input_size=64)
+
+
+@pytest.fixture(scope="module")
+def predictor(tiny_model_path):
+    return Predictor.load(tiny_model_path, device="cpu")
+
+
+def test_analysis_has_the_contract_fields(predictor, tmp_path):
+    path = save(tmp_path / "a.jpg", pattern(70, 90))
+    result = predictor.analyze(path, threshold=0.3)
+    assert result.probability.shape == (70, 90) and result.probability.dtype == np.float32
+    assert result.mask.dtype == bool and np.array_equal(result.mask, result.probability >= 0.3)
+    assert 0.0 <= result.score <= 1.0 and 0.0 <= result.area_fraction <= 1.0
+    import hashlib
+
+    assert result.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert result.model_sha256 == predictor.model_sha256 and result.device == "cpu"
+    assert result.image_format == "JPEG" and result.settings["mode"] == "resize"
+
+
+def test_tiled_and_resize_agree_when_neither_resamples(predictor):
+    # A 128 px image: resize mode at input size 128 is the identity, and one 512 px tile
+    # covers it, so both modes must run the network on the same pixels.
+    image = pattern(128, 128)
+    resized = predictor.analyze(image, settings=InferenceSettings(mode="resize", input_size=128))
+    tiled = predictor.analyze(image, mode="tiled")
+    assert np.allclose(resized.probability, tiled.probability, atol=1e-6)
+
+
+def test_tiled_blend_of_identical_tiles_is_seamless(predictor):
+    # A constant image: every tile sees the same content, so blending must not create seams
+    # at tile borders beyond what the network itself does near image borders.
+    image = np.full((192, 192, 3), 128, np.uint8)
+    single = predictor.analyze(image[:64, :64], mode="tiled").probability
+    tiled = predictor.analyze(
+        image, settings=InferenceSettings(mode="tiled", tile=64, overlap=0)
+    ).probability
+    assert np.allclose(tiled[64:128, 64:128], single, atol=1e-5)
+
+
+def test_tiles_blend_back_to_the_network_output_on_overlaps(predictor):
+    image = pattern(160, 200, seed=3)
+    settings = InferenceSettings(mode="tiled", tile=96, overlap=32)
+    result = predictor.analyze(image, settings=settings)
+    assert result.probability.shape == (160, 200)
+    assert np.isfinite(result.probability).all()
+    # Every pixel is a convex combination of the tiles' predictions: bounded by them.
+    assert result.probability.min() >= 0 and result.probability.max() <= 1
+
+
+def test_tile_geometry():
+    assert tile_starts(100, 512, 128) == [0]
+    starts = tile_starts(1000, 512, 128)
+    assert starts[0] == 0 and starts[-1] == 1000 - 512
+    assert all(b - a <= 512 - 128 for a, b in zip(starts, starts[1:]))
+    window = blend_window(8)
+    assert window.shape == (8, 8) and window.min() > 0 and np.allclose(window, window.T)
+
+
+def test_tiled_mode_reports_progress_and_cancels(predictor):
+    image = pattern(200, 200)
+    seen = []
+    settings = InferenceSettings(mode="tiled", tile=64, overlap=16, tile_batch=2)
+    predictor.analyze(image, settings=settings, progress=seen.append)
+    assert seen[-1] == 1.0 and seen == sorted(seen) and len(seen) > 2
+    with pytest.raises(Cancelled):
+        predictor.analyze(image, settings=settings, cancel=lambda: True)
+
+
+def test_tiny_and_odd_sizes(predictor):
+    for shape in ((1, 1), (3, 200), (33, 17)):
+        for settings in (SMALL, InferenceSettings(mode="tiled", tile=64, overlap=16)):
+            result = predictor.analyze(pattern(*shape), settings=settings)
+            assert result.probability.shape == shape
+
+
+def test_image_score_ignores_one_hot_pixel_and_sees_a_region():
+    prob = np.zeros((100, 100), np.float32)
+    prob[0, 0] = 1.0
+    assert image_score(prob) < 0.05
+    prob[:20, :20] = 0.9
+    assert image_score(prob) == pytest.approx(0.9, abs=0.02)
+
+
+def test_analyze_many_keeps_order_and_reports_errors(predictor, tmp_path):
+    good = [save(tmp_path / f"{i}.png", pattern(40, 50, seed=i)) for i in range(3)]
+    bad = tmp_path / "broken.jpg"
+    bad.write_bytes(b"not an image at all")
+    missing = tmp_path / "missing.png"
+    paths = [good[0], bad, good[1], missing, good[2]]
+    results = list(predictor.analyze_many(paths, settings=SMALL))
+    assert [r.source for r in results] == [str(p) for p in paths]
+    assert [r.ok for r in results] == [True, False, True, False, True]
+    assert "broken.jpg" in results[1].message
+    assert results[1].sha256 is not None and results[3].sha256 is None
+    # Same numbers as one-by-one analysis.
+    single = predictor.analyze(good[1], settings=SMALL)
+    assert np.allclose(results[2].probability, single.probability)
+
+
+def test_bad_file_raises_a_named_error(predictor, tmp_path):
+    bad = tmp_path / "empty.png"
+    bad.write_bytes(b"")
+    with pytest.raises(ImageReadError, match="empty.png"):
+        predictor.analyze(bad)
+
+
+def test_settings_are_validated():
+    with pytest.raises(ValueError, match="mode"):
+        InferenceSettings(mode="fast")
+    with pytest.raises(ValueError, match="threshold"):
+        InferenceSettings(threshold=2)

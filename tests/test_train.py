@@ -1,0 +1,121 @@
+import json
+
+import pytest
+import torch
+
+from ncl_core.config import LossConfig, ModelConfig
+from ncl_core.modelfile import read_model_info
+from ncl_core.train import CHECKPOINT_NAME, TrainConfig, Trainer, TrainingError
+
+from conftest import TINY_CONFIG
+
+
+def _config(tmp_path, data, **kw) -> TrainConfig:
+    base = dict(
+        data=(str(data),),
+        out=str(tmp_path / "model.safetensors"),
+        model=ModelConfig(**TINY_CONFIG),
+        loss=LossConfig(max_negatives=16),
+        size=64,
+        batch_size=2,
+        steps=4,
+        workers=0,
+        run_dir=str(tmp_path / "run"),
+        checkpoint_every=100,
+        val_fraction=0.25,
+    )
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def _losses(events):
+    return [e["losses"]["total"] for e in events if e["type"] == "step"]
+
+
+def test_events_checkpoint_and_model_file(tmp_path, tiny_dataset):
+    events = []
+    path = Trainer(_config(tmp_path, tiny_dataset), events.append).fit()
+    kinds = [e["type"] for e in events]
+    for kind in ("start", "step", "epoch", "validation", "checkpoint", "finished"):
+        assert kind in kinds
+    step = next(e for e in events if e["type"] == "step")
+    assert {"total", "ncl", "pc", "ncl_term1", "pc_stage4"} <= set(step["losses"])
+    assert step["lr"] > 0 and step["images_per_s"] > 0
+    assert (tmp_path / "run" / CHECKPOINT_NAME).is_file()
+    info = read_model_info(path)
+    assert info.config == ModelConfig(**TINY_CONFIG)
+    assert info.trained_on["n_train"] + info.trained_on["n_val"] == 10
+    assert "f1" in info.metrics
+    # The event log is kept beside the checkpoint.
+    logged = [json.loads(line)["type"] for line in (tmp_path / "run" / "events.jsonl").open()]
+    assert logged == kinds
+
+
+def test_resume_follows_the_uninterrupted_trajectory(tmp_path, tiny_dataset):
+    full = []
+    Trainer(_config(tmp_path / "a", tiny_dataset, steps=5), full.append).fit()
+
+    first = []
+    trainer = Trainer(_config(tmp_path / "b", tiny_dataset, steps=5), first.append)
+
+    def cancel_after_two(event):
+        first.append(event)
+        if event["type"] == "step" and event["step"] == 2:
+            trainer.cancel()
+
+    trainer.on_event = cancel_after_two
+    assert trainer.fit() is None
+    assert any(e["type"] == "cancelled" for e in first)
+    assert len(_losses(first)) == 2
+
+    rest = []
+    resumed = Trainer.resume(tmp_path / "b" / "run", rest.append)
+    assert resumed.fit() is not None
+    assert _losses(first) + _losses(rest) == pytest.approx(_losses(full), rel=1e-5)
+
+
+def test_finetune_names_its_parent(tmp_path, tiny_dataset, tiny_model_path):
+    parent = read_model_info(tiny_model_path)
+    config = _config(tmp_path, tiny_dataset, base_model=str(tiny_model_path), steps=2)
+    assert config.base_lr() == pytest.approx(0.1 * 0.007 * 2 / 4)
+    child = read_model_info(Trainer(config).fit())
+    assert child.parent == parent.sha256
+    assert child.trained_on["datasets"][0]["root"] == str(tiny_dataset)
+
+
+def test_non_finite_losses_stop_with_a_clear_message(tmp_path, tiny_dataset, monkeypatch):
+    import ncl_core.train as train_module
+
+    def nan_loss(outputs, masks, config, generator):
+        zero = outputs["logits"].sum() * 0
+        return {"total": zero + float("nan"), "ncl": zero, "pc": zero}
+
+    monkeypatch.setattr(train_module, "total_loss", nan_loss)
+    events = []
+    with pytest.raises(TrainingError, match="non-finite"):
+        Trainer(_config(tmp_path, tiny_dataset, steps=10, max_nonfinite=3), events.append).fit()
+    warnings = [e for e in events if e["type"] == "log" and e["level"] == "warning"]
+    assert len(warnings) == 3
+    assert events[-1]["type"] == "failed"
+
+
+def test_no_data_is_a_training_error(tmp_path):
+    config = _config(tmp_path, tmp_path)
+    config.data = ()
+    with pytest.raises(TrainingError, match="no training data"):
+        Trainer(config).fit()
+
+
+def test_train_config_json_round_trip(tmp_path):
+    config = _config(tmp_path, "somewhere", loss=LossConfig(contour_mode="drop"))
+    again = TrainConfig.from_json(config.to_json())
+    assert again == config
+    assert isinstance(again.model, ModelConfig) and again.loss.contour_mode == "drop"
+
+
+def test_resume_refuses_a_folder_without_checkpoint(tmp_path):
+    with pytest.raises(TrainingError, match="no checkpoint"):
+        Trainer.resume(tmp_path)
+    torch.save({"format": "something else"}, tmp_path / CHECKPOINT_NAME)
+    with pytest.raises(TrainingError, match="not an NCL Forensics checkpoint"):
+        Trainer.resume(tmp_path)
