@@ -176,6 +176,7 @@ def _train_config(args: argparse.Namespace, finetune: bool):
         val=tuple(args.val or ()),
         synthetic=args.synthetic,
         synthetic_length=args.synthetic_length,
+        synthetic_authentic=args.synthetic_authentic,
         out=args.out,
         name=args.name,
         model=model,
@@ -427,6 +428,12 @@ def _add_train_args(p: argparse.ArgumentParser, finetune: bool) -> None:
         "--synthetic", help="folder of authentic photos: train on forgeries made on the fly"
     )
     p.add_argument("--synthetic-length", type=int, default=2000, help="synthetic items per epoch")
+    p.add_argument(
+        "--synthetic-authentic",
+        type=float,
+        default=0.2,
+        help="share of untouched photos among the synthetic items",
+    )
     p.add_argument(
         "--out",
         default="ncl-model.safetensors" if not finetune else "ncl-finetuned.safetensors",

@@ -52,6 +52,7 @@ class TrainConfig(JsonConfig):
     val: tuple[str, ...] = ()  # validation sets; empty = a hash split of ``data``
     synthetic: str | None = None  # folder of authentic photos: forgeries made on the fly
     synthetic_length: int = 2000  # synthetic items per epoch
+    synthetic_authentic: float = 0.2  # share of untouched photos, so "nothing forged" is learned
     out: str = "ncl-model.safetensors"  # model file written (best by validation F1)
     name: str | None = None
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -249,15 +250,22 @@ class Trainer:
                     f"{cfg.synthetic}: needs at least 2 authentic photos for synthesis"
                 )
             photo_samples = [Sample(p) for p in photos]
-            train_photos, val_photos = split_samples(photo_samples, max(cfg.val_fraction, 0.05))
-            synth = SynthConfig(size=cfg.size, seed=cfg.seed)
+            if cfg.val:  # a given validation set: every photo can train
+                train_photos, val_photos = photo_samples, []
+            else:
+                train_photos, val_photos = split_samples(photo_samples, max(cfg.val_fraction, 0.05))
+            synth = SynthConfig(
+                size=cfg.size, seed=cfg.seed, authentic_fraction=cfg.synthetic_authentic
+            )
             parts.append(
                 SynthDataset(
                     [s.image for s in train_photos], synth, cfg.synthetic_length, cfg.augment
                 )
             )
             if val_photos:
-                val_synth = SynthConfig(size=cfg.size, seed=cfg.seed + 1)
+                val_synth = SynthConfig(
+                    size=cfg.size, seed=cfg.seed + 1, authentic_fraction=cfg.synthetic_authentic
+                )
                 val_parts.append(
                     SynthDataset([s.image for s in val_photos], val_synth, cfg.val_synthetic_length)
                 )

@@ -1,0 +1,44 @@
+"""Forensic batch reports: HTML, CSV, JSONL and PDF, with hashes (issue 6).
+
+``run_batch`` is the entry point, used by ``ncl-forensics batch`` and the GUI's batch view.
+A report folder holds index.html, report.pdf, results.csv, results.jsonl, SHA256SUMS and the
+pictures under ``images/``; see ``ncl_core.report.rows`` for the row fields.
+"""
+
+from ncl_core.report.batch import (
+    FORMATS,
+    SHA256SUMS,
+    BatchPredictor,
+    BatchSummary,
+    ReportError,
+    ReportOptions,
+    run_batch,
+)
+from ncl_core.report.html import INDEX_HTML
+from ncl_core.report.pdf import REPORT_PDF
+from ncl_core.report.rows import (
+    FINDING_POSITIVE,
+    RESULTS_CSV,
+    RESULTS_JSONL,
+    ROW_FIELDS,
+    finding,
+    load_journal,
+)
+
+__all__ = [
+    "FINDING_POSITIVE",
+    "FORMATS",
+    "INDEX_HTML",
+    "REPORT_PDF",
+    "RESULTS_CSV",
+    "RESULTS_JSONL",
+    "ROW_FIELDS",
+    "SHA256SUMS",
+    "BatchPredictor",
+    "BatchSummary",
+    "ReportError",
+    "ReportOptions",
+    "finding",
+    "load_journal",
+    "run_batch",
+]

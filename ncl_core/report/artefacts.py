@@ -1,0 +1,200 @@
+"""One report row and its picture files, built in a worker thread while the model runs on.
+
+OpenCV releases the GIL for decoding, colouring, resizing and encoding, so these jobs overlap
+with inference instead of adding to it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from ncl_core.analysis import Analysis, AnalysisError
+from ncl_core.data.io import ImageReadError, read_image, read_image_info
+from ncl_core.hashing import sha256_file
+from ncl_core.render import (
+    colorbar_rgb,
+    fit_within,
+    heatmap_rgb,
+    mask_png,
+    overlay_rgb,
+    save_heatmap_png,
+    save_jpeg,
+    save_png,
+)
+from ncl_core.report.rows import display_path, empty_row, finding
+
+IMAGES_DIR = "images"
+COLORBAR_FILE = "colorbar.png"
+CMAP = "inferno"
+DISPLAY_MAX_PX = 2048  # display copies, heatmap and overlay; the mask keeps full resolution
+PANEL_PANE_PX = 480  # each of the three pictures in the PDF's panel: ~200 dpi at 60 mm
+JPEG_QUALITY = 90
+OVERLAY_ALPHA = 0.45
+_PANEL_GAP_PX = 8
+
+
+def item_folder(index: int) -> str:
+    """Folder (relative to the report) holding the pictures of row ``index``."""
+    return f"{IMAGES_DIR}/{index:05d}"
+
+
+def write_colorbar(out_dir: Path) -> str:
+    """The colour-scale legend shared by every heatmap; returns its relative path."""
+    (out_dir / IMAGES_DIR).mkdir(parents=True, exist_ok=True)
+    save_png(out_dir / IMAGES_DIR / COLORBAR_FILE, colorbar_rgb(256, 16, CMAP))
+    return f"{IMAGES_DIR}/{COLORBAR_FILE}"
+
+
+def build_row(
+    index: int,
+    path: Path,
+    result: Analysis | AnalysisError,
+    out_dir: Path,
+    thumbnail_px: int,
+    known_sha256: str | None = None,
+) -> dict[str, Any]:
+    """The report row for one analysed file; writes its pictures when the analysis succeeded.
+
+    Problems with the *input* (unreadable, vanished) end up in the row; ``OSError`` from
+    writing into ``out_dir`` propagates, since it would fail for every other image too.
+    """
+    row = empty_row(index, display_path(path))
+    # An unreadable file keeps size None: the analysis error already says why.
+    with contextlib.suppress(OSError):
+        row["size_bytes"] = path.stat().st_size
+    try:
+        info = read_image_info(path)
+    except (ImageReadError, OSError):
+        info = None
+    if info is not None:
+        row.update(format=info.format, width=info.width, height=info.height)
+        row.update(
+            exif_make=info.exif.get("make"),
+            exif_model=info.exif.get("model"),
+            exif_software=info.exif.get("software"),
+            exif_datetime=info.exif.get("datetime"),
+            exif_has_gps=info.has_gps,
+        )
+    row["sha256_start"] = result.sha256 or known_sha256 or _sha256_or_none(path)
+
+    if not result.ok:
+        assert isinstance(result, AnalysisError)
+        row["error"] = result.message
+        return row
+    assert isinstance(result, Analysis)
+    if not math.isfinite(float(result.score)):
+        # A broken model file can output NaN; that is this image's error, not the batch's.
+        row["error"] = f"{row['path']}: the model returned an invalid score ({result.score})"
+        return row
+    row.update(
+        status="ok",
+        width=result.width,
+        height=result.height,
+        format=result.image_format or row["format"],
+        score=float(result.score),
+        area_percent=100.0 * result.area_fraction,
+        threshold=float(result.threshold),
+        finding=finding(float(result.score), float(result.threshold)),
+        warnings=list(result.warnings),
+        duration_s=float(result.duration_s),
+        analysed_utc=result.started_utc,
+        device=result.device,
+    )
+    pictures = _write_pictures(
+        path, result, out_dir, item_folder(index), thumbnail_px, row["warnings"]
+    )
+    row.update(pictures)
+    return row
+
+
+def _sha256_or_none(path: Path) -> str | None:
+    try:
+        return sha256_file(path)
+    except OSError:
+        return None
+
+
+def _write_pictures(
+    path: Path,
+    analysis: Analysis,
+    out_dir: Path,
+    folder: str,
+    thumbnail_px: int,
+    warnings: list[str],
+) -> dict[str, str]:
+    """Mask, display copy, heatmap, overlay, thumbnail and PDF panel; relative paths by field."""
+    prob = np.asarray(analysis.probability, dtype=np.float32)
+    try:
+        # Decoded again (same reader as the model) because an Analysis carries no pixels.
+        rgb, _ = read_image(path)
+    except ImageReadError as exc:
+        warnings.append(f"pictures not written: the file could not be read again ({exc})")
+        return {}
+    if rgb.shape[:2] != prob.shape:
+        rgb = cv2.resize(rgb, (prob.shape[1], prob.shape[0]), interpolation=cv2.INTER_AREA)
+        warnings.append("display copy resized to the probability map's size")
+
+    shown = fit_within(rgb, DISPLAY_MAX_PX)
+    if shown.shape[:2] != prob.shape:
+        prob_shown = cv2.resize(
+            prob, (shown.shape[1], shown.shape[0]), interpolation=cv2.INTER_AREA
+        )
+    else:
+        prob_shown = prob
+    heat = heatmap_rgb(prob_shown, CMAP)
+    over = overlay_rgb(shown, prob_shown, analysis.threshold, OVERLAY_ALPHA, CMAP, mode="mask")
+
+    target = out_dir / folder
+    target.mkdir(parents=True, exist_ok=True)
+    paths = {
+        "image_path": f"{folder}/image.jpg",
+        "heatmap_path": f"{folder}/heatmap.png",
+        "overlay_path": f"{folder}/overlay.jpg",
+        "mask_path": f"{folder}/mask.png",
+        "thumbnail_path": f"{folder}/thumb.jpg",
+        "panel_path": f"{folder}/panel.jpg",
+    }
+    save_png(out_dir / paths["mask_path"], mask_png(analysis.mask))
+    save_jpeg(out_dir / paths["image_path"], shown, JPEG_QUALITY)
+    save_heatmap_png(out_dir / paths["heatmap_path"], prob_shown, CMAP)
+    save_jpeg(out_dir / paths["overlay_path"], over, JPEG_QUALITY)
+    save_jpeg(out_dir / paths["thumbnail_path"], fit_within(over, thumbnail_px), JPEG_QUALITY)
+    save_jpeg(out_dir / paths["panel_path"], panel_rgb([shown, heat, over]), JPEG_QUALITY)
+    return paths
+
+
+def panel_rgb(pictures: list[np.ndarray], pane_px: int = PANEL_PANE_PX) -> np.ndarray:
+    """Pictures side by side on white, each scaled to fit ``pane_px``, centred vertically."""
+    panes = [fit_within(p, pane_px) for p in pictures]
+    height = max(p.shape[0] for p in panes)
+    width = sum(p.shape[1] for p in panes) + _PANEL_GAP_PX * (len(panes) - 1)
+    canvas = np.full((height, width, 3), 255, dtype=np.uint8)
+    x = 0
+    for pane in panes:
+        y = (height - pane.shape[0]) // 2
+        canvas[y : y + pane.shape[0], x : x + pane.shape[1]] = pane
+        x += pane.shape[1] + _PANEL_GAP_PX
+    return canvas
+
+
+def remove_stale_folders(out_dir: Path, keep: set[str]) -> None:
+    """Delete picture folders of rows that were never written (a crash mid-image).
+
+    Only folders named like ours (five or more digits) are touched.
+    """
+    images = out_dir / IMAGES_DIR
+    if not images.is_dir():
+        return
+    for entry in images.iterdir():
+        rel = f"{IMAGES_DIR}/{entry.name}"
+        if entry.is_dir() and entry.name.isdigit() and len(entry.name) >= 5 and rel not in keep:
+            for child in entry.iterdir():
+                child.unlink()
+            os.rmdir(entry)

@@ -1,0 +1,189 @@
+"""Report rows and the two streamed tables (results.csv, results.jsonl).
+
+``results.jsonl`` is the report's journal: a ``header`` record, then one ``row`` record per
+input file, each written, flushed and fsync'd as its image finishes. A resumed report is
+rebuilt from it. ``results.csv`` carries the same rows for spreadsheets, after a preamble of
+``# key: value`` lines holding the header; readers skip the leading lines starting with ``#``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from ncl_core.fsutil import atomic_write_bytes
+
+RESULTS_CSV = "results.csv"
+RESULTS_JSONL = "results.jsonl"
+REPORT_FORMAT_VERSION = 1
+
+FINDING_POSITIVE = "localized manipulation indicated"
+
+# Column order of results.csv; results.jsonl rows hold the same keys.
+ROW_FIELDS: tuple[str, ...] = (
+    "index",
+    "path",
+    "name",
+    "size_bytes",
+    "format",
+    "width",
+    "height",
+    "sha256_start",
+    "sha256_end",
+    "hash_check",
+    "exif_make",
+    "exif_model",
+    "exif_software",
+    "exif_datetime",
+    "exif_has_gps",
+    "score",
+    "area_percent",
+    "threshold",
+    "finding",
+    "warnings",
+    "status",
+    "error",
+    "duration_s",
+    "analysed_utc",
+    "device",
+    "image_path",
+    "heatmap_path",
+    "overlay_path",
+    "mask_path",
+    "thumbnail_path",
+    "panel_path",
+)
+ARTEFACT_FIELDS: tuple[str, ...] = tuple(f for f in ROW_FIELDS if f.endswith("_path"))
+
+HASH_MATCH = "match"
+HASH_MISMATCH = "MISMATCH"
+HASH_MISSING = "FILE MISSING"
+HASH_UNCHECKED = "not checked"
+
+# Characters that make a spreadsheet treat a cell as a formula (CSV injection).
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def display_path(path: str | os.PathLike[str]) -> str:
+    """A path as text that can always be written as UTF-8.
+
+    File names that are not valid UTF-8 (raw bytes on Linux) show their odd bytes as
+    ``\\xNN`` instead of making the report crash.
+    """
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
+def finding(score: float, threshold: float) -> str:
+    """The hedged, one-line finding for an image-level score."""
+    if score >= threshold:
+        return FINDING_POSITIVE
+    return f"none indicated at threshold {threshold:g}"
+
+
+def empty_row(index: int, path: str) -> dict[str, Any]:
+    row: dict[str, Any] = dict.fromkeys(ROW_FIELDS)
+    row.update(index=index, path=path, name=os.path.basename(path), warnings=[], status="error")
+    return row
+
+
+def _csv_cell(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list):
+        value = " | ".join(str(v) for v in value)
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        # A leading apostrophe keeps Excel/LibreOffice from running a hostile EXIF field or
+        # file name as a formula. results.jsonl keeps the exact text.
+        return "'" + value
+    return value
+
+
+def _csv_line(values: Iterable[Any]) -> str:
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="\n").writerow(values)
+    return buf.getvalue()
+
+
+def csv_text(header: dict[str, Any], rows: Iterable[dict[str, Any]]) -> str:
+    """The whole results.csv: header preamble, column names, rows."""
+    return csv_preamble(header) + _csv_line(ROW_FIELDS) + "".join(csv_row(r) for r in rows)
+
+
+def csv_preamble(header: dict[str, Any]) -> str:
+    # JSON-encoded values: a newline in a folder name cannot break out of its preamble line.
+    return "".join(
+        f"# {key}: {json.dumps(value, ensure_ascii=False)}\n" for key, value in header.items()
+    )
+
+
+def csv_row(row: dict[str, Any]) -> str:
+    return _csv_line(_csv_cell(row.get(field)) for field in ROW_FIELDS)
+
+
+def jsonl_record(record: dict[str, Any]) -> str:
+    return json.dumps(record, ensure_ascii=False, allow_nan=False) + "\n"
+
+
+def jsonl_text(header: dict[str, Any], rows: Iterable[dict[str, Any]]) -> str:
+    """The whole results.jsonl: header record, then row records."""
+    lines = [jsonl_record({"record": "header", **header})]
+    lines += [jsonl_record({"record": "row", **row}) for row in rows]
+    return "".join(lines)
+
+
+def write_tables(
+    out_dir: Path, header: dict[str, Any], rows: list[dict[str, Any]], with_csv: bool = True
+) -> None:
+    """Rewrite the tables in full, atomically (at start, on resume, and when finishing)."""
+    atomic_write_bytes(out_dir / RESULTS_JSONL, jsonl_text(header, rows).encode("utf-8"))
+    if with_csv:
+        atomic_write_bytes(out_dir / RESULTS_CSV, csv_text(header, rows).encode("utf-8"))
+
+
+def append_row(out_dir: Path, row: dict[str, Any], with_csv: bool = True) -> None:
+    """Append one row to the tables, durable on disk (flushed and fsync'd) when this returns.
+
+    The files are opened per row: a crash can lose at most the row being written.
+    """
+    targets = [(RESULTS_JSONL, jsonl_record({"record": "row", **row}))]
+    if with_csv:
+        targets.append((RESULTS_CSV, csv_row(row)))
+    for name, line in targets:
+        with open(out_dir / name, "a", encoding="utf-8", newline="") as fh:
+            fh.write(line)
+            fh.flush()
+            os.fsync(fh.fileno())
+
+
+def load_journal(out_dir: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Header and rows of an existing report's results.jsonl (for resuming).
+
+    A last line cut short by a crash is ignored; damage anywhere else raises ``ValueError``.
+    """
+    lines = (out_dir / RESULTS_JSONL).read_text(encoding="utf-8").splitlines()
+    header: dict[str, Any] | None = None
+    rows: list[dict[str, Any]] = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            if number == len(lines):
+                break
+            raise ValueError(f"{RESULTS_JSONL} is damaged at line {number}") from None
+        kind = record.pop("record", None)
+        if kind == "header":
+            header = record
+        elif kind == "row":
+            rows.append({field: record.get(field) for field in ROW_FIELDS})
+    if header is None:
+        raise ValueError(f"{RESULTS_JSONL} has no header record")
+    return header, rows
