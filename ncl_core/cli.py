@@ -18,6 +18,9 @@ from ncl_core import __version__
 
 SUBCOMMANDS = ("analyze", "batch", "train", "finetune", "eval", "synth", "models")
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+# Output names are "<stem>.heatmap.png" etc.: a 250-character evidence name must still fit the
+# 255-byte limit of file names.
+_MAX_STEM_BYTES = 200
 
 
 class UsageError(Exception):
@@ -55,10 +58,14 @@ def _refuse_inside(out_dir: Path, inputs: Sequence[Path]) -> None:
 
 
 def _unique_stem(path: Path, used: set[str]) -> str:
-    stem, n = path.stem, 1
+    """An output stem for ``path`` not in ``used``, short enough for ``<stem>.heatmap.png``."""
+    from ncl_core.fsutil import shorten_name
+
+    base = shorten_name(path.stem, _MAX_STEM_BYTES)
+    stem, n = base, 1
     while stem in used:
         n += 1
-        stem = f"{path.stem}-{n}"
+        stem = f"{base}-{n}"
     used.add(stem)
     return stem
 
@@ -401,19 +408,21 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default=None, help="auto (default), cpu, cuda, cuda:N or mps")
 
 
-def _add_analysis_args(p: argparse.ArgumentParser) -> None:
+def _add_analysis_args(p: argparse.ArgumentParser, input_size: bool = True) -> None:
     p.add_argument(
         "--mode",
         choices=("resize", "tiled"),
         default="resize",
-        help="resize: the paper's 512 px protocol (default); tiled: full resolution",
+        help="resize (default): the paper's protocol, the whole image resized to the model's "
+        "input size; tiled: full resolution in overlapping tiles",
     )
     p.add_argument("--threshold", type=float, default=0.5, help="probability threshold of the mask")
-    p.add_argument(
-        "--input-size",
-        type=int,
-        help="resize mode: network input side (default: the model's training size)",
-    )
+    if input_size:
+        p.add_argument(
+            "--input-size",
+            type=int,
+            help="resize mode: network input side (default: the model's training size)",
+        )
     _add_model_args(p)
 
 
@@ -504,7 +513,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--analyst", help="analyst name for the report header")
     p.add_argument("--case-id", help="case identifier for the report header")
-    _add_analysis_args(p)
+    _add_analysis_args(p, input_size=False)
     p.set_defaults(func=cmd_batch)
 
     p = sub.add_parser("train", help="train a model from scratch")

@@ -8,31 +8,55 @@ import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
+# A temporary file's name keeps at most this much of the destination's name, so that
+# ".<name>.<8 hex>.tmp" fits the 255-byte name limit of common file systems.
+_TMP_NAME_BYTES = 200
+
+
+def shorten_name(name: str, max_bytes: int) -> str:
+    """``name`` cut (at a character boundary) to at most ``max_bytes`` bytes on disk."""
+    while len(os.fsencode(name)) > max_bytes:
+        name = name[:-1]
+    return name
+
 
 @contextlib.contextmanager
 def atomic_path(dest: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside ``dest``; on success it is fsync'd and renamed over it.
 
-    On any error the temporary file is removed and ``dest`` is left as it was.
+    On any error the temporary file is removed and ``dest`` is left as it was. An ``OSError``
+    about the temporary file (disk full, read-only folder) is raised as one about ``dest``.
     """
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    # Not mkstemp: it creates mode 0600, and report files must stay readable by colleagues.
-    # O_EXCL with a random name is just as safe, and 0o666 lets the umask decide.
-    while True:
-        tmp = dest.parent / f".{dest.name}.{secrets.token_hex(4)}.tmp"
-        try:
-            os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
-            break
-        except FileExistsError:
-            continue
+    prefix = shorten_name(dest.name, _TMP_NAME_BYTES)
+    candidate: Path | None = None
+    tmp: Path | None = None
     try:
+        # Not mkstemp: it creates mode 0600, and report files must stay readable by colleagues.
+        # O_EXCL with a random name is just as safe, and 0o666 lets the umask decide.
+        while tmp is None:
+            candidate = dest.parent / f".{prefix}.{secrets.token_hex(4)}.tmp"
+            try:
+                os.close(os.open(candidate, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
+            except FileExistsError:
+                continue
+            tmp = candidate
+        mode = os.stat(tmp).st_mode & 0o777  # what the umask allowed
         yield tmp
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
+        # Writers that recreate the file (safetensors does) would otherwise leave it 0600.
+        os.chmod(tmp, mode)
         os.replace(tmp, dest)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
+    except BaseException as exc:
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
+        if isinstance(exc, OSError) and exc.errno:
+            first = str(dest) if exc.filename in (None, str(candidate)) else exc.filename
+            second = str(dest) if exc.filename2 == str(candidate) else exc.filename2
+            if (first, second) != (exc.filename, exc.filename2):
+                raise OSError(exc.errno, exc.strerror, first, None, second) from exc
         raise
 
 

@@ -86,7 +86,11 @@ def blend_window(tile: int) -> np.ndarray:
 
 
 class Predictor:
-    """A loaded model ready to analyse images (thread-confined: use one per worker thread)."""
+    """A loaded model ready to analyse images.
+
+    Not safe for concurrent use: one call at a time (any thread); give each concurrent worker
+    its own predictor.
+    """
 
     def __init__(self, model: torch.nn.Module, info: ModelInfo, device: torch.device) -> None:
         self.model = model
@@ -211,6 +215,8 @@ class Predictor:
         if settings.mode == "tiled":
             probability = self._tiled_mode(image, settings, progress, cancel)
         else:
+            if cancel is not None and cancel():
+                raise Cancelled()
             probability = self._resize_mode(image, settings)
             if progress is not None:
                 progress(1.0)
@@ -267,7 +273,9 @@ class Predictor:
                     return
                 path = Path(path)
                 try:
-                    sha = sha256_file(path)
+                    # Only regular files are hashed: opening a FIFO would block forever;
+                    # read_image then says why the path is not an image.
+                    sha = sha256_file(path) if path.is_file() else None
                     image, warnings = read_image(path)
                     item = (path, sha, image, warnings, read_image_info(path).format, None)
                 except ImageReadError as exc:
@@ -313,6 +321,6 @@ class Predictor:
 
 def _safe_sha(path: Path) -> str | None:
     try:
-        return sha256_file(path)
+        return sha256_file(path) if path.is_file() else None
     except OSError:
         return None

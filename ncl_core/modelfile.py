@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import shutil
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -20,7 +21,7 @@ from safetensors.torch import save_file
 
 from ncl_core import __version__
 from ncl_core.config import ModelConfig
-from ncl_core.fsutil import atomic_path, atomic_write_text
+from ncl_core.fsutil import atomic_path, atomic_write_text, shorten_name
 from ncl_core.hashing import sha256_file
 from ncl_core.model import NCLNet
 from ncl_core.paths import bundled_model_path, models_dir
@@ -107,7 +108,10 @@ def save_model(
         "train_config": json.dumps(train_config or {}),
     }
     with atomic_path(path) as tmp:
-        save_file(tensors, str(tmp), metadata=metadata)
+        try:
+            save_file(tensors, str(tmp), metadata=metadata)
+        except SafetensorError as exc:  # e.g. a full disk; atomic_path keeps the old file
+            raise OSError(f"cannot write the model file {path} ({exc})") from exc
     return path
 
 
@@ -139,6 +143,19 @@ def _read_header(path: Path) -> dict[str, str]:
     return metadata
 
 
+_SHA_CACHE: dict[tuple[str, int, int], str] = {}
+
+
+def _cached_sha256(path: Path) -> str:
+    """A model file's SHA-256, re-read only when its size or modification time changes
+    (listing the registry would otherwise hash every model file each time)."""
+    st = path.stat()
+    key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
+    if key not in _SHA_CACHE:
+        _SHA_CACHE[key] = sha256_file(path)
+    return _SHA_CACHE[key]
+
+
 def read_model_info(path: str | Path, *, bundled: bool = False) -> ModelInfo:
     """Read and validate a model file's metadata (no weights are loaded)."""
     path = Path(path)
@@ -148,7 +165,7 @@ def read_model_info(path: str | Path, *, bundled: bool = False) -> ModelInfo:
         parsed = {key: json.loads(meta.get(key) or "{}") for key in _JSON_KEYS}
     except (KeyError, ValueError, TypeError) as exc:
         raise ModelFileError(f"{path}: the model's configuration is invalid ({exc})") from exc
-    sha = sha256_file(path)
+    sha = _cached_sha256(path)
     return ModelInfo(
         id=sha[:12],
         name=meta.get("name") or path.stem,
@@ -196,6 +213,13 @@ def load_model(
         raise ModelFileError(f"{info.path}: the weights cannot be read ({exc})") from exc
     model.load_state_dict(tensors)
     return model.to(device).eval(), info
+
+
+def _file_stem(name: str) -> str:
+    """A model's name made safe to name its file: the name comes from a shared file's metadata,
+    so it must not lead out of the registry folder, hide the file, or be too long."""
+    safe = re.sub(r"[^\w.-]+", "_", name).strip("._") or "model"
+    return shorten_name(safe, 120)
 
 
 class ModelRegistry:
@@ -250,7 +274,7 @@ class ModelRegistry:
         for existing in self.list():
             if existing.sha256 == info.sha256:
                 return existing
-        dest = self.root / f"{name or info.name}-{info.id}.safetensors"
+        dest = self.root / f"{_file_stem(name or info.name)}-{info.id}.safetensors"
         with atomic_path(dest) as tmp:
             shutil.copyfile(path, tmp)
         return read_model_info(dest)

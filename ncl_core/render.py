@@ -91,7 +91,7 @@ def mask_outline(mask: np.ndarray, thickness: int = 2) -> np.ndarray:
     return (m > 0) & (eroded == 0)
 
 
-def _auto_thickness(height: int, width: int) -> int:
+def auto_thickness(height: int, width: int) -> int:
     # About 2 px on a 1000 px image, so outlines stay visible on large images shown scaled down.
     return max(1, round(max(height, width) / 500))
 
@@ -134,7 +134,7 @@ def overlay_rgb(
     if mode == "mask":
         tinted = cv2.addWeighted(image, 1.0 - alpha, solid, alpha, 0.0)
         cv2.copyTo(tinted, mask_png(mask), out)
-    band = mask_outline(mask, thickness or _auto_thickness(*mask.shape))
+    band = mask_outline(mask, thickness or auto_thickness(*mask.shape))
     cv2.copyTo(solid, mask_png(band), out)
     return out
 

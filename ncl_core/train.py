@@ -7,8 +7,10 @@ prints them with a progress bar, the GUI plots them. Every step is reproducible 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
+import pickle
 import threading
 import time
 from collections.abc import Callable
@@ -179,6 +181,14 @@ class Trainer:
             raise TrainingError(f"{run_dir}: no checkpoint to resume from ({CHECKPOINT_NAME})")
         try:
             checkpoint = torch.load(ckpt_path, map_location="cpu", weights_only=True)
+        except pickle.UnpicklingError as exc:
+            # Not torch's message: it runs to many lines and suggests weights_only=False, which
+            # would run whatever code a foreign file carries.
+            raise TrainingError(
+                f"{ckpt_path}: refused: not a checkpoint that can be loaded safely (it holds "
+                "objects other than tensors and settings, or is damaged); resume only runs "
+                "NCL Forensics wrote"
+            ) from exc
         except Exception as exc:  # noqa: BLE001 - any unreadable checkpoint gets one message
             raise TrainingError(f"{ckpt_path}: the checkpoint cannot be read ({exc})") from exc
         if checkpoint.get("format") != _CHECKPOINT_FORMAT:
@@ -194,20 +204,31 @@ class Trainer:
         try:
             return self._fit()
         except TrainingError as exc:
-            self._emit({"type": "failed", "message": str(exc)})
+            self._emit_failed(str(exc))
             raise
         except Exception as exc:
-            self._emit({"type": "failed", "message": f"training failed: {exc}"})
-            raise
+            clean = _without_worker_traceback(exc)
+            self._emit_failed(f"training failed: {clean}")
+            if clean is exc:
+                raise
+            raise clean from exc
 
     # -- setup --------------------------------------------------------------------------------
     def _emit(self, event: Event) -> None:
         event.setdefault("time", _now())
-        if self.run_dir is not None:
-            with open(self.run_dir / "events.jsonl", "a", encoding="utf-8") as fh:
-                fh.write(json.dumps(event, default=str) + "\n")
-        if self.on_event is not None:
-            self.on_event(event)
+        try:
+            if self.run_dir is not None:
+                with open(self.run_dir / "events.jsonl", "a", encoding="utf-8") as fh:
+                    fh.write(json.dumps(event, default=str) + "\n")
+        finally:
+            if self.on_event is not None:
+                self.on_event(event)
+
+    def _emit_failed(self, message: str) -> None:
+        # The event log may be what failed (a read-only or full disk): the listener still
+        # hears why, and the original error, not the log's, reaches the caller.
+        with contextlib.suppress(OSError):
+            self._emit({"type": "failed", "message": message})
 
     def _log(self, message: str, level: str = "info") -> None:
         self._emit({"type": "log", "level": level, "message": message})
@@ -524,8 +545,17 @@ class Trainer:
             **state,
         }
         path = self.run_dir / CHECKPOINT_NAME
-        with atomic_path(path) as tmp:
-            torch.save(checkpoint, tmp)
+        try:
+            with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+                torch.save(checkpoint, fh)
+        except (OSError, RuntimeError) as exc:
+            # torch reports a full disk as "RuntimeError: ... unexpected pos"; the OSError it
+            # ran into says why.
+            reason = exc.__context__ if isinstance(exc.__context__, OSError) else exc
+            raise TrainingError(
+                f"cannot write the checkpoint {path} ({reason}); the previous checkpoint is "
+                f"kept: free disk space, then continue with --resume {self.run_dir}"
+            ) from exc
         self._emit({"type": "checkpoint", "path": str(path), "step": state["step"]})
 
     def _save_model(self, model: NCLNet, path: Path, meta: dict, metrics: dict) -> None:
@@ -539,6 +569,30 @@ class Trainer:
             train_config=self.config.to_dict(),
             half=self.config.half_weights,
         )
+
+
+def _without_worker_traceback(exc: Exception) -> Exception:
+    """The error a DataLoader worker raised, without the traceback torch puts in its message.
+
+    A worker's ``MaskError`` comes back as ``MaskError("Caught MaskError in DataLoader worker
+    process 0. Original Traceback ...")``: the user must see the original one-line message.
+    """
+    kind = type(exc)
+    text = str(exc)
+    if not text.startswith(f"Caught {kind.__name__} in DataLoader worker"):
+        return exc
+    name = (
+        kind.__qualname__
+        if kind.__module__ == "builtins"
+        else f"{kind.__module__}.{kind.__qualname__}"
+    )
+    _, found, message = text.rpartition(f"\n{name}: ")
+    if not found:
+        return exc
+    try:
+        return kind(message.strip())
+    except Exception:  # noqa: BLE001 - an exception type that needs other arguments
+        return exc
 
 
 def _leaf_datasets(dataset: Dataset) -> list[Dataset]:

@@ -5,6 +5,8 @@ import os
 import pytest
 import torch
 
+from tiny import TINY_CONFIG
+
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 torch.set_num_threads(min(2, torch.get_num_threads()))
 
@@ -20,9 +22,6 @@ def _isolated_user_dirs(tmp_path_factory, monkeypatch):
         ("XDG_STATE_HOME", "state"),
     ):
         monkeypatch.setenv(var, str(home / sub))
-
-
-TINY_CONFIG = dict(backbone="resnet18", output_stride=16, patch_cells=2)
 
 
 @pytest.fixture(scope="session")

@@ -15,7 +15,7 @@ from ncl_core.modelfile import (
     save_model,
 )
 
-from conftest import TINY_CONFIG
+from tiny import TINY_CONFIG
 
 
 class _Payload:

@@ -45,3 +45,14 @@ def test_numpy_helper_and_counts():
     grid = patch_labels_np(mask, 32)
     assert grid.tolist() == [[TAMPERED, CONTOUR], [AUTHENTIC, AUTHENTIC]]
     assert label_counts(grid) == {"authentic": 2, "tampered": 1, "contour": 1}
+
+
+def test_numpy_and_torch_paths_agree_on_random_masks():
+    rng = np.random.default_rng(0)
+    for p in (4, 8):
+        # Blocky random masks give many tampered and authentic patches, noise many contours.
+        blocks = rng.random((9, 11)) > 0.5
+        mask = np.kron(blocks, np.ones((6, 6))) > 0
+        mask ^= rng.random(mask.shape) > 0.97
+        expected = patch_labels(torch.from_numpy(mask)[None, None], p, 0.01)[0].numpy()
+        assert np.array_equal(patch_labels_np(mask, p, 0.01), expected)

@@ -7,7 +7,7 @@ from ncl_core.config import LossConfig, ModelConfig
 from ncl_core.modelfile import read_model_info
 from ncl_core.train import CHECKPOINT_NAME, TrainConfig, Trainer, TrainingError
 
-from conftest import TINY_CONFIG
+from tiny import TINY_CONFIG
 
 
 def _config(tmp_path, data, **kw) -> TrainConfig:

@@ -1,0 +1,180 @@
+"""Background jobs: a function run by a QObject worker moved to its own QThread.
+
+The worker talks to the window only through the job's signals; widgets are touched on the GUI
+thread alone. Cancelling is cooperative: the function polls ``ctx.cancelled()`` (or registers
+``ctx.on_cancel`` to forward the request, e.g. to ``Trainer.cancel``).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from PySide6.QtCore import QObject, QThread, Signal, Slot
+
+from ncl_core.data.datasets import DatasetError
+from ncl_core.data.io import ImageReadError
+from ncl_core.device import DeviceError
+from ncl_core.infer import Cancelled
+from ncl_core.modelfile import ModelFileError
+from ncl_core.report import ReportError
+from ncl_core.train import TrainingError
+
+log = logging.getLogger("ncl_forensics.gui")
+
+# Errors a user can cause: their message already says which file and what to do.
+USER_ERRORS: tuple[type[BaseException], ...] = (
+    ImageReadError,
+    ModelFileError,
+    DatasetError,
+    ReportError,
+    TrainingError,
+    DeviceError,
+    OSError,
+)
+
+
+class JobContext:
+    """What a job's function gets in the worker thread: events out, cancel requests in."""
+
+    def __init__(self, job: Job) -> None:
+        self._job = job
+        self._cancel = threading.Event()
+        self._on_cancel: list[Callable[[], None]] = []
+        self._lock = threading.Lock()
+
+    def emit(self, event: dict[str, Any]) -> None:
+        """Send an event (a plain dict) to the GUI thread."""
+        self._job.event.emit(event)
+
+    def cancelled(self) -> bool:
+        return self._cancel.is_set()
+
+    def on_cancel(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` (from the GUI thread) when the job is cancelled; now if it was."""
+        with self._lock:
+            self._on_cancel.append(callback)
+            already = self._cancel.is_set()
+        if already:
+            callback()
+
+    def request_cancel(self) -> None:
+        with self._lock:
+            self._cancel.set()
+            callbacks = list(self._on_cancel)
+        for callback in callbacks:
+            callback()
+
+
+class _Runner(QObject):
+    """The worker object: lives in the job's thread and runs the function there."""
+
+    def __init__(self, job: Job, fn: Callable[[JobContext], Any]) -> None:
+        super().__init__()
+        self._job = job
+        self._fn = fn
+
+    @Slot()
+    def run(self) -> None:
+        job, ctx = self._job, self._job.ctx
+        try:
+            result = self._fn(ctx)
+        except Cancelled:
+            job.was_cancelled.emit()
+        except USER_ERRORS as exc:
+            job.failed.emit(str(exc))
+        except Exception as exc:  # a bug, not the user's doing: log it, show one line
+            log.exception("job %s failed", job.name)
+            job.failed.emit(f"Unexpected error in {job.name}: {type(exc).__name__}: {exc}")
+        else:
+            if ctx.cancelled():
+                job.was_cancelled.emit()
+            else:
+                job.succeeded.emit(result)
+        finally:
+            # quit() directly (thread-safe), not through a queued signal: a window waiting
+            # for this thread on close blocks the GUI event loop that would deliver it.
+            QThread.currentThread().quit()
+
+
+class Job(QObject):
+    """One background task. Signals arrive on the GUI thread, ``ended`` always last."""
+
+    event = Signal(object)  # dict
+    succeeded = Signal(object)  # the function's return value
+    failed = Signal(str)  # one clear line for the user
+    was_cancelled = Signal()
+    ended = Signal()
+
+    def __init__(self, name: str, fn: Callable[[JobContext], Any], visible: bool = True) -> None:
+        """``visible=False``: a quick job the user need not hear about (overlay drawing)."""
+        super().__init__()
+        self.name = name
+        self.visible = visible
+        self.ctx = JobContext(self)
+        self._thread = QThread()
+        self._thread.setObjectName(f"ncl-{name}")
+        self._runner = _Runner(self, fn)
+        self._runner.moveToThread(self._thread)
+        self._thread.started.connect(self._runner.run)
+        self._thread.finished.connect(self._on_thread_finished)
+        self._started = False
+        self._ended = False
+
+    def start(self) -> Job:
+        self._started = True
+        self._thread.start()
+        return self
+
+    def cancel(self) -> None:
+        """Ask the job to stop at its next check (thread-safe, returns at once)."""
+        self.ctx.request_cancel()
+
+    def is_running(self) -> bool:
+        return self._started and not self._ended
+
+    def wait(self, timeout_s: float) -> bool:
+        """Block until the worker thread has finished; False on timeout."""
+        return self._thread.wait(max(0, int(timeout_s * 1000)))
+
+    @Slot()
+    def _on_thread_finished(self) -> None:
+        if not self._ended:
+            self._ended = True
+            self.ended.emit()
+
+
+class JobManager(QObject):
+    """Keeps every running job alive and lets the window cancel and wait for all of them."""
+
+    changed = Signal()
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._jobs: list[Job] = []
+        self.shutting_down = False  # set when the window closes: no new work starts
+
+    def start(self, job: Job) -> Job:
+        """Run ``job``; while shutting down it is returned without being started."""
+        if self.shutting_down:
+            log.info("not starting %s: the window is closing", job.name)
+            return job
+        self._jobs.append(job)
+        job.ended.connect(self._on_ended)
+        job.start()
+        self.changed.emit()
+        return job
+
+    def running(self) -> list[Job]:
+        return [job for job in self._jobs if job.is_running()]
+
+    def cancel_all(self) -> None:
+        for job in self.running():
+            job.cancel()
+
+    @Slot()
+    def _on_ended(self) -> None:
+        self._jobs = [job for job in self._jobs if job.is_running()]
+        self.changed.emit()

@@ -1,0 +1,478 @@
+"""The main window: four views in tabs, menus and shortcuts, status bar, drops, clean close."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from PySide6.QtCore import QByteArray, Slot
+from PySide6.QtGui import (
+    QAction,
+    QActionGroup,
+    QCloseEvent,
+    QDragEnterEvent,
+    QDropEvent,
+    QKeySequence,
+)
+from PySide6.QtWidgets import (
+    QApplication,
+    QFileDialog,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.analysis_view import AnalysisView
+from app.batch_view import BatchView
+from app.jobs import Job, JobContext, JobManager
+from app.model_state import ModelState
+from app.models_view import ModelsView
+from app.resources import sample_images, sample_mask_for
+from app.settings import Settings
+from app.training_view import DEVICES, TrainingView
+from app.widgets import MessageBar
+from ncl_core import __version__
+from ncl_core.device import DeviceError, describe, pick_device
+from ncl_core.modelfile import ModelFileError, ModelInfo, ModelRegistry
+
+IMAGE_FILTER = (
+    "Images (*.jpg *.jpeg *.png *.tif *.tiff *.bmp *.webp *.gif *.JPG *.JPEG *.PNG *.TIF);;"
+    "All files (*)"
+)
+TAB_ANALYSIS, TAB_BATCH, TAB_TRAINING, TAB_MODELS = range(4)
+SHORTCUTS_HELP = """\
+<table cellpadding=3>
+<tr><td><b>Ctrl+O</b></td><td>Open an image</td></tr>
+<tr><td><b>Ctrl+Shift+O</b></td><td>Add a folder to the batch</td></tr>
+<tr><td><b>Ctrl+1 … Ctrl+4</b></td><td>Analysis, Batch, Training, Models</td></tr>
+<tr><td><b>F5</b></td><td>Analyse the image again</td></tr>
+<tr><td><b>Esc</b></td><td>Cancel the running analysis / batch</td></tr>
+<tr><td><b>Space</b></td><td>Overlay on / off (original vs. result)</td></tr>
+<tr><td><b>Wheel, Ctrl++ / Ctrl+−</b></td><td>Zoom in / out (log steps)</td></tr>
+<tr><td><b>Ctrl+0, double-click</b></td><td>Fit / 100 %</td></tr>
+<tr><td><b>+ − 0 1</b> (in the viewer)</td><td>Zoom in, out, fit, 100 %</td></tr>
+<tr><td><b>Ctrl+S</b></td><td>Save the overlay</td></tr>
+<tr><td><b>Ctrl+Q</b></td><td>Quit</td></tr>
+</table>"""
+
+
+class MainWindow(QMainWindow):
+    """Analysis, Batch, Training and Models views over one job manager and one model state."""
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        super().__init__()
+        self.settings = settings or Settings()
+        self.setWindowTitle("NCL Forensics")
+        self.jobs = JobManager(self)
+        self.models = ModelState(self.settings.get("device"), self)
+        self._closing = False
+
+        self.message_bar = MessageBar()
+        self.analysis = AnalysisView(self.jobs, self.models, self.settings)
+        self.batch = BatchView(
+            self.jobs,
+            self.models,
+            self.settings,
+            threshold=self.analysis.threshold,
+            mode=self.analysis.analysis_mode,
+        )
+        self.training = TrainingView(self.jobs, self.settings)
+        self.models_view = ModelsView(self.jobs, self.models)
+        self.tabs = QTabWidget()
+        self.tabs.setDocumentMode(True)
+        for view, title, tip in (
+            (self.analysis, "Analysis", "One image: live overlay, contour patches (Ctrl+1)"),
+            (self.batch, "Batch", "Many files and folders, and the batch report (Ctrl+2)"),
+            (self.training, "Training", "Fine-tune on your labeled images (Ctrl+3)"),
+            (self.models_view, "Models", "The model registry (Ctrl+4)"),
+        ):
+            index = self.tabs.addTab(view, title)
+            self.tabs.setTabToolTip(index, tip)
+        central = QWidget()
+        layout = QVBoxLayout(central)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        layout.addWidget(self.message_bar)
+        layout.addWidget(self.tabs, 1)
+        self.setCentralWidget(central)
+        self.setAcceptDrops(True)
+
+        self._build_status_bar()
+        self._build_menus()
+        self._connect()
+        self._restore_window()
+        self._update_device_label()
+        self.resolve_model()
+
+    # -- construction -------------------------------------------------------------------------
+    def _build_status_bar(self) -> None:
+        bar = self.statusBar()
+        self.pixel_label = QLabel()
+        self.pixel_label.setToolTip(
+            "Pixel under the cursor: position, colour, tampering probability"
+        )
+        self.jobs_label = QLabel()
+        self.model_label = QLabel("model: loading…")
+        self.device_label = QLabel()
+        self.device_label.setToolTip("Where the model runs (Settings ▸ Device)")
+        for widget in (self.pixel_label, self.jobs_label, self.model_label, self.device_label):
+            bar.addPermanentWidget(widget)
+
+    def _action(self, menu, text: str, slot, shortcut=None, tip: str = "") -> QAction:
+        action = QAction(text, self)
+        if shortcut is not None:
+            action.setShortcut(QKeySequence(shortcut))
+        if tip:
+            action.setStatusTip(tip)
+            action.setToolTip(tip)
+        action.triggered.connect(slot)
+        menu.addAction(action)
+        return action
+
+    def _build_menus(self) -> None:
+        bar = self.menuBar()
+        file_menu = bar.addMenu("&File")
+        self._action(
+            file_menu,
+            "&Open image…",
+            self.open_dialog,
+            QKeySequence.StandardKey.Open,
+            "Open an image and analyse it",
+        )
+        self.recent_menu = file_menu.addMenu("Open &recent")
+        self._action(
+            file_menu,
+            "Add &folder to batch…",
+            self.batch.choose_folder,
+            "Ctrl+Shift+O",
+            "Analyse every file under a folder",
+        )
+        self._action(
+            file_menu, "Open &samples", self.open_samples, None, "Open the bundled sample images"
+        )
+        file_menu.addSeparator()
+        self.save_actions = []
+        for kind, text, shortcut in (
+            ("overlay", "Save &overlay…", QKeySequence.StandardKey.Save),
+            ("mask", "Save &mask…", None),
+            ("heatmap", "Save &heatmap…", None),
+            ("json", "Save analysis as &JSON…", None),
+        ):
+            self.save_actions.append(
+                self._action(
+                    file_menu,
+                    text,
+                    lambda _=False, k=kind: self.analysis.save_dialog(k),
+                    shortcut,
+                    f"Save the {kind} of the current analysis",
+                )
+            )
+        self._action(
+            file_menu,
+            "&Export batch report…",
+            self.batch.export_dialog,
+            "Ctrl+E",
+            "Write the forensic report of the batch queue",
+        )
+        file_menu.addSeparator()
+        self._action(file_menu, "&Quit", self.close, QKeySequence.StandardKey.Quit)
+
+        view_menu = bar.addMenu("&View")
+        for index, name in enumerate(("&Analysis", "&Batch", "&Training", "&Models")):
+            self._action(
+                view_menu,
+                name,
+                lambda _=False, i=index: self.tabs.setCurrentIndex(i),
+                f"Ctrl+{index + 1}",
+            )
+        view_menu.addSeparator()
+        viewer = self.analysis.viewer
+        self._action(
+            view_menu, "Zoom &in", lambda: viewer.zoom_in(), QKeySequence.StandardKey.ZoomIn
+        )
+        self._action(
+            view_menu, "Zoom &out", lambda: viewer.zoom_out(), QKeySequence.StandardKey.ZoomOut
+        )
+        self._action(view_menu, "&Fit to window", lambda: viewer.fit(), "Ctrl+0")
+        self._action(view_menu, "Actual size (100 %)\t1", lambda: viewer.actual_size())
+        self._action(view_menu, "Toggle &overlay\tSpace", self.analysis.toggle_overlay)
+        side = QAction("&Side by side", self, checkable=True)
+        side.setChecked(self.analysis.side_check.isChecked())
+        side.toggled.connect(self.analysis.side_check.setChecked)
+        self.analysis.side_check.toggled.connect(side.setChecked)
+        view_menu.addAction(side)
+
+        analysis_menu = bar.addMenu("&Analysis")
+        self._action(
+            analysis_menu,
+            "&Analyse again",
+            self.analysis.reanalyse,
+            "F5",
+            "Run the model on the current image again",
+        )
+        self._action(analysis_menu, "&Cancel\tEsc", self.cancel_current)
+        self._action(
+            analysis_menu,
+            "Load &ground-truth mask…",
+            self.analysis._choose_ground_truth,
+            None,
+            "Use a known mask for the contour-patch view",
+        )
+
+        settings_menu = bar.addMenu("&Settings")
+        device_menu = settings_menu.addMenu("&Device")
+        group = QActionGroup(self)
+        for name in DEVICES:
+            action = QAction(name, self, checkable=True)
+            action.setChecked(name == self.models.device)
+            action.triggered.connect(lambda _=False, n=name: self.set_device(n))
+            group.addAction(action)
+            device_menu.addAction(action)
+
+        help_menu = bar.addMenu("&Help")
+        self._action(help_menu, "&Keyboard shortcuts", self._show_shortcuts, "F1")
+        self._action(help_menu, "&About NCL Forensics", self._show_about)
+        self._fill_recent(self.settings.recent_files())
+
+    def _connect(self) -> None:
+        for view in (self.analysis, self.batch, self.training, self.models_view):
+            view.message.connect(self.show_message)
+        self.analysis.pixel_info.connect(self.pixel_label.setText)
+        self.analysis.opened.connect(self._on_opened)
+        self.batch.open_requested.connect(self._open_from_batch)
+        self.training.model_trained.connect(lambda _: self.models_view.refresh())
+        self.training.activate_requested.connect(self.models_view.activate)
+        self.models_view.activated.connect(self._on_activated)
+        self.models_view.removed.connect(self.resolve_model)
+        self.models_view.models_changed.connect(self.training.set_models)
+        self.models.changed.connect(self._on_models_changed)
+        self.jobs.changed.connect(self._update_jobs_label)
+
+    def _restore_window(self) -> None:
+        geometry = self.settings.raw("window/geometry")
+        if isinstance(geometry, QByteArray) and not geometry.isEmpty():
+            self.restoreGeometry(geometry)
+        else:
+            self.resize(1360, 860)
+        for key, splitter in self._splitters().items():
+            state = self.settings.raw(key)
+            if isinstance(state, QByteArray) and not state.isEmpty():
+                splitter.restoreState(state)
+
+    def _splitters(self):
+        return {"window/analysis_splitter": self.analysis.splitter}
+
+    # -- model and device ---------------------------------------------------------------------
+    def resolve_model(self) -> Job:
+        """Find the active model (the registry's default) and list the registry, in a job."""
+
+        def resolve(ctx: JobContext):
+            registry = ModelRegistry()
+            infos = registry.list()
+            try:
+                return registry.default(), None, infos
+            except ModelFileError as exc:
+                return None, str(exc), infos
+
+        job = Job("model lookup", resolve)
+        job.succeeded.connect(self._on_model_resolved)
+        job.failed.connect(lambda text: self.models.set_model(None, text))
+        return self.jobs.start(job)
+
+    @Slot(object)
+    def _on_model_resolved(self, result) -> None:
+        info, error, infos = result
+        self.models_view.infos = infos
+        self.training.set_models(infos)
+        self.models.set_model(info, error)
+        if error:
+            self.show_message(
+                f"No model: {error}. Images still open; import or train a model in the "
+                "Models / Training views.",
+                "warning",
+            )
+
+    @Slot(object)
+    def _on_activated(self, info: ModelInfo) -> None:
+        self.models.set_model(info)
+        self.show_message(f"Active model: {info.name} ({info.id}).", "info")
+        if self.analysis.path is not None:
+            self.analysis.reanalyse()
+
+    def set_device(self, name: str) -> None:
+        try:
+            pick_device(name)
+        except DeviceError as exc:
+            self.show_message(str(exc), "error")
+            return
+        self.settings.set("device", name)
+        self.models.set_device(name)
+        self._update_device_label()
+
+    def _update_device_label(self) -> None:
+        device = self.models.loaded_device
+        if device is None:
+            try:
+                device = describe(pick_device(self.models.device))
+            except DeviceError as exc:
+                device = f"unavailable ({exc})"
+        self.device_label.setText(f"device: {device}")
+
+    @Slot()
+    def _on_models_changed(self) -> None:
+        if self.models.info is not None:
+            self.model_label.setText(f"model: {self.models.info.name}")
+            self.model_label.setToolTip(f"SHA-256 {self.models.info.sha256}")
+        elif not self.models.loading:
+            self.model_label.setText("<span style='color:#e07070'>no model</span>")
+            self.model_label.setToolTip(self.models.error or "")
+        self._update_device_label()
+        self.models_view._fill()
+
+    @Slot()
+    def _update_jobs_label(self) -> None:
+        names = sorted({job.name for job in self.jobs.running() if job.visible})
+        self.jobs_label.setText(("working: " + ", ".join(names)) if names else "")
+
+    # -- opening ------------------------------------------------------------------------------
+    def open_dialog(self) -> None:
+        start = self.settings.get("dirs/open")
+        path, _ = QFileDialog.getOpenFileName(self, "Open an image", start, IMAGE_FILTER)
+        if path:
+            self.settings.set("dirs/open", str(Path(path).parent))
+            self.open_paths([path])
+
+    def open_paths(self, paths: list[str | Path], to_batch: bool = False) -> None:
+        """One file opens in the Analysis view; several, or any folder, go to the batch."""
+        paths = [Path(p) for p in paths]
+        if not paths:
+            return
+        if len(paths) == 1 and not paths[0].is_dir() and not to_batch:
+            self.analysis.open_image(paths[0], ground_truth=sample_mask_for(paths[0]))
+            self.tabs.setCurrentIndex(TAB_ANALYSIS)
+            return
+        self.batch.add_paths(paths)
+        self.tabs.setCurrentIndex(TAB_BATCH)
+
+    def open_startup(self, paths: list[str], samples: bool = False) -> None:
+        """Command line: the first image in the Analysis view, all of them in the batch."""
+        if samples:
+            found = sample_images()
+            if not found:
+                self.show_message("No bundled samples found under resources/samples.", "warning")
+            paths = [*map(str, found), *paths]
+        if not paths:
+            return
+        files = [Path(p) for p in paths]
+        first = next((p for p in files if p.is_file()), None)
+        if len(files) > 1 or first is None:
+            self.batch.add_paths(files)
+        if first is not None:
+            self.open_paths([first])
+        else:
+            self.tabs.setCurrentIndex(TAB_BATCH)
+
+    def open_samples(self) -> None:
+        self.open_startup([], samples=True)
+
+    @Slot(str, object)
+    def _open_from_batch(self, path: str, analysis) -> None:
+        self.analysis.open_image(path, analysis, ground_truth=sample_mask_for(Path(path)))
+        self.tabs.setCurrentIndex(TAB_ANALYSIS)
+
+    @Slot(str)
+    def _on_opened(self, path: str) -> None:
+        self._fill_recent(self.settings.add_recent_file(path))
+        self.setWindowTitle(f"{Path(path).name} — NCL Forensics")
+
+    def _fill_recent(self, recent: list[str]) -> None:
+        self.recent_menu.clear()
+        for path in recent:
+            action = self.recent_menu.addAction(path)
+            action.triggered.connect(lambda _=False, p=path: self.open_paths([p]))
+        self.recent_menu.setEnabled(bool(recent))
+
+    def cancel_current(self) -> None:
+        if self.tabs.currentIndex() == TAB_BATCH:
+            self.batch.cancel()
+        elif self.tabs.currentIndex() == TAB_TRAINING:
+            self.training.cancel()
+        else:
+            self.analysis.cancel()
+
+    # -- drops --------------------------------------------------------------------------------
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        urls = event.mimeData().urls()
+        if urls and all(url.isLocalFile() for url in urls):
+            event.acceptProposedAction()
+        else:
+            event.ignore()
+
+    def dragMoveEvent(self, event) -> None:
+        event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        paths = [url.toLocalFile() for url in event.mimeData().urls() if url.isLocalFile()]
+        event.acceptProposedAction()
+        self.open_paths(paths, to_batch=self.tabs.currentIndex() == TAB_BATCH)
+
+    # -- messages -----------------------------------------------------------------------------
+    @Slot(str, str)
+    def show_message(self, text: str, level: str = "info") -> None:
+        """Info goes to the status bar; warnings and errors also to the bar atop the window."""
+        if level != "info":
+            self.message_bar.show_message(text, level)
+        self.statusBar().showMessage(text.split("\n")[0], 10_000)
+
+    def _show_shortcuts(self) -> None:
+        QMessageBox.information(self, "Keyboard shortcuts", SHORTCUTS_HELP)
+
+    def _show_about(self) -> None:
+        QMessageBox.about(
+            self,
+            "About NCL Forensics",
+            f"<b>NCL Forensics {__version__}</b><p>Image manipulation localization with NCL "
+            "(Zhou et al., ICCV 2023), trained without pre-training. Runs locally; inputs are "
+            "opened read-only and hashed.</p>",
+        )
+
+    # -- closing ------------------------------------------------------------------------------
+    def confirm(self, text: str) -> bool:
+        """Ask a yes/no question (tests replace this)."""
+        answer = QMessageBox.question(self, "NCL Forensics", text)
+        return answer == QMessageBox.StandardButton.Yes
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        if self._closing:
+            event.accept()
+            return
+        running = [job for job in self.jobs.running() if job.visible]
+        if running:
+            names = ", ".join(sorted({job.name for job in running}))
+            if not self.confirm(f"Still working ({names}). Cancel the work and quit?"):
+                event.ignore()
+                return
+        self._closing = True
+        self.jobs.shutting_down = True
+        self.jobs.cancel_all()
+        self.show_message("Stopping the running work…", "info")
+        self._wait_for_jobs()
+        self._save_window()
+        event.accept()
+
+    def _wait_for_jobs(self) -> None:
+        """Wait for every worker thread, keeping the window painted meanwhile."""
+        while self.jobs.running():
+            for job in self.jobs.running():
+                job.wait(0.05)
+            QApplication.processEvents()
+            time.sleep(0.001)
+
+    def _save_window(self) -> None:
+        self.settings.set_raw("window/geometry", self.saveGeometry())
+        for key, splitter in self._splitters().items():
+            self.settings.set_raw(key, splitter.saveState())
+        self.settings.sync()

@@ -1,0 +1,274 @@
+"""The Models view: the registry's models, their provenance and metrics; activate, import,
+export and remove. Registry calls hash model files, so they run in jobs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from PySide6.QtCore import Qt, Signal, Slot
+from PySide6.QtGui import QFont
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QFileDialog,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QMessageBox,
+    QPlainTextEdit,
+    QPushButton,
+    QSplitter,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.jobs import Job, JobContext, JobManager
+from app.model_state import ModelState
+from ncl_core.modelfile import ModelInfo, ModelRegistry
+
+COLUMNS = ("", "Name", "Backbone", "Trained on", "F1", "AUC", "Created", "SHA-256")
+
+
+def trained_on_text(info: ModelInfo) -> str:
+    """One line saying what a model was trained on."""
+    if info.bundled and not info.trained_on:
+        return "bundled starter model"
+    parts = [str(Path(d.get("root", "?")).name) for d in info.trained_on.get("datasets", [])]
+    if info.trained_on.get("synthetic"):
+        parts.append("synthetic forgeries")
+    n = info.trained_on.get("n_train")
+    text = ", ".join(parts) or "–"
+    return f"{text} ({n} items)" if n else text
+
+
+def _metric(info: ModelInfo, key: str) -> str:
+    value = info.metrics.get(key)
+    return f"{value:.3f}" if isinstance(value, (int, float)) else "–"
+
+
+class ModelsView(QWidget):
+    """Registry table with details of the selected model."""
+
+    message = Signal(str, str)
+    models_changed = Signal(object)  # list[ModelInfo]
+    activated = Signal(object)  # ModelInfo
+    removed = Signal()  # a model was deleted: the active one may have gone
+
+    def __init__(self, jobs: JobManager, models: ModelState, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.jobs, self.models = jobs, models
+        self.infos: list[ModelInfo] = []
+        self.table = QTableWidget(0, len(COLUMNS))
+        self.table.setHorizontalHeaderLabels(COLUMNS)
+        self.table.verticalHeader().setVisible(False)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.table.horizontalHeader().setStretchLastSection(True)
+        self.table.itemSelectionChanged.connect(self._show_details)
+        self.table.cellDoubleClicked.connect(lambda *_: self.activate_selected())
+        self.details = QPlainTextEdit()
+        self.details.setReadOnly(True)
+        self.details.setFont(QFont("monospace", 9))
+        self.details.setPlaceholderText("Select a model to see its provenance and metrics.")
+
+        buttons = QHBoxLayout()
+        for text, tip, slot in (
+            ("Activate", "Use the selected model for analyses and batches", self.activate_selected),
+            ("Import…", "Add a .safetensors model file (validated first)", self._import_dialog),
+            ("Export…", "Copy the selected model file elsewhere", self._export_dialog),
+            ("Remove", "Delete the selected model from the registry", self._remove_selected),
+            ("Refresh", "Read the registry folder again", self.refresh),
+        ):
+            button = QPushButton(text)
+            button.setToolTip(tip)
+            button.clicked.connect(slot)
+            buttons.addWidget(button)
+        buttons.addStretch(1)
+        self.active_label = QLabel()
+        buttons.addWidget(self.active_label)
+
+        splitter = QSplitter(Qt.Orientation.Vertical)
+        splitter.addWidget(self.table)
+        splitter.addWidget(self.details)
+        splitter.setSizes([400, 220])
+        layout = QVBoxLayout(self)
+        layout.addLayout(buttons)
+        layout.addWidget(splitter, 1)
+        self.models.changed.connect(self._fill)
+
+    # -- registry jobs ------------------------------------------------------------------------
+    def _run(self, name: str, fn, done=None) -> Job:
+        def work(ctx: JobContext):
+            result = fn()
+            registry = ModelRegistry()
+            return result, registry.list()
+
+        job = Job(name, work)
+        job.succeeded.connect(lambda out: self._after(out, done))
+        job.failed.connect(lambda text: self.message.emit(text, "error"))
+        return self.jobs.start(job)
+
+    def _after(self, out, done) -> None:
+        result, infos = out
+        self.infos = infos
+        self._fill()
+        self.models_changed.emit(infos)
+        if done is not None:
+            done(result)
+
+    def refresh(self) -> Job:
+        return self._run("model list", lambda: None)
+
+    def activate(self, info: ModelInfo) -> Job:
+        return self._run(
+            "activate model",
+            lambda: ModelRegistry().set_default(info.id),
+            lambda chosen: self.activated.emit(chosen),
+        )
+
+    def activate_selected(self) -> None:
+        info = self._selected()
+        if info is not None:
+            self.activate(info)
+
+    def import_model(self, path: str | Path) -> Job:
+        return self._run(
+            "import model",
+            lambda: ModelRegistry().import_model(path),
+            lambda info: self.message.emit(f"Imported {info.name} ({info.id}).", "info"),
+        )
+
+    def _import_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Import a model", "", "NCL model (*.safetensors)"
+        )
+        if path:
+            self.import_model(path)
+
+    def _export_dialog(self) -> None:
+        info = self._selected()
+        if info is None:
+            return
+        dest, _ = QFileDialog.getSaveFileName(
+            self, "Export model", info.path.name, "NCL model (*.safetensors)"
+        )
+        if dest:
+            self.export_model(info, dest)
+
+    def export_model(self, info: ModelInfo, dest: str | Path) -> Job:
+        return self._run(
+            "export model",
+            lambda: ModelRegistry().export_model(info.id, dest),
+            lambda path: self.message.emit(f"Exported to {path}.", "info"),
+        )
+
+    def _remove_selected(self) -> None:
+        info = self._selected()
+        if info is None:
+            return
+        if info.bundled:
+            self.message.emit("The bundled starter model cannot be removed.", "warning")
+            return
+        answer = QMessageBox.question(
+            self, "Remove model", f"Delete {info.name} ({info.path.name}) from the registry?"
+        )
+        if answer == QMessageBox.StandardButton.Yes:
+            self.remove(info)
+
+    def remove(self, info: ModelInfo) -> Job:
+        """Delete a model from the registry (the Remove button asks first)."""
+        return self._run(
+            "remove model", lambda: ModelRegistry().remove(info.id), lambda _: self.removed.emit()
+        )
+
+    # -- table --------------------------------------------------------------------------------
+    def _selected(self) -> ModelInfo | None:
+        rows = self.table.selectionModel().selectedRows()
+        if not rows or rows[0].row() >= len(self.infos):
+            self.message.emit("Select a model first.", "warning")
+            return None
+        return self.infos[rows[0].row()]
+
+    @Slot()
+    def _fill(self) -> None:
+        active = self.models.info.sha256 if self.models.info else None
+        selected = self.table.currentRow()
+        self.table.setRowCount(len(self.infos))
+        for row, info in enumerate(self.infos):
+            values = (
+                "★" if info.sha256 == active else "",
+                info.name + (" (bundled)" if info.bundled else ""),
+                f"{info.backbone} / OS {info.config.output_stride}",
+                trained_on_text(info),
+                _metric(info, "f1"),
+                _metric(info, "auc"),
+                info.created[:19].replace("T", " "),
+                info.sha256,
+            )
+            for col, value in enumerate(values):
+                item = QTableWidgetItem(value)
+                if col == 0:
+                    item.setToolTip("active model")
+                if col == len(values) - 1:
+                    item.setToolTip(info.sha256)
+                self.table.setItem(row, col, item)
+        if 0 <= selected < len(self.infos):
+            self.table.selectRow(selected)
+        if self.models.info is not None:
+            self.active_label.setText(f"Active: {self.models.info.name}")
+        else:
+            self.active_label.setText(self.models.error or "no active model")
+
+    def _show_details(self) -> None:
+        rows = self.table.selectionModel().selectedRows()
+        if not rows or rows[0].row() >= len(self.infos):
+            self.details.clear()
+            return
+        self.details.setPlainText(model_details(self.infos[rows[0].row()]))
+
+
+def model_details(info: ModelInfo) -> str:
+    """A readable account of one model: file, network, provenance, validation metrics."""
+    c = info.config
+    lines = [
+        f"{info.name}{'  (bundled starter model)' if info.bundled else ''}",
+        f"file        {info.path}",
+        f"SHA-256     {info.sha256}",
+        f"network     {c.backbone}, output stride {c.output_stride}, patches {c.patch_px} px, "
+        f"pivot branches {'yes' if c.pivot else 'no'}",
+        f"created     {info.created or '–'}   app version {info.app_version or '–'}",
+        f"parent      {info.parent or '– (trained from scratch)'}",
+        "",
+        "trained on",
+    ]
+    for d in info.trained_on.get("datasets", []):
+        lines.append(
+            f"  {d.get('root', '?')}: {d.get('layout', '')} {d.get('n_tampered', '?')} tampered, "
+            f"{d.get('n_authentic', '?')} authentic"
+        )
+    if info.trained_on.get("synthetic"):
+        lines.append(
+            f"  synthetic forgeries from {info.trained_on['synthetic'].get('photos', '?')}"
+        )
+    for v in info.trained_on.get("validation", []):
+        lines.append(f"  validation: {v}")
+    if not info.trained_on:
+        lines.append("  –")
+    lines += ["", "validation metrics"]
+    for key, value in info.metrics.items():
+        if isinstance(value, float) and not value.is_integer():
+            shown = f"{value:.4f}"
+        elif isinstance(value, (int, float)):
+            shown = f"{value:g}"
+        else:
+            shown = str(value)
+        lines.append(f"  {key:<20} {shown}")
+    if not info.metrics:
+        lines.append("  –")
+    if info.train_config:
+        lines += ["", "training settings", json.dumps(info.train_config, indent=2, default=str)]
+    return "\n".join(lines)

@@ -1,0 +1,32 @@
+"""Models view: import, activate, export and remove through the registry."""
+
+from __future__ import annotations
+
+
+def test_import_activate_export_remove(qtbot, window, registered_model, tiny_model_path, tmp_path):
+    view = window.models_view
+    qtbot.waitUntil(lambda: view.table.rowCount() == 1)
+    assert view.table.item(0, 0).text() == "★"  # the active model
+
+    view.import_model(tiny_model_path)
+    qtbot.waitUntil(lambda: view.table.rowCount() == 2, timeout=10_000)
+    row = next(r for r in range(2) if view.table.item(r, 1).text() == "tiny")
+    tiny = view.infos[row]
+
+    view.activate(tiny)
+    qtbot.waitUntil(lambda: window.models.info is not None and window.models.info.name == "tiny")
+    assert view.table.item(row, 0).text() == "★"
+    assert window.model_label.text() == "model: tiny"
+    assert "0.500" in view.table.item(row, 4).text()  # its F1 from the file's metadata
+
+    view.table.selectRow(row)
+    assert tiny.sha256 in view.details.toPlainText()
+
+    dest = tmp_path / "exported.safetensors"
+    job = view.export_model(tiny, dest)
+    qtbot.waitUntil(lambda: not job.is_running())
+    assert dest.read_bytes() == tiny_model_path.read_bytes()
+
+    view.remove(tiny)
+    qtbot.waitUntil(lambda: view.table.rowCount() == 1, timeout=10_000)
+    qtbot.waitUntil(lambda: window.models.info.sha256 == registered_model.sha256, timeout=10_000)

@@ -1,0 +1,94 @@
+"""Training view: dataset check, a 2-step run plotted live, cancel, close mid-training."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from app.main_window import TAB_TRAINING
+
+
+def _configure(view, data: Path, steps: int) -> None:
+    view.data_field.set_text(str(data))
+    view.base_combo.setCurrentIndex(view.base_combo.findData("preset:resnet18"))
+    view.steps_spin.setValue(steps)
+    view.epochs_spin.setValue(1)
+    view.batch_spin.setValue(2)
+    view.size_spin.setValue(64)
+    view.workers_spin.setValue(0)
+    view.device_combo.setCurrentText("cpu")
+
+
+def test_an_unusable_folder_explains_the_expected_layouts(qtbot, window, tmp_path):
+    (tmp_path / "images").mkdir()
+    view = window.training
+    view.data_field.set_text(str(tmp_path))
+    qtbot.waitUntil(lambda: "Expected one of these layouts" in view.data_summary.text())
+    assert view.start() is None
+    assert window.message_bar.level == "error"
+
+
+def test_a_two_step_run_puts_points_on_the_loss_plots_and_registers_the_model(
+    qtbot, window, tiny_dataset
+):
+    window.tabs.setCurrentIndex(TAB_TRAINING)
+    view = window.training
+    _configure(view, tiny_dataset, steps=2)
+    qtbot.waitUntil(lambda: view.dataset_ok, timeout=10_000)
+    assert "tampered" in view.data_summary.text()
+    assert view.start() is not None
+    qtbot.waitUntil(lambda: not view.is_busy(), timeout=60_000)
+    counts = view.monitor.point_counts()
+    assert counts["total"] == counts["ncl"] == counts["pc"] == 2
+    assert len(view.monitor.lr_curve.getData()[0]) == 2
+    assert "New model registered" in view.result_label.text()
+    assert view.activate_button.isVisible()
+    # One click makes it active.
+    view.activate_button.click()
+    qtbot.waitUntil(
+        lambda: window.models.info is not None and window.models.info.name.startswith("ncl-"),
+        timeout=20_000,
+    )
+
+
+def test_cancel_stops_training_and_keeps_a_checkpoint(qtbot, window, tiny_dataset):
+    view = window.training
+    _configure(view, tiny_dataset, steps=500)
+    qtbot.waitUntil(lambda: view.dataset_ok, timeout=10_000)
+    view.start()
+    qtbot.waitUntil(lambda: view.monitor.point_counts().get("total", 0) >= 1, timeout=60_000)
+    view.cancel()
+    qtbot.waitUntil(lambda: not view.is_busy(), timeout=60_000)
+    assert "cancelled" in window.statusBar().currentMessage().lower()
+    assert (view.run_dir / "checkpoint.pt").is_file()
+    assert view.monitor.point_counts()["total"] < 500
+
+
+def test_closing_the_window_mid_training_cancels_and_waits(
+    qtbot, make_window, registered_model, tiny_dataset
+):
+    window = make_window()
+    asked = []
+    window.confirm = lambda text: asked.append(text) or True
+    view = window.training
+    _configure(view, tiny_dataset, steps=500)
+    qtbot.waitUntil(lambda: view.dataset_ok, timeout=10_000)
+    job = view.start()
+    qtbot.waitUntil(lambda: view.monitor.point_counts().get("total", 0) >= 1, timeout=60_000)
+    assert window.close()
+    assert asked and "training" in asked[0]
+    assert job.wait(0)  # the worker thread has finished
+    assert window.jobs.running() == []
+
+
+def test_refusing_to_close_keeps_the_work_running(
+    qtbot, make_window, registered_model, tiny_dataset
+):
+    window = make_window()
+    window.confirm = lambda text: False
+    view = window.training
+    _configure(view, tiny_dataset, steps=500)
+    qtbot.waitUntil(lambda: view.dataset_ok, timeout=10_000)
+    view.start()
+    assert not window.close()
+    assert view.is_busy()
+    window.confirm = lambda text: True  # the fixture closes it at the end
