@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import numpy as np
-from gui_helpers import wait_analysis
 from PIL import Image
 
 from app.qtimage import array_from_qimage
+
+from gui_helpers import wait_analysis
 
 
 def _pixels(viewer) -> np.ndarray:

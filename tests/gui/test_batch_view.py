@@ -6,11 +6,10 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
-from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
-from PySide6.QtGui import QDragEnterEvent, QDropEvent
-from PySide6.QtWidgets import QApplication
 
 from app.main_window import TAB_ANALYSIS, TAB_BATCH
+
+from qt_helpers import drop_paths
 
 
 def _folder_with_one_corrupt_file(root: Path) -> Path:
@@ -23,25 +22,9 @@ def _folder_with_one_corrupt_file(root: Path) -> Path:
     return folder
 
 
-def _drop(widget, paths: list[Path]) -> None:
-    """Drag ``paths`` over ``widget`` and drop them, as a file manager would."""
-    mime = QMimeData()
-    mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
-    args = (
-        Qt.DropAction.CopyAction,
-        mime,
-        Qt.MouseButton.LeftButton,
-        Qt.KeyboardModifier.NoModifier,
-    )
-    enter = QDragEnterEvent(QPointF(20, 20), *args)
-    QApplication.sendEvent(widget, enter)
-    assert enter.isAccepted()
-    QApplication.sendEvent(widget, QDropEvent(QPointF(20, 20), *args))
-
-
 def test_dropping_a_folder_with_a_corrupt_file_gives_one_error_row(qtbot, window, tmp_path):
     folder = _folder_with_one_corrupt_file(tmp_path)
-    _drop(window, [folder])
+    drop_paths(window, [folder])
     assert window.tabs.currentIndex() == TAB_BATCH
     batch = window.batch
     qtbot.waitUntil(lambda: batch.table.rowCount() == 4 and not batch.is_busy(), timeout=30_000)

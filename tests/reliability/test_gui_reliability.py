@@ -16,15 +16,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
-from PySide6.QtGui import QDragEnterEvent, QDropEvent
-from PySide6.QtWidgets import QApplication
 
 from ncl_core.infer import Predictor
 from ncl_core.modelfile import ModelRegistry
 from reliability.hostile import BAD_CASES, GOOD_CASES, INPUT_CASES, write_inputs
 
 from imaging import pattern, save, write_mask
+from qt_helpers import drop_paths
 
 TIMEOUT_MS = 60_000
 
@@ -46,22 +44,6 @@ def window(qtbot, small_model_path: Path):
     yield win
     win.close()
     assert win.jobs.running() == []
-
-
-def _drop(widget, paths: list[Path]) -> None:
-    """Drag ``paths`` over ``widget`` and drop them, as a file manager does."""
-    mime = QMimeData()
-    mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
-    args = (
-        Qt.DropAction.CopyAction,
-        mime,
-        Qt.MouseButton.LeftButton,
-        Qt.KeyboardModifier.NoModifier,
-    )
-    enter = QDragEnterEvent(QPointF(20, 20), *args)
-    QApplication.sendEvent(widget, enter)
-    assert enter.isAccepted()
-    QApplication.sendEvent(widget, QDropEvent(QPointF(20, 20), *args))
 
 
 def _photos(folder: Path, n: int, shape: tuple[int, int] = (96, 128)) -> list[Path]:
@@ -119,7 +101,7 @@ def test_batch_of_hostile_files_gives_error_rows_and_goes_on(qtbot, window, tmp_
     (folder / "nested").mkdir()
     os.symlink("..", folder / "nested" / "loop")  # nested/loop -> evidence: a cycle
     batch = window.batch
-    _drop(window, [folder])
+    drop_paths(window, [folder])
     qtbot.waitUntil(
         lambda: batch.table.rowCount() == len(INPUT_CASES) + 1 and not batch.is_busy(),
         timeout=TIMEOUT_MS,
@@ -199,14 +181,14 @@ def test_drops_during_training_then_closing_during_training_and_batch(
 
     # One file dropped mid-training opens in the Analysis view; training goes on.
     single = save(tmp_path / "drop" / "suspect.png", pattern(80, 100, seed=7))
-    _drop(window, [single])
+    drop_paths(window, [single])
     assert window.tabs.currentIndex() == TAB_ANALYSIS
     qtbot.waitUntil(lambda: view.analysis is not None and not view.is_busy(), timeout=TIMEOUT_MS)
     assert Path(view.analysis.source) == single and training.is_busy()
 
     # A folder dropped mid-training goes to the batch, which starts at once.
     _photos(tmp_path / "folder", 40)
-    _drop(window, [tmp_path / "folder"])
+    drop_paths(window, [tmp_path / "folder"])
     assert window.tabs.currentIndex() == TAB_BATCH
     qtbot.waitUntil(lambda: "ok" in [s for _, s, _ in batch.row_status()], timeout=TIMEOUT_MS)
     assert batch.is_busy() and training.is_busy()
