@@ -392,7 +392,14 @@ def cmd_models(args: argparse.Namespace) -> int:
     elif action == "export":
         if not args.dest:
             raise UsageError("models export ID DEST: give a destination file or folder")
-        print(f"exported to {registry.export_model(args.target, args.dest)}")
+        if Path(args.target).is_file():
+            from ncl_core.modelfile import export_half
+
+            if not args.half:
+                raise UsageError("models export FILE DEST copies nothing new: add --half")
+            print(f"exported to {export_half(args.target, args.dest)}")
+        else:
+            print(f"exported to {registry.export_model(args.target, args.dest, half=args.half)}")
     elif action == "remove":
         registry.remove(args.target)
         print(f"removed {args.target}")
@@ -560,6 +567,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("target", nargs="?", help="model id, name or file")
     p.add_argument("dest", nargs="?", help="export destination")
     p.add_argument("--name", help="name for an imported model")
+    p.add_argument("--half", action="store_true", help="export with fp16 weights (half the size)")
     p.set_defaults(func=cmd_models)
     return parser
 

@@ -143,6 +143,21 @@ def _read_header(path: Path) -> dict[str, str]:
     return metadata
 
 
+def export_half(source: str | Path, dest: str | Path) -> Path:
+    """An fp16 copy of a model file with the same metadata (for shipping: half the size)."""
+    model, info = load_model(source)
+    return save_model(
+        dest,
+        model,
+        name=info.name,
+        trained_on=info.trained_on,
+        metrics=info.metrics,
+        parent=info.parent,
+        train_config=info.train_config,
+        half=True,
+    )
+
+
 _SHA_CACHE: dict[tuple[str, int, int], str] = {}
 
 
@@ -283,11 +298,14 @@ class ModelRegistry:
         """Add a model this machine trained (same validation as an import)."""
         return self.import_model(path)
 
-    def export_model(self, model_id: str, dest: str | Path) -> Path:
+    def export_model(self, model_id: str, dest: str | Path, half: bool = False) -> Path:
+        """Copy a model out of the registry; ``half`` writes an fp16 copy (half the size)."""
         info = self.get(model_id)
         dest = Path(dest)
         if dest.is_dir():
             dest = dest / info.path.name
+        if half:
+            return export_half(info.path, dest)
         with atomic_path(dest) as tmp:
             shutil.copyfile(info.path, tmp)
         return dest

@@ -137,3 +137,16 @@ def test_no_model_at_all_is_a_clear_error(tmp_path):
     registry = ModelRegistry(tmp_path / "reg", bundled=tmp_path / "absent.safetensors")
     with pytest.raises(ModelFileError, match="no model available"):
         registry.default()
+
+
+def test_half_export_keeps_metadata(tmp_path, tiny_model_path):
+    from ncl_core.modelfile import export_half
+
+    half = export_half(tiny_model_path, tmp_path / "half.safetensors")
+    original, copy = read_model_info(tiny_model_path), read_model_info(half)
+    assert (copy.name, copy.metrics, copy.config) == (
+        original.name,
+        original.metrics,
+        original.config,
+    )
+    assert half.stat().st_size < 0.6 * tiny_model_path.stat().st_size
