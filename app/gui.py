@@ -6,6 +6,7 @@ import argparse
 import logging
 import os
 import sys
+import time
 from logging.handlers import RotatingFileHandler
 
 from ncl_core import __version__
@@ -104,4 +105,16 @@ def run_gui(argv: list[str]) -> int:
     _report_unexpected_errors(window)
     window.show()
     window.open_startup(args.paths, samples=args.samples)
+    if os.environ.get("NCL_REPORT_STARTUP"):
+        _report_startup()
     return app.exec()
+
+
+def _report_startup() -> None:
+    """Print when the event loop first runs with the window shown (docs/BUNDLE.md measures
+    start-up from the launch to this line)."""
+    from PySide6.QtCore import QTimer
+
+    QTimer.singleShot(
+        0, lambda: print(f"window shown at {time.time():.3f}", file=sys.stderr, flush=True)
+    )

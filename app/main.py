@@ -1,4 +1,5 @@
-"""The ``ncl-forensics`` command: a subcommand runs the Qt-free CLI, anything else opens the GUI.
+"""The ``ncl-forensics`` command: a subcommand runs the Qt-free CLI, ``--self-test`` checks the
+install or bundle headless (``app.selftest``), anything else opens the GUI.
 
 Qt is imported only on the GUI path, so ``ncl-forensics analyze …`` works on a headless server
 without a display or Qt's system libraries.
@@ -16,6 +17,10 @@ def main(argv: list[str] | None = None) -> int:
     # First, before anything else: a frozen (PyInstaller) build re-executes itself for workers.
     multiprocessing.freeze_support()
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv == ["--self-test"]:
+        from app.selftest import run_self_test
+
+        return run_self_test()
     if argv and (argv[0] in SUBCOMMANDS or argv[0] in ("-h", "--help", "--version")):
         from ncl_core.cli import main as cli_main
 

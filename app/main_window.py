@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, Slot
+from PySide6.QtCore import QByteArray, Qt, Slot
 from PySide6.QtGui import (
     QAction,
     QActionGroup,
@@ -33,6 +33,7 @@ from app.models_view import ModelsView
 from app.resources import sample_images, sample_mask_for
 from app.settings import Settings
 from app.training_view import DEVICES, TrainingView
+from app.welcome import WELCOME_WIDTH, WelcomePane
 from app.widgets import MessageBar
 from ncl_core import __version__
 from ncl_core.device import DeviceError, describe, pick_device
@@ -99,6 +100,10 @@ class MainWindow(QMainWindow):
         layout.addWidget(self.tabs, 1)
         self.setCentralWidget(central)
         self.setAcceptDrops(True)
+        self.welcome = WelcomePane(self)
+        self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, self.welcome)
+        self.resizeDocks([self.welcome], [WELCOME_WIDTH], Qt.Orientation.Horizontal)
+        self.welcome.setVisible(self.settings.first_run)
 
         self._build_status_bar()
         self._build_menus()
@@ -233,6 +238,13 @@ class MainWindow(QMainWindow):
             device_menu.addAction(action)
 
         help_menu = bar.addMenu("&Help")
+        self.welcome_action = self._action(
+            help_menu,
+            "&Welcome",
+            self.welcome.show,
+            None,
+            "What the overlay means; where files live",
+        )
         self._action(help_menu, "&Keyboard shortcuts", self._show_shortcuts, "F1")
         self._action(help_menu, "&About NCL Forensics", self._show_about)
         self._fill_recent(self.settings.recent_files())
@@ -358,8 +370,9 @@ class MainWindow(QMainWindow):
         self.tabs.setCurrentIndex(TAB_BATCH)
 
     def open_startup(self, paths: list[str], samples: bool = False) -> None:
-        """Command line: the first image in the Analysis view, all of them in the batch."""
-        if samples:
+        """Command line: the first image in the Analysis view, all of them in the batch.
+        The first run, with nothing named, opens the bundled samples."""
+        if samples or (not paths and self.settings.first_run):
             found = sample_images()
             if not found:
                 self.show_message("No bundled samples found under resources/samples.", "warning")

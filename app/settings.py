@@ -41,6 +41,7 @@ class Settings:
 
     def __init__(self, path: Path | None = None) -> None:
         self.path = path or settings_path()
+        self.first_run = not self.path.exists()  # read before anything is stored
         self.qsettings = QSettings(str(self.path), QSettings.Format.IniFormat)
 
     def get(self, key: str) -> Any:

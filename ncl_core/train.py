@@ -11,6 +11,7 @@ import contextlib
 import json
 import math
 import pickle
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -83,6 +84,8 @@ class TrainConfig(JsonConfig):
     run_dir: str | None = None  # checkpoints and the event log; default: user data dir
 
     def __post_init__(self) -> None:
+        if getattr(sys, "frozen", False):  # a PyInstaller bundle would re-launch itself per worker
+            self.workers = 0
         self.data = tuple(str(d) for d in self.data)
         self.val = tuple(str(v) for v in self.val)
         if self.batch_size < 1 or self.epochs < 1:

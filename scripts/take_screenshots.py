@@ -1,4 +1,4 @@
-"""Take the README screenshots of the four views (analysis, batch, training, models).
+"""Take the README screenshots: the first run (welcome) and the four views.
 
     xvfb-run -s "-screen 0 1400x900x24" .venv/bin/python scripts/take_screenshots.py \
         [--model FILE] [--out docs/screenshots] [--train-steps 60]
@@ -28,7 +28,9 @@ def main() -> int:
     parser.add_argument("--model", help="model file to make active (default: the bundled one)")
     parser.add_argument("--out", default=str(REPO / "docs" / "screenshots"))
     parser.add_argument("--train-steps", type=int, default=60)
-    parser.add_argument("--views", nargs="*", default=["analysis", "batch", "training", "models"])
+    parser.add_argument(
+        "--views", nargs="*", default=["welcome", "analysis", "batch", "training", "models"]
+    )
     args = parser.parse_args()
     out = Path(args.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
@@ -96,6 +98,13 @@ def main() -> int:
 
     wait(lambda: not window.models.loading)
     view = window.analysis
+    if "welcome" in args.views:
+        window.open_startup([])  # no settings yet: the first run opens the samples
+        wait(lambda: view.analysis is not None and not view.is_busy())
+        wait(lambda: not window.batch.is_busy())
+        shot("welcome.png")
+        window.batch.clear()
+    window.welcome.hide()  # the views as a returning user sees them
     if "analysis" in args.views:
         first = next(p for p in sample_images() if p.parent.name == "tampered")
         view.open_image(first, ground_truth=resource_path("samples", "masks", first.stem + ".png"))

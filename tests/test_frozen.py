@@ -4,6 +4,8 @@ the real bundle; it is marked ``bundle`` and skipped by default.)"""
 
 import sys
 
+import pytest
+
 from app.main import main
 from app.resources import sample_images
 from ncl_core.modelfile import ModelRegistry
@@ -22,6 +24,7 @@ def test_self_test_analyses_a_sample_with_the_default_model(tiny_model_path, cap
     assert "model: tiny" in out
     assert "analysis: score" in out
     assert "GUI modules: PySide6" in out
+    assert "Qt platform plugins:" in out
     assert "self-test passed" in out
 
 
@@ -36,6 +39,23 @@ def test_self_test_without_a_model_fails_with_one_clear_line(tmp_path, monkeypat
     assert last.startswith("self-test FAILED at 'model': no model available")
     assert str(missing) in last and "ncl-forensics models import" in last
     assert "Traceback" not in captured.err
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="names the Linux plugin")
+def test_self_test_without_the_qt_platform_plugin_fails(
+    tiny_model_path, tmp_path, monkeypatch, capsys
+):
+    registry = ModelRegistry()
+    registry.set_default(registry.import_model(tiny_model_path).id)
+    monkeypatch.setattr("PySide6.QtCore.QCoreApplication.libraryPaths", lambda: [str(tmp_path)])
+
+    assert main(["--self-test"]) == 1
+
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    assert last == (
+        f"self-test FAILED at 'Qt platform plugin': Qt platform plugin 'xcb' missing in "
+        f"{tmp_path / 'platforms'}"
+    )
 
 
 def test_self_test_without_samples_names_the_missing_folder(tmp_path, monkeypatch, capsys):
