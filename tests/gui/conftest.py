@@ -48,6 +48,15 @@ def registered_model(gui_model_path):
     return info
 
 
+@pytest.fixture(autouse=True)
+def _no_bundled_model(monkeypatch, tmp_path):
+    """GUI tests bring their own models: the registry starts empty whether or not the
+    repository ships a starter model."""
+    monkeypatch.setattr(
+        "ncl_core.modelfile.bundled_model_path", lambda: tmp_path / "no-bundled.safetensors"
+    )
+
+
 @pytest.fixture
 def make_window(qtbot, monkeypatch):
     """Build main windows; each is closed at the end (cancelling its work) and checked clean."""
