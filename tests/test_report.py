@@ -42,6 +42,7 @@ from ncl_core.report import (
 from ncl_core.report.rows import display_path, finding
 
 from imaging import pattern, save
+from tiny import NARROW_CONFIG
 
 HOSTILE = "<img src=x onerror=alert(1)>.jpg"
 UNICODE = "café_证据_ü.png"
@@ -175,16 +176,7 @@ def evidence(tmp_path: Path) -> Path:
 def real_predictor(tmp_path_factory: pytest.TempPathFactory) -> Predictor:
     """The real ``Predictor`` on a tiny, randomly initialised model file (CPU, ~0.3 s/image)."""
     torch.manual_seed(0)
-    config = ModelConfig(
-        backbone="resnet18",
-        output_stride=16,
-        aspp_channels=16,
-        low_level_channels=8,
-        decoder_channels=16,
-        pivot=False,
-        stage3_channels=8,
-        stage4_channels=8,
-    )
+    config = ModelConfig(**NARROW_CONFIG)
     path = save_model(tmp_path_factory.mktemp("model") / "tiny.safetensors", NCLNet(config))
     return Predictor.load(path, device="cpu")
 

@@ -28,6 +28,7 @@ from ncl_core.train import CHECKPOINT_NAME, TrainConfig, Trainer, TrainingError
 from reliability.hostile import assert_clean_console, read_jsonl, remount_read_only
 
 from imaging import pattern, save
+from tiny import NARROW_CONFIG
 
 
 def _temp_files(folder: Path) -> list[Path]:
@@ -154,17 +155,7 @@ def test_full_disk_model_file_and_registry(
 
 
 def _train_config(run: Path, **kw) -> TrainConfig:
-    small = ModelConfig(
-        backbone="resnet18",
-        output_stride=16,
-        patch_cells=2,
-        aspp_channels=16,
-        low_level_channels=8,
-        decoder_channels=16,
-        pivot=False,
-        stage3_channels=8,
-        stage4_channels=8,
-    )
+    small = ModelConfig(**NARROW_CONFIG, patch_cells=2)
     base = dict(
         out=str(run / "model.safetensors"),
         model=small,
