@@ -2,20 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from app.main_window import TAB_TRAINING
 
-
-def _configure(view, data: Path, steps: int) -> None:
-    view.data_field.set_text(str(data))
-    view.base_combo.setCurrentIndex(view.base_combo.findData("preset:resnet18"))
-    view.steps_spin.setValue(steps)
-    view.epochs_spin.setValue(1)
-    view.batch_spin.setValue(2)
-    view.size_spin.setValue(64)
-    view.workers_spin.setValue(0)
-    view.device_combo.setCurrentText("cpu")
+from qt_helpers import configure_training
 
 
 def test_an_unusable_folder_explains_the_expected_layouts(qtbot, window, tmp_path):
@@ -32,7 +21,7 @@ def test_a_two_step_run_puts_points_on_the_loss_plots_and_registers_the_model(
 ):
     window.tabs.setCurrentIndex(TAB_TRAINING)
     view = window.training
-    _configure(view, tiny_dataset, steps=2)
+    configure_training(view, tiny_dataset, steps=2)
     qtbot.waitUntil(lambda: view.dataset_ok, timeout=10_000)
     assert "tampered" in view.data_summary.text()
     assert view.start() is not None
@@ -52,7 +41,7 @@ def test_a_two_step_run_puts_points_on_the_loss_plots_and_registers_the_model(
 
 def test_cancel_stops_training_and_keeps_a_checkpoint(qtbot, window, tiny_dataset):
     view = window.training
-    _configure(view, tiny_dataset, steps=500)
+    configure_training(view, tiny_dataset, steps=500)
     qtbot.waitUntil(lambda: view.dataset_ok, timeout=10_000)
     view.start()
     qtbot.waitUntil(lambda: view.monitor.point_counts().get("total", 0) >= 1, timeout=60_000)
@@ -70,7 +59,7 @@ def test_closing_the_window_mid_training_cancels_and_waits(
     asked = []
     window.confirm = lambda text: asked.append(text) or True
     view = window.training
-    _configure(view, tiny_dataset, steps=500)
+    configure_training(view, tiny_dataset, steps=500)
     qtbot.waitUntil(lambda: view.dataset_ok, timeout=10_000)
     job = view.start()
     qtbot.waitUntil(lambda: view.monitor.point_counts().get("total", 0) >= 1, timeout=60_000)
@@ -86,7 +75,7 @@ def test_refusing_to_close_keeps_the_work_running(
     window = make_window()
     window.confirm = lambda text: False
     view = window.training
-    _configure(view, tiny_dataset, steps=500)
+    configure_training(view, tiny_dataset, steps=500)
     qtbot.waitUntil(lambda: view.dataset_ok, timeout=10_000)
     view.start()
     assert not window.close()

@@ -22,7 +22,7 @@ from ncl_core.modelfile import ModelRegistry
 from reliability.hostile import BAD_CASES, GOOD_CASES, INPUT_CASES, write_inputs
 
 from imaging import pattern, save, write_mask
-from qt_helpers import drop_paths
+from qt_helpers import configure_training, drop_paths
 
 TIMEOUT_MS = 60_000
 
@@ -48,17 +48,6 @@ def window(qtbot, small_model_path: Path):
 
 def _photos(folder: Path, n: int, shape: tuple[int, int] = (96, 128)) -> list[Path]:
     return [save(folder / f"photo{i:02d}.png", pattern(*shape, seed=i)) for i in range(n)]
-
-
-def _configure_training(view, data: Path, steps: int, workers: int = 0) -> None:
-    view.data_field.set_text(str(data))
-    view.base_combo.setCurrentIndex(view.base_combo.findData("preset:resnet18"))
-    view.steps_spin.setValue(steps)
-    view.epochs_spin.setValue(1)
-    view.batch_spin.setValue(2)
-    view.size_spin.setValue(64)
-    view.workers_spin.setValue(workers)
-    view.device_combo.setCurrentText("cpu")
 
 
 def _error_shown(window, *parts: str) -> bool:
@@ -123,7 +112,7 @@ def test_a_failing_training_run_is_one_message(qtbot, window, tmp_path: Path) ->
         save(data / "images" / f"img{i}.png", pattern(64, 64, seed=i))
         write_mask(data / "masks" / f"img{i}.png", np.ones((32, 32), bool))  # wrong size
     view = window.training
-    _configure_training(view, data, steps=2, workers=1)  # the error comes from a worker process
+    configure_training(view, data, steps=2, workers=1)  # the error comes from a worker process
     qtbot.waitUntil(lambda: view.dataset_ok, timeout=TIMEOUT_MS)
     assert view.start() is not None
     qtbot.waitUntil(lambda: not view.is_busy(), timeout=TIMEOUT_MS)
@@ -172,7 +161,7 @@ def test_drops_during_training_then_closing_during_training_and_batch(
 
     training, batch, view = window.training, window.batch, window.analysis
     window.tabs.setCurrentIndex(TAB_TRAINING)
-    _configure_training(training, tiny_dataset, steps=500)
+    configure_training(training, tiny_dataset, steps=500)
     qtbot.waitUntil(lambda: training.dataset_ok, timeout=TIMEOUT_MS)
     job = training.start()
     qtbot.waitUntil(
