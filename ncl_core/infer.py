@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from ncl_core.analysis import Analysis, AnalysisError
-from ncl_core.data.io import ImageReadError, read_image, read_image_info
+from ncl_core.data.io import ImageReadError, read_image_hashed, read_image_info
 from ncl_core.data.transforms import resize_image, to_tensor
 from ncl_core.device import amp_dtype, describe, pick_device
 from ncl_core.hashing import sha256_file
@@ -190,9 +190,7 @@ class Predictor:
         if isinstance(source, np.ndarray):
             return self._analyze_array(source, [], None, None, None, settings, progress, cancel)
         path = Path(source)
-        sha = sha256_file(path) if path.is_file() else None
-        image, warnings = read_image(path)
-        fmt = read_image_info(path).format
+        image, warnings, sha, fmt = _read_evidence(path)
         return self._analyze_array(image, warnings, str(path), sha, fmt, settings, progress, cancel)
 
     def _analyze_array(
@@ -273,11 +271,8 @@ class Predictor:
                     return
                 path = Path(path)
                 try:
-                    # Only regular files are hashed: opening a FIFO would block forever;
-                    # read_image then says why the path is not an image.
-                    sha = sha256_file(path) if path.is_file() else None
-                    image, warnings = read_image(path)
-                    item = (path, sha, image, warnings, read_image_info(path).format, None)
+                    image, warnings, sha, fmt = _read_evidence(path)
+                    item = (path, sha, image, warnings, fmt, None)
                 except ImageReadError as exc:
                     item = (path, _safe_sha(path), None, None, None, str(exc))
                 except Exception as exc:  # noqa: BLE001 - one bad file must never stop a batch
@@ -319,7 +314,14 @@ class Predictor:
                     reader.join(timeout=0.05)
 
 
+def _read_evidence(path: Path) -> tuple[np.ndarray, list[str], str, str]:
+    """Image, warnings, SHA-256 and format of a file, reading its bytes once."""
+    image, warnings, sha = read_image_hashed(path)
+    return image, warnings, sha, read_image_info(path).format
+
+
 def _safe_sha(path: Path) -> str | None:
+    # Only regular files are hashed: opening a FIFO would block forever.
     try:
         return sha256_file(path) if path.is_file() else None
     except OSError:

@@ -7,6 +7,7 @@ the reason and what to do. Files are only ever opened for reading.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 from dataclasses import dataclass, field
@@ -84,6 +85,20 @@ def read_image(
     path = Path(os.fspath(path))
     data = _read_bytes(path, ImageReadError)
     return _decode(data, str(path), max_pixels)
+
+
+def read_image_hashed(
+    path: str | os.PathLike[str], max_pixels: int = DEFAULT_MAX_PIXELS
+) -> tuple[np.ndarray, list[str], str]:
+    """``read_image`` plus the SHA-256 of the bytes it decoded.
+
+    One read of the file serves both, so the hash is of exactly what was analysed and large
+    evidence files are not read twice.
+    """
+    path = Path(os.fspath(path))
+    data = _read_bytes(path, ImageReadError)
+    image, warnings = _decode(data, str(path), max_pixels)
+    return image, warnings, hashlib.sha256(data).hexdigest()
 
 
 def read_image_bytes(
