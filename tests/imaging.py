@@ -47,3 +47,18 @@ def png_with_header_only(path: Path, width: int, height: int) -> Path:
     png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
     path.write_bytes(png)
     return path
+
+
+def deny_folder(monkeypatch, scan_module, name: str = "locked") -> None:
+    """Make sub-folders called ``name`` unreadable to ``scan_module``'s ``os.scandir``.
+
+    Simulated: root (the CI user) ignores ``chmod 000``.
+    """
+    real_scandir = scan_module.os.scandir
+
+    def scandir(path):
+        if Path(path).name == name:
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(scan_module.os, "scandir", scandir)

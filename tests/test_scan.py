@@ -10,6 +10,8 @@ import pytest
 from ncl_core import scan as scan_module
 from ncl_core.scan import scan_inputs
 
+from imaging import deny_folder
+
 
 def _touch(path: Path, text: str = "x") -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -69,15 +71,7 @@ def test_unreadable_folder_is_reported(tmp_path: Path, monkeypatch: pytest.Monke
     root = tmp_path / "drop"
     good = _touch(root / "ok.png")
     _touch(root / "locked" / "secret.png")
-    real_scandir = os.scandir
-
-    def scandir(path):
-        # chmod 000 does not stop root (the CI user), so the denial is simulated.
-        if Path(path).name == "locked":
-            raise PermissionError(13, "Permission denied", str(path))
-        return real_scandir(path)
-
-    monkeypatch.setattr(scan_module.os, "scandir", scandir)
+    deny_folder(monkeypatch, scan_module)  # chmod 000 does not stop root, the CI user
     result = scan_inputs([root])
     assert result.files == [good]
     assert [(p.path.name, p.message) for p in result.problems] == [

@@ -34,7 +34,7 @@ from reliability.hostile import (
     write_inputs,
 )
 
-from imaging import pattern, save, write_mask
+from imaging import deny_folder, pattern, save, write_mask
 
 
 @pytest.fixture(scope="module")
@@ -51,14 +51,7 @@ def hostile_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def locked_subfolder(monkeypatch: pytest.MonkeyPatch) -> None:
     """Make the sub-folder ``locked`` unreadable. Simulated: root ignores ``chmod 000``."""
-    real_scandir = os.scandir
-
-    def scandir(path):
-        if Path(path).name == "locked":
-            raise PermissionError(13, "Permission denied", str(path))
-        return real_scandir(path)
-
-    monkeypatch.setattr(scan_module.os, "scandir", scandir)
+    deny_folder(monkeypatch, scan_module)
 
 
 # --- library -------------------------------------------------------------------------------------
