@@ -194,6 +194,8 @@ def _train_config(args: argparse.Namespace, finetune: bool):
         steps=args.steps,
         batch_size=args.batch_size,
         lr=args.lr,
+        warmup_steps=args.warmup_steps,
+        time_limit_min=args.time_limit,
         workers=args.workers,
         seed=args.seed,
         device=args.device,
@@ -472,6 +474,15 @@ def _add_train_args(p: argparse.ArgumentParser, finetune: bool) -> None:
     p.add_argument("--batch-size", type=int, default=4)
     p.add_argument(
         "--lr", type=float, help="base learning rate (default 0.007 x batch/4; x0.1 to fine-tune)"
+    )
+    p.add_argument(
+        "--warmup-steps", type=int, default=0, help="linear learning-rate warm-up (large batches)"
+    )
+    p.add_argument(
+        "--time-limit",
+        type=float,
+        metavar="MIN",
+        help="stop after MIN minutes: validate, keep the best model, leave a checkpoint to resume",
     )
     p.add_argument("--omega", type=float, default=0.1, help="weight of the NCL loss")
     p.add_argument("--mu", type=float, default=0.8, help="contour weight of the PC loss")

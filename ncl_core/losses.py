@@ -15,49 +15,35 @@ from ncl_core.patches import AUTHENTIC, CONTOUR, TAMPERED
 NCL_TERMS = ("ncl_term1", "ncl_term2", "ncl_term3")
 
 
-def _anchor_loss(anchor_pos: torch.Tensor, anchor_neg: torch.Tensor) -> torch.Tensor:
-    """-log(e^s+ / (e^s+ + sum e^s-)) per (anchor, positive) pair, as softplus(lse(s-) - s+).
-
-    ``anchor_pos`` is ``[A, P]`` similarities of anchors to their positives, ``anchor_neg``
-    ``[A, N]`` to the negatives; the result is ``[A, P]``.
-    """
-    negatives = torch.logsumexp(anchor_neg, dim=1, keepdim=True)
-    return F.softplus(negatives - anchor_pos)
+# Masked-out similarities: exp(-1e4) is exactly 0 in float32, and unlike -inf it keeps the
+# gradient of a row without any entry finite (that row is discarded with torch.where).
+_MASKED = -1.0e4
 
 
-def _image_terms(
-    feats: torch.Tensor,
-    labels: torch.Tensor,
-    se_pos: torch.Tensor | None,
-    se_neg: torch.Tensor | None,
-    tau: float,
-    max_negatives: int | None,
-    generator: torch.Generator | None,
-) -> list[torch.Tensor | None]:
-    """The three terms of Eq. 7 for one image; None where a term is undefined."""
-    pos = feats[labels == TAMPERED]
-    neg = feats[labels == AUTHENTIC]
-    if len(pos) == 0 or len(neg) == 0:
-        return [None, None, None]
-    if max_negatives is not None and len(neg) > max_negatives:
-        keep = torch.randperm(len(neg), generator=generator)[:max_negatives].to(neg.device)
-        neg = neg[keep]
-    terms: list[torch.Tensor | None] = [None, None, None]
-    if len(pos) >= 2:
-        sim_pp = pos @ pos.T / tau
-        pair_losses = _anchor_loss(sim_pp, pos @ neg.T / tau)
-        off_diagonal = ~torch.eye(len(pos), dtype=torch.bool, device=pos.device)
-        terms[0] = pair_losses[off_diagonal].mean()
-    if se_pos is not None and se_neg is not None:
-        hard_pos, hard_neg = se_pos[None], se_neg[None]
-        terms[1] = _anchor_loss(hard_pos @ pos.T / tau, hard_pos @ neg.T / tau).mean()
-        terms[2] = _anchor_loss(hard_neg @ neg.T / tau, hard_neg @ pos.T / tau).mean()
-    return terms
+def _masked_lse(sim: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+    """log-sum-exp of ``sim`` over its last dim, counting only the entries where ``keep``."""
+    return torch.logsumexp(sim.masked_fill(~keep, _MASKED), dim=-1)
 
 
-def _zero_like_graph(tensor: torch.Tensor) -> torch.Tensor:
-    """An exact zero that still back-propagates (zero gradients) into ``tensor``."""
-    return tensor.float().sum() * 0.0
+def _masked_mean(values: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+    """Mean of ``values`` over ``keep`` along every dim after the first (0 where none)."""
+    dims = tuple(range(1, values.dim()))
+    total = torch.where(keep, values, torch.zeros_like(values)).sum(dim=dims)
+    return total / keep.sum(dim=dims).clamp(min=1)
+
+
+def _negative_mask(
+    authentic: torch.Tensor, max_negatives: int | None, generator: torch.Generator | None
+) -> torch.Tensor:
+    """The authentic patches each image contrasts against: all, or ``max_negatives`` at random."""
+    if max_negatives is None or authentic.shape[1] <= max_negatives:
+        return authentic
+    # A random key per patch; each image keeps its max_negatives authentic patches of lowest key.
+    keys = torch.rand(authentic.shape, generator=generator).to(authentic.device)
+    keys = keys.masked_fill(~authentic, 2.0)
+    chosen = torch.zeros_like(authentic)
+    chosen.scatter_(1, keys.topk(max_negatives, dim=1, largest=False).indices, True)
+    return chosen & authentic
 
 
 def ncl_loss_parts(
@@ -72,34 +58,51 @@ def ncl_loss_parts(
     """``ncl_loss`` with its three terms: ``{"ncl", "ncl_term1", "ncl_term2", "ncl_term3"}``.
 
     Each term part is that term summed over the images that count, divided by their number,
-    so the parts add up to ``ncl``.
+    so the parts add up to ``ncl``. The whole batch is computed at once with masks (no
+    per-image loop and no data-dependent shapes, so a GPU never waits on the host).
     """
     device_type = patch_feats.device.type
     with torch.autocast(device_type=device_type, enabled=False):
-        feats = F.normalize(patch_feats.float(), dim=-1)
-        has_contour = (labels == CONTOUR).any(dim=1)
-        pos_anchor = F.normalize(se_pos.float(), dim=-1) if se_pos is not None else None
-        neg_anchor = F.normalize(se_neg.float(), dim=-1) if se_neg is not None else None
-        sums: list[torch.Tensor] = [_zero_like_graph(patch_feats)] * 3
-        counted = 0
-        for b in range(feats.shape[0]):
-            use_pivots = bool(has_contour[b]) and pos_anchor is not None and neg_anchor is not None
-            terms = _image_terms(
-                feats[b],
-                labels[b],
-                pos_anchor[b] if use_pivots else None,
-                neg_anchor[b] if use_pivots else None,
-                tau,
-                max_negatives,
-                generator,
-            )
-            if all(t is None for t in terms):
-                continue
-            counted += 1
-            sums = [s + t if t is not None else s for s, t in zip(sums, terms)]
-        parts = {name: s / max(counted, 1) for name, s in zip(NCL_TERMS, sums)}
+        feats = F.normalize(patch_feats.float(), dim=-1)  # B, K, D
+        pos = labels == TAMPERED  # B, K
+        neg = _negative_mask(labels == AUTHENTIC, max_negatives, generator)
+        n_pos, n_neg = pos.sum(dim=1), neg.sum(dim=1)
+        both = (n_pos > 0) & (n_neg > 0)
+        # Term 1: every tampered anchor against every other tampered patch (Eq. 7, first sum).
+        sim = feats @ feats.transpose(1, 2) / tau  # B, K, K
+        lse_neg = _masked_lse(sim, neg[:, None, :])  # B, K: each anchor against the negatives
+        eye = torch.eye(sim.shape[1], dtype=torch.bool, device=sim.device)
+        pairs = pos[:, :, None] & pos[:, None, :] & ~eye
+        term1 = _masked_mean(F.softplus(lse_neg[:, :, None] - sim), pairs)
+        has1 = both & (n_pos >= 2)
+        terms = [torch.where(has1, term1, torch.zeros_like(term1))]
+        has23 = torch.zeros_like(both)
+        if se_pos is not None and se_neg is not None:
+            has23 = both & (labels == CONTOUR).any(dim=1)
+            # Rows of images without a contour patch are ignored even when they hold NaN.
+            zero = torch.zeros_like(se_pos, dtype=torch.float32)
+            hard_pos = F.normalize(torch.where(has23[:, None], se_pos.float(), zero), dim=-1)
+            hard_neg = F.normalize(torch.where(has23[:, None], se_neg.float(), zero), dim=-1)
+            s_hp = torch.einsum("bd,bkd->bk", hard_pos, feats) / tau
+            s_hn = torch.einsum("bd,bkd->bk", hard_neg, feats) / tau
+            # Term 2: the hard positive pulls the tampered patches, against the authentic ones.
+            term2 = _masked_mean(F.softplus(_masked_lse(s_hp, neg)[:, None] - s_hp), pos)
+            # Term 3: the hard negative pulls the authentic patches, against the tampered ones.
+            term3 = _masked_mean(F.softplus(_masked_lse(s_hn, pos)[:, None] - s_hn), neg)
+            terms += [torch.where(has23, t, torch.zeros_like(t)) for t in (term2, term3)]
+        else:
+            terms += [torch.zeros_like(term1)] * 2
+        counted = (has1 | has23).sum().clamp(min=1)
+        # "No defined term" is an exact zero that still back-propagates into the features only.
+        anchor = _zero_like_graph(patch_feats)
+        parts = {name: t.sum() / counted + anchor for name, t in zip(NCL_TERMS, terms)}
     parts["ncl"] = parts["ncl_term1"] + parts["ncl_term2"] + parts["ncl_term3"]
     return parts
+
+
+def _zero_like_graph(tensor: torch.Tensor) -> torch.Tensor:
+    """An exact zero that still back-propagates (zero gradients) into ``tensor``."""
+    return tensor.float().sum() * 0.0
 
 
 def ncl_loss(
@@ -139,7 +142,11 @@ def pc_stage_losses(
         gt = (F.interpolate(masks, size=size, mode="area") >= 0.5).float()
         bce = F.binary_cross_entropy_with_logits(logits, gt, reduction="none")
         contour = F.interpolate(contour_grid, size=size, mode="nearest") > 0.5
-        contour_term = bce[contour].mean() if contour.any() else bce.sum() * 0.0
+        # A masked mean, not bce[contour]: no data-dependent shape, so no host-device sync.
+        n_contour = contour.sum()
+        contour_term = torch.where(contour, bce, torch.zeros_like(bce)).sum() / n_contour.clamp(
+            min=1
+        )
         losses.append(mu * contour_term + (1.0 - mu) * bce.mean())
     return losses
 

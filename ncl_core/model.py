@@ -176,10 +176,14 @@ class NCLNet(nn.Module):
         # float32 accumulators: averaging many bf16 patches under autocast loses precision.
         se_pos = windows.new_zeros(bsz, dim, dtype=torch.float32)
         se_neg = windows.new_zeros(bsz, dim, dtype=torch.float32)
-        if not has_contour.any():
+        # The one host-device sync of the step: how many contour patches the batch has.
+        flat = is_contour.flatten().nonzero()[:, 0]
+        if flat.numel() == 0:
             return se_pos, se_neg, has_contour
-        contour = windows[is_contour]  # N, C, p, p over the whole batch
-        owner = is_contour.nonzero()[:, 0]
+        # index_select rather than windows[is_contour]: its backward is an index_add, while a
+        # boolean-mask index back-propagates through a sorting index_put on CUDA.
+        contour = windows.flatten(0, 1).index_select(0, flat)  # N, C, p, p over the batch
+        owner = flat // labels.shape[1]
         counts = is_contour.sum(dim=1).clamp(min=1).float()[:, None]
         for branch, out in ((self.pivot_pos, se_pos), (self.pivot_neg, se_neg)):
             mapped = branch(contour).flatten(1)

@@ -71,6 +71,7 @@ class TrainConfig(JsonConfig):
     momentum: float = 0.9
     weight_decay: float = 5e-4
     poly_power: float = 0.9
+    warmup_steps: int = 0  # linear learning-rate ramp before the poly decay (large batches)
     workers: int = 2
     seed: int = 0
     device: str = "auto"
@@ -80,6 +81,7 @@ class TrainConfig(JsonConfig):
     val_synthetic_length: int = 64
     checkpoint_every: int = 200  # steps; a checkpoint is also written at every epoch end
     max_nonfinite: int = 5  # consecutive non-finite losses before giving up
+    time_limit_min: float | None = None  # stop (validate, keep the best, checkpoint) after this
     half_weights: bool = False  # store the model file's weights as fp16
     run_dir: str | None = None  # checkpoints and the event log; default: user data dir
 
@@ -92,6 +94,10 @@ class TrainConfig(JsonConfig):
             raise ValueError("batch_size and epochs must be at least 1")
         if self.steps is not None and self.steps < 1:
             raise ValueError("steps must be at least 1")
+        if self.warmup_steps < 0:
+            raise ValueError("warmup_steps must not be negative")
+        if self.time_limit_min is not None and self.time_limit_min <= 0:
+            raise ValueError("time_limit_min must be positive")
         if self.size % self.model.patch_px:
             raise ValueError(
                 f"size must be a multiple of the patch size ({self.model.patch_px} px)"
@@ -339,7 +345,10 @@ class Trainer:
         )
 
         def poly(step: int) -> float:
-            return max(0.0, 1.0 - step / max(1, total_steps)) ** cfg.poly_power
+            decay = max(0.0, 1.0 - step / max(1, total_steps)) ** cfg.poly_power
+            if step < cfg.warmup_steps:
+                return decay * (step + 1) / cfg.warmup_steps
+            return decay
 
         return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, poly)
 
@@ -398,6 +407,8 @@ class Trainer:
         meta = {"trained_on": trained_on, "parent": parent}
         recent: list[float] = []
         t_start = time.perf_counter()
+        deadline = None if cfg.time_limit_min is None else t_start + 60.0 * cfg.time_limit_min
+        out_of_time = False
         while state["step"] < total_steps:
             epoch = state["epoch"]
             for ds in _leaf_datasets(train_set):
@@ -437,29 +448,19 @@ class Trainer:
                     )
                 if state["step"] % cfg.checkpoint_every == 0:
                     self._save_checkpoint(model, optimizer, scheduler, scaler, state)
-                if self._cancel.is_set() or state["step"] >= total_steps:
+                out_of_time = deadline is not None and time.perf_counter() >= deadline
+                if self._cancel.is_set() or state["step"] >= total_steps or out_of_time:
                     break
-            epoch_done = state["step"] >= total_steps or not self._cancel.is_set()
+            epoch_done = state["step"] >= total_steps or not (self._cancel.is_set() or out_of_time)
             if epoch_done:
                 state["epoch"] += 1
                 state["batch_in_epoch"] = 0
                 self._emit({"type": "epoch", "epoch": state["epoch"], "step": state["step"]})
                 last = state["step"] >= total_steps
                 if val_set is not None and (state["epoch"] % cfg.val_every == 0 or last):
-                    metrics = self._validate(model, val_set, device, amp)
-                    self._emit(
-                        {
-                            "type": "validation",
-                            "epoch": state["epoch"],
-                            "step": state["step"],
-                            "metrics": metrics,
-                        }
-                    )
-                    f1 = metrics.get("f1", float("nan"))
-                    if not math.isnan(f1) and f1 > state["best_f1"]:
-                        state["best_f1"], state["best_metrics"] = f1, metrics
-                        self._save_model(model, model_path, meta, metrics)
-                        self._log(f"best model so far (F1 {f1:.3f}) written to {model_path}")
+                    self._validate_and_keep(model, val_set, device, amp, state, model_path, meta)
+            elif out_of_time and not self._cancel.is_set() and val_set is not None:
+                self._validate_and_keep(model, val_set, device, amp, state, model_path, meta)
             self._save_checkpoint(model, optimizer, scheduler, scaler, state)
             if self._cancel.is_set() and state["step"] < total_steps:
                 self._emit(
@@ -470,6 +471,13 @@ class Trainer:
                     }
                 )
                 return None
+            if out_of_time and state["step"] < total_steps:
+                self._log(
+                    f"time limit ({cfg.time_limit_min:g} min) reached at step {state['step']} of "
+                    f"{total_steps}; continue with --resume {self.run_dir}",
+                    "warning",
+                )
+                break
         if val_set is None or state["best_f1"] < 0:
             self._save_model(model, model_path, meta, state["best_metrics"])
             if val_set is None:
@@ -480,6 +488,8 @@ class Trainer:
                 "model_path": str(model_path),
                 "metrics": state["best_metrics"],
                 "steps": state["step"],
+                "total_steps": total_steps,
+                "stopped_by_time_limit": state["step"] < total_steps,
                 "duration_s": time.perf_counter() - t_start,
             }
         )
@@ -513,7 +523,30 @@ class Trainer:
         scaler.scale(parts["total"]).backward()
         scaler.step(optimizer)
         scaler.update()
-        return {name: float(value.detach()) for name, value in parts.items()}
+        # One transfer for every logged part (one host-device sync per step, not one per part).
+        values = torch.stack([value.detach().float() for value in parts.values()]).tolist()
+        return dict(zip(parts, values))
+
+    def _validate_and_keep(self, model, val_set, device, amp, state, model_path, meta) -> None:
+        """Validate, report, and write the model file when validation F1 is the best so far."""
+        metrics = self._validate(model, val_set, device, amp)
+        self._emit(
+            {
+                "type": "validation",
+                "epoch": state["epoch"],
+                "step": state["step"],
+                "metrics": metrics,
+            }
+        )
+        f1 = metrics.get("f1", float("nan"))
+        # Ties (F1 0 early on, when nothing reaches the threshold yet) go to the better AUC.
+        better_auc = metrics.get("auc", float("nan")) > state["best_metrics"].get("auc", -1.0)
+        if not math.isnan(f1) and (
+            f1 > state["best_f1"] or (f1 == state["best_f1"] and better_auc)
+        ):
+            state["best_f1"], state["best_metrics"] = f1, metrics
+            self._save_model(model, model_path, meta, metrics)
+            self._log(f"best model so far (F1 {f1:.3f}) written to {model_path}")
 
     @torch.inference_mode()
     def _validate(self, model: NCLNet, val_set: Dataset, device, amp) -> dict[str, float]:

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from ncl_core.config import LossConfig, ModelConfig
-from ncl_core.losses import ncl_loss, ncl_loss_parts, pc_loss, total_loss
+from ncl_core.losses import _negative_mask, ncl_loss, ncl_loss_parts, pc_loss, total_loss
 from ncl_core.model import NCLNet
 
 TAU = 0.1
@@ -114,6 +114,20 @@ def test_max_negatives_samples_with_the_generator():
     assert ncl_loss(feats, labels, None, None, max_negatives=20).item() == pytest.approx(
         full.item()
     )
+
+
+def test_sampled_negatives_are_a_subset_of_the_authentic_patches_of_each_image():
+    labels = torch.tensor([[1, 1] + [0] * 20, [0] * 4 + [1] * 18, [0] * 22])
+    chosen = _negative_mask(labels == 0, 3, torch.Generator().manual_seed(1))
+    assert chosen.sum(dim=1).tolist() == [3, 3, 3]
+    assert not (chosen & (labels != 0)).any()
+    # A sampled loss equals the naive loop restricted to the sampled negatives.
+    feats = _unit(3, 22, 4, seed=3)
+    sampled = ncl_loss(
+        feats, labels, None, None, max_negatives=3, generator=torch.Generator().manual_seed(1)
+    )
+    restricted = torch.where(chosen | (labels != 0), labels, torch.full_like(labels, 3))
+    assert sampled.item() == pytest.approx(naive_ncl(feats, restricted, None, None), rel=1e-5)
 
 
 def test_no_defined_term_is_an_exact_zero_that_backpropagates():

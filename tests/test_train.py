@@ -119,3 +119,41 @@ def test_resume_refuses_a_folder_without_checkpoint(tmp_path):
     torch.save({"format": "something else"}, tmp_path / CHECKPOINT_NAME)
     with pytest.raises(TrainingError, match="not an NCL Forensics checkpoint"):
         Trainer.resume(tmp_path)
+
+
+def test_time_limit_stops_cleanly_and_the_run_resumes_exactly(tmp_path, tiny_dataset):
+    full = []
+    Trainer(_config(tmp_path / "a", tiny_dataset, steps=5), full.append).fit()
+
+    first = []
+    # A limit far shorter than one step: the run stops after its first step.
+    cfg = _config(tmp_path / "b", tiny_dataset, steps=5, time_limit_min=1e-6)
+    path = Trainer(cfg, first.append).fit()
+    finished = next(e for e in first if e["type"] == "finished")
+    assert finished["stopped_by_time_limit"] and finished["steps"] == 1
+    assert finished["total_steps"] == 5
+    # Stopping validated the weights it had and kept them as the model file.
+    assert any(e["type"] == "validation" and e["step"] == 1 for e in first)
+    assert path is not None and read_model_info(path).metrics
+    assert any("time limit" in e.get("message", "") for e in first if e["type"] == "log")
+
+    rest = []
+    resumed = Trainer.resume(tmp_path / "b" / "run", rest.append)
+    resumed.config.time_limit_min = None
+    assert resumed.fit() is not None
+    assert _losses(first) + _losses(rest) == pytest.approx(_losses(full), rel=1e-5)
+
+
+def test_warmup_ramps_the_learning_rate_then_the_poly_decay_takes_over(tmp_path, tiny_dataset):
+    events = []
+    cfg = _config(tmp_path, tiny_dataset, steps=8, warmup_steps=4, lr=0.01)
+    Trainer(cfg, events.append).fit()
+    lrs = [e["lr"] for e in events if e["type"] == "step"]
+    # Step k reports the rate of the next step: base * poly(k) * min(1, (k + 1) / warmup).
+    expected = [0.01 * (1 - k / 8) ** 0.9 * min(1.0, (k + 1) / 4) for k in range(1, 9)]
+    assert lrs == pytest.approx(expected)
+    assert lrs[0] < lrs[1] < lrs[2]  # the ramp is visible despite the decay
+    with pytest.raises(ValueError, match="warmup_steps"):
+        TrainConfig(warmup_steps=-1)
+    with pytest.raises(ValueError, match="time_limit_min"):
+        TrainConfig(time_limit_min=0)
