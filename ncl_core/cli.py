@@ -87,36 +87,35 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         out.mkdir(parents=True, exist_ok=True)
     predictor = _load_predictor(args)
     failures, used = 0, set()
-    bar = _progress(len(inputs), "analyze")
     from ncl_core.data.io import read_image
 
-    for result in predictor.analyze_many(inputs, settings=_settings(args)):
-        bar.update(1)
-        if not result.ok:
-            failures += 1
-            bar.write(f"error: {result.message}", file=sys.stderr)
-            continue
-        summary = result.summary()
-        line = f"{result.source}: score {result.score:.3f}, tampered area {100 * result.area_fraction:.2f} %"
-        if out is not None:
-            stem = _unique_stem(Path(result.source), used)
-            image, _ = read_image(result.source)
-            files = {
-                "mask": out / f"{stem}.mask.png",
-                "heatmap": out / f"{stem}.heatmap.png",
-                "overlay": out / f"{stem}.overlay.png",
-            }
-            save_png(files["mask"], mask_png(result.mask))
-            save_png(files["heatmap"], heatmap_rgb(result.probability))
-            save_png(files["overlay"], overlay_rgb(image, result.probability, result.threshold))
-            summary["outputs"] = {k: str(v) for k, v in files.items()}
-            from ncl_core.fsutil import atomic_write_text
+    with _progress(len(inputs), "analyze") as bar:
+        for result in predictor.analyze_many(inputs, settings=_settings(args)):
+            bar.update(1)
+            if not result.ok:
+                failures += 1
+                bar.write(f"error: {result.message}", file=sys.stderr)
+                continue
+            summary = result.summary()
+            line = f"{result.source}: score {result.score:.3f}, tampered area {100 * result.area_fraction:.2f} %"
+            if out is not None:
+                stem = _unique_stem(Path(result.source), used)
+                image, _ = read_image(result.source)
+                files = {
+                    "mask": out / f"{stem}.mask.png",
+                    "heatmap": out / f"{stem}.heatmap.png",
+                    "overlay": out / f"{stem}.overlay.png",
+                }
+                save_png(files["mask"], mask_png(result.mask))
+                save_png(files["heatmap"], heatmap_rgb(result.probability))
+                save_png(files["overlay"], overlay_rgb(image, result.probability, result.threshold))
+                summary["outputs"] = {k: str(v) for k, v in files.items()}
+                from ncl_core.fsutil import atomic_write_text
 
-            atomic_write_text(out / f"{stem}.json", json.dumps(summary, indent=2))
-        for warning in result.warnings:
-            line += f"\n  warning: {warning}"
-        bar.write(line)
-    bar.close()
+                atomic_write_text(out / f"{stem}.json", json.dumps(summary, indent=2))
+            for warning in result.warnings:
+                line += f"\n  warning: {warning}"
+            bar.write(line)
     if failures:
         print(f"{failures} of {len(inputs)} image(s) could not be analysed", file=sys.stderr)
     return EXIT_FAILED if failures else EXIT_OK
@@ -141,10 +140,10 @@ def cmd_batch(args: argparse.Namespace) -> int:
             if row.get("status") == "error":
                 bar.write(f"error: {row.get('error')}", file=sys.stderr)
 
-    summary = run_batch(
-        args.inputs, predictor, args.report, options, resume=args.resume, on_event=on_event
-    )
-    bar.close()
+    with bar:
+        summary = run_batch(
+            args.inputs, predictor, args.report, options, resume=args.resume, on_event=on_event
+        )
     for problem in summary.problems:
         print(f"warning: {problem.path}: {problem.message}", file=sys.stderr)
     print(f"report: {summary.out_dir} ({summary.n_ok} analysed, {summary.n_errors} error(s))")
@@ -310,17 +309,17 @@ def cmd_eval(args: argparse.Namespace) -> int:
     conditions = [None] + (list(PERTURBATIONS) if args.robustness else [])
     results = []
     for condition in conditions:
-        bar = _progress(len(samples), condition or "clean")
-        result = evaluate(
-            predictor,
-            samples,
-            _settings(args),
-            condition,
-            kinds,
-            args.include_authentic,
-            progress=lambda i, n, bar=bar: bar.update(1),
-        )
-        bar.close()
+        # The bar is closed before any error is printed, so the message starts its own line.
+        with _progress(len(samples), condition or "clean") as bar:
+            result = evaluate(
+                predictor,
+                samples,
+                _settings(args),
+                condition,
+                kinds,
+                args.include_authentic,
+                progress=lambda i, n, bar=bar: bar.update(1),
+            )
         results.append(result)
     cols = ("f1", "auc", "iou", "best_f1", "image_auc", "image_accuracy")
     print(f"{'condition':<14} {'subset':<10} {'n':>5} " + " ".join(f"{c:>9}" for c in cols))
@@ -350,11 +349,10 @@ def cmd_synth(args: argparse.Namespace) -> int:
         seed=args.seed,
         image_format=args.format,
     )
-    bar = _progress(args.count, "synth")
-    result = generate_dataset(
-        args.source, args.out, args.count, config, progress=lambda i, n: bar.update(1)
-    )
-    bar.close()
+    with _progress(args.count, "synth") as bar:
+        result = generate_dataset(
+            args.source, args.out, args.count, config, progress=lambda i, n: bar.update(1)
+        )
     print(
         f"wrote {result['count']} image(s) to {result['out_dir']} (parameters in {result['json']})"
     )

@@ -11,15 +11,18 @@ import contextlib
 import json
 import math
 import pickle
+import re
 import sys
 import threading
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 import torch
 from torch.utils.data import ConcatDataset, DataLoader, Dataset
@@ -136,6 +139,12 @@ def _now() -> str:
 
 def _step_seed(seed: int, step: int) -> int:
     return (seed * 1_000_003 + step) % (2**63 - 1)
+
+
+def _worker_init(_worker_id: int) -> None:
+    """One OpenCV thread per loader process: PyTorch already limits its own threads there, and
+    N workers that each start a thread per core oversubscribe the CPU that feeds the GPU."""
+    cv2.setNumThreads(1)
 
 
 def _collate(items: list[dict[str, Any]]) -> dict[str, Any]:
@@ -421,6 +430,7 @@ class Trainer:
                 batch_sampler=batches,
                 num_workers=cfg.workers,
                 collate_fn=_collate,
+                worker_init_fn=_worker_init,
                 pin_memory=device.type == "cuda",
                 persistent_workers=False,
             )
@@ -428,7 +438,11 @@ class Trainer:
             for batch in loader:
                 t0 = time.perf_counter()
                 losses = self._train_step(model, batch, optimizer, scaler, device, amp, state)
-                scheduler.step()
+                with warnings.catch_warnings():
+                    # A skipped (non-finite) step still advances the schedule, so that a resumed
+                    # run stays on it; PyTorch would warn that no optimizer step came first.
+                    warnings.filterwarnings("ignore", re.escape("Detected call of `lr_scheduler"))
+                    scheduler.step()
                 state["step"] += 1
                 state["batch_in_epoch"] += 1
                 recent = (recent + [time.perf_counter() - t0])[-20:]
@@ -557,6 +571,7 @@ class Trainer:
             batch_size=self.config.batch_size,
             num_workers=self.config.workers,
             collate_fn=_collate,
+            worker_init_fn=_worker_init,
         )
         for batch in loader:
             images = batch["image"].to(device)

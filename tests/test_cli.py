@@ -1,6 +1,7 @@
 """The command line: exit codes, outputs, one-line errors."""
 
 import json
+import shutil
 import subprocess
 import sys
 
@@ -163,3 +164,16 @@ def test_python_dash_m_runs_the_same_cli():
         [sys.executable, "-m", "ncl_core", "--version"], capture_output=True, text=True
     )
     assert result.returncode == 0 and result.stdout.startswith("ncl-forensics ")
+
+
+def test_an_eval_error_starts_its_own_line_after_the_progress_bar(
+    tmp_path, tiny_dataset, tiny_model_path, capsys
+):
+    data = tmp_path / "data"
+    shutil.copytree(tiny_dataset, data)
+    victim = sorted((data / "tampered").iterdir())[0]
+    victim.write_bytes(b"\x89PNG broken")
+    code = main(["eval", "--model", str(tiny_model_path), "--data", str(data)])
+    assert code != EXIT_OK
+    lines = capsys.readouterr().err.splitlines()
+    assert any(line.startswith("error: ") and victim.name in line for line in lines)
