@@ -1,7 +1,7 @@
 """The ``ncl-forensics`` command line (Qt-free): analyze, batch, train, finetune, eval, synth, models.
 
-Exit codes: 0 all good, 1 some inputs failed (each reported), 2 usage error. User errors are
-one-line messages; ``--debug`` shows tracebacks.
+Exit codes: 0 all good, 1 some inputs failed (each reported) or the run failed (a full disk, a
+training error), 2 usage error. User errors are one-line messages; ``--debug`` shows tracebacks.
 """
 
 from __future__ import annotations
@@ -613,11 +613,13 @@ def run(args: argparse.Namespace) -> int:
     failed_errors: tuple[type[BaseException], ...] = ()
     try:
         from ncl_core.data.synth import SynthError
-        from ncl_core.report import ReportError
+        from ncl_core.report import ReportError, ReportWriteError
         from ncl_core.train import TrainingError
 
         user_errors += (SynthError, ReportError)
-        failed_errors = (TrainingError,)
+        # Checked first: a report that could not be written is a failed run (exit 1), like a
+        # full disk in `analyze`, not a usage error.
+        failed_errors = (TrainingError, ReportWriteError)
     except ImportError:  # pragma: no cover - optional parts missing in a broken install
         pass
     try:

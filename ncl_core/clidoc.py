@@ -15,8 +15,8 @@ Generated from the argument parser by `python -m ncl_core.clidoc > docs/CLI.md`;
 current. `ncl-forensics` without a subcommand opens the desktop app; `python -m ncl_core` is the
 same command line without the app.
 
-Exit codes: 0 all good, 1 some inputs failed (each reported), 2 usage error. Errors print one
-line; `--debug` shows the traceback.
+Exit codes: 0 all good, 1 some inputs failed (each reported) or the run failed (a full disk, a
+training error), 2 usage error. Errors print one line; `--debug` shows the traceback.
 """
 
 

@@ -12,6 +12,7 @@ from ncl_core.report.batch import (
     BatchSummary,
     ReportError,
     ReportOptions,
+    ReportWriteError,
     run_batch,
 )
 from ncl_core.report.html import INDEX_HTML
@@ -37,6 +38,7 @@ __all__ = [
     "BatchPredictor",
     "BatchSummary",
     "ReportError",
+    "ReportWriteError",
     "ReportOptions",
     "finding",
     "load_journal",

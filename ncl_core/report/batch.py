@@ -56,6 +56,13 @@ class ReportError(Exception):
     """A problem the user can fix (folder choice, settings); the message is one clear line."""
 
 
+class ReportWriteError(ReportError):
+    """The report could not be written (disk full, read-only, permissions): the run failed.
+
+    The journal keeps every row written so far; ``resume=True`` completes the report.
+    """
+
+
 @dataclass
 class ReportOptions:
     """Settings of one report. ``jsonl`` is always written: it is the journal resume reads."""
@@ -158,7 +165,9 @@ def _run_batch(
         write_tables(out_dir, header, rows, with_csv="csv" in options.formats)
         colorbar = write_colorbar(out_dir)
     except OSError as exc:
-        raise ReportError(f"cannot write the report in {display_path(out_dir)}: {exc}") from exc
+        raise ReportWriteError(
+            f"cannot write the report in {display_path(out_dir)}: {exc}"
+        ) from exc
 
     total = len(scan.files)
     done = total - len(todo)
@@ -176,7 +185,9 @@ def _run_batch(
     try:
         _write_documents(out_dir, header, rows, options, colorbar)
     except OSError as exc:
-        raise ReportError(f"cannot write the report in {display_path(out_dir)}: {exc}") from exc
+        raise ReportWriteError(
+            f"cannot write the report in {display_path(out_dir)}: {exc}"
+        ) from exc
     summary = BatchSummary(
         n_files=total,
         n_ok=header["n_ok"],
@@ -251,7 +262,7 @@ def _prepare_out_dir(
             out_dir.mkdir(parents=True, exist_ok=True)
             return None
     except OSError as exc:
-        raise ReportError(f"cannot create the report folder {shown}: {exc}") from exc
+        raise ReportWriteError(f"cannot create the report folder {shown}: {exc}") from exc
     if not resume:
         raise ReportError(
             f"{shown} is not empty; choose a new folder, or resume the report it holds"
@@ -377,7 +388,7 @@ class _RowWriter:
             append_row(self.out_dir, row, self.with_csv)
         except OSError as exc:
             shown = display_path(self.out_dir)
-            raise ReportError(f"cannot write the report in {shown}: {exc}") from exc
+            raise ReportWriteError(f"cannot write the report in {shown}: {exc}") from exc
         self.rows.append(row)
         self.written += 1
         index = self.done_before + self.written

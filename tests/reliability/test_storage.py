@@ -16,7 +16,7 @@ import pytest
 import torch
 
 from ncl_core import fsutil
-from ncl_core.cli import EXIT_FAILED, EXIT_USAGE, main
+from ncl_core.cli import EXIT_FAILED, main
 from ncl_core.config import LossConfig, ModelConfig
 from ncl_core.fsutil import atomic_write_bytes
 from ncl_core.hashing import sha256_file
@@ -204,7 +204,7 @@ def test_full_disk_during_a_batch_then_resume(
     disk = small_fs("400k")
     report = disk / "report"
     args = ["batch", str(evidence), "--report", str(report), "--model", str(small_model_path)]
-    assert main(args) == EXIT_USAGE  # the CLI's code for every ReportError
+    assert main(args) == EXIT_FAILED  # a report that cannot be written is a failed run
     (line,) = [
         x
         for x in assert_clean_console(capsys.readouterr().err, ("error: ", "model "))
