@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -316,6 +317,13 @@ class TrainingView(QWidget):
         self.workers_spin.setRange(0, 32)
         self.workers_spin.setValue(2)
         self.workers_spin.setToolTip("Data-loading processes (0 = load in the training thread)")
+        if getattr(sys, "frozen", False):
+            # A packaged app would re-launch itself for every loader process: TrainConfig uses 0.
+            self.workers_spin.setValue(0)
+            self.workers_spin.setEnabled(False)
+            self.workers_spin.setToolTip(
+                "The packaged app loads data in the training thread (no loader processes)"
+            )
         model_form.addRow("Start from", self.base_combo)
         model_form.addRow("Name", self.name_edit)
         model_form.addRow("Epochs", self.epochs_spin)

@@ -81,3 +81,12 @@ def test_refusing_to_close_keeps_the_work_running(
     assert not window.close()
     assert view.is_busy()
     window.confirm = lambda text: True  # the fixture closes it at the end
+
+
+def test_the_packaged_app_shows_that_it_uses_no_loader_processes(make_window, monkeypatch):
+    import sys
+
+    monkeypatch.setattr(sys, "frozen", True, raising=False)
+    spin = make_window().training.workers_spin
+    assert spin.value() == 0 and not spin.isEnabled()
+    assert "packaged app" in spin.toolTip()
