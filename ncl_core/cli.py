@@ -321,6 +321,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
                 progress=lambda i, n, bar=bar: bar.update(1),
             )
         results.append(result)
+    skipped = results[0]["skipped"]  # the same files fail under every perturbation
+    for item in skipped:
+        print(f"error: {item['error']}", file=sys.stderr)
     cols = ("f1", "auc", "iou", "best_f1", "image_auc", "image_accuracy")
     print(f"{'condition':<14} {'subset':<10} {'n':>5} " + " ".join(f"{c:>9}" for c in cols))
     for result in results:
@@ -335,6 +338,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
         record = {"model": predictor.info.summary(), "data": str(args.data), "results": results}
         atomic_write_text(args.json, json.dumps(record, indent=2))
+    if skipped:
+        print(
+            f"{len(skipped)} of {len(samples)} image(s) could not be read; the metrics leave them out",
+            file=sys.stderr,
+        )
+        return EXIT_FAILED
     return EXIT_OK
 
 

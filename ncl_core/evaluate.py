@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 
 from ncl_core.data.datasets import Sample
-from ncl_core.data.io import read_image, read_mask
+from ncl_core.data.io import ImageReadError, read_image, read_mask
 from ncl_core.data.perturb import PERTURBATIONS, apply_perturbation
 from ncl_core.infer import InferenceSettings, Predictor
 from ncl_core.metrics import MetricAccumulator
@@ -36,12 +36,15 @@ def evaluate(
     include_authentic: bool = False,
     progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, Any]:
-    """Metrics over ``samples``: ``{"overall": {...}, "by_kind": {kind: {...}}, "n": int}``.
+    """Metrics over ``samples``: ``{"overall": {...}, "by_kind": {kind: {...}}, "n": int,
+    "skipped": [{"image": path, "error": message}, ...]}``.
 
     Pixel metrics are per-image means over tampered images (the published convention) unless
     ``include_authentic``; image-level AUC / accuracy come from the image scores. Under a
     perturbation the prediction is made on the perturbed image and compared with the original
-    mask (resized back when the perturbation resized the image).
+    mask (resized back when the perturbation resized the image). An image or mask that cannot
+    be read is skipped and listed in ``skipped`` (``n`` counts the images measured), so one bad
+    file does not cost the whole evaluation.
     """
     if perturbation is not None and perturbation not in PERTURBATIONS:
         raise ValueError(
@@ -51,27 +54,31 @@ def evaluate(
     overall = MetricAccumulator()
     by_kind: dict[str, MetricAccumulator] = {}
     settings = settings or InferenceSettings()
+    skipped: list[dict[str, str]] = []
     for index, sample in enumerate(samples):
-        image, _ = read_image(sample.image)
-        h, w = image.shape[:2]
-        if sample.mask is None:
-            gt = np.zeros((h, w), bool)
+        try:
+            image, gt = _read_pair(sample)
+        except ImageReadError as exc:
+            skipped.append({"image": str(sample.image), "error": str(exc)})
         else:
-            gt, _ = read_mask(sample.mask, (h, w), image_path=sample.image)
-        if perturbation is not None:
-            image = apply_perturbation(perturbation, image, seed=index)
-        analysis = predictor.analyze(image, settings=settings)
-        prob, score = analysis.probability, analysis.score
-        if prob.shape != (h, w):
-            prob = cv2.resize(prob, (w, h), interpolation=cv2.INTER_LINEAR)
-        tampered = bool(gt.any())
-        overall.add(prob, gt, score=score, tampered=tampered)
-        kind = kinds.get(sample.image.name, "tampered" if tampered else "authentic")
-        by_kind.setdefault(kind, MetricAccumulator()).add(prob, gt, score=score, tampered=tampered)
+            h, w = gt.shape
+            if perturbation is not None:
+                image = apply_perturbation(perturbation, image, seed=index)
+            analysis = predictor.analyze(image, settings=settings)
+            prob, score = analysis.probability, analysis.score
+            if prob.shape != (h, w):
+                prob = cv2.resize(prob, (w, h), interpolation=cv2.INTER_LINEAR)
+            tampered = bool(gt.any())
+            overall.add(prob, gt, score=score, tampered=tampered)
+            kind = kinds.get(sample.image.name, "tampered" if tampered else "authentic")
+            by_kind.setdefault(kind, MetricAccumulator()).add(
+                prob, gt, score=score, tampered=tampered
+            )
         if progress is not None:
             progress(index + 1, len(samples))
     return {
-        "n": len(samples),
+        "n": len(samples) - len(skipped),
+        "skipped": skipped,
         "perturbation": perturbation,
         "mode": settings.mode,
         "overall": _clean(overall.result(include_authentic=include_authentic)),
@@ -80,6 +87,15 @@ def evaluate(
             for kind, acc in sorted(by_kind.items())
         },
     }
+
+
+def _read_pair(sample: Sample) -> tuple[np.ndarray, np.ndarray]:
+    """The image and its boolean ground truth (all False for an authentic image)."""
+    image, _ = read_image(sample.image)
+    if sample.mask is None:
+        return image, np.zeros(image.shape[:2], bool)
+    gt, _ = read_mask(sample.mask, image.shape[:2], image_path=sample.image)
+    return image, gt
 
 
 def _clean(result: dict[str, Any]) -> dict[str, Any]:

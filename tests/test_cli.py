@@ -166,14 +166,23 @@ def test_python_dash_m_runs_the_same_cli():
     assert result.returncode == 0 and result.stdout.startswith("ncl-forensics ")
 
 
-def test_an_eval_error_starts_its_own_line_after_the_progress_bar(
+def test_eval_skips_an_unreadable_image_names_it_and_measures_the_rest(
     tmp_path, tiny_dataset, tiny_model_path, capsys
 ):
     data = tmp_path / "data"
     shutil.copytree(tiny_dataset, data)
     victim = sorted((data / "tampered").iterdir())[0]
     victim.write_bytes(b"\x89PNG broken")
-    code = main(["eval", "--model", str(tiny_model_path), "--data", str(data)])
-    assert code != EXIT_OK
-    lines = capsys.readouterr().err.splitlines()
+    report = tmp_path / "eval.json"
+    code = main(
+        ["eval", "--model", str(tiny_model_path), "--data", str(data), "--json", str(report)]
+    )
+    assert code == EXIT_FAILED
+    captured = capsys.readouterr()
+    # The progress bar is closed first, so each message starts its own line.
+    lines = captured.err.splitlines()
     assert any(line.startswith("error: ") and victim.name in line for line in lines)
+    assert "1 of 10 image(s) could not be read" in captured.err
+    assert "clean" in captured.out  # the table of the other nine
+    result = json.loads(report.read_text())["results"][0]
+    assert result["n"] == 9 and [s["image"] for s in result["skipped"]] == [str(victim)]

@@ -138,11 +138,17 @@ def test_wrong_size_mask_is_one_line_naming_both_files(
     failed = [json.loads(x) for x in (tmp_path / "r" / "events.jsonl").open()][-1]
     assert failed["type"] == "failed" and "\n" not in failed["message"]
 
+    # eval measures what it can read: each bad pair is one line, and the run exits 1.
     code = main(["eval", "--data", str(data), "--model", str(small_model_path)])
     err = capsys.readouterr().err
-    assert code == EXIT_USAGE
-    (line,) = [x for x in assert_clean_console(err, ("error: ", "model ")) if x.startswith("error")]
-    assert re.search(r"masks/img\d\.png: mask is 32x32 px but its image .*images/img\d\.png", line)
+    assert code == EXIT_FAILED
+    lines = assert_clean_console(err, ("error: ", "model ", "4 of 4 image(s) could not be read"))
+    errors = [x for x in lines if x.startswith("error")]
+    assert len(errors) == 4
+    for line in errors:
+        assert re.search(
+            r"masks/img\d\.png: mask is 32x32 px but its image .*images/img\d\.png", line
+        )
 
 
 def test_all_white_mask_trains_and_evaluates(
