@@ -22,7 +22,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 import torch
 from torch.utils.data import ConcatDataset, DataLoader, Dataset
@@ -139,12 +138,6 @@ def _now() -> str:
 
 def _step_seed(seed: int, step: int) -> int:
     return (seed * 1_000_003 + step) % (2**63 - 1)
-
-
-def _worker_init(_worker_id: int) -> None:
-    """One OpenCV thread per loader process: PyTorch already limits its own threads there, and
-    N workers that each start a thread per core oversubscribe the CPU that feeds the GPU."""
-    cv2.setNumThreads(1)
 
 
 def _collate(items: list[dict[str, Any]]) -> dict[str, Any]:
@@ -430,7 +423,6 @@ class Trainer:
                 batch_sampler=batches,
                 num_workers=cfg.workers,
                 collate_fn=_collate,
-                worker_init_fn=_worker_init,
                 pin_memory=device.type == "cuda",
                 persistent_workers=False,
             )
@@ -571,7 +563,6 @@ class Trainer:
             batch_size=self.config.batch_size,
             num_workers=self.config.workers,
             collate_fn=_collate,
-            worker_init_fn=_worker_init,
         )
         for batch in loader:
             images = batch["image"].to(device)

@@ -158,17 +158,3 @@ def test_warmup_ramps_the_learning_rate_then_the_poly_decay_takes_over(tmp_path,
         TrainConfig(warmup_steps=-1)
     with pytest.raises(ValueError, match="time_limit_min"):
         TrainConfig(time_limit_min=0)
-
-
-def test_loader_workers_use_one_opencv_thread():
-    import cv2
-
-    from ncl_core.train import _worker_init
-
-    before = cv2.getNumThreads()
-    try:
-        cv2.setNumThreads(4)
-        _worker_init(0)
-        assert cv2.getNumThreads() == 1
-    finally:
-        cv2.setNumThreads(before)
