@@ -13,28 +13,16 @@ from ncl_core.infer import Predictor
 from ncl_core.losses import total_loss
 from ncl_core.model import NCLNet
 from ncl_core.modelfile import load_model
-from ncl_core.train import TrainConfig, Trainer
+from ncl_core.train import Trainer
 
-from tiny import TINY_CONFIG
+from tiny import TINY_CONFIG, tiny_train_config
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 
 
 def test_training_on_cuda_uses_amp_and_writes_a_model_that_loads_on_cpu(tmp_path, tiny_dataset):
     events = []
-    cfg = TrainConfig(
-        data=(str(tiny_dataset),),
-        out=str(tmp_path / "model.safetensors"),
-        model=ModelConfig(**TINY_CONFIG),
-        loss=LossConfig(max_negatives=16),
-        size=64,
-        batch_size=2,
-        steps=4,
-        workers=0,
-        device="cuda",
-        run_dir=str(tmp_path / "run"),
-        val_fraction=0.25,
-    )
+    cfg = tiny_train_config(tmp_path, tiny_dataset, device="cuda")
     path = Trainer(cfg, events.append).fit()
     start = next(e for e in events if e["type"] == "start")
     assert "cuda" in start["device"].lower() or "nvidia" in start["device"].lower()

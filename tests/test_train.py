@@ -7,25 +7,7 @@ from ncl_core.config import LossConfig, ModelConfig
 from ncl_core.modelfile import read_model_info
 from ncl_core.train import CHECKPOINT_NAME, TrainConfig, Trainer, TrainingError
 
-from tiny import TINY_CONFIG
-
-
-def _config(tmp_path, data, **kw) -> TrainConfig:
-    base = dict(
-        data=(str(data),),
-        out=str(tmp_path / "model.safetensors"),
-        model=ModelConfig(**TINY_CONFIG),
-        loss=LossConfig(max_negatives=16),
-        size=64,
-        batch_size=2,
-        steps=4,
-        workers=0,
-        run_dir=str(tmp_path / "run"),
-        checkpoint_every=100,
-        val_fraction=0.25,
-    )
-    base.update(kw)
-    return TrainConfig(**base)
+from tiny import TINY_CONFIG, tiny_train_config
 
 
 def _losses(events):
@@ -34,7 +16,7 @@ def _losses(events):
 
 def test_events_checkpoint_and_model_file(tmp_path, tiny_dataset):
     events = []
-    path = Trainer(_config(tmp_path, tiny_dataset), events.append).fit()
+    path = Trainer(tiny_train_config(tmp_path, tiny_dataset), events.append).fit()
     kinds = [e["type"] for e in events]
     for kind in ("start", "step", "epoch", "validation", "checkpoint", "finished"):
         assert kind in kinds
@@ -53,10 +35,10 @@ def test_events_checkpoint_and_model_file(tmp_path, tiny_dataset):
 
 def test_resume_follows_the_uninterrupted_trajectory(tmp_path, tiny_dataset):
     full = []
-    Trainer(_config(tmp_path / "a", tiny_dataset, steps=5), full.append).fit()
+    Trainer(tiny_train_config(tmp_path / "a", tiny_dataset, steps=5), full.append).fit()
 
     first = []
-    trainer = Trainer(_config(tmp_path / "b", tiny_dataset, steps=5), first.append)
+    trainer = Trainer(tiny_train_config(tmp_path / "b", tiny_dataset, steps=5), first.append)
 
     def cancel_after_two(event):
         first.append(event)
@@ -76,7 +58,7 @@ def test_resume_follows_the_uninterrupted_trajectory(tmp_path, tiny_dataset):
 
 def test_finetune_names_its_parent(tmp_path, tiny_dataset, tiny_model_path):
     parent = read_model_info(tiny_model_path)
-    config = _config(tmp_path, tiny_dataset, base_model=str(tiny_model_path), steps=2)
+    config = tiny_train_config(tmp_path, tiny_dataset, base_model=str(tiny_model_path), steps=2)
     assert config.base_lr() == pytest.approx(0.1 * 0.007 * 2 / 4)
     child = read_model_info(Trainer(config).fit())
     assert child.parent == parent.sha256
@@ -94,21 +76,23 @@ def test_non_finite_losses_stop_with_a_clear_message(tmp_path, tiny_dataset, mon
     monkeypatch.setattr(train_module, "total_loss", nan_loss)
     events = []
     with pytest.raises(TrainingError, match="non-finite"):
-        Trainer(_config(tmp_path, tiny_dataset, steps=10, max_nonfinite=3), events.append).fit()
+        Trainer(
+            tiny_train_config(tmp_path, tiny_dataset, steps=10, max_nonfinite=3), events.append
+        ).fit()
     warnings = [e for e in events if e["type"] == "log" and e["level"] == "warning"]
     assert len(warnings) == 3
     assert events[-1]["type"] == "failed"
 
 
 def test_no_data_is_a_training_error(tmp_path):
-    config = _config(tmp_path, tmp_path)
+    config = tiny_train_config(tmp_path, tmp_path)
     config.data = ()
     with pytest.raises(TrainingError, match="no training data"):
         Trainer(config).fit()
 
 
 def test_train_config_json_round_trip(tmp_path):
-    config = _config(tmp_path, "somewhere", loss=LossConfig(contour_mode="drop"))
+    config = tiny_train_config(tmp_path, "somewhere", loss=LossConfig(contour_mode="drop"))
     again = TrainConfig.from_json(config.to_json())
     assert again == config
     assert isinstance(again.model, ModelConfig) and again.loss.contour_mode == "drop"
@@ -124,11 +108,11 @@ def test_resume_refuses_a_folder_without_checkpoint(tmp_path):
 
 def test_time_limit_stops_cleanly_and_the_run_resumes_exactly(tmp_path, tiny_dataset):
     full = []
-    Trainer(_config(tmp_path / "a", tiny_dataset, steps=5), full.append).fit()
+    Trainer(tiny_train_config(tmp_path / "a", tiny_dataset, steps=5), full.append).fit()
 
     first = []
     # A limit far shorter than one step: the run stops after its first step.
-    cfg = _config(tmp_path / "b", tiny_dataset, steps=5, time_limit_min=1e-6)
+    cfg = tiny_train_config(tmp_path / "b", tiny_dataset, steps=5, time_limit_min=1e-6)
     path = Trainer(cfg, first.append).fit()
     finished = next(e for e in first if e["type"] == "finished")
     assert finished["stopped_by_time_limit"] and finished["steps"] == 1
@@ -147,7 +131,7 @@ def test_time_limit_stops_cleanly_and_the_run_resumes_exactly(tmp_path, tiny_dat
 
 def test_warmup_ramps_the_learning_rate_then_the_poly_decay_takes_over(tmp_path, tiny_dataset):
     events = []
-    cfg = _config(tmp_path, tiny_dataset, steps=8, warmup_steps=4, lr=0.01)
+    cfg = tiny_train_config(tmp_path, tiny_dataset, steps=8, warmup_steps=4, lr=0.01)
     Trainer(cfg, events.append).fit()
     lrs = [e["lr"] for e in events if e["type"] == "step"]
     # Step k reports the rate of the next step: base * poly(k) * min(1, (k + 1) / warmup).
