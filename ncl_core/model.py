@@ -176,7 +176,7 @@ class NCLNet(nn.Module):
         # float32 accumulators: averaging many bf16 patches under autocast loses precision.
         se_pos = windows.new_zeros(bsz, dim, dtype=torch.float32)
         se_neg = windows.new_zeros(bsz, dim, dtype=torch.float32)
-        # The one host-device sync of the step: how many contour patches the batch has.
+        # A host-device sync: the number of contour patches sets the shapes below.
         flat = is_contour.flatten().nonzero()[:, 0]
         if flat.numel() == 0:
             return se_pos, se_neg, has_contour

@@ -140,6 +140,13 @@ def _step_seed(seed: int, step: int) -> int:
     return (seed * 1_000_003 + step) % (2**63 - 1)
 
 
+@contextlib.contextmanager
+def _no_scheduler_order_warning():
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", re.escape("Detected call of `lr_scheduler"))
+        yield
+
+
 def _collate(items: list[dict[str, Any]]) -> dict[str, Any]:
     return {
         "image": torch.stack([i["image"] for i in items]),
@@ -430,10 +437,10 @@ class Trainer:
             for batch in loader:
                 t0 = time.perf_counter()
                 losses = self._train_step(model, batch, optimizer, scaler, device, amp, state)
-                with warnings.catch_warnings():
-                    # A skipped (non-finite) step still advances the schedule, so that a resumed
-                    # run stays on it; PyTorch would warn that no optimizer step came first.
-                    warnings.filterwarnings("ignore", re.escape("Detected call of `lr_scheduler"))
+                # A skipped (non-finite) step still advances the schedule, so that a resumed run
+                # stays on it. Only then is PyTorch's "no optimizer step came first" warning
+                # silenced: warning filters are process-wide, and this loop runs in a thread.
+                with _no_scheduler_order_warning() if losses is None else contextlib.nullcontext():
                     scheduler.step()
                 state["step"] += 1
                 state["batch_in_epoch"] += 1
