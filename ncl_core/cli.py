@@ -36,8 +36,10 @@ def _progress(total: int | None, desc: str, unit: str = "img"):
 
 def _load_predictor(args: argparse.Namespace):
     from ncl_core.infer import Predictor
+    from ncl_core.modelfile import resolve_model
 
-    predictor = Predictor.load(args.model, args.device)
+    # --model: a file, a registry name or an id; none: the registry's default.
+    predictor = Predictor.load(resolve_model(args.model).path, args.device)
     print(
         f"model {predictor.model_id} ({predictor.model_sha256[:12]}) on {predictor.device}",
         file=sys.stderr,
@@ -46,15 +48,13 @@ def _load_predictor(args: argparse.Namespace):
 
 
 def _refuse_inside(out_dir: Path, inputs: Sequence[Path]) -> None:
-    """Nothing is ever written into a folder of evidence."""
-    out = out_dir.resolve()
-    for path in inputs:
-        folder = path.resolve() if path.is_dir() else path.resolve().parent
-        if out == folder or folder in out.parents:
-            raise UsageError(
-                f"output folder {out_dir} lies inside the evidence folder {folder}; "
-                "choose an output folder elsewhere (inputs are never written to)"
-            )
+    """Nothing is ever written into a folder of evidence (the rule every writer applies)."""
+    from ncl_core.outputs import EvidenceFolderError, check_outside_evidence
+
+    try:
+        check_outside_evidence(out_dir, inputs)
+    except EvidenceFolderError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def _unique_stem(path: Path, used: set[str]) -> str:
@@ -78,6 +78,7 @@ def _settings(args: argparse.Namespace):
 
 # -- analyze -------------------------------------------------------------------------------------
 def cmd_analyze(args: argparse.Namespace) -> int:
+    from ncl_core.outputs import OUTPUT_SUFFIXES
     from ncl_core.render import heatmap_rgb, mask_png, overlay_rgb, save_png
 
     inputs = [Path(p) for p in args.images]
@@ -102,9 +103,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
                 stem = _unique_stem(Path(result.source), used)
                 image, _ = read_image(result.source)
                 files = {
-                    "mask": out / f"{stem}.mask.png",
-                    "heatmap": out / f"{stem}.heatmap.png",
-                    "overlay": out / f"{stem}.overlay.png",
+                    k: out / f"{stem}{OUTPUT_SUFFIXES[k]}" for k in ("mask", "heatmap", "overlay")
                 }
                 save_png(files["mask"], mask_png(result.mask))
                 save_png(files["heatmap"], heatmap_rgb(result.probability))
@@ -112,7 +111,9 @@ def cmd_analyze(args: argparse.Namespace) -> int:
                 summary["outputs"] = {k: str(v) for k, v in files.items()}
                 from ncl_core.fsutil import atomic_write_text
 
-                atomic_write_text(out / f"{stem}.json", json.dumps(summary, indent=2))
+                atomic_write_text(
+                    out / f"{stem}{OUTPUT_SUFFIXES['json']}", json.dumps(summary, indent=2)
+                )
             for warning in result.warnings:
                 line += f"\n  warning: {warning}"
             bar.write(line)
@@ -171,12 +172,9 @@ def _train_config(args: argparse.Namespace, finetune: bool):
     loss = LossConfig(omega=args.omega, mu=args.mu, tau=args.tau, contour_mode=args.contour_mode)
     base = None
     if finetune:
-        if args.model:
-            base = args.model
-        else:
-            from ncl_core.modelfile import ModelRegistry
+        from ncl_core.modelfile import resolve_model
 
-            base = str(ModelRegistry().default().path)
+        base = str(resolve_model(args.model).path)  # a file, a name, an id, or the default
     return TrainConfig(
         data=tuple(args.data or ()),
         val=tuple(args.val or ()),
@@ -200,6 +198,7 @@ def _train_config(args: argparse.Namespace, finetune: bool):
         device=args.device,
         amp=not args.no_amp,
         val_every=args.val_every,
+        val_limit=args.val_limit,
         checkpoint_every=args.checkpoint_every,
         half_weights=args.half,
         run_dir=args.run_dir,
@@ -370,7 +369,7 @@ def cmd_synth(args: argparse.Namespace) -> int:
 
 # -- models --------------------------------------------------------------------------------------
 def cmd_models(args: argparse.Namespace) -> int:
-    from ncl_core.modelfile import ModelFileError, ModelRegistry, read_model_info
+    from ncl_core.modelfile import ModelFileError, ModelRegistry, resolve_model
 
     registry = ModelRegistry()
     action = args.action
@@ -388,11 +387,7 @@ def cmd_models(args: argparse.Namespace) -> int:
             )
         return EXIT_OK
     if action == "info":
-        info = (
-            read_model_info(args.target)
-            if Path(args.target).is_file()
-            else registry.get(args.target)
-        )
+        info = resolve_model(args.target, registry)
         print(json.dumps(info.summary(), indent=2))
         return EXIT_OK
     if action == "import":
@@ -420,7 +415,11 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 # -- parser --------------------------------------------------------------------------------------
 def _add_model_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", help="model file (default: the default model of the registry)")
+    p.add_argument(
+        "--model",
+        help="model file, or the name or id of a registered model (`models list`); "
+        "default: the registry's default model",
+    )
     p.add_argument("--device", default=None, help="auto (default), cpu, cuda, cuda:N or mps")
 
 
@@ -456,7 +455,7 @@ def _add_train_args(p: argparse.ArgumentParser, finetune: bool) -> None:
     p.add_argument(
         "--synthetic-authentic",
         type=float,
-        default=0.2,
+        default=0.25,
         help="share of untouched photos among the synthetic items",
     )
     p.add_argument(
@@ -466,7 +465,11 @@ def _add_train_args(p: argparse.ArgumentParser, finetune: bool) -> None:
     )
     p.add_argument("--name", help="model name stored in the file")
     if finetune:
-        p.add_argument("--model", help="base model file (default: the default model)")
+        p.add_argument(
+            "--model",
+            help="base model: a file, or the name or id of a registered model "
+            "(default: the registry's default model)",
+        )
     p.add_argument(
         "--backbone",
         choices=BACKBONES,
@@ -500,6 +503,12 @@ def _add_train_args(p: argparse.ArgumentParser, finetune: bool) -> None:
     p.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N or mps")
     p.add_argument("--no-amp", action="store_true", help="disable mixed precision on CUDA")
     p.add_argument("--val-every", type=int, default=1, help="validate every N epochs")
+    p.add_argument(
+        "--val-limit",
+        type=int,
+        help="validate on at most N labeled images, spread evenly (validation runs at native "
+        "resolution, so large sets take a while on a CPU)",
+    )
     p.add_argument("--checkpoint-every", type=int, default=200, help="checkpoint every N steps")
     p.add_argument("--half", action="store_true", help="store fp16 weights in the model file")
     p.add_argument(

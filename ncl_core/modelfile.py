@@ -343,3 +343,29 @@ class ModelRegistry:
             f"no model available: the bundled model {self.bundled_path} is missing and none "
             "is registered; import one with `ncl-forensics models import FILE` or train one"
         )
+
+
+def resolve_model(spec: str | Path | None, registry: ModelRegistry | None = None) -> ModelInfo:
+    """The model ``spec`` names: a model file's path, or the name or id of a registered model.
+
+    None (or "") is the registry's default model. An existing file wins over a registry entry
+    of the same name. This is the one lookup behind every ``--model`` and the app's choosers.
+    """
+    registry = registry or ModelRegistry()
+    if spec is None or str(spec).strip() == "":
+        return registry.default()
+    path = Path(spec)
+    if path.is_file():
+        return read_model_info(path, bundled=path.resolve() == registry.bundled_path.resolve())
+    text = str(spec).strip()
+    for info in registry.list():
+        if info.name == text or info.id == text:
+            return info
+    if len(text) >= 6 and all(c in "0123456789abcdef" for c in text.lower()):
+        for info in registry.list():
+            if info.sha256.startswith(text.lower()):
+                return info
+    raise ModelFileError(
+        f"{spec}: no such model file, and no registered model has this name or id; "
+        "`ncl-forensics models list` shows the registered models"
+    )

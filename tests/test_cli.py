@@ -71,6 +71,22 @@ def test_output_inside_the_evidence_folder_is_refused(images, tiny_model_path, c
     assert not inside.exists()
 
 
+def test_model_is_a_path_a_registry_name_or_an_id(tmp_path, images, tiny_model_path, capsys):
+    from ncl_core.modelfile import ModelRegistry
+
+    good, _ = images
+    info = ModelRegistry().import_model(tiny_model_path)
+    capsys.readouterr()
+    for spec in (str(tiny_model_path), info.name, info.id, info.sha256[:8]):
+        args = ["analyze", str(good[0]), "--model", spec, "--input-size", "64"]
+        assert main(args) == EXIT_OK, spec
+        err = capsys.readouterr().err
+        assert f"({info.sha256[:12]})" in err, spec  # the same model each time
+    assert main(["analyze", str(good[0]), "--model", "no-such-model"]) == EXIT_USAGE
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: no-such-model: ") and "models list" in err and "\n" not in err
+
+
 def test_user_errors_are_one_line_with_exit_2(tmp_path, images, capsys):
     good, _ = images
     assert (

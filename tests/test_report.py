@@ -30,6 +30,7 @@ from ncl_core.modelfile import save_model
 from ncl_core.report import (
     FINDING_POSITIVE,
     INDEX_HTML,
+    REPORT_JSON,
     REPORT_PDF,
     RESULTS_CSV,
     RESULTS_JSONL,
@@ -117,14 +118,16 @@ def _evidence(root: Path) -> Path:
     Image.fromarray(pattern(64, 64, seed=6)).save(whole, format="JPEG", quality=90)
     (ev / "truncated.jpg").write_bytes(whole.getvalue()[: len(whole.getvalue()) // 2])
     (ev / "notes.png").write_text("this is not an image\n")
+    (ev / "README.md").write_text("case notes: not an image by its name\n")
     with open(os.path.join(os.fsencode(ev), NON_UTF8), "wb") as fh:
         fh.write((ev / "b_plain.png").read_bytes())
     os.symlink("..", ev / "nested" / "loop")  # nested/loop -> evidence: a cycle
     return ev
 
 
-N_FILES = 8  # files _evidence writes (the loop is a folder link, not a file)
-N_BAD = 2  # truncated.jpg, notes.png
+N_FILES = 9  # files _evidence writes (the loop is a folder link, not a file)
+N_BAD = 2  # truncated.jpg, notes.png: named like images, cannot be decoded
+N_SKIPPED = 1  # README.md: not an image by its name
 
 
 def _files(root: Path) -> list[str]:
@@ -159,12 +162,10 @@ def _jsonl(out: Path) -> tuple[dict, list[dict]]:
     return headers[0], [r for r in records if r["record"] == "row"]
 
 
-def _csv_rows(out: Path) -> tuple[list[str], list[dict]]:
-    lines = (out / RESULTS_CSV).read_text("utf-8").splitlines(keepends=True)
-    preamble = []
-    while lines and lines[0].startswith("#"):
-        preamble.append(lines.pop(0))
-    return preamble, list(csv.DictReader(lines))
+def _csv_rows(out: Path) -> list[dict]:
+    """results.csv read as the plain table it is: no lines to skip."""
+    with open(out / RESULTS_CSV, encoding="utf-8", newline="") as fh:
+        return list(csv.DictReader(fh))
 
 
 @pytest.fixture
@@ -208,12 +209,21 @@ def test_batch_report_on_a_messy_folder(real_report: SimpleNamespace, real_predi
 
     # Row count equals file count; bad files are error rows, the batch went on.
     assert summary.complete
-    assert (summary.n_files, summary.n_ok, summary.n_errors) == (N_FILES, N_FILES - N_BAD, N_BAD)
+    assert (summary.n_files, summary.n_ok, summary.n_errors, summary.n_skipped) == (
+        N_FILES,
+        N_FILES - N_BAD - N_SKIPPED,
+        N_BAD,
+        N_SKIPPED,
+    )
     header, rows = _jsonl(out)
     assert len(rows) == len(summary.rows) == N_FILES
     by_name = {r["name"]: r for r in rows}
     assert "truncated" in by_name["truncated.jpg"]["error"]
     assert by_name["notes.png"]["status"] == "error" and by_name["notes.png"]["error"]
+    skipped = by_name["README.md"]
+    assert skipped["status"] == "skipped" and skipped["error"] is None
+    assert skipped["warnings"] == ["skipped: not an image"] and skipped["sha256_start"]
+    assert header["n_errors"] == N_BAD and header["n_skipped"] == N_SKIPPED
     assert by_name["raw\\xff.png"]["status"] == "ok"  # undecodable bytes shown, not fatal
     assert any("loop" in p.message for p in summary.problems)
 
@@ -240,10 +250,16 @@ def test_batch_report_on_a_messy_folder(real_report: SimpleNamespace, real_predi
     assert header["case_id"] == "<b>CASE-7</b>" and header["status"] == "complete"
     assert header["started_utc"] <= header["ended_utc"]
 
-    # CSV: same rows, header preamble, formula-looking metadata defused.
-    preamble, csv_rows = _csv_rows(out)
+    # CSV: a plain table (column names on its first line), formula-looking metadata defused;
+    # the header block is report.json beside it.
+    first_line = (out / RESULTS_CSV).read_text("utf-8").splitlines()[0]
+    assert first_line == ",".join(ROW_FIELDS)
+    csv_rows = _csv_rows(out)
     assert len(csv_rows) == N_FILES and list(csv_rows[0]) == list(ROW_FIELDS)
-    assert any(real_predictor.model_sha256 in line for line in preamble)
+    assert [r["path"] for r in csv_rows] == [r["path"] for r in rows]
+    report_json = json.loads((out / REPORT_JSON).read_text("utf-8"))
+    assert report_json["model_sha256"] == real_predictor.model_sha256
+    assert report_json["case_id"] == "<b>CASE-7</b>" and report_json["status"] == "complete"
     csv_red = next(r for r in csv_rows if r["name"] == "a_red.jpg")
     assert csv_red["exif_software"].startswith("'=")
 
@@ -343,12 +359,15 @@ def test_cancel_then_resume_gives_every_row_once(evidence: Path, tmp_path: Path)
     second = FakePredictor()
     done = run_batch([evidence], second, out, resume=True)
     assert done.complete and len(done.rows) == N_FILES
-    assert len(second.seen) == N_FILES - len(partial.rows)  # finished files were skipped
+    # Finished files were not analysed again (README.md is never analysed: not an image).
+    analysed = [r for r in done.rows if r["status"] != "skipped"]
+    analysed_before = [r for r in partial.rows if r["status"] != "skipped"]
+    assert len(second.seen) == len(analysed) - len(analysed_before)
     header, rows = _jsonl(out)
     assert len(rows) == N_FILES
     assert len({r["path"] for r in rows}) == N_FILES and len({r["index"] for r in rows}) == N_FILES
     assert header["status"] == "complete" and len(header["resumed_utc"]) == 1
-    assert len(_csv_rows(out)[1]) == N_FILES
+    assert len(_csv_rows(out)) == N_FILES
 
 
 def test_rows_survive_a_crash_and_resume_completes(evidence: Path, tmp_path: Path) -> None:
@@ -391,8 +410,8 @@ def test_changed_input_is_flagged(tmp_path: Path) -> None:
     changed = next(r for r in summary.rows if r["name"] == "x.png")
     assert changed["hash_check"] == "MISMATCH" and changed["sha256_end"] == sha256_file(target)
     assert "MISMATCH" in (tmp_path / "out" / INDEX_HTML).read_text("utf-8")
-    preamble, csv_rows = _csv_rows(tmp_path / "out")
-    assert "# n_hash_mismatches: 1\n" in preamble
+    csv_rows = _csv_rows(tmp_path / "out")
+    assert json.loads((tmp_path / "out" / REPORT_JSON).read_text())["n_hash_mismatches"] == 1
     assert [r["hash_check"] for r in csv_rows] == ["MISMATCH", "match"]
 
 

@@ -1,8 +1,9 @@
-"""Forensic batch reports: HTML, CSV, JSONL and PDF, with hashes (issue 6).
+"""Forensic batch reports: HTML, CSV, JSONL and PDF, with hashes.
 
 ``run_batch`` is the entry point, used by ``ncl-forensics batch`` and the GUI's batch view.
-A report folder holds index.html, report.pdf, results.csv, results.jsonl, SHA256SUMS and the
-pictures under ``images/``; see ``ncl_core.report.rows`` for the row fields.
+A report folder holds index.html, report.pdf, results.csv (a plain table), report.json (its
+header), results.jsonl, SHA256SUMS and the pictures under ``images/``; see
+``ncl_core.report.rows`` for the row fields.
 """
 
 from ncl_core.report.batch import (
@@ -19,9 +20,11 @@ from ncl_core.report.html import INDEX_HTML
 from ncl_core.report.pdf import REPORT_PDF
 from ncl_core.report.rows import (
     FINDING_POSITIVE,
+    REPORT_JSON,
     RESULTS_CSV,
     RESULTS_JSONL,
     ROW_FIELDS,
+    SKIPPED_NOT_IMAGE,
     finding,
     load_journal,
 )
@@ -30,11 +33,13 @@ __all__ = [
     "FINDING_POSITIVE",
     "FORMATS",
     "INDEX_HTML",
+    "REPORT_JSON",
     "REPORT_PDF",
     "RESULTS_CSV",
     "RESULTS_JSONL",
     "ROW_FIELDS",
     "SHA256SUMS",
+    "SKIPPED_NOT_IMAGE",
     "BatchPredictor",
     "BatchSummary",
     "ReportError",

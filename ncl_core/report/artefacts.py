@@ -28,7 +28,13 @@ from ncl_core.render import (
     save_jpeg,
     save_png,
 )
-from ncl_core.report.rows import display_path, empty_row, finding
+from ncl_core.report.rows import (
+    SKIPPED_NOT_IMAGE,
+    STATUS_SKIPPED,
+    display_path,
+    empty_row,
+    finding,
+)
 
 IMAGES_DIR = "images"
 COLORBAR_FILE = "colorbar.png"
@@ -111,6 +117,16 @@ def build_row(
         path, result, out_dir, item_folder(index), thumbnail_px, row["warnings"]
     )
     row.update(pictures)
+    return row
+
+
+def build_skipped_row(index: int, path: Path, known_sha256: str | None = None) -> dict[str, Any]:
+    """The row of a file that is not an image by its name: listed and hashed, never decoded."""
+    row = empty_row(index, display_path(path))
+    with contextlib.suppress(OSError):
+        row["size_bytes"] = path.stat().st_size
+    row["sha256_start"] = known_sha256 or _sha256_or_none(path)
+    row.update(status=STATUS_SKIPPED, warnings=[SKIPPED_NOT_IMAGE])
     return row
 
 

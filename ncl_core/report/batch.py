@@ -21,10 +21,18 @@ from typing import Any, Protocol
 
 from ncl_core import __version__
 from ncl_core.analysis import Analysis, AnalysisError
+from ncl_core.data.io import is_image_file
 from ncl_core.fsutil import atomic_write_bytes
 from ncl_core.hashing import sha256_file
 from ncl_core.infer import MODES
-from ncl_core.report.artefacts import build_row, item_folder, remove_stale_folders, write_colorbar
+from ncl_core.outputs import EvidenceFolderError, check_outside_evidence
+from ncl_core.report.artefacts import (
+    build_row,
+    build_skipped_row,
+    item_folder,
+    remove_stale_folders,
+    write_colorbar,
+)
 from ncl_core.report.html import INDEX_HTML, html_document
 from ncl_core.report.pdf import REPORT_PDF, pdf_bytes
 from ncl_core.report.rows import (
@@ -34,6 +42,9 @@ from ncl_core.report.rows import (
     HASH_UNCHECKED,
     REPORT_FORMAT_VERSION,
     RESULTS_JSONL,
+    STATUS_ERROR,
+    STATUS_OK,
+    STATUS_SKIPPED,
     append_row,
     display_path,
     load_journal,
@@ -85,6 +96,7 @@ class BatchSummary:
     out_dir: Path
     rows: list[dict[str, Any]]
     complete: bool = True
+    n_skipped: int = 0  # files that are not images by their name: listed, not analysed
     n_hash_mismatches: int = 0
     problems: list[ScanProblem] = field(default_factory=list)
 
@@ -195,6 +207,7 @@ def _run_batch(
         out_dir=out_dir,
         rows=rows,
         complete=complete,
+        n_skipped=header["n_skipped"],
         n_hash_mismatches=header["n_hash_mismatches"],
         problems=list(scan.problems),
     )
@@ -205,6 +218,7 @@ def _run_batch(
             "n_files": total,
             "n_ok": summary.n_ok,
             "n_errors": summary.n_errors,
+            "n_skipped": summary.n_skipped,
             "n_hash_mismatches": summary.n_hash_mismatches,
             "out_dir": str(out_dir),
             "index_html": str(out_dir / INDEX_HTML) if "html" in options.formats else None,
@@ -229,24 +243,15 @@ def _check_options(options: ReportOptions) -> None:
 
 
 def _refuse_inside_inputs(out_dir: Path, roots: list[Path]) -> None:
-    """Refuse a report folder inside an input folder, or beside a dropped file.
+    """Refuse a report folder inside an input folder, or in the folder of a dropped file.
 
     Refused rather than excluded from the scan: either way it would write into a folder of
-    evidence, which a report must never do.
+    evidence, which a report must never do (``ncl_core.outputs``: the rule of every writer).
     """
-    real_out = Path(os.path.realpath(out_dir))
-    for root in roots:
-        real = Path(os.path.realpath(root))
-        if real.is_dir() and (real_out == real or real in real_out.parents):
-            raise ReportError(
-                f"the report folder {display_path(out_dir)} is inside the input folder "
-                f"{display_path(root)}; choose a report folder outside the evidence"
-            )
-        if real.is_file() and real_out == real.parent:
-            raise ReportError(
-                f"the report folder {display_path(out_dir)} is the folder holding the input "
-                f"{display_path(root)}; choose a report folder outside the evidence"
-            )
+    try:
+        check_outside_evidence(out_dir, roots, what="report folder")
+    except EvidenceFolderError as exc:
+        raise ReportError(display_path(str(exc))) from None
 
 
 def _prepare_out_dir(
@@ -305,6 +310,7 @@ def _header(
         "n_files": 0,
         "n_ok": 0,
         "n_errors": 0,
+        "n_skipped": 0,
         "n_hash_mismatches": 0,
         "scan_problems": [{"path": display_path(p.path), "message": p.message} for p in problems],
         "platform": platform.platform(),
@@ -406,19 +412,29 @@ def _stream_rows(
     writer: _RowWriter,
     cancel: Callable[[], bool] | None,
 ) -> None:
-    """Analyse ``todo`` in order; rows are drawn in ``pool`` and written in input order."""
+    """Analyse ``todo`` in order; rows are drawn in ``pool`` and written in input order.
+
+    A file that is not an image by its name gets a "skipped" row (hashed, never decoded).
+    """
     if not todo or (cancel is not None and cancel()):
         return
     pending: deque[Future[dict[str, Any]]] = deque()
-    results = predictor.analyze_many(todo, mode=options.mode, threshold=options.threshold)
+    images = [p for p in todo if is_image_file(p)]
+    results = predictor.analyze_many(images, mode=options.mode, threshold=options.threshold)
+    analysed = iter(results)
     try:
-        for i, result in enumerate(results):
-            path = todo[i]
-            args = (next_index + i, path, result, writer.out_dir, options.thumbnails)
-            pending.append(pool.submit(build_row, *args, known.get(path)))
+        for i, path in enumerate(todo):
+            if is_image_file(path):
+                result = next(analysed)
+                args = (next_index + i, path, result, writer.out_dir, options.thumbnails)
+                pending.append(pool.submit(build_row, *args, known.get(path)))
+            else:
+                pending.append(
+                    pool.submit(build_skipped_row, next_index + i, path, known.get(path))
+                )
             while pending and (len(pending) > _MAX_PENDING or pending[0].done()):
                 writer.write(pending.popleft())
-            if cancel is not None and cancel():
+            if is_image_file(path) and cancel is not None and cancel():
                 break
     finally:
         # Stop the predictor's own read-ahead, if it has any, when we leave early.
@@ -454,12 +470,14 @@ def _verify_hashes(rows: list[dict[str, Any]], files: list[Path], pool: ThreadPo
 def _finish_header(
     header: dict[str, Any], rows: list[dict[str, Any]], n_files: int, complete: bool
 ) -> None:
-    n_ok = sum(1 for r in rows if r.get("status") == "ok")
+    n_ok = sum(1 for r in rows if r.get("status") == STATUS_OK)
+    n_skipped = sum(1 for r in rows if r.get("status") == STATUS_SKIPPED)
     header.update(
         ended_utc=utc_now(),
         n_files=n_files,
         n_ok=n_ok,
-        n_errors=len(rows) - n_ok,
+        n_errors=sum(1 for r in rows if r.get("status") == STATUS_ERROR),
+        n_skipped=n_skipped,
         n_hash_mismatches=sum(1 for r in rows if r["hash_check"] in (HASH_MISMATCH, HASH_MISSING)),
         status="complete" if complete else "incomplete",
         status_note=None

@@ -84,7 +84,7 @@ def _summary(rows: list[dict[str, Any]]) -> str:
                 f'alt="overlay of {_e(row["name"])}" loading="lazy"></a>'
             )
         status = _e(row.get("status"))
-        if row.get("status") != "ok":
+        if row.get("status") == "error":
             status = f'<span class="status-error">{status}</span>'
         alert = present.row_alert(row)
         if alert:
@@ -123,7 +123,9 @@ def _item(rank: int, row: dict[str, Any], colorbar_path: str) -> str:
     alert = present.row_alert(row)
     if alert:
         parts.append(f'<p class="banner">{_e(alert)}</p>')
-    if row.get("status") != "ok":
+    if row.get("status") == "skipped":
+        parts.append(f"<p>{_e(present.skipped_text(row))}</p>")
+    elif row.get("status") != "ok":
         parts.append(f'<p class="alert">Error: {_e(present.text(row.get("error")))}</p>')
     else:
         threshold = present.text(row.get("threshold"))

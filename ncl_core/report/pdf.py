@@ -272,7 +272,7 @@ def _summary(pdf: _ReportPDF, rows: list[dict[str, Any]]) -> None:
     pdf.ln(line_h)
     for rank, row in enumerate(rows, start=1):
         alert = present.row_alert(row) is not None
-        failed = row.get("status") != "ok"
+        failed = row.get("status") == "error"
         pdf.use(7.5, color=_RED if (alert or failed) else _BLACK)
         status = present.text(row.get("status")) + (" / HASH" if alert else "")
         cells = (
@@ -301,7 +301,9 @@ def _item(pdf: _ReportPDF, rank: int, row: dict[str, Any], out_dir: Path, colorb
     alert = present.row_alert(row)
     if alert:
         pdf.para(alert, size=10, bold=True, color=_RED)
-    if row.get("status") != "ok":
+    if row.get("status") == "skipped":
+        pdf.para(present.skipped_text(row), size=9)
+    elif row.get("status") != "ok":
         pdf.para(f"Error: {present.text(row.get('error'))}", size=9, bold=True, color=_RED)
     elif row.get("panel_path"):
         _panel(pdf, row, out_dir, panel_h, colorbar)

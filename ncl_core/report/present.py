@@ -38,6 +38,11 @@ def text(value: Any) -> str:
     return str(value)
 
 
+def skipped_text(row: dict[str, Any]) -> str:
+    """Why a row was not analysed: the file is not an image by its name."""
+    return "Not analysed: " + ("; ".join(row.get("warnings") or []) or "skipped")
+
+
 def score_text(row: dict[str, Any]) -> str:
     return NOT_GIVEN if row.get("score") is None else f"{float(row['score']):.3f}"
 
@@ -135,6 +140,7 @@ def header_items(header: dict[str, Any]) -> list[tuple[str, str]]:
         (
             "Files",
             f"{header.get('n_files', 0)} found, {header.get('n_ok', 0)} analysed, "
+            f"{header.get('n_skipped', 0)} skipped (not images), "
             f"{header.get('n_errors', 0)} errors",
         ),
         ("SHA-256 mismatches", str(header.get("n_hash_mismatches", 0))),

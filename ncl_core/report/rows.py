@@ -2,8 +2,9 @@
 
 ``results.jsonl`` is the report's journal: a ``header`` record, then one ``row`` record per
 input file, each written, flushed and fsync'd as its image finishes. A resumed report is
-rebuilt from it. ``results.csv`` carries the same rows for spreadsheets, after a preamble of
-``# key: value`` lines holding the header; readers skip the leading lines starting with ``#``.
+rebuilt from it. ``results.csv`` carries the same rows for spreadsheets as a plain table (one
+line of column names, then one line per file), so that any CSV reader opens it as it is; the
+header (application, model, hashes, parameters, analyst, case) is ``report.json`` beside it.
 """
 
 from __future__ import annotations
@@ -20,9 +21,13 @@ from ncl_core.fsutil import atomic_write_bytes
 
 RESULTS_CSV = "results.csv"
 RESULTS_JSONL = "results.jsonl"
+REPORT_JSON = "report.json"
 REPORT_FORMAT_VERSION = 1
 
 FINDING_POSITIVE = "localized manipulation indicated"
+# Row statuses: analysed; could not be read or analysed; not an image by its name (not read).
+STATUS_OK, STATUS_ERROR, STATUS_SKIPPED = "ok", "error", "skipped"
+SKIPPED_NOT_IMAGE = "skipped: not an image"
 
 # Column order of results.csv; results.jsonl rows hold the same keys.
 ROW_FIELDS: tuple[str, ...] = (
@@ -87,7 +92,9 @@ def finding(score: float, threshold: float) -> str:
 
 def empty_row(index: int, path: str) -> dict[str, Any]:
     row: dict[str, Any] = dict.fromkeys(ROW_FIELDS)
-    row.update(index=index, path=path, name=os.path.basename(path), warnings=[], status="error")
+    row.update(
+        index=index, path=path, name=os.path.basename(path), warnings=[], status=STATUS_ERROR
+    )
     return row
 
 
@@ -111,16 +118,14 @@ def _csv_line(values: Iterable[Any]) -> str:
     return buf.getvalue()
 
 
-def csv_text(header: dict[str, Any], rows: Iterable[dict[str, Any]]) -> str:
-    """The whole results.csv: header preamble, column names, rows."""
-    return csv_preamble(header) + _csv_line(ROW_FIELDS) + "".join(csv_row(r) for r in rows)
+def csv_text(rows: Iterable[dict[str, Any]]) -> str:
+    """The whole results.csv: column names, then rows (the header is in report.json)."""
+    return _csv_line(ROW_FIELDS) + "".join(csv_row(r) for r in rows)
 
 
-def csv_preamble(header: dict[str, Any]) -> str:
-    # JSON-encoded values: a newline in a folder name cannot break out of its preamble line.
-    return "".join(
-        f"# {key}: {json.dumps(value, ensure_ascii=False)}\n" for key, value in header.items()
-    )
+def report_json_text(header: dict[str, Any]) -> str:
+    """report.json: the report's header block (the CSV's companion)."""
+    return json.dumps(header, ensure_ascii=False, indent=2, allow_nan=False) + "\n"
 
 
 def csv_row(row: dict[str, Any]) -> str:
@@ -141,10 +146,11 @@ def jsonl_text(header: dict[str, Any], rows: Iterable[dict[str, Any]]) -> str:
 def write_tables(
     out_dir: Path, header: dict[str, Any], rows: list[dict[str, Any]], with_csv: bool = True
 ) -> None:
-    """Rewrite the tables in full, atomically (at start, on resume, and when finishing)."""
+    """Rewrite the tables and report.json in full, atomically (at start, on resume, at the end)."""
     atomic_write_bytes(out_dir / RESULTS_JSONL, jsonl_text(header, rows).encode("utf-8"))
+    atomic_write_bytes(out_dir / REPORT_JSON, report_json_text(header).encode("utf-8"))
     if with_csv:
-        atomic_write_bytes(out_dir / RESULTS_CSV, csv_text(header, rows).encode("utf-8"))
+        atomic_write_bytes(out_dir / RESULTS_CSV, csv_text(rows).encode("utf-8"))
 
 
 def append_row(out_dir: Path, row: dict[str, Any], with_csv: bool = True) -> None:
