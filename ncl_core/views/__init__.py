@@ -1,0 +1,130 @@
+"""Classic forensic views beside the model: ELA, noise, JPEG, clone detection, metadata.
+
+Each view is one module with ``compute(evidence, **params) -> ViewResult``; ``VIEWS`` is the
+one registry the CLI, the reports and the GUI read. A map is float32 H x W in [0, 1] of the
+image's size, brighter meaning more suspicious; an input a view cannot judge (no EXIF, a PNG
+for the JPEG view, a tiny or flat image) gives ``applicable=False`` and a reason, never an
+error.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from ncl_core.views import clone, ela, jpeg, metadata, noise
+from ncl_core.views.base import Evidence, NotApplicable, ViewResult, as_evidence
+
+
+@dataclass(frozen=True)
+class View:
+    name: str
+    title: str
+    compute: Callable[..., ViewResult]
+    has_map: bool
+    brighter: str  # what a bright pixel means, for legends and reports
+    about: str  # one line for analysts
+
+
+VIEWS: dict[str, View] = {
+    v.name: v
+    for v in (
+        View(
+            "ela",
+            "Error level (ELA)",
+            ela.compute,
+            True,
+            "larger error on re-saving",
+            "Re-saves as JPEG (quality 90) and shows how much each region changes.",
+        ),
+        View(
+            "noise",
+            "Noise level",
+            noise.compute,
+            True,
+            "more noise",
+            "Local noise from a wavelet residual; regions unlike the rest are flagged.",
+        ),
+        View(
+            "jpeg",
+            "JPEG ghost",
+            jpeg.compute,
+            True,
+            "different compression history",
+            "Quantisation tables, quality, encoder; a JPEG-ghost map of earlier compression.",
+        ),
+        View(
+            "clone",
+            "Clone detection",
+            clone.compute,
+            True,
+            "copied region or its source",
+            "Regions repeated elsewhere in the image (keypoints, and blocks for low texture).",
+        ),
+        View(
+            "metadata",
+            "Metadata",
+            metadata.compute,
+            False,
+            "",
+            "EXIF, XMP and IPTC; software, dates, thumbnail check; GPS on demand.",
+        ),
+    )
+}
+MAP_VIEWS: tuple[str, ...] = tuple(name for name, v in VIEWS.items() if v.has_map)
+
+
+def parse_names(text: str | Iterable[str]) -> tuple[str, ...]:
+    """``"ela,noise"`` (or a list, or ``"all"``) -> known view names in order; ValueError else."""
+    items = text.split(",") if isinstance(text, str) else list(text)
+    names: list[str] = []
+    for item in (i.strip().lower() for i in items):
+        if not item:
+            continue
+        if item == "all":
+            names += [n for n in VIEWS if n not in names]
+            continue
+        if item not in VIEWS:
+            raise ValueError(f"unknown view {item!r}; choose from {', '.join(VIEWS)} or all")
+        if item not in names:
+            names.append(item)
+    return tuple(names)
+
+
+def compute_view(name: str, source: Evidence, **params) -> ViewResult:
+    """Run one view; an input it cannot judge gives a result with ``applicable=False``."""
+    view = VIEWS[name]
+    start = time.perf_counter()
+    try:
+        result = view.compute(as_evidence(source), **params)
+    except NotApplicable as exc:
+        result = ViewResult(name, None, f"not applicable: {exc}", False, {"reason": str(exc)})
+    result.duration_s = time.perf_counter() - start
+    return result
+
+
+def compute_views(names: Iterable[str], source: Evidence) -> dict[str, ViewResult]:
+    """Several views of one image. A view that fails unexpectedly is reported in its result
+    (``applicable=False``, the error in ``details``) and the others still run."""
+    results: dict[str, ViewResult] = {}
+    for name in names:
+        try:
+            results[name] = compute_view(name, source)
+        except Exception as exc:  # a bug or a hostile file: one view's failure, not the image's
+            text = f"{type(exc).__name__}: {exc}"
+            results[name] = ViewResult(name, None, f"failed: {text}", False, {"error": text})
+    return results
+
+
+__all__ = [
+    "MAP_VIEWS",
+    "VIEWS",
+    "Evidence",
+    "NotApplicable",
+    "View",
+    "ViewResult",
+    "compute_view",
+    "compute_views",
+    "parse_names",
+]
