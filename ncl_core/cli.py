@@ -86,6 +86,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     if out is not None:
         _refuse_inside(out, inputs)
         out.mkdir(parents=True, exist_ok=True)
+    views = _view_names(args)
     predictor = _load_predictor(args)
     failures, used = 0, set()
     from ncl_core.data.io import read_image
@@ -99,9 +100,10 @@ def cmd_analyze(args: argparse.Namespace) -> int:
                 continue
             summary = result.summary()
             line = f"{result.source}: score {result.score:.3f}, tampered area {100 * result.area_fraction:.2f} %"
+            evidence = _views_of(result, views, args.show_gps, summary) if views else None
             if out is not None:
                 stem = _unique_stem(Path(result.source), used)
-                image, _ = read_image(result.source)
+                image = evidence.image if evidence is not None else read_image(result.source)[0]
                 files = {
                     k: out / f"{stem}{OUTPUT_SUFFIXES[k]}" for k in ("mask", "heatmap", "overlay")
                 }
@@ -109,6 +111,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
                 save_png(files["heatmap"], heatmap_rgb(result.probability))
                 save_png(files["overlay"], overlay_rgb(image, result.probability, result.threshold))
                 summary["outputs"] = {k: str(v) for k, v in files.items()}
+                _save_view_maps(summary, out, stem)
                 from ncl_core.fsutil import atomic_write_text
 
                 atomic_write_text(
@@ -116,10 +119,50 @@ def cmd_analyze(args: argparse.Namespace) -> int:
                 )
             for warning in result.warnings:
                 line += f"\n  warning: {warning}"
+            for name, record in summary.get("views", {}).items():
+                line += f"\n  {name}: {record['summary']}"
             bar.write(line)
     if failures:
         print(f"{failures} of {len(inputs)} image(s) could not be analysed", file=sys.stderr)
     return EXIT_FAILED if failures else EXIT_OK
+
+
+def _view_names(args: argparse.Namespace) -> tuple[str, ...]:
+    if not getattr(args, "views", None):
+        return ()
+    from ncl_core.views import parse_names
+
+    try:
+        return parse_names(args.views)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _views_of(result, views: tuple[str, ...], show_gps: bool, summary: dict[str, Any]):
+    """Compute the forensic views of an analysed file into ``summary["views"]``; the evidence.
+
+    The maps are kept under ``summary["_maps"]`` until they are written.
+    """
+    from ncl_core.views import Evidence, compute_views
+
+    evidence = Evidence.from_path(result.source)
+    if result.sha256 and evidence.sha256 != result.sha256:
+        result.warnings.append("the file changed between the model's analysis and the views")
+    found = compute_views(views, evidence, {"metadata": {"show_gps": show_gps}})
+    summary["views"] = {name: r.record() for name, r in found.items()}
+    summary["_maps"] = {name: r.map_u8() for name, r in found.items() if r.map is not None}
+    return evidence
+
+
+def _save_view_maps(summary: dict[str, Any], out: Path, stem: str) -> None:
+    """``<stem>.<view>.png``: 8-bit grey maps of the image's size, brighter = more suspicious."""
+    from ncl_core.render import save_png
+
+    for name, gray in summary.pop("_maps", {}).items():
+        path = out / f"{stem}.{name}.png"
+        save_png(path, gray)
+        summary["views"][name]["output"] = str(path)
+        summary["outputs"][name] = str(path)
 
 
 # -- batch ---------------------------------------------------------------------------------------
@@ -534,6 +577,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("images", nargs="+", help="image files")
     p.add_argument("--out", help="folder for <name>.mask.png, .heatmap.png, .overlay.png and .json")
+    p.add_argument(
+        "--views",
+        metavar="LIST",
+        help="forensic views beside the model, comma-separated: ela,noise,jpeg,clone,metadata "
+        "or all; with --out each map is written as <name>.<view>.png (8-bit grey, brighter = "
+        "more suspicious) and each view's summary goes into the JSON",
+    )
+    p.add_argument(
+        "--show-gps",
+        action="store_true",
+        help="metadata view: show GPS positions (hidden otherwise)",
+    )
     _add_analysis_args(p)
     p.set_defaults(func=cmd_analyze)
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from ncl_core.views import clone, ela, jpeg, metadata, noise
 from ncl_core.views.base import Evidence, NotApplicable, ViewResult, as_evidence
@@ -104,13 +105,18 @@ def compute_view(name: str, source: Evidence, **params) -> ViewResult:
     return result
 
 
-def compute_views(names: Iterable[str], source: Evidence) -> dict[str, ViewResult]:
-    """Several views of one image. A view that fails unexpectedly is reported in its result
-    (``applicable=False``, the error in ``details``) and the others still run."""
+def compute_views(
+    names: Iterable[str], source: Evidence, params: dict[str, dict[str, Any]] | None = None
+) -> dict[str, ViewResult]:
+    """Several views of one image (``params``: keyword arguments by view name).
+
+    A view that fails unexpectedly is reported in its result (``applicable=False``, the error
+    in ``details``) and the others still run.
+    """
     results: dict[str, ViewResult] = {}
     for name in names:
         try:
-            results[name] = compute_view(name, source)
+            results[name] = compute_view(name, source, **(params or {}).get(name, {}))
         except Exception as exc:  # a bug or a hostile file: one view's failure, not the image's
             text = f"{type(exc).__name__}: {exc}"
             results[name] = ViewResult(name, None, f"failed: {text}", False, {"error": text})
