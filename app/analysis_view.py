@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -47,6 +48,12 @@ from ncl_core.data.io import ImageInfo, ImageReadError, read_image, read_image_i
 from ncl_core.fsutil import atomic_write_bytes
 from ncl_core.hashing import sha256_file
 from ncl_core.infer import MODES
+from ncl_core.outputs import (
+    EvidenceFolderError,
+    check_outside_evidence,
+    default_output_folder,
+    output_name,
+)
 from ncl_core.patches import label_counts
 from ncl_core.render import (
     COLORMAPS,
@@ -66,6 +73,13 @@ MODE_TIPS = {
     "resize": "Resize: the paper's protocol (image resized to 512 × 512). Fast.",
     "tiled": "Tiled: full resolution in overlapping tiles. Slower, finds small edits.",
 }
+
+
+PLACEHOLDER = (
+    "<h2>Open an image to analyse it</h2>"
+    "<p>File ▸ Open… (Ctrl+O), a recent file, or drop images here.<br>"
+    "Drop several files or a folder to analyse them as a batch.</p>"
+)
 
 
 @dataclass
@@ -90,6 +104,21 @@ def _format_bytes(n: int) -> str:
     return f"{size:.1f} {unit}"
 
 
+def _html_escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _breakable(text: str, every: int = 24) -> str:
+    """``text`` with zero-width spaces inside very long words, so that a word-wrapped label
+    can break them instead of widening the side panel."""
+    words = []
+    for word in text.split(" "):
+        if len(word) > every:
+            word = "\u200b".join(word[i : i + every] for i in range(0, len(word), every))
+        words.append(word)
+    return " ".join(words)
+
+
 def _selectable(text: str = "") -> QLabel:
     label = QLabel(text)
     label.setWordWrap(True)
@@ -103,6 +132,7 @@ class AnalysisView(QWidget):
     message = Signal(str, str)  # text, level ("info" | "warning" | "error")
     pixel_info = Signal(str)  # for the status bar
     opened = Signal(str)  # an image was read (for recent files)
+    savable_changed = Signal(bool)  # whether the shown result belongs to the shown image
 
     def __init__(
         self,
@@ -123,7 +153,14 @@ class AnalysisView(QWidget):
         self.mask: np.ndarray | None = None  # the binary mask as drawn now
         self.patch_grid: np.ndarray | None = None
         self.mask_renders = 0  # how often the binary mask was re-drawn (tests read it)
+        # Other evidence the window holds (the batch's inputs): saves never go into it either.
+        self.evidence: Callable[[], list[Path]] = list
         self._job: Job | None = None
+        self._job_path: Path | None = None  # the file the running job opens
+        self._job_showed_image = False  # whether that file's image has been shown yet
+        self._job_warned = False  # a warning was shown for the running job: keep it up
+        self._result_note = ""  # why there is no result: "analysis failed", "cancelled"
+        self._savable = False
         self._pending: _Request | None = None
         self._waiting: _Request | None = None  # for the model to be resolved
         self._heat_key: tuple[int, str] | None = None
@@ -153,15 +190,12 @@ class AnalysisView(QWidget):
         self.views.addWidget(self.viewer)
         self.views.addWidget(self.side_viewer)
 
-        placeholder = QLabel(
-            "<h2>Open an image to analyse it</h2>"
-            "<p>File ▸ Open… (Ctrl+O), a recent file, or drop images here.<br>"
-            "Drop several files or a folder to analyse them as a batch.</p>"
-        )
-        placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        placeholder.setStyleSheet("color:#9a9aa2;")
+        self.placeholder = QLabel(PLACEHOLDER)
+        self.placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.placeholder.setWordWrap(True)
+        self.placeholder.setStyleSheet("color:#9a9aa2;")
         self.stack = QStackedWidget()
-        self.stack.addWidget(placeholder)
+        self.stack.addWidget(self.placeholder)
         self.stack.addWidget(self.views)
 
         self.legend = Legend()
@@ -466,7 +500,9 @@ class AnalysisView(QWidget):
             ctx.emit({"type": "stage", "text": f"Reading {request.path.name}…"})
             image, warnings = read_image(request.path)
             info_ = read_image_info(request.path)
-            sha = None if info is not None or request.analysis else sha256_file(request.path)
+            # The File panel shows this file's hash at once, with its name and size.
+            sha = request.analysis.sha256 if request.analysis else None
+            sha = sha or sha256_file(request.path)
             ctx.emit(
                 {
                     "type": "image",
@@ -509,6 +545,8 @@ class AnalysisView(QWidget):
         job.was_cancelled.connect(self._on_cancelled)
         job.ended.connect(self._on_job_ended)
         self._job = job
+        self._job_path, self._job_showed_image = request.path, False
+        self._job_warned = False
         self._show_busy(f"Opening {request.path.name}…", None)
         self.jobs.start(job)
 
@@ -535,6 +573,7 @@ class AnalysisView(QWidget):
         elif kind == "ground_truth":
             self._on_ground_truth(event["result"], show_patches=False)
         elif kind == "warning":
+            self._job_warned = True
             self.message.emit(event["text"], "warning")
 
     def _show_image(
@@ -542,6 +581,8 @@ class AnalysisView(QWidget):
     ) -> None:
         same = self.path == path and self.image is not None and self.image.shape == image.shape
         self.path, self.image, self.image_info = path, image, info
+        self._job_showed_image = path == self._job_path
+        self._result_note = ""
         if not same:
             self.analysis = None
             self.ground_truth = None
@@ -550,6 +591,7 @@ class AnalysisView(QWidget):
             self._heat_key = None
             self.viewer.set_image(image)
             self.side_viewer.set_image(None)
+        self.placeholder.setText(PLACEHOLDER)
         self.stack.setCurrentIndex(1)
         self.opened.emit(str(path))
         self.file_label.setText(path.name)
@@ -564,11 +606,14 @@ class AnalysisView(QWidget):
         if info.n_frames > 1:
             meta.append(f"{info.n_frames} frames (first analysed)")
         meta.append("GPS data present" if info.has_gps else "no GPS data")
-        self.meta_label.setText("\n".join(meta))
+        self.meta_label.setText("\n".join(_breakable(m) for m in meta))
         if sha256:
             self._show_sha(sha256)
+        else:
+            self.sha_label.setText("–")
+            self.sha_label.setToolTip("")
+        self._update_result_panel()
         if not same:
-            self._update_result_panel()
             self._render_overlays()
 
     @Slot(object)
@@ -585,18 +630,52 @@ class AnalysisView(QWidget):
         self.message.emit(
             f"Analysed {Path(analysis.source or '').name} in {analysis.duration_s:.1f} s "
             f"({analysis.settings.get('mode', '')}, {analysis.device}).",
-            "info",
+            # A success retracts an earlier error of this view, unless this job warned.
+            "info" if self._job_warned else "success",
         )
 
     @Slot(str)
     def _on_failed(self, text: str) -> None:
         self.message.emit(text, "error")
-        self.score_label.setText("analysis failed")
+        if self._job_path is not None and not self._job_showed_image:
+            # The file could not be read: nothing of the previous file stays on screen.
+            self._show_unreadable(self._job_path, text)
+            return
+        self.analysis = None
+        self._heat_key = None
+        self._result_note = "analysis failed"
+        self._update_result_panel()
+        self._render_overlays()
+
+    def _show_unreadable(self, path: Path, text: str) -> None:
+        """Empty the viewer and the panels; name the file that failed and why."""
+        self.path, self.image, self.image_info, self.analysis = None, None, None, None
+        self.ground_truth = self.ground_truth_path = None
+        self.gt_label.setText("no ground-truth mask")
+        self._heat_key = None
+        self.viewer.set_image(None)
+        self.side_viewer.set_image(None)
+        self.placeholder.setText(
+            f"<h3>Could not open {_html_escape(path.name)}</h3>"
+            f"<p>{_html_escape(text)}</p>" + PLACEHOLDER
+        )
+        self.stack.setCurrentIndex(0)
+        self.file_label.setText(path.name)
+        self.file_label.setToolTip(str(path))
+        for label in (self.size_label, self.sha_label, self.meta_label):
+            label.setText("–")
+            label.setToolTip("")
+        self._result_note = "could not be opened"
+        self._update_result_panel()
+        self._render_overlays()
 
     @Slot()
     def _on_cancelled(self) -> None:
         if self._pending is None:
             self.message.emit("Analysis cancelled.", "info")
+            if self.analysis is None and self.image is not None:
+                self._result_note = "cancelled"
+                self._update_result_panel()
 
     @Slot()
     def _on_job_ended(self) -> None:
@@ -625,6 +704,7 @@ class AnalysisView(QWidget):
         self.ground_truth, self.ground_truth_path = mask, path
         self.gt_label.setText(f"{path.name} ({100 * mask.mean():.1f} % tampered)")
         for warning in warnings:
+            self._job_warned = True
             self.message.emit(f"{path.name}: {warning}", "warning")
         self._select(self.patch_source, "ground_truth")
         if show_patches:
@@ -643,16 +723,33 @@ class AnalysisView(QWidget):
             self.load_ground_truth(path)
 
     # -- panel --------------------------------------------------------------------------------
+    def is_savable(self) -> bool:
+        """True when the result on screen belongs to the image on screen."""
+        a = self.analysis
+        return (
+            a is not None
+            and self.image is not None
+            and self.path is not None
+            and Path(a.source or "") == self.path
+        )
+
     def _update_result_panel(self) -> None:
         a = self.analysis
-        has = a is not None
+        savable = self.is_savable()
         for button in self.save_buttons.values():
-            button.setEnabled(has)
+            button.setEnabled(savable)
+        if savable != self._savable:
+            self._savable = savable
+            self.savable_changed.emit(savable)
         if a is None:
             no_model = self.models.info is None and not self.models.loading
             text = "no model: " + (self.models.error or "") if no_model else "–"
-            self.score_label.setText(text if self.image is not None else "–")
-            self.score_label.setStyleSheet("color:#e07070;" if no_model else "")
+            if self._result_note:
+                text = self._result_note
+            shown = self.image is not None or self._result_note == "could not be opened"
+            self.score_label.setText(text if shown else "–")
+            alarm = no_model or self._result_note in ("analysis failed", "could not be opened")
+            self.score_label.setStyleSheet("color:#e07070;" if alarm else "")
             for label in (self.area_label, self.time_label, self.model_label):
                 label.setText("–")
             self.device_label.setText(self.models.loaded_device or "–")
@@ -846,24 +943,51 @@ class AnalysisView(QWidget):
         self.pixel_info.emit(text)
 
     # -- saving -------------------------------------------------------------------------------
-    def _default_save_dir(self) -> str:
-        # Never suggest the evidence folder: outputs go to the analyst's own folder.
-        saved = self.settings.get("dirs/save")
-        return saved or platformdirs.user_documents_dir()
+    def evidence_inputs(self) -> list[Path]:
+        """Files and folders no save may write into: the open image (and the one opening)
+        and the batch's inputs."""
+        own = {p for p in (self.path, self._job_path) if p is not None}
+        return sorted(own) + list(self.evidence())
 
-    def save_dialog(self, kind: str) -> None:
-        if self.analysis is None or self.path is None:
-            return
-        ext, filt = (".json", "JSON (*.json)") if kind == "json" else (".png", "PNG image (*.png)")
-        suggested = str(Path(self._default_save_dir()) / f"{self.path.stem}_{kind}{ext}")
-        target, _ = QFileDialog.getSaveFileName(self, f"Save {kind}", suggested, filt)
-        if target:
+    def default_save_path(self, kind: str) -> Path:
+        """Where the save dialog starts: the remembered folder (never an evidence folder), else
+        the user's documents; named like ``photo.mask.png``."""
+        folder = default_output_folder(
+            self.settings.get("dirs/save"),
+            self.evidence_inputs(),
+            platformdirs.user_documents_dir(),
+        )
+        return folder / output_name(self.path or "analysis", kind)
+
+    def ask_save_path(self, kind: str, suggested: Path) -> str:
+        """The save dialog (tests replace this)."""
+        filt = "JSON (*.json)" if kind == "json" else "PNG image (*.png)"
+        target, _ = QFileDialog.getSaveFileName(self, f"Save {kind}", str(suggested), filt)
+        return target
+
+    def save_dialog(self, kind: str) -> Job | None:
+        if not self.is_savable():
+            return None
+        target = self.ask_save_path(kind, self.default_save_path(kind))
+        if not target:
+            return None
+        job = self.save(kind, Path(target))
+        if job is not None:
             self.settings.set("dirs/save", str(Path(target).parent))
-            self.save(kind, Path(target))
+        return job
 
     def save(self, kind: str, target: Path) -> Job | None:
-        """Write the mask, heatmap, overlay or JSON of the current analysis (in a job)."""
-        if self.analysis is None or self.image is None:
+        """Write the mask, heatmap, overlay or JSON of the current analysis (in a job).
+
+        Refused, with a message, when the result is not the shown image's or when ``target``
+        lies in an evidence folder.
+        """
+        if not self.is_savable():
+            return None
+        try:
+            check_outside_evidence(Path(target).parent, self.evidence_inputs(), what="folder")
+        except EvidenceFolderError as exc:
+            self.message.emit(f"Not saved: {exc}", "error")
             return None
         analysis = self.analysis.with_threshold(self.threshold())
         image = self.image
@@ -892,6 +1016,6 @@ class AnalysisView(QWidget):
             return target
 
         job = Job(f"save {kind}", write)
-        job.succeeded.connect(lambda p: self.message.emit(f"Saved {p}", "info"))
+        job.succeeded.connect(lambda p: self.message.emit(f"Saved {p}", "success"))
         job.failed.connect(lambda text: self.message.emit(text, "error"))
         return self.jobs.start(job)

@@ -1,7 +1,8 @@
 """The Batch view: a queue of dropped files and folders, analysed one after another in a job.
 
-Every file gets a row: a corrupt or unreadable one an error row, and the batch goes on.
-"Export report…" writes the forensic report folder with ``ncl_core.report.run_batch``.
+Every file gets a row: a corrupt or unreadable one an error row, a file that is not an image by
+its name a "skipped" row, and the batch goes on. "Export report…" writes the forensic report
+folder with ``ncl_core.report.run_batch``; the bundled samples are never part of it.
 """
 
 from __future__ import annotations
@@ -38,17 +39,21 @@ from PySide6.QtWidgets import (
 from app.jobs import Job, JobContext, JobManager
 from app.model_state import ModelState, PredictorSlot
 from app.qtimage import qimage_rgb
+from app.resources import is_sample
 from app.settings import Settings
 from app.widgets import PathField
 from ncl_core.analysis import Analysis, AnalysisError
-from ncl_core.data.io import ImageReadError, read_image
+from ncl_core.data.io import ImageReadError, is_image_file, read_image
+from ncl_core.outputs import default_output_folder
 from ncl_core.render import fit_within, overlay_rgb
-from ncl_core.report import ReportOptions, run_batch
+from ncl_core.report import SKIPPED_NOT_IMAGE, ReportOptions, run_batch
 from ncl_core.scan import scan_inputs
 
 THUMB_PX = 72
-COLUMNS = ("", "Name", "Status", "Score", "Area %", "Error / warnings")
-COL_THUMB, COL_NAME, COL_STATUS, COL_SCORE, COL_AREA, COL_NOTE = range(len(COLUMNS))
+COLUMNS = ("", "Name", "Status", "Score", "Area %", "Model", "Error / warnings")
+COL_THUMB, COL_NAME, COL_STATUS, COL_SCORE, COL_AREA, COL_MODEL, COL_NOTE = range(len(COLUMNS))
+SORT_ROLE = Qt.ItemDataRole.UserRole + 1  # the number a Score / Area cell sorts by
+RETRYABLE = ("error", "cancelled")
 # Analyses kept in memory so that clicking a row shows it without running the model again.
 CACHE_PIXELS = 64_000_000
 
@@ -57,7 +62,28 @@ STATUS_COLORS = {
     "error": QColor(230, 90, 90),
     "cancelled": QColor(160, 160, 160),
     "queued": QColor(160, 160, 160),
+    "skipped": QColor(160, 160, 160),
 }
+
+
+class _Item(QTableWidgetItem):
+    """A cell that sorts by its number (``SORT_ROLE``) when it has one, else by its text;
+    a cell without a number (an error, a queued row) counts as lower than every number, so
+    that sorting by score, highest first, puts those rows last."""
+
+    def __lt__(self, other: QTableWidgetItem) -> bool:
+        mine, theirs = self.data(SORT_ROLE), other.data(SORT_ROLE)
+        if mine is None or theirs is None:
+            if mine is None and theirs is None:
+                return self.text().lower() < other.text().lower()
+            return mine is None
+        return float(mine) < float(theirs)
+
+
+ONLY_SAMPLES = (
+    "The queue holds only the bundled samples, and samples are never exported into a report: "
+    "add the evidence to report on first."
+)
 
 
 def _thumbnail(path: Path, analysis: Analysis) -> np.ndarray | None:
@@ -78,19 +104,41 @@ def _fmt_eta(seconds: float) -> str:
 
 
 class ReportDialog(QDialog):
-    """Asks where to write the report, and for the analyst and case fields."""
+    """Asks where to write the report, and for the analyst and case fields; shows the mode
+    and threshold the report will use (those of the Analysis view)."""
 
-    def __init__(self, start_dir: str, parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        start_dir: str,
+        parent: QWidget | None = None,
+        analyst: str = "",
+        case_id: str = "",
+        mode: str = "resize",
+        threshold: float = 0.5,
+        left_out: int = 0,
+    ) -> None:
         super().__init__(parent)
         self.setWindowTitle("Export batch report")
         form = QFormLayout(self)
         self.folder = PathField("New or empty folder for the report")
         self.folder.set_text(start_dir)
-        self.analyst = QLineEdit()
-        self.case_id = QLineEdit()
+        self.analyst = QLineEdit(analyst)
+        self.case_id = QLineEdit(case_id)
         form.addRow("Report folder", self.folder)
         form.addRow("Analyst", self.analyst)
         form.addRow("Case ID", self.case_id)
+        self.settings_label = QLabel(
+            f"mode <b>{mode}</b>, threshold <b>{threshold:.2f}</b> "
+            "(as set in the Analysis view; change them there)"
+        )
+        self.settings_label.setWordWrap(True)
+        form.addRow("Analysis", self.settings_label)
+        if left_out:
+            samples = QLabel(
+                f"{left_out} bundled sample image(s) in the queue are left out of the report."
+            )
+            samples.setWordWrap(True)
+            form.addRow(samples)
         note = QLabel(
             "The report analyses every file again, hashes each input at the start and the end, "
             "and writes HTML, PDF, CSV, JSONL and SHA256SUMS into the folder."
@@ -125,17 +173,19 @@ class BatchView(QWidget):
         self.jobs, self.models, self.settings = jobs, models, settings
         self._threshold, self._mode = threshold, mode
         self.slot = PredictorSlot()
-        self.rows: dict[str, int] = {}  # path -> table row
+        self.rows: dict[str, QTableWidgetItem] = {}  # path -> its Name cell (rows sort)
         self.roots: list[Path] = []  # what the analyst dropped, for the report's header
         self.results: OrderedDict[str, Analysis] = OrderedDict()
         self._waiting_inputs: list[Path] = []
         self._job: Job | None = None
         self._report_job: Job | None = None
+        self._report_outcome = ""
         self.last_report: Path | None = None
         self._t0 = 0.0
         self._done = 0
         self._total = 0
         self._build()
+        self.models.changed.connect(self._on_models_changed)
 
     def _build(self) -> None:
         hint = QLabel(
@@ -153,6 +203,10 @@ class BatchView(QWidget):
         self.cancel_button.setToolTip("Stop after the current image; finished rows are kept (Esc)")
         self.cancel_button.clicked.connect(self.cancel)
         self.cancel_button.setEnabled(False)
+        self.retry_button = QPushButton("Retry failed")
+        self.retry_button.setToolTip("Analyse the rows that failed or were cancelled again")
+        self.retry_button.clicked.connect(self.retry_failed)
+        self.retry_button.setEnabled(False)
         self.clear_button = QPushButton("Clear")
         self.clear_button.setToolTip("Empty the queue")
         self.clear_button.clicked.connect(self.clear)
@@ -168,7 +222,13 @@ class BatchView(QWidget):
         self.open_report_button.clicked.connect(self._open_report)
         top = QHBoxLayout()
         top.addWidget(hint, 1)
-        for button in (add_files, add_folder, self.cancel_button, self.clear_button):
+        for button in (
+            add_files,
+            add_folder,
+            self.cancel_button,
+            self.retry_button,
+            self.clear_button,
+        ):
             top.addWidget(button)
         top.addWidget(self.export_button)
         top.addWidget(self.open_report_button)
@@ -188,7 +248,12 @@ class BatchView(QWidget):
         self.table.setColumnWidth(COL_STATUS, 90)
         self.table.setColumnWidth(COL_SCORE, 70)
         self.table.setColumnWidth(COL_AREA, 70)
+        self.table.setColumnWidth(COL_MODEL, 120)
         header.setStretchLastSection(True)
+        header.setSortIndicatorShown(True)
+        header.setSectionsClickable(True)
+        header.sectionClicked.connect(self.sort_by)
+        self.table.setSortingEnabled(False)  # sorted on a header click, not while rows update
         self.table.cellClicked.connect(self._on_row_clicked)
         self.table.setAcceptDrops(False)
         self.table.viewport().setAcceptDrops(False)
@@ -215,12 +280,43 @@ class BatchView(QWidget):
         return any(j is not None and j.is_running() for j in (self._job, self._report_job))
 
     def add_paths(self, paths: list[str | Path]) -> None:
-        """Queue files and folders (folders recursively) and start analysing them."""
+        """Queue files and folders (folders recursively) and start analysing them.
+
+        Rows that failed or were cancelled before are analysed again.
+        """
         paths = [Path(p) for p in paths]
         self.roots.extend(p for p in paths if p not in self.roots)
         self._waiting_inputs.extend(paths)
         if not self.is_busy():
             self._start()
+
+    def retry_failed(self) -> None:
+        """Analyse again every row that failed or was cancelled."""
+        paths = [Path(k) for k, item in self.rows.items() if self._status(item) in RETRYABLE]
+        if not paths:
+            self.message.emit("No failed or cancelled rows to retry.", "info")
+            return
+        self._waiting_inputs.extend(paths)
+        if not self.is_busy():
+            self._start()
+
+    def sort_by(self, column: int) -> None:
+        """Sort the rows by a column (a header click); a second click reverses the order."""
+        header = self.table.horizontalHeader()
+        order = Qt.SortOrder.AscendingOrder
+        if header.sortIndicatorSection() == column:
+            order = (
+                Qt.SortOrder.DescendingOrder
+                if header.sortIndicatorOrder() == Qt.SortOrder.AscendingOrder
+                else Qt.SortOrder.AscendingOrder
+            )
+        elif column in (COL_SCORE, COL_AREA):
+            order = Qt.SortOrder.DescendingOrder  # highest scores first
+        header.setSortIndicator(column, order)
+        self.table.sortItems(column, order)
+
+    def _status(self, item: QTableWidgetItem) -> str:
+        return self.table.item(item.row(), COL_STATUS).text()
 
     def cancel(self) -> None:
         self._waiting_inputs.clear()
@@ -240,6 +336,7 @@ class BatchView(QWidget):
         self.progress.setValue(0)
         self.summary_label.setText("")
         self.export_button.setEnabled(False)
+        self.retry_button.setEnabled(False)
 
     def row_status(self) -> list[tuple[str, str, str]]:
         """(name, status, note) of every row, in table order (for tests and scripts)."""
@@ -252,10 +349,12 @@ class BatchView(QWidget):
             for r in range(self.table.rowCount())
         ]
 
-    def choose_folder(self) -> None:
+    def choose_folder(self) -> bool:
+        """Ask for a folder and queue it; True when one was chosen."""
         folder = QFileDialog.getExistingDirectory(self, "Add a folder to the batch")
         if folder:
             self.add_paths([folder])
+        return bool(folder)
 
     def _choose_files(self) -> None:
         files, _ = QFileDialog.getOpenFileNames(self, "Add files to the batch")
@@ -263,19 +362,39 @@ class BatchView(QWidget):
             self.add_paths(files)
 
     # -- the batch job ------------------------------------------------------------------------
+    @Slot()
+    def _on_models_changed(self) -> None:
+        if not self.models.loading and self._waiting_inputs and not self.is_busy():
+            self._start()
+
     def _start(self) -> None:
-        inputs, self._waiting_inputs = list(self._waiting_inputs), []
-        if not inputs:
+        if not self._waiting_inputs:
             return
+        if self.models.loading:
+            # Started again when the model is known (``_on_models_changed``).
+            self.progress.setFormat("waiting for the model to load…")
+            return
+        inputs, self._waiting_inputs = list(self._waiting_inputs), []
         info, device = self.models.info, self.models.device
         mode, threshold = self._mode(), self._threshold()
         slot = self.slot
-        known = set(self.rows)
+        # Rows that failed or were cancelled are analysed again when their files come again.
+        known = {k for k, item in self.rows.items() if self._status(item) not in RETRYABLE}
 
         def analyse(ctx: JobContext) -> None:
             scan = scan_inputs(inputs)
-            files = [p for p in scan.files if str(p) not in known]
-            ctx.emit({"type": "files", "files": files, "problems": scan.problems})
+            new = [p for p in scan.files if str(p) not in known]
+            files = [p for p in new if is_image_file(p)]
+            ctx.emit(
+                {
+                    "type": "files",
+                    "inputs": inputs,
+                    "files": files,
+                    "skipped": [p for p in new if not is_image_file(p)],
+                    "problems": scan.problems,
+                    "n_found": len(scan.files),
+                }
+            )
             if not files:
                 return
             if info is None:
@@ -316,6 +435,7 @@ class BatchView(QWidget):
         self._total = 0
         self.cancel_button.setEnabled(True)
         self.export_button.setEnabled(False)
+        self.retry_button.setEnabled(False)
         self.jobs.start(job)
 
     @Slot(object)
@@ -325,21 +445,31 @@ class BatchView(QWidget):
             for problem in event["problems"]:
                 row = self._add_row(problem.path)
                 self._set_row(row, "error", note=f"{problem.path}: {problem.message}")
+            for path in event["skipped"]:
+                self._set_row(self._add_row(path), "skipped", note=SKIPPED_NOT_IMAGE)
             for path in event["files"]:
                 self._set_row(self._add_row(path), "queued")
             self._total = len(event["files"])
             self._update_progress()
+            if not (event["files"] or event["skipped"] or event["problems"]):
+                names = ", ".join(str(p) for p in event["inputs"])
+                if event["n_found"]:
+                    self.message.emit(f"Already in the queue: {names}.", "info")
+                else:
+                    self.message.emit(
+                        f"Nothing to analyse in {names}: no files found there.", "warning"
+                    )
         elif kind == "device":
             self.models.set_loaded_device(event["device"])
         elif kind == "running":
-            row = self.rows.get(str(event["path"]))
-            if row is not None:
-                self._set_row(row, "analysing…")
+            item = self.rows.get(str(event["path"]))
+            if item is not None:
+                self._set_row(item.row(), "analysing…")
         elif kind == "result":
             self._show_result(event["path"], event["result"], event.get("thumb"))
 
     def _show_result(self, path: Path, result: Analysis | AnalysisError | None, thumb) -> None:
-        row = self.rows[str(path)]
+        row = self.rows[str(path)].row()
         self._done += 1
         if result is None:
             self._set_row(row, "error", note=f"no model: {self.models.error or 'none loaded'}")
@@ -348,7 +478,12 @@ class BatchView(QWidget):
         else:
             self._remember(str(path), result)
             note = " | ".join(result.warnings)
+            if is_sample(path):
+                note = " | ".join(filter(None, ["bundled sample: never in a report", note]))
             self._set_row(row, "ok", result.score, 100.0 * result.area_fraction, note)
+            model = self.table.item(row, COL_MODEL)
+            model.setText(result.model_id)
+            model.setToolTip(f"model file SHA-256 {result.model_sha256}")
             if thumb is not None:
                 self.table.item(row, COL_THUMB).setIcon(QIcon(QPixmap.fromImage(thumb)))
         self._update_progress()
@@ -372,9 +507,11 @@ class BatchView(QWidget):
         else:
             self.progress.setFormat(f"%v / %m · {_fmt_eta(elapsed)}")
         statuses = [self.table.item(r, COL_STATUS).text() for r in range(self.table.rowCount())]
+        skipped = statuses.count("skipped")
         self.summary_label.setText(
             f"{statuses.count('ok')} ok · {statuses.count('error')} error(s) · "
-            f"{len(statuses)} in the queue"
+            + (f"{skipped} skipped (not images) · " if skipped else "")
+            + f"{len(statuses)} in the queue"
         )
 
     @Slot()
@@ -391,22 +528,28 @@ class BatchView(QWidget):
             self._start()
             return
         self.cancel_button.setEnabled(False)
+        self._update_buttons()
+
+    def _update_buttons(self) -> None:
         self.export_button.setEnabled(bool(self.rows))
+        self.retry_button.setEnabled(
+            any(self._status(item) in RETRYABLE for item in self.rows.values())
+        )
 
     # -- table --------------------------------------------------------------------------------
     def _add_row(self, path: Path) -> int:
         key = str(path)
         if key in self.rows:
-            return self.rows[key]
+            return self.rows[key].row()
         row = self.table.rowCount()
         self.table.insertRow(row)
         for col in range(len(COLUMNS)):
-            self.table.setItem(row, col, QTableWidgetItem())
+            self.table.setItem(row, col, _Item())
         name = self.table.item(row, COL_NAME)
         name.setText(path.name)
         name.setToolTip(key)
         name.setData(Qt.ItemDataRole.UserRole, key)
-        self.rows[key] = row
+        self.rows[key] = name
         return row
 
     def _set_row(
@@ -420,8 +563,15 @@ class BatchView(QWidget):
         status_item = self.table.item(row, COL_STATUS)
         status_item.setText(status)
         status_item.setForeground(STATUS_COLORS.get(status, QColor(220, 220, 220)))
-        self.table.item(row, COL_SCORE).setText("" if score is None else f"{score:.3f}")
-        self.table.item(row, COL_AREA).setText("" if area is None else f"{area:.2f}")
+        for col, value, text in (
+            (COL_SCORE, score, "" if score is None else f"{score:.3f}"),
+            (COL_AREA, area, "" if area is None else f"{area:.2f}"),
+        ):
+            item = self.table.item(row, col)
+            item.setText(text)
+            item.setData(SORT_ROLE, None if value is None else float(value))
+        if status != "ok":
+            self.table.item(row, COL_MODEL).setText("")
         for col in (COL_SCORE, COL_AREA):
             self.table.item(row, col).setTextAlignment(
                 Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
@@ -437,21 +587,42 @@ class BatchView(QWidget):
             self.open_requested.emit(key, self.results.get(key))
 
     # -- report -------------------------------------------------------------------------------
+    def casework_roots(self) -> tuple[list[Path], list[Path]]:
+        """The inputs a report covers, and the bundled samples left out of it."""
+        casework = [r for r in self.roots if not is_sample(r)]
+        return casework, [r for r in self.roots if is_sample(r)]
+
+    def make_report_dialog(self) -> ReportDialog:
+        casework, samples = self.casework_roots()
+        start = default_output_folder(
+            self.settings.get("dirs/report"), casework, platformdirs.user_documents_dir()
+        )
+        return ReportDialog(
+            str(start / f"ncl-report-{time.strftime('%Y%m%d-%H%M%S')}"),
+            self,
+            analyst=self.settings.get("report/analyst"),
+            case_id=self.settings.get("report/case_id"),
+            mode=self._mode(),
+            threshold=self._threshold(),
+            left_out=len(samples),
+        )
+
     def export_dialog(self) -> None:
         if not self.rows:
             self.message.emit("The queue is empty: drop files or folders first.", "warning")
             return
-        start = self.settings.get("dirs/report") or platformdirs.user_documents_dir()
-        dialog = ReportDialog(
-            str(Path(start) / f"ncl-report-{time.strftime('%Y%m%d-%H%M%S')}"), self
-        )
+        if not self.casework_roots()[0]:
+            self.message.emit(ONLY_SAMPLES, "warning")
+            return
+        dialog = self.make_report_dialog()
         if dialog.exec() != QDialog.DialogCode.Accepted or not dialog.folder.text():
             return
         out_dir = Path(dialog.folder.text())
-        self.settings.set("dirs/report", str(out_dir.parent))
-        self.export(
-            out_dir, dialog.analyst.text().strip() or None, dialog.case_id.text().strip() or None
-        )
+        analyst, case_id = dialog.analyst.text().strip(), dialog.case_id.text().strip()
+        self.settings.set("report/analyst", analyst)
+        self.settings.set("report/case_id", case_id)
+        if self.export(out_dir, analyst or None, case_id or None) is not None:
+            self.settings.set("dirs/report", str(out_dir.parent))
 
     def export(
         self, out_dir: Path, analyst: str | None = None, case_id: str | None = None
@@ -465,7 +636,17 @@ class BatchView(QWidget):
         except Exception as exc:  # noqa: BLE001 - ModelFileError; the message says why
             self.message.emit(str(exc), "error")
             return None
-        device, slot, roots = self.models.device, self.slot, list(self.roots)
+        roots, samples = self.casework_roots()
+        if not roots:
+            self.message.emit(ONLY_SAMPLES, "warning")
+            return None
+        if samples:
+            self.message.emit(
+                f"{len(samples)} bundled sample(s) left out of the report: samples are never "
+                "exported with casework.",
+                "info",
+            )
+        device, slot = self.models.device, self.slot
         options = ReportOptions(
             mode=self._mode(), threshold=self._threshold(), analyst=analyst, case_id=case_id
         )
@@ -479,9 +660,10 @@ class BatchView(QWidget):
         job = Job("report", report)
         job.event.connect(self._on_report_event)
         job.succeeded.connect(self._on_report_done)
-        job.failed.connect(lambda text: self.message.emit(f"Report not written: {text}", "error"))
+        job.failed.connect(self._on_report_failed)
         job.ended.connect(self._on_report_ended)
         self._report_job = job
+        self._report_outcome = "report: cancelled"
         self._t0 = time.monotonic()
         self.cancel_button.setEnabled(True)
         self.export_button.setEnabled(False)
@@ -503,13 +685,20 @@ class BatchView(QWidget):
         elif kind == "phase":
             self.progress.setFormat(f"report: {event['phase']}…")
 
+    @Slot(str)
+    def _on_report_failed(self, text: str) -> None:
+        self._report_outcome = "report: not written"
+        self.message.emit(f"Report not written: {text}", "error")
+
     @Slot(object)
     def _on_report_done(self, summary) -> None:
         state = "complete" if summary.complete else "incomplete (cancelled)"
+        self._report_outcome = f"report: {state}"
+        skipped = f"{summary.n_skipped} skipped (not images), " if summary.n_skipped else ""
         self.message.emit(
-            f"Report {state}: {summary.n_ok} ok, {summary.n_errors} errors, "
+            f"Report {state}: {summary.n_ok} ok, {summary.n_errors} errors, {skipped}"
             f"{summary.n_hash_mismatches} hash mismatches — {summary.out_dir}",
-            "warning" if summary.n_hash_mismatches or not summary.complete else "info",
+            "warning" if summary.n_hash_mismatches or not summary.complete else "success",
         )
         self.last_report = Path(summary.out_dir)
         self.open_report_button.setEnabled((self.last_report / "index.html").is_file())
@@ -521,6 +710,6 @@ class BatchView(QWidget):
     @Slot()
     def _on_report_ended(self) -> None:
         self._report_job = None
-        self.progress.setFormat("report: done")
+        self.progress.setFormat(self._report_outcome)
         self.cancel_button.setEnabled(False)
-        self.export_button.setEnabled(bool(self.rows))
+        self._update_buttons()

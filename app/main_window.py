@@ -151,7 +151,7 @@ class MainWindow(QMainWindow):
         self._action(
             file_menu,
             "Add &folder to batch…",
-            self.batch.choose_folder,
+            self.add_folder_to_batch,
             "Ctrl+Shift+O",
             "Analyse every file under a folder",
         )
@@ -251,8 +251,15 @@ class MainWindow(QMainWindow):
 
     def _connect(self) -> None:
         for view in (self.analysis, self.batch, self.training, self.models_view):
-            view.message.connect(self.show_message)
+            source = type(view).__name__
+            view.message.connect(
+                lambda text, level, source=source: self.show_message(text, level, source)
+            )
         self.analysis.pixel_info.connect(self.pixel_label.setText)
+        self.analysis.evidence = lambda: list(self.batch.roots)
+        self.models_view.evidence = self.analysis.evidence_inputs
+        self.analysis.savable_changed.connect(self._update_save_actions)
+        self._update_save_actions(self.analysis.is_savable())
         self.analysis.opened.connect(self._on_opened)
         self.batch.open_requested.connect(self._open_from_batch)
         self.training.model_trained.connect(lambda _: self.models_view.refresh())
@@ -310,7 +317,7 @@ class MainWindow(QMainWindow):
     @Slot(object)
     def _on_activated(self, info: ModelInfo) -> None:
         self.models.set_model(info)
-        self.show_message(f"Active model: {info.name} ({info.id}).", "info")
+        self.show_message(f"Active model: {info.name} ({info.id}).", "success")
         if self.analysis.path is not None:
             self.analysis.reanalyse()
 
@@ -369,13 +376,26 @@ class MainWindow(QMainWindow):
         self.batch.add_paths(paths)
         self.tabs.setCurrentIndex(TAB_BATCH)
 
+    def add_folder_to_batch(self) -> None:
+        """File ▸ Add folder to batch: choose a folder, queue it, show the Batch view."""
+        if self.batch.choose_folder():
+            self.tabs.setCurrentIndex(TAB_BATCH)
+
     def open_startup(self, paths: list[str], samples: bool = False) -> None:
         """Command line: the first image in the Analysis view, all of them in the batch.
-        The first run, with nothing named, opens the bundled samples."""
+
+        The first run, with nothing named, shows the first bundled sample in the Analysis
+        view; the samples are queued in the Batch view only when asked for (``samples``, File
+        ▸ Open samples), and never go into a report.
+        """
         if samples or (not paths and self.settings.first_run):
             found = sample_images()
             if not found:
                 self.show_message("No bundled samples found under resources/samples.", "warning")
+                return
+            if not samples:
+                self.open_paths([found[0]])
+                return
             paths = [*map(str, found), *paths]
         if not paths:
             return
@@ -395,6 +415,11 @@ class MainWindow(QMainWindow):
     def _open_from_batch(self, path: str, analysis) -> None:
         self.analysis.open_image(path, analysis, ground_truth=sample_mask_for(Path(path)))
         self.tabs.setCurrentIndex(TAB_ANALYSIS)
+
+    @Slot(bool)
+    def _update_save_actions(self, savable: bool) -> None:
+        for action in self.save_actions:
+            action.setEnabled(savable)
 
     @Slot(str)
     def _on_opened(self, path: str) -> None:
@@ -433,11 +458,18 @@ class MainWindow(QMainWindow):
         self.open_paths(paths, to_batch=self.tabs.currentIndex() == TAB_BATCH)
 
     # -- messages -----------------------------------------------------------------------------
-    @Slot(str, str)
-    def show_message(self, text: str, level: str = "info") -> None:
-        """Info goes to the status bar; warnings and errors also to the bar atop the window."""
-        if level != "info":
-            self.message_bar.show_message(text, level)
+    def show_message(self, text: str, level: str = "info", source: str = "window") -> None:
+        """Info goes to the status bar; warnings and errors also to the bar atop the window.
+
+        ``success`` is an info saying that something ``source`` had failed at now worked: it
+        replaces that source's warning or error in the bar, which would be stale otherwise.
+        """
+        bar = self.message_bar
+        if level == "success":
+            if bar.isVisible() and bar.level in ("warning", "error") and bar.source == source:
+                bar.show_message(text, "info", source)
+        elif level != "info":
+            bar.show_message(text, level, source)
         self.statusBar().showMessage(text.split("\n")[0], 10_000)
 
     def _show_shortcuts(self) -> None:

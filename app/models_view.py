@@ -4,8 +4,10 @@ export and remove. Registry calls hash model files, so they run in jobs."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
+import platformdirs
 from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtGui import QFont
 from PySide6.QtWidgets import (
@@ -27,6 +29,7 @@ from PySide6.QtWidgets import (
 from app.jobs import Job, JobContext, JobManager
 from app.model_state import ModelState
 from ncl_core.modelfile import ModelInfo, ModelRegistry
+from ncl_core.outputs import EvidenceFolderError, check_outside_evidence, default_output_folder
 
 COLUMNS = ("", "Name", "Backbone", "Trained on", "F1", "AUC", "Created", "SHA-256")
 
@@ -60,6 +63,8 @@ class ModelsView(QWidget):
         super().__init__(parent)
         self.jobs, self.models = jobs, models
         self.infos: list[ModelInfo] = []
+        # The evidence the window holds: an exported model never goes into it.
+        self.evidence: Callable[[], list[Path]] = list
         self.table = QTableWidget(0, len(COLUMNS))
         self.table.setHorizontalHeaderLabels(COLUMNS)
         self.table.verticalHeader().setVisible(False)
@@ -139,7 +144,7 @@ class ModelsView(QWidget):
         return self._run(
             "import model",
             lambda: ModelRegistry().import_model(path),
-            lambda info: self.message.emit(f"Imported {info.name} ({info.id}).", "info"),
+            lambda info: self.message.emit(f"Imported {info.name} ({info.id}).", "success"),
         )
 
     def _import_dialog(self) -> None:
@@ -153,17 +158,25 @@ class ModelsView(QWidget):
         info = self._selected()
         if info is None:
             return
+        folder = default_output_folder(None, self.evidence(), platformdirs.user_documents_dir())
         dest, _ = QFileDialog.getSaveFileName(
-            self, "Export model", info.path.name, "NCL model (*.safetensors)"
+            self, "Export model", str(folder / info.path.name), "NCL model (*.safetensors)"
         )
         if dest:
             self.export_model(info, dest)
 
-    def export_model(self, info: ModelInfo, dest: str | Path) -> Job:
+    def export_model(self, info: ModelInfo, dest: str | Path) -> Job | None:
+        """Copy a model file out of the registry (never into an evidence folder)."""
+        dest = Path(dest)
+        try:
+            check_outside_evidence(dest if dest.is_dir() else dest.parent, self.evidence())
+        except EvidenceFolderError as exc:
+            self.message.emit(f"Not exported: {exc}", "error")
+            return None
         return self._run(
             "export model",
             lambda: ModelRegistry().export_model(info.id, dest),
-            lambda path: self.message.emit(f"Exported to {path}.", "info"),
+            lambda path: self.message.emit(f"Exported to {path}.", "success"),
         )
 
     def _remove_selected(self) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 from ncl_core.data.io import is_image_file
 from ncl_core.paths import resource_path
 
-__all__ = ["resource_path", "sample_images", "sample_mask_for"]
+__all__ = ["is_sample", "resource_path", "sample_images", "sample_mask_for"]
 
 
 def sample_images() -> list[Path]:
@@ -34,3 +34,10 @@ def sample_mask_for(image: Path) -> Path | None:
         if candidate.stem in (image.stem, f"{image.stem}_mask", f"{image.stem}_gt"):
             return candidate
     return None
+
+
+def is_sample(path: str | Path) -> bool:
+    """True for a bundled sample image or a folder of them: demo files, never casework."""
+    samples = resource_path("samples").resolve()
+    real = Path(path).resolve()
+    return real == samples or samples in real.parents

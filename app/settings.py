@@ -1,7 +1,7 @@
 """Persistent GUI settings: one ini file in the user config dir (platformdirs), via QSettings.
 
-An explicit ini path (not QSettings' native store) keeps every setting where DESIGN.md says
-settings live, and lets tests redirect it with ``XDG_CONFIG_HOME``.
+An explicit ini path (not QSettings' native store) keeps every setting in the user config
+folder the README names, and lets tests redirect it with ``XDG_CONFIG_HOME``.
 """
 
 from __future__ import annotations
@@ -29,6 +29,8 @@ DEFAULTS: dict[str, Any] = {
     "dirs/save": "",
     "dirs/report": "",
     "dirs/dataset": "",
+    "report/analyst": "",
+    "report/case_id": "",
 }
 
 

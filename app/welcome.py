@@ -23,9 +23,10 @@ def welcome_html() -> str:
     """The pane's text, with this machine's real folders."""
     return f"""
 <h3>Welcome to NCL Forensics</h3>
-<p>The first run opens the bundled sample images (<i>File ▸ Open samples</i> brings them
-back): three made-up forgeries, with their true masks, and one untouched photo. Every image is
-opened read-only and hashed.</p>
+<p>The first run shows one of the bundled sample images; <i>File ▸ Open samples</i> lists all
+four in the Batch view: three made-up forgeries, with their true masks, and one untouched photo.
+Samples are demo files: they never go into a report. Every image is opened read-only and
+hashed.</p>
 
 <h4>Reading the overlay</h4>
 <p>The colours are a <b>probability map</b>: for each pixel, how strongly the model thinks it

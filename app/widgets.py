@@ -51,14 +51,15 @@ class MessageBar(QWidget):
         layout.addWidget(self.label, 1)
         layout.addWidget(close)
         self.level = ""
+        self.source = ""  # who posted the message (a view's name), so that it can retract it
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
         self._timer.timeout.connect(self.hide)
         self.hide()
 
-    def show_message(self, text: str, level: str = "info") -> None:
+    def show_message(self, text: str, level: str = "info", source: str = "") -> None:
         """Show ``text``; info messages fade after 8 s, warnings and errors stay."""
-        self.level = level
+        self.level, self.source = level, source
         self.label.setText(text)
         self.setStyleSheet(_LEVEL_STYLE.get(level, _LEVEL_STYLE["info"]))
         self.show()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from app.qtimage import array_from_qimage
@@ -189,3 +190,142 @@ def test_command_line_images_open_the_first_and_queue_all(qtbot, window, image_f
     qtbot.waitUntil(lambda: not window.batch.is_busy(), timeout=30_000)
     assert [s for _, s, _ in window.batch.row_status()] == ["ok", "ok"]
     assert str(image_file) in window.settings.recent_files()
+
+
+def _save_buttons_enabled(window) -> list[bool]:
+    view = window.analysis
+    return [b.isEnabled() for b in view.save_buttons.values()] + [
+        a.isEnabled() for a in window.save_actions
+    ]
+
+
+def _block_analysis(monkeypatch) -> None:
+    """Make every analysis run until it is cancelled (a large image in tiled mode)."""
+    import time
+
+    from ncl_core.infer import Cancelled, Predictor
+
+    def slow(self, source, *args, cancel=None, **kwargs):
+        while not cancel():
+            time.sleep(0.01)
+        raise Cancelled()
+
+    monkeypatch.setattr(Predictor, "analyze", slow)
+
+
+def test_a_new_open_shows_only_the_new_file_while_it_runs_and_after_cancel(
+    qtbot, window, image_file, tmp_path, monkeypatch
+):
+    from ncl_core.hashing import sha256_file
+
+    view = window.analysis
+    window.open_paths([image_file])
+    wait_analysis(qtbot, view)
+    assert all(_save_buttons_enabled(window))
+    large = tmp_path / "other" / "large.png"
+    large.parent.mkdir()
+    Image.fromarray(np.full((60, 80, 3), 90, np.uint8)).save(large)
+
+    _block_analysis(monkeypatch)
+    window.open_paths([large])
+    qtbot.waitUntil(lambda: view.path == large and view.is_busy(), timeout=10_000)
+
+    def panels_belong_to_the_large_file() -> None:
+        assert view.file_label.text() == "large.png"
+        assert view.size_label.text().startswith("80 × 60 px")
+        assert view.sha_label.toolTip() == sha256_file(large)
+        assert view.sha_label.text().replace("\n", "") == sha256_file(large)
+        assert view.viewer.image_size() == (80, 60)
+        assert view.analysis is None
+        assert view.area_label.text() == view.model_label.text() == "–"
+        assert view.time_label.text() == "–"
+        assert not any(_save_buttons_enabled(window))
+        for layer in ("heatmap", "mask", "outline"):
+            assert not view.viewer.layer_visible(layer)  # no overlay of the previous file
+
+    panels_belong_to_the_large_file()
+    view.cancel()
+    qtbot.waitUntil(lambda: not view.is_busy(), timeout=10_000)
+    panels_belong_to_the_large_file()
+    assert view.score_label.text() == "cancelled"
+    assert view.save_dialog("mask") is None  # Ctrl+S does nothing either
+
+
+@pytest.mark.parametrize("kind", ["text_file", "decompression_bomb"])
+def test_a_failed_open_leaves_nothing_of_the_previous_file(
+    qtbot, window, image_file, tmp_path, kind
+):
+    from imaging import png_with_header_only
+
+    view = window.analysis
+    window.open_paths([image_file])
+    wait_analysis(qtbot, view)
+    if kind == "text_file":
+        bad = tmp_path / "notes.txt"
+        bad.write_text("meeting notes, not an image\n")
+    else:
+        bad = png_with_header_only(tmp_path / "huge.png", 20_000, 15_000)
+    window.open_paths([bad])
+    qtbot.waitUntil(lambda: window.message_bar.level == "error", timeout=10_000)
+    qtbot.waitUntil(lambda: not view.is_busy(), timeout=10_000)
+    assert bad.name in window.message_bar.text()
+    assert view.analysis is None and view.image is None and view.path is None
+    assert not view.viewer.has_image()
+    assert view.stack.currentIndex() == 0 and bad.name in view.placeholder.text()
+    assert view.file_label.text() == bad.name
+    for label in (view.size_label, view.sha_label, view.meta_label):
+        assert label.text() == "–"
+    for label in (view.area_label, view.model_label, view.time_label):
+        assert label.text() == "–"
+    assert view.score_label.text() == "could not be opened"
+    assert not any(_save_buttons_enabled(window))
+    assert view.mask is None
+    assert window.windowTitle() != f"{bad.name} — NCL Forensics"
+
+
+def test_saves_never_go_into_an_evidence_folder_and_start_in_documents(
+    qtbot, window, image_file, tmp_path, monkeypatch
+):
+    documents = tmp_path / "Documents"
+    documents.mkdir()
+    monkeypatch.setenv("XDG_DOCUMENTS_DIR", str(documents))
+    view = window.analysis
+    window.open_paths([image_file])
+    wait_analysis(qtbot, view)
+
+    # The dialog starts in the documents folder, with a name like photo.mask.png.
+    asked = []
+    monkeypatch.setattr(view, "ask_save_path", lambda kind, s: asked.append(s) or str(s))
+    for kind, name in (
+        ("mask", "photo.mask.png"),
+        ("heatmap", "photo.heatmap.png"),
+        ("overlay", "photo.overlay.png"),
+        ("json", "photo.json"),
+    ):
+        job = view.save_dialog(kind)
+        qtbot.waitUntil(lambda j=job: not j.is_running(), timeout=10_000)
+        assert asked[-1] == documents / name
+        assert (documents / name).is_file()
+
+    # Into the evidence folder (or below it): refused, nothing written, a clear message.
+    evidence = image_file.parent
+    before = sorted(p.name for p in evidence.rglob("*"))
+    for target in (evidence / "photo.mask.png", evidence / "sub" / "photo.json"):
+        monkeypatch.setattr(view, "ask_save_path", lambda kind, s, t=target: str(t))
+        assert view.save_dialog("mask") is None
+        assert window.message_bar.level == "error"
+        assert (
+            "evidence" in window.message_bar.text() and str(evidence) in window.message_bar.text()
+        )
+    assert view.save("json", evidence / "direct.json") is None
+    assert sorted(p.name for p in evidence.rglob("*")) == before
+
+    # The last folder used is remembered, and an evidence folder never is.
+    elsewhere = tmp_path / "case-outputs"
+    elsewhere.mkdir()
+    monkeypatch.setattr(view, "ask_save_path", lambda kind, s: str(elsewhere / "m.png"))
+    job = view.save_dialog("mask")
+    qtbot.waitUntil(lambda: not job.is_running(), timeout=10_000)
+    assert view.default_save_path("overlay") == elsewhere / "photo.overlay.png"
+    window.settings.set("dirs/save", str(evidence))  # e.g. from an older version
+    assert view.default_save_path("overlay") == documents / "photo.overlay.png"

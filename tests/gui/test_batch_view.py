@@ -100,3 +100,178 @@ def test_export_report_writes_the_report_folder(qtbot, window, tmp_path):
         "4 ok" not in window.statusBar().currentMessage()
     )  # the corrupt file is an error in it too
     assert "3 ok, 1 errors" in window.statusBar().currentMessage()
+
+
+def _wait_idle(qtbot, batch, rows: int, timeout: int = 60_000) -> None:
+    qtbot.waitUntil(lambda: batch.table.rowCount() == rows and not batch.is_busy(), timeout=timeout)
+
+
+def test_samples_are_never_exported_with_casework(qtbot, window, tmp_path):
+    import json
+
+    from app.resources import sample_images
+
+    batch = window.batch
+    samples = sample_images()
+    window.open_samples()  # asked for: the samples are in the queue
+    _wait_idle(qtbot, batch, len(samples))
+    assert all("bundled sample" in note for _, _, note in batch.row_status())
+
+    # Samples alone are no report.
+    assert batch.export(tmp_path / "samples-report") is None
+    assert "only the bundled samples" in window.message_bar.text()
+    assert not (tmp_path / "samples-report").exists()
+
+    folder = _folder_with_one_corrupt_file(tmp_path)
+    batch.add_paths([folder])
+    _wait_idle(qtbot, batch, len(samples) + 4)
+    out = tmp_path / "report"
+    batch.export(out, analyst="A. Analyst", case_id="CASE-2")
+    qtbot.waitUntil(lambda: not batch.is_busy(), timeout=60_000)
+    header = json.loads((out / "report.json").read_text())
+    assert header["inputs"] == [str(folder)]
+    rows = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+    names = {r["name"] for r in rows if r["record"] == "row"}
+    assert names == {"a.png", "b.jpg", "c.png", "broken.png"}
+    assert not any(p.name in (out / "index.html").read_text() for p in samples)
+
+
+def test_report_messages_are_never_stale(qtbot, window, tmp_path):
+    folder = _folder_with_one_corrupt_file(tmp_path)
+    batch = window.batch
+    batch.add_paths([folder])
+    _wait_idle(qtbot, batch, 4)
+
+    # Refused (inside the evidence): says so, not "done".
+    batch.export(folder / "report")
+    qtbot.waitUntil(lambda: not batch.is_busy(), timeout=30_000)
+    assert batch.progress.format() == "report: not written"
+    assert window.message_bar.level == "error"
+    assert window.message_bar.text().startswith("Report not written")
+    assert not (folder / "report").exists()
+
+    # A later success replaces the banner.
+    batch.export(tmp_path / "report")
+    qtbot.waitUntil(lambda: not batch.is_busy(), timeout=60_000)
+    assert batch.progress.format() == "report: complete"
+    assert "Report not written" not in window.message_bar.text()
+    assert window.message_bar.level != "error"
+
+
+def test_an_empty_folder_says_so(qtbot, window, tmp_path):
+    empty = tmp_path / "empty-case"
+    empty.mkdir()
+    window.batch.add_paths([empty])
+    qtbot.waitUntil(lambda: window.message_bar.level == "warning", timeout=10_000)
+    assert "empty-case" in window.message_bar.text() and "no files" in window.message_bar.text()
+
+
+def test_files_that_are_not_images_are_skipped_apart_from_errors(qtbot, window, tmp_path):
+    import json
+
+    folder = _folder_with_one_corrupt_file(tmp_path)
+    (folder / "README.md").write_text("# case notes\n")
+    (folder / "sub" / "statement.docx").write_bytes(b"PK\x03\x04 not an image")
+    batch = window.batch
+    batch.add_paths([folder])
+    _wait_idle(qtbot, batch, 6)
+    rows = {name: (status, note) for name, status, note in batch.row_status()}
+    assert rows["README.md"] == ("skipped", "skipped: not an image")
+    assert rows["statement.docx"] == ("skipped", "skipped: not an image")
+    assert rows["broken.png"][0] == "error"  # named like an image, cannot be decoded
+    assert "3 ok · 1 error(s) · 2 skipped (not images)" in batch.summary_label.text()
+
+    out = tmp_path / "report"
+    batch.export(out)
+    qtbot.waitUntil(lambda: not batch.is_busy(), timeout=60_000)
+    header = json.loads((out / "report.json").read_text())
+    assert (header["n_ok"], header["n_errors"], header["n_skipped"]) == (3, 1, 2)
+    assert "3 ok, 1 errors, 2 skipped" in window.statusBar().currentMessage()
+
+
+def test_add_folder_shows_the_batch_and_rows_sort_by_score_with_their_model(
+    qtbot, window, tmp_path, monkeypatch
+):
+    from PySide6.QtWidgets import QFileDialog
+
+    from app.batch_view import COL_MODEL, COL_SCORE
+
+    folder = _folder_with_one_corrupt_file(tmp_path)
+    window.tabs.setCurrentIndex(TAB_ANALYSIS)
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(folder))
+    add = next(a for a in window.findChildren(type(window.save_actions[0])) if "folder" in a.text())
+    add.trigger()
+    assert window.tabs.currentIndex() == TAB_BATCH
+    batch = window.batch
+    _wait_idle(qtbot, batch, 4)
+
+    batch.sort_by(COL_SCORE)  # a header click: highest score first, errors last
+    scores = [batch.table.item(r, COL_SCORE).text() for r in range(4)]
+    numbers = [float(s) for s in scores if s]
+    assert len(numbers) == 3 and numbers == sorted(numbers, reverse=True)
+    assert scores[-1] == ""
+    batch.sort_by(COL_SCORE)  # again: lowest first
+    assert batch.table.item(0, COL_SCORE).text() == ""
+    numbers = [float(batch.table.item(r, COL_SCORE).text()) for r in range(1, 4)]
+    assert numbers == sorted(numbers)
+    model = window.models.info.name
+    assert {batch.table.item(r, COL_MODEL).text() for r in range(4)} == {model, ""}
+    # Rows still update and open correctly after sorting.
+    statuses = {name: status for name, status, _ in batch.row_status()}
+    assert statuses["broken.png"] == "error" and statuses["c.png"] == "ok"
+
+
+def test_failed_rows_can_be_retried(qtbot, make_window, gui_model_path, tmp_path):
+    from ncl_core.modelfile import ModelRegistry
+
+    window = make_window()  # no model: every row fails
+    batch = window.batch
+    folder = _folder_with_one_corrupt_file(tmp_path)
+    batch.add_paths([folder])
+    _wait_idle(qtbot, batch, 4)
+    assert [s for _, s, _ in batch.row_status()] == ["error"] * 4
+    assert batch.retry_button.isEnabled()
+
+    window.models.set_model(ModelRegistry().import_model(gui_model_path))
+    batch.retry_button.click()
+    qtbot.waitUntil(
+        lambda: not batch.is_busy() and "queued" not in str(batch.row_status()), timeout=60_000
+    )
+    rows = {name: status for name, status, _ in batch.row_status()}
+    assert rows == {"a.png": "ok", "b.jpg": "ok", "c.png": "ok", "broken.png": "error"}
+    assert batch.table.rowCount() == 4
+
+
+def test_the_export_dialog_remembers_the_analyst_and_shows_mode_and_threshold(
+    qtbot, window, tmp_path, monkeypatch
+):
+    import json
+
+    from PySide6.QtWidgets import QDialog
+
+    from app.batch_view import ReportDialog
+
+    batch = window.batch
+    batch.add_paths([_folder_with_one_corrupt_file(tmp_path)])
+    _wait_idle(qtbot, batch, 4)
+    window.analysis.set_threshold(0.42)
+    dialog = batch.make_report_dialog()
+    assert "tiled" in dialog.settings_label.text() and "0.42" in dialog.settings_label.text()
+    assert dialog.analyst.text() == "" and dialog.case_id.text() == ""
+
+    out = tmp_path / "report"
+
+    def fill(self):
+        self.analyst.setText("A. Analyst")
+        self.case_id.setText("CASE-9")
+        self.folder.set_text(str(out))
+        return QDialog.DialogCode.Accepted
+
+    monkeypatch.setattr(ReportDialog, "exec", fill)
+    batch.export_dialog()
+    qtbot.waitUntil(lambda: not batch.is_busy(), timeout=60_000)
+    header = json.loads((out / "report.json").read_text())
+    assert (header["mode"], header["threshold"]) == ("tiled", 0.42)
+    assert (header["analyst"], header["case_id"]) == ("A. Analyst", "CASE-9")
+    again = batch.make_report_dialog()
+    assert (again.analyst.text(), again.case_id.text()) == ("A. Analyst", "CASE-9")

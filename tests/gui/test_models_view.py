@@ -30,3 +30,29 @@ def test_import_activate_export_remove(qtbot, window, registered_model, tiny_mod
     view.remove(tiny)
     qtbot.waitUntil(lambda: view.table.rowCount() == 1, timeout=10_000)
     qtbot.waitUntil(lambda: window.models.info.sha256 == registered_model.sha256, timeout=10_000)
+
+
+def test_a_successful_import_replaces_the_import_error(qtbot, window, tiny_model_path, tmp_path):
+    view = window.models_view
+    qtbot.waitUntil(lambda: view.table.rowCount() == 1)
+    bad = tmp_path / "colleague.safetensors"
+    bad.write_bytes(b"not a model at all")
+    view.import_model(bad)
+    qtbot.waitUntil(lambda: window.message_bar.level == "error", timeout=10_000)
+    assert "colleague.safetensors" in window.message_bar.text()
+
+    view.import_model(tiny_model_path)
+    qtbot.waitUntil(lambda: view.table.rowCount() == 2, timeout=10_000)
+    assert window.message_bar.level != "error"
+    assert "colleague.safetensors" not in window.message_bar.text()
+
+
+def test_a_model_is_never_exported_into_an_evidence_folder(
+    qtbot, window, registered_model, image_file
+):
+    view = window.models_view
+    window.open_paths([image_file])
+    dest = image_file.parent / "model.safetensors"
+    assert view.export_model(registered_model, dest) is None
+    assert window.message_bar.level == "error" and "evidence" in window.message_bar.text()
+    assert not dest.exists()

@@ -13,9 +13,10 @@ def test_first_run_opens_the_samples_with_the_welcome_pane(qtbot, make_window, r
     first = make_window()
     assert first.welcome.isVisible()
     first.open_startup([])
-    assert first.batch.roots == sample_images()
     wait_analysis(qtbot, first.analysis)
     assert first.analysis.path == sample_images()[0]
+    # Samples are demo files: never queued into the Batch view on their own.
+    assert first.batch.roots == [] and first.batch.table.rowCount() == 0
 
     first.welcome.close()  # its ✕
     assert not first.welcome.isVisible()
@@ -38,3 +39,35 @@ def test_the_welcome_text_names_this_machines_folders():
         assert str(folder) in text
     assert "not proof" in text
     assert "Training" in text and "Batch" in text
+
+
+def test_open_samples_analyses_them_even_while_the_model_loads(
+    qtbot, make_window, registered_model
+):
+    window = make_window(wait_for_model=False)
+    assert window.models.loading  # the first run: the samples come before the model
+    window.open_samples()
+    batch = window.batch
+    n = len(sample_images())
+    qtbot.waitUntil(lambda: batch.table.rowCount() == n and not batch.is_busy(), timeout=60_000)
+    qtbot.waitUntil(lambda: all(s == "ok" for _, s, _ in batch.row_status()), timeout=60_000)
+    assert all("no model" not in note for _, _, note in batch.row_status())
+
+
+def test_open_samples_again_retries_the_samples_that_failed(
+    qtbot, make_window, gui_model_path, tmp_path
+):
+    from ncl_core.modelfile import ModelRegistry
+
+    window = make_window()  # an empty registry: no model
+    assert window.models.info is None
+    window.open_samples()
+    batch = window.batch
+    n = len(sample_images())
+    qtbot.waitUntil(lambda: batch.table.rowCount() == n and not batch.is_busy(), timeout=30_000)
+    assert all(s == "error" for _, s, _ in batch.row_status())
+
+    window.models.set_model(ModelRegistry().import_model(gui_model_path))
+    window.open_samples()
+    qtbot.waitUntil(lambda: all(s == "ok" for _, s, _ in batch.row_status()), timeout=60_000)
+    assert batch.table.rowCount() == n
