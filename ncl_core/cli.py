@@ -171,7 +171,11 @@ def cmd_batch(args: argparse.Namespace) -> int:
 
     predictor = _load_predictor(args)
     options = ReportOptions(
-        mode=args.mode, threshold=args.threshold, analyst=args.analyst, case_id=args.case_id
+        mode=args.mode,
+        threshold=args.threshold,
+        analyst=args.analyst,
+        case_id=args.case_id,
+        views=_view_names(args),
     )
     bar = _progress(None, "batch")
 
@@ -602,6 +606,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--analyst", help="analyst name for the report header")
     p.add_argument("--case-id", help="case identifier for the report header")
+    p.add_argument(
+        "--views",
+        metavar="LIST",
+        help="forensic views on each file's page, comma-separated: ela,noise,jpeg,clone,metadata "
+        "or all (every row gets the metadata summary regardless)",
+    )
     _add_analysis_args(p, input_size=False)
     p.set_defaults(func=cmd_batch)
 

@@ -35,6 +35,7 @@ from ncl_core.report.rows import (
     empty_row,
     finding,
 )
+from ncl_core.report.views import add_views
 
 IMAGES_DIR = "images"
 COLORBAR_FILE = "colorbar.png"
@@ -65,8 +66,11 @@ def build_row(
     out_dir: Path,
     thumbnail_px: int,
     known_sha256: str | None = None,
+    views: tuple[str, ...] = (),
 ) -> dict[str, Any]:
     """The report row for one analysed file; writes its pictures when the analysis succeeded.
+
+    An analysed row also gets the file's metadata summary and the forensic ``views`` chosen.
 
     Problems with the *input* (unreadable, vanished) end up in the row; ``OSError`` from
     writing into ``out_dir`` propagates, since it would fail for every other image too.
@@ -117,6 +121,7 @@ def build_row(
         path, result, out_dir, item_folder(index), thumbnail_px, row["warnings"]
     )
     row.update(pictures)
+    add_views(row, path, out_dir, item_folder(index), views)
     return row
 
 

@@ -50,12 +50,13 @@ from ncl_core.report.rows import (
     load_journal,
     write_tables,
 )
+from ncl_core.report.views import check_views
 from ncl_core.scan import ScanProblem, scan_inputs
 
 FORMATS = ("html", "csv", "jsonl", "pdf")
 SHA256SUMS = "SHA256SUMS"
 # Settings a resumed report must share with the rows it already holds.
-_RESUME_MUST_MATCH = ("model_sha256", "mode", "threshold")
+_RESUME_MUST_MATCH = ("model_sha256", "mode", "threshold", "views")
 # Threads drawing pictures: half the cores, leaving the rest to decoding and the model.
 _RENDER_THREADS = max(1, min(6, (os.cpu_count() or 2) // 2))
 _MAX_PENDING = 2 * _RENDER_THREADS  # analysed images waiting: bounds memory (one map each)
@@ -84,6 +85,7 @@ class ReportOptions:
     case_id: str | None = None
     thumbnails: int = 160  # longest side of summary thumbnails, px
     formats: tuple[str, ...] = FORMATS
+    views: tuple[str, ...] = ()  # forensic views (ncl_core.views) on each analysed file's page
 
 
 @dataclass
@@ -235,6 +237,10 @@ def _check_options(options: ReportOptions) -> None:
         raise ReportError(f"threshold must be between 0 and 1, got {options.threshold}")
     if not 16 <= int(options.thumbnails) <= 1024:
         raise ReportError(f"thumbnail size must be 16 to 1024 px, got {options.thumbnails}")
+    try:
+        check_views(tuple(options.views))
+    except ValueError as exc:
+        raise ReportError(str(exc)) from None
     unknown = set(options.formats) - set(FORMATS)
     if unknown:
         raise ReportError(
@@ -297,6 +303,7 @@ def _header(
         "model_sha256": predictor.model_sha256,
         "mode": options.mode,
         "threshold": float(options.threshold),
+        "views": list(options.views),
         "device": str(predictor.device),
         "analyst": options.analyst,
         "case_id": options.case_id,
@@ -427,7 +434,7 @@ def _stream_rows(
             if is_image_file(path):
                 result = next(analysed)
                 args = (next_index + i, path, result, writer.out_dir, options.thumbnails)
-                pending.append(pool.submit(build_row, *args, known.get(path)))
+                pending.append(pool.submit(build_row, *args, known.get(path), options.views))
             else:
                 pending.append(
                     pool.submit(build_skipped_row, next_index + i, path, known.get(path))

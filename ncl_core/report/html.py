@@ -12,6 +12,8 @@ from typing import Any
 from urllib.parse import quote
 
 from ncl_core.report import present
+from ncl_core.report.views import view_lines
+from ncl_core.views import VIEWS
 
 INDEX_HTML = "index.html"
 
@@ -117,6 +119,24 @@ def _scale(colorbar_path: str) -> str:
     )
 
 
+def _views(row: dict[str, Any]) -> str:
+    """The forensic views chosen for the report: their maps, and one line each."""
+    views = row.get("views") or {}
+    if not views:
+        return ""
+    figures = []
+    for name, entry in views.items():
+        meaning = VIEWS[name].brighter if name in VIEWS else ""
+        caption = f"{VIEWS[name].title if name in VIEWS else name}: brighter = {meaning}"
+        figures.append(_figure(entry.get("map_path"), caption, f"{name} of {row['name']}"))
+    return (
+        '<h3>Forensic views</h3><div class="figures">'
+        + "".join(figures)
+        + "</div>"
+        + _table(view_lines(row))
+    )
+
+
 def _item(rank: int, row: dict[str, Any], colorbar_path: str) -> str:
     name = row["name"]
     parts = [f'<section class="item" id="{_anchor(row)}"><h2>{rank}. {_e(name)}</h2>']
@@ -141,6 +161,7 @@ def _item(rank: int, row: dict[str, Any], colorbar_path: str) -> str:
             _figure(row.get("mask_path"), f"mask at threshold {threshold}", f"mask {name}")
         )
         parts.append("</div>")
+        parts.append(_views(row))
     mono = ("Path", "SHA-256 at start", "SHA-256 at end", "Output files")
     parts.append(_table(present.row_items(row), mono=mono))
     parts.append("</section>")

@@ -26,6 +26,7 @@ from fpdf.enums import XPos, YPos
 from PIL import Image
 
 from ncl_core.report import present
+from ncl_core.report.views import view_lines
 
 REPORT_PDF = "report.pdf"
 
@@ -54,7 +55,7 @@ _LABEL_W = 32.0  # mm, label column of the header table and of the per-image det
 _COLORBAR_W = 5.0  # mm
 # Per-image details: long ones get a labelled line (or several) each, above and below the
 # short ones, which share lines. The labels are those of ``present.row_items``.
-_ITEM_TOP = ("Path", "Finding", "Warnings")
+_ITEM_TOP = ("Path", "Finding", "Warnings", "Metadata")
 _ITEM_BOTTOM = ("SHA-256 at start", "SHA-256 at end", "SHA-256 re-check", "Output files")
 _ITEM_LINES = (
     ("Status", "Score", "Area at threshold", "Threshold"),
@@ -307,6 +308,8 @@ def _item(pdf: _ReportPDF, rank: int, row: dict[str, Any], out_dir: Path, colorb
         pdf.para(f"Error: {present.text(row.get('error'))}", size=9, bold=True, color=_RED)
     elif row.get("panel_path"):
         _panel(pdf, row, out_dir, panel_h, colorbar)
+    if row.get("status") == "ok" and row.get("views"):
+        _views(pdf, row, out_dir)
     items = dict(present.row_items(row))
     for label in _ITEM_TOP:
         pdf.labelled(label, items[label])
@@ -316,6 +319,23 @@ def _item(pdf: _ReportPDF, rank: int, row: dict[str, Any], out_dir: Path, colorb
     for label in _ITEM_BOTTOM:
         color = _RED if label == "SHA-256 re-check" and alert else _BLACK
         pdf.labelled(label, items[label], color=color)
+
+
+def _views(pdf: _ReportPDF, row: dict[str, Any], out_dir: Path) -> None:
+    """The forensic views chosen for the report: their maps in one strip, one line each."""
+    strip = row.get("views_panel_path")
+    if strip:
+        width = _panel_width(pdf)
+        height = _panel_height(pdf, out_dir / strip)
+        if pdf.get_y() + height + 20 > pdf.page_break_trigger:
+            pdf.add_page()
+        y = pdf.get_y()
+        pdf.image(
+            io.BytesIO((out_dir / strip).read_bytes()), x=pdf.l_margin, y=y, w=width, h=height
+        )
+        pdf.set_y(y + height + 1)
+    for title, summary in view_lines(row):
+        pdf.labelled(title, summary)
 
 
 def _panel_width(pdf: _ReportPDF) -> float:

@@ -104,6 +104,7 @@ def row_items(row: dict[str, Any]) -> list[tuple[str, str]]:
         ("EXIF software", text(row.get("exif_software"))),
         ("EXIF date", text(row.get("exif_datetime"))),
         ("EXIF GPS present", text(row.get("exif_has_gps"))),
+        ("Metadata", text(row.get("metadata"))),
         ("Threshold", text(row.get("threshold"))),
         ("Analysed (UTC)", text(row.get("analysed_utc"))),
         ("Model time", duration),

@@ -46,6 +46,7 @@ ROW_FIELDS: tuple[str, ...] = (
     "exif_software",
     "exif_datetime",
     "exif_has_gps",
+    "metadata",
     "score",
     "area_percent",
     "threshold",
@@ -62,6 +63,8 @@ ROW_FIELDS: tuple[str, ...] = (
     "mask_path",
     "thumbnail_path",
     "panel_path",
+    "views",
+    "views_panel_path",
 )
 ARTEFACT_FIELDS: tuple[str, ...] = tuple(f for f in ROW_FIELDS if f.endswith("_path"))
 
@@ -105,6 +108,8 @@ def _csv_cell(value: Any) -> Any:
         return "yes" if value else "no"
     if isinstance(value, list):
         value = " | ".join(str(v) for v in value)
+    if isinstance(value, dict):
+        value = json.dumps(value, ensure_ascii=False)
     if isinstance(value, str) and value.startswith(_FORMULA_START):
         # A leading apostrophe keeps Excel/LibreOffice from running a hostile EXIF field or
         # file name as a formula. results.jsonl keeps the exact text.

@@ -1,0 +1,84 @@
+"""Forensic views in a batch report: metadata on every row, the chosen maps on each page.
+
+Runs in the report's worker threads, beside the model (OpenCV releases the GIL). A view that
+does not apply, or fails, is a line in the row, never an error row.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ncl_core.data.io import ImageReadError
+from ncl_core.render import fit_within, heatmap_rgb, save_heatmap_png, save_jpeg
+from ncl_core.views import VIEWS, Evidence, compute_views
+
+CMAP = "inferno"
+DISPLAY_MAX_PX = 2048
+PANE_PX = 360
+JPEG_QUALITY = 90
+_GAP_PX = 8
+
+
+def check_views(names: tuple[str, ...]) -> None:
+    unknown = [n for n in names if n not in VIEWS]
+    if unknown:
+        raise ValueError(f"unknown view(s) {', '.join(unknown)}; choose from {', '.join(VIEWS)}")
+
+
+def add_views(
+    row: dict[str, Any], path: Path, out_dir: Path, folder: str, views: tuple[str, ...]
+) -> None:
+    """Fill ``metadata`` (always) and ``views`` / ``views_panel_path`` (the chosen views)."""
+    try:
+        evidence = Evidence.from_path(path)
+    except (ImageReadError, OSError) as exc:
+        row["warnings"].append(f"views not computed: the file could not be read again ({exc})")
+        return
+    if row.get("sha256_start") and evidence.sha256 != row["sha256_start"]:
+        row["warnings"].append("the file changed between the model's analysis and the views")
+    names = ("metadata", *(v for v in views if v != "metadata"))
+    results = compute_views(names, evidence)
+    row["metadata"] = results["metadata"].summary
+    if not views:
+        return
+    record: dict[str, Any] = {}
+    panes: list[np.ndarray] = []
+    for name in views:
+        result = results[name]
+        entry: dict[str, Any] = {"applicable": result.applicable, "summary": result.summary}
+        if result.map is not None:
+            shown = fit_within(result.map, DISPLAY_MAX_PX)
+            rel = f"{folder}/view-{name}.png"
+            (out_dir / folder).mkdir(parents=True, exist_ok=True)
+            save_heatmap_png(out_dir / rel, shown, CMAP)
+            entry["map_path"] = rel
+            panes.append(heatmap_rgb(fit_within(shown, PANE_PX), CMAP))
+        record[name] = entry
+    row["views"] = record
+    if panes:
+        rel = f"{folder}/views.jpg"
+        save_jpeg(out_dir / rel, _strip(panes), JPEG_QUALITY)
+        row["views_panel_path"] = rel
+
+
+def _strip(pictures: list[np.ndarray]) -> np.ndarray:
+    height = max(p.shape[0] for p in pictures)
+    width = sum(p.shape[1] for p in pictures) + _GAP_PX * (len(pictures) - 1)
+    canvas = np.full((height, width, 3), 255, dtype=np.uint8)
+    x = 0
+    for p in pictures:
+        canvas[: p.shape[0], x : x + p.shape[1]] = p
+        x += p.shape[1] + _GAP_PX
+    return canvas
+
+
+def view_lines(row: dict[str, Any]) -> list[tuple[str, str]]:
+    """(title, summary) per chosen view of a row, in order, for the HTML and PDF pages."""
+    out = []
+    for name, entry in (row.get("views") or {}).items():
+        title = VIEWS[name].title if name in VIEWS else name
+        out.append((title, str(entry.get("summary", ""))))
+    return out
