@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
     QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
+    QGridLayout,
     QGroupBox,
     QHBoxLayout,
     QLabel,
@@ -108,7 +109,7 @@ def _html_escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def _breakable(text: str, every: int = 24) -> str:
+def _breakable(text: str, every: int = 20) -> str:
     """``text`` with zero-width spaces inside very long words, so that a word-wrapped label
     can break them instead of widening the side panel."""
     words = []
@@ -233,8 +234,14 @@ class AnalysisView(QWidget):
         scroll = QScrollArea()
         scroll.setWidget(panel)
         scroll.setWidgetResizable(True)
-        scroll.setMinimumWidth(330)
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.panel, self.panel_scroll = panel, scroll
+        # Re-fitted once the panel's layout has taken new text in (the next event loop turn).
+        self._fit_timer = QTimer(self)
+        self._fit_timer.setSingleShot(True)
+        self._fit_timer.setInterval(0)
+        self._fit_timer.timeout.connect(self._fit_panel)
+        self._fit_panel()
 
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
         self.splitter.addWidget(center_widget)
@@ -252,6 +259,13 @@ class AnalysisView(QWidget):
         escape = QShortcut(QKeySequence(Qt.Key.Key_Escape), self)
         escape.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
         escape.activated.connect(self.cancel)
+
+    def _fit_panel(self) -> None:
+        """Keep the side panel's scroll area at least as wide as the panel needs: with the
+        horizontal scroll bar off, a narrower one would cut the panel's right edge off."""
+        scroll = self.panel_scroll
+        extra = scroll.verticalScrollBar().sizeHint().width() + 2 * scroll.frameWidth()
+        scroll.setMinimumWidth(max(300, self.panel.minimumSizeHint().width() + extra))
 
     def _build_display_box(self) -> QGroupBox:
         box = QGroupBox("Display")
@@ -379,7 +393,7 @@ class AnalysisView(QWidget):
 
     def _build_save_box(self) -> QGroupBox:
         box = QGroupBox("Save")
-        grid = QHBoxLayout(box)
+        grid = QGridLayout(box)  # two by two: four in a row would widen the side panel
         self.save_buttons: dict[str, QPushButton] = {}
         for kind, label, tip in (
             ("mask", "Mask", "Binary mask at the threshold, PNG (white = flagged)"),
@@ -391,7 +405,7 @@ class AnalysisView(QWidget):
             button.setToolTip(tip)
             button.setEnabled(False)
             button.clicked.connect(lambda _=False, k=kind: self.save_dialog(k))
-            grid.addWidget(button)
+            grid.addWidget(button, len(self.save_buttons) // 2, len(self.save_buttons) % 2)
             self.save_buttons[kind] = button
         return box
 
@@ -734,6 +748,7 @@ class AnalysisView(QWidget):
         )
 
     def _update_result_panel(self) -> None:
+        self._fit_timer.start()
         a = self.analysis
         savable = self.is_savable()
         for button in self.save_buttons.values():
@@ -766,7 +781,7 @@ class AnalysisView(QWidget):
         started = a.started_utc[:19].replace("T", " ")
         mode = a.settings.get("mode", "")
         self.time_label.setText(f"{a.duration_s:.2f} s ({mode}), started {started} UTC")
-        self.warnings_label.setText("\n".join(f"⚠ {w}" for w in a.warnings))
+        self.warnings_label.setText("\n".join(_breakable(f"⚠ {w}") for w in a.warnings))
         if a.sha256:
             self._show_sha(a.sha256)
 

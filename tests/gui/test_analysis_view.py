@@ -329,3 +329,39 @@ def test_saves_never_go_into_an_evidence_folder_and_start_in_documents(
     assert view.default_save_path("overlay") == elsewhere / "photo.overlay.png"
     window.settings.set("dirs/save", str(evidence))  # e.g. from an older version
     assert view.default_save_path("overlay") == documents / "photo.overlay.png"
+
+
+def test_the_side_panel_is_never_cut_off_at_1280_by_800(qtbot, window, tmp_path):
+    from PySide6.QtWidgets import QGroupBox
+
+    from ncl_core.data.io import ImageInfo
+
+    window.welcome.show()
+    window.resize(1280, 800)
+    view = window.analysis
+    exif = {
+        "make": "Canon",
+        "model": "EOS R5 Mark II (a long model name from the camera)",
+        "software": "Adobe_Photoshop_2024_(Windows)_build_25.1.0.20231023.r.120_x64_en_US",
+        "datetime": "2024:01:01 12:00:00",
+    }
+    info = ImageInfo(format="JPEG", width=64, height=48, mode="RGB", exif=exif)
+    view._show_image(tmp_path / "x.jpg", np.zeros((48, 64, 3), np.uint8), info, "ab" * 32)
+    assert window.minimumSizeHint().width() <= 1280 and window.minimumSizeHint().height() <= 800
+
+    def check() -> None:
+        qtbot.wait(50)
+        viewport = view.panel_scroll.viewport()
+        assert view.panel.width() <= viewport.width()
+        for box in view.panel.findChildren(QGroupBox):
+            right = box.mapTo(viewport, box.rect().topRight()).x()
+            assert box.mapTo(viewport, box.rect().topLeft()).x() >= 0, box.title()
+            assert right < viewport.width(), box.title()
+        # The Analysis view lies inside the window, right of the welcome pane.
+        left = view.mapTo(window, view.rect().topLeft()).x()
+        assert left >= window.welcome.geometry().right()
+        assert view.mapTo(window, view.rect().topRight()).x() < window.width()
+
+    check()
+    view.splitter.setSizes([5000, 1])  # the panel dragged as narrow as it goes
+    check()
