@@ -268,6 +268,7 @@ class MainWindow(QMainWindow):
         self.models_view.removed.connect(self.resolve_model)
         self.models_view.models_changed.connect(self.training.set_models)
         self.models.changed.connect(self._on_models_changed)
+        self.models.changed.connect(lambda: self.training.set_active_model(self.models.info))
         self.jobs.changed.connect(self._update_jobs_label)
 
     def _restore_window(self) -> None:
@@ -305,7 +306,7 @@ class MainWindow(QMainWindow):
     def _on_model_resolved(self, result) -> None:
         info, error, infos = result
         self.models_view.infos = infos
-        self.training.set_models(infos)
+        self.training.set_models(infos, info)
         self.models.set_model(info, error)
         if error:
             self.show_message(

@@ -375,19 +375,42 @@ class TrainingView(QWidget):
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(splitter)
+        self._base_chosen = False  # the analyst picked a "Start from" entry
+        self._active_path: str | None = None
+        self._models: list[ModelInfo] = []
+        self.base_combo.activated.connect(self._on_base_chosen)
         self.set_models([])
 
     # -- models -------------------------------------------------------------------------------
-    def set_models(self, models: list[ModelInfo]) -> None:
-        """Fill "Start from" with the registry's models (fine-tune) and the presets."""
-        current = self.base_combo.currentData()
+    def set_models(self, models: list[ModelInfo], active: ModelInfo | None = None) -> None:
+        """Fill "Start from" with the registry's models (fine-tune) and the presets.
+
+        Until the analyst picks an entry, it follows the active model (fine-tuning it is the
+        usual case); from scratch only when there is no model at all.
+        """
+        current = self.base_combo.currentData() if self._base_chosen else None
+        if active is not None:
+            self._active_path = str(active.path)
+        self.base_combo.blockSignals(True)
         self.base_combo.clear()
         for info in models:
             self.base_combo.addItem(f"Fine-tune: {info.name} ({info.backbone})", str(info.path))
         for backbone in BACKBONES:
             self.base_combo.addItem(f"From scratch: {backbone}", f"preset:{backbone}")
         index = self.base_combo.findData(current)
+        if index < 0:
+            index = self.base_combo.findData(self._active_path)
         self.base_combo.setCurrentIndex(max(0, index))
+        self.base_combo.blockSignals(False)
+        self._models = list(models)
+
+    def set_active_model(self, info: ModelInfo | None) -> None:
+        """The model now active in the window: the default of "Start from"."""
+        self._active_path = str(info.path) if info is not None else None
+        self.set_models(self._models)
+
+    def _on_base_chosen(self) -> None:
+        self._base_chosen = True
 
     # -- dataset check ------------------------------------------------------------------------
     def _validate_data(self, text: str) -> None:

@@ -90,3 +90,18 @@ def test_the_packaged_app_shows_that_it_uses_no_loader_processes(make_window, mo
     spin = make_window().training.workers_spin
     assert spin.value() == 0 and not spin.isEnabled()
     assert "packaged app" in spin.toolTip()
+
+
+def test_start_from_defaults_to_fine_tuning_the_active_model(qtbot, window, registered_model):
+    view = window.training
+    qtbot.waitUntil(lambda: view.base_combo.count() > 1)
+    assert view.base_combo.currentData() == str(registered_model.path)
+    assert view.base_combo.currentText().startswith("Fine-tune: gui-tiny")
+
+    # A choice of the analyst sticks when the registry is listed again.
+    index = view.base_combo.findData("preset:resnet18")
+    view.base_combo.setCurrentIndex(index)
+    view.base_combo.activated.emit(index)
+    window.models_view.refresh()
+    qtbot.waitUntil(lambda: not window.jobs.running(), timeout=10_000)
+    assert view.base_combo.currentData() == "preset:resnet18"
