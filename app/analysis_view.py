@@ -37,6 +37,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.forensic_views import NCL, ForensicViews
 from app.jobs import Job, JobContext, JobManager
 from app.model_state import ModelState, PredictorSlot
 from app.overlay import LayerRequest, RenderedLayers, render_layers
@@ -226,6 +227,9 @@ class AnalysisView(QWidget):
         panel = QWidget()
         panel_layout = QVBoxLayout(panel)
         panel_layout.addWidget(self._build_display_box())
+        self.forensic = ForensicViews(self.jobs)
+        self.forensic.changed.connect(self._on_forensic_changed)
+        panel_layout.addWidget(self.forensic)
         panel_layout.addWidget(self._build_patch_box())
         panel_layout.addWidget(self._build_result_box())
         panel_layout.addWidget(self._build_file_box())
@@ -627,6 +631,7 @@ class AnalysisView(QWidget):
             self.sha_label.setText("–")
             self.sha_label.setToolTip("")
         self._update_result_panel()
+        self.forensic.set_image(path, sha256)
         if not same:
             self._render_overlays()
 
@@ -680,6 +685,7 @@ class AnalysisView(QWidget):
             label.setText("–")
             label.setToolTip("")
         self._result_note = "could not be opened"
+        self.forensic.set_image(None)
         self._update_result_panel()
         self._render_overlays()
 
@@ -849,24 +855,33 @@ class AnalysisView(QWidget):
         self._render_job = job
         self.jobs.start(job)
 
+    def _on_forensic_changed(self) -> None:
+        if self.forensic.beside() and not self.side_check.isChecked():
+            self.side_check.setChecked(True)  # a map beside the first needs its pane
+        self._redraw.start()
+
     def _layer_request(self) -> LayerRequest:
-        a = self.analysis
+        # The map drawn is the model's or a forensic view's: the same controls apply to both.
+        prob = self.forensic.shown_map(self.analysis)
         cmap = str(self.cmap_combo.currentData())
         mode = self.overlay_mode()
-        heat_key = (id(a), cmap) if a is not None else None
+        heat_key = (id(prob), cmap) if prob is not None else None
         needs_heat = mode == "heatmap" or self.side_check.isChecked()
         config = self.models.model_config()
         return LayerRequest(
-            probability=a.probability if a is not None else None,
+            probability=prob,
             threshold=self.threshold(),
             mode=mode,
             cmap=cmap,
-            want_heatmap=a is not None and needs_heat and heat_key != self._heat_key,
+            want_heatmap=prob is not None and needs_heat and heat_key != self._heat_key,
             heat_key=heat_key,
             patch_mask=self.patch_source.currentData() if self.patch_check.isChecked() else None,
             ground_truth=self.ground_truth,
             patch_px=config.patch_px,
             patch_eps=config.patch_eps,
+            side_probability=(
+                self.forensic.beside_map(self.analysis) if self.side_check.isChecked() else None
+            ),
         )
 
     @Slot()
@@ -879,18 +894,21 @@ class AnalysisView(QWidget):
     def _apply_layers(self, out: RenderedLayers) -> None:
         req = out.request
         a = self.analysis
-        if req.probability is not (a.probability if a is not None else None):
-            self._render_again = True  # drawn for another analysis: draw again
+        if req.probability is not self.forensic.shown_map(a):
+            self._render_again = True  # drawn for another analysis or view: draw again
             return
         if out.heatmap is not None:
             self._heat_key = req.heat_key
             self._heat_pixmap = QPixmap.fromImage(out.heatmap)
-        heat = self._heat_pixmap if a is not None and self._heat_key == req.heat_key else None
+        drawn = req.probability is not None
+        heat = self._heat_pixmap if drawn and self._heat_key == req.heat_key else None
         viewer = self.viewer
         alpha = self.opacity_slider.value() / 100.0
         side_by_side = self.side_check.isChecked()
         # Side by side, the heatmap has its own view: the left one shows the original.
-        show_heat = req.mode == "heatmap" and not side_by_side and heat is not None
+        # With a second map beside it, the left view keeps the first map's overlay.
+        beside = out.side_heatmap is not None
+        show_heat = req.mode == "heatmap" and (beside or not side_by_side) and heat is not None
         viewer.set_layer("heatmap", heat if show_heat else None, alpha)
         self.mask = out.mask
         if out.mask is not None:
@@ -914,15 +932,17 @@ class AnalysisView(QWidget):
             self.patch_counts_label.setText(self._patch_hint() if req.patch_mask else "–")
         self._apply_visibility()
 
-        if side_by_side and heat is not None:
-            if self.side_viewer.image_size() != (a.width, a.height):
-                self.side_viewer.set_image_pixmap(heat)
+        right = _pixmap(out.side_heatmap) if beside else heat
+        if side_by_side and right is not None:
+            if self.side_viewer.image_size() != (right.width(), right.height()):
+                self.side_viewer.set_image_pixmap(right)
                 self.side_viewer.follow(self.viewer)
             else:
-                self.side_viewer.set_layer("image", heat)
-        elif a is None:
+                self.side_viewer.set_layer("image", right)
+        elif not drawn:
             self.side_viewer.set_image(None)
-        if a is not None and out.area_fraction is not None:
+        ncl_shown = a is not None and req.probability is a.probability
+        if ncl_shown and out.area_fraction is not None:
             self.area_label.setText(
                 f"{100 * out.area_fraction:.2f} % at threshold {req.threshold:.2f}"
             )
@@ -936,7 +956,8 @@ class AnalysisView(QWidget):
         self._update_legend()
 
     def _update_legend(self) -> None:
-        shown = "off" if self._overlay_hidden or self.analysis is None else self.overlay_mode()
+        drawn = self.forensic.shown_map(self.analysis)
+        shown = "off" if self._overlay_hidden or drawn is None else self.overlay_mode()
         counts = None if self._overlay_hidden else self._legend_counts
         self.legend.set_state(shown, str(self.cmap_combo.currentData()), self.threshold(), counts)
 
@@ -955,6 +976,9 @@ class AnalysisView(QWidget):
         if self.analysis is not None and self.analysis.probability.shape == self.image.shape[:2]:
             p = float(self.analysis.probability[y, x])
             text += f" · p {p:.3f}" if math.isfinite(p) else " · p –"
+        view, drawn = self.forensic.shown(), self.forensic.shown_map(self.analysis)
+        if view != NCL and drawn is not None and drawn.shape == self.image.shape[:2]:
+            text += f" · {view} {float(drawn[y, x]):.3f}"
         self.pixel_info.emit(text)
 
     # -- saving -------------------------------------------------------------------------------

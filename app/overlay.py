@@ -35,6 +35,7 @@ class LayerRequest:
     ground_truth: np.ndarray | None
     patch_px: int
     patch_eps: float
+    side_probability: np.ndarray | None = None  # a second map, drawn as a heatmap for its pane
 
 
 @dataclass
@@ -48,6 +49,7 @@ class RenderedLayers:
     patch_image: QImage | None = None
     patch_counts: dict[str, int] | None = None
     area_fraction: float | None = None
+    side_heatmap: QImage | None = None
 
 
 def indexed_image(labels: np.ndarray, colors: list[QColor]) -> QImage:
@@ -71,6 +73,8 @@ def patch_colors() -> list[QColor]:
 def render_layers(req: LayerRequest) -> RenderedLayers:
     """Heatmap (when asked), binary mask + outline (mask / outline modes), patch grid."""
     out = RenderedLayers(req)
+    if req.side_probability is not None:
+        out.side_heatmap = qimage_rgb(heatmap_rgb(req.side_probability, req.cmap))
     prob = req.probability
     if prob is not None:
         if req.want_heatmap:

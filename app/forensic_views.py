@@ -1,0 +1,257 @@
+"""The forensic views of the Analysis view: which map is shown, the background jobs, the cache.
+
+The maps come from ``ncl_core.views`` (the GUI computes nothing itself). A view is computed in
+a job when it is first asked for, then kept per image, keyed by the file's SHA-256, so going
+back to an image or a view shows it at once. The metadata table is filled for every image.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import Qt, Signal, Slot
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QCheckBox,
+    QComboBox,
+    QFormLayout,
+    QGroupBox,
+    QHeaderView,
+    QLabel,
+    QTableWidget,
+    QTableWidgetItem,
+    QWidget,
+)
+
+from app.jobs import Job, JobContext, JobManager
+from ncl_core.analysis import Analysis
+from ncl_core.infer import Cancelled
+from ncl_core.views import MAP_VIEWS, VIEWS, Evidence, ViewResult, compute_view
+
+NCL = "ncl"  # the model's probability map, shown like any other map
+CACHED_IMAGES = 6  # images whose views are kept (a 12 MP map is 48 MB)
+_GPS_KEY = "metadata+gps"
+
+
+class ForensicViews(QGroupBox):
+    """Selector (shown map, map beside it), the views' findings and the metadata table."""
+
+    changed = Signal()  # a map to draw changed: the Analysis view re-draws its layers
+    computing = Signal(bool)
+
+    def __init__(self, jobs: JobManager, parent: QWidget | None = None) -> None:
+        super().__init__("Forensic views", parent)
+        self.jobs = jobs
+        self.path: Path | None = None
+        self.sha256: str | None = None
+        self._cache: OrderedDict[str, dict[str, ViewResult]] = OrderedDict()
+        self._sha_of: dict[Path, str] = {}
+        self._job: Job | None = None
+        self._job_path: Path | None = None
+        self.computed_in: list[str] = []  # thread names the views ran in (tests read it)
+
+        form = QFormLayout(self)
+        self.show_combo = QComboBox()
+        self.beside_combo = QComboBox()
+        self.beside_combo.addItem("nothing", "")
+        for combo in (self.show_combo, self.beside_combo):
+            combo.addItem("NCL map (the model)", NCL)
+            for name in MAP_VIEWS:
+                view = VIEWS[name]
+                combo.addItem(view.title, name)
+                combo.setItemData(
+                    combo.count() - 1,
+                    f"{view.about} Brighter: {view.brighter}.",
+                    Qt.ItemDataRole.ToolTipRole,
+                )
+        self.show_combo.setToolTip(
+            "Map drawn over the image; opacity, colour map and threshold apply to it"
+        )
+        self.beside_combo.setToolTip("A second map in its own pane, moving with the first")
+        self.show_combo.currentIndexChanged.connect(self._on_selection)
+        self.beside_combo.currentIndexChanged.connect(self._on_selection)
+        form.addRow("Show", self.show_combo)
+        form.addRow("Beside it", self.beside_combo)
+        self.status_label = QLabel("–")
+        self.status_label.setWordWrap(True)
+        self.status_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        form.addRow(self.status_label)
+
+        self.meta_summary = QLabel("–")
+        self.meta_summary.setWordWrap(True)
+        self.meta_summary.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        form.addRow("Metadata", self.meta_summary)
+        self.gps_check = QCheckBox("Show GPS positions")
+        self.gps_check.setToolTip("GPS tags are listed but their values hidden until asked for")
+        self.gps_check.toggled.connect(self._on_gps)
+        form.addRow(self.gps_check)
+        self.table = QTableWidget(0, 3)
+        self.table.setHorizontalHeaderLabels(["Group", "Tag", "Value"])
+        self.table.verticalHeader().setVisible(False)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setWordWrap(True)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
+        self.table.setMinimumHeight(160)
+        form.addRow(self.table)
+
+    # -- what the Analysis view asks --------------------------------------------------------
+    def shown(self) -> str:
+        return str(self.show_combo.currentData())
+
+    def beside(self) -> str:
+        return str(self.beside_combo.currentData() or "")
+
+    def select(self, shown: str | None = None, beside: str | None = None) -> None:
+        for combo, value in ((self.show_combo, shown), (self.beside_combo, beside)):
+            if value is not None and combo.findData(value) >= 0:
+                combo.setCurrentIndex(combo.findData(value))
+
+    def result(self, name: str) -> ViewResult | None:
+        """The current image's result of view ``name``, if computed."""
+        if self.sha256 is None:
+            return None
+        return self._cache.get(self.sha256, {}).get(name)
+
+    def map_for(self, name: str, analysis: Analysis | None) -> np.ndarray | None:
+        if name == NCL:
+            return analysis.probability if analysis is not None else None
+        result = self.result(name) if name else None
+        return None if result is None else result.map
+
+    def shown_map(self, analysis: Analysis | None) -> np.ndarray | None:
+        return self.map_for(self.shown(), analysis)
+
+    def beside_map(self, analysis: Analysis | None) -> np.ndarray | None:
+        return self.map_for(self.beside(), analysis) if self.beside() else None
+
+    def is_busy(self) -> bool:
+        return self._job is not None and self._job.is_running()
+
+    # -- images -----------------------------------------------------------------------------
+    def set_image(self, path: Path | None, sha256: str | None = None) -> None:
+        """A new image is shown (None: none); its views come from the cache or a job."""
+        if path is not None and sha256:
+            self._sha_of[path] = sha256
+        self.path = path
+        self.sha256 = self._sha_of.get(path) if path is not None else None
+        if self._job is not None and self._job_path != path:
+            self._job.cancel()
+        self._show_metadata()
+        self._show_status()
+        self._request()
+        self.changed.emit()
+
+    def _wanted(self) -> list[str]:
+        names = [n for n in (self.shown(), self.beside()) if n and n != NCL]
+        names.append(_GPS_KEY if self.gps_check.isChecked() else "metadata")
+        done = self._cache.get(self.sha256 or "", {})
+        return [n for n in dict.fromkeys(names) if n not in done]
+
+    def _request(self) -> None:
+        if self.path is None or self.is_busy():
+            return
+        names = self._wanted()
+        if not names:
+            return
+        path = self.path
+        computed_in = self.computed_in
+
+        def work(ctx: JobContext) -> tuple[Path, str, dict[str, ViewResult]]:
+            import threading
+
+            evidence = Evidence.from_path(path)
+            out: dict[str, ViewResult] = {}
+            for key in names:
+                if ctx.cancelled():
+                    raise Cancelled()
+                ctx.emit({"type": "view", "name": key})
+                computed_in.append(threading.current_thread().name)
+                if key == _GPS_KEY:
+                    out[key] = compute_view("metadata", evidence, show_gps=True)
+                else:
+                    out[key] = compute_view(key, evidence)
+            return path, evidence.sha256, out
+
+        job = Job("forensic views", work)
+        job.event.connect(self._on_event)
+        job.succeeded.connect(self._on_results)
+        job.failed.connect(self._on_failed)
+        job.ended.connect(self._on_ended)
+        self._job, self._job_path = job, path
+        self.computing.emit(True)
+        self.jobs.start(job)
+
+    @Slot(object)
+    def _on_event(self, event: dict) -> None:
+        if event.get("type") == "view" and self._job_path == self.path:
+            title = VIEWS.get(event["name"].split("+")[0])
+            self.status_label.setText(f"computing {title.title if title else event['name']}…")
+
+    @Slot(object)
+    def _on_results(self, payload: tuple[Path, str, dict[str, ViewResult]]) -> None:
+        path, sha, results = payload
+        self._sha_of[path] = sha
+        self._cache.setdefault(sha, {}).update(results)
+        self._cache.move_to_end(sha)
+        while len(self._cache) > CACHED_IMAGES:
+            self._cache.popitem(last=False)
+        if path == self.path:
+            self.sha256 = sha
+            self._show_metadata()
+            self._show_status()
+            self.changed.emit()
+
+    @Slot(str)
+    def _on_failed(self, text: str) -> None:
+        self.status_label.setText(f"views failed: {text}")
+
+    @Slot()
+    def _on_ended(self) -> None:
+        self._job = None
+        self.computing.emit(False)
+        self._request()  # the image or the selection changed meanwhile
+
+    # -- controls ---------------------------------------------------------------------------
+    @Slot()
+    def _on_selection(self) -> None:
+        self._show_status()
+        self._request()
+        self.changed.emit()
+
+    @Slot(bool)
+    def _on_gps(self, on: bool) -> None:
+        self._show_metadata()
+        self._request()
+
+    def _show_status(self) -> None:
+        lines = []
+        for name in dict.fromkeys(n for n in (self.shown(), self.beside()) if n and n != NCL):
+            result = self.result(name)
+            title = VIEWS[name].title
+            if result is None:
+                lines.append(f"{title}: computing…" if self.path else f"{title}: no image")
+            else:
+                lines.append(f"{title}: {result.summary}")
+        self.status_label.setText("\n".join(lines) or "the model's probability map")
+
+    def _show_metadata(self) -> None:
+        key = _GPS_KEY if self.gps_check.isChecked() else "metadata"
+        result = self.result(key) or self.result("metadata")
+        self.table.setRowCount(0)
+        if result is None:
+            self.meta_summary.setText("reading…" if self.path else "–")
+            return
+        self.meta_summary.setText(result.summary)
+        rows = result.details.get("table", [])
+        self.table.setRowCount(len(rows))
+        for i, row in enumerate(rows):
+            for j, value in enumerate(row):
+                item = QTableWidgetItem(str(value))
+                item.setToolTip(str(value))
+                self.table.setItem(i, j, item)
+        self.table.resizeRowsToContents()

@@ -1,0 +1,121 @@
+"""Forensic views in the Analysis view: a map layer like the model's, computed off the GUI
+thread, cached per image, two side by side, and the metadata table."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from app.forensic_views import NCL
+from app.qtimage import array_from_qimage
+
+from gui_helpers import wait_analysis
+
+
+@pytest.fixture
+def forged_jpeg(tmp_path):
+    """A JPEG host (quality 75) with a square pasted in without compression, saved at 95."""
+    rng = np.random.default_rng(3)
+    yy, xx = np.mgrid[0:96, 0:128]
+    base = np.stack([xx * 1.5, yy * 2, (xx + yy)], axis=2) + rng.normal(0, 8, (96, 128, 3))
+    buf = io.BytesIO()
+    Image.fromarray(np.clip(base + 20, 0, 255).astype(np.uint8)).save(buf, "JPEG", quality=75)
+    host = np.asarray(Image.open(buf)).copy()
+    host[32:64, 48:80] = np.clip(rng.normal(128, 30, (32, 32, 3)), 0, 255).astype(np.uint8)
+    exif = Image.Exif()
+    exif[0x0131] = "Forger 2.0"
+    gps = exif.get_ifd(0x8825)
+    gps[1] = "N"
+    path = tmp_path / "evidence-jpeg" / "forged.jpg"
+    path.parent.mkdir()
+    Image.fromarray(host).save(path, quality=95, exif=exif.tobytes())
+    return path
+
+
+def _pixels(viewer) -> np.ndarray:
+    return array_from_qimage(viewer.rendered().toImage()).astype(int)
+
+
+def _table(panel) -> dict[tuple[str, str], str]:
+    t = panel.table
+    return {
+        (t.item(r, 0).text(), t.item(r, 1).text()): t.item(r, 2).text() for r in range(t.rowCount())
+    }
+
+
+def test_a_view_is_an_overlay_layer_computed_off_the_gui_thread_and_cached(
+    qtbot, window, forged_jpeg
+):
+    view = window.analysis
+    panel = view.forensic
+    view.set_overlay_mode("heatmap")
+    view.opacity_slider.setValue(100)
+    window.open_paths([forged_jpeg])
+    wait_analysis(qtbot, view)
+    qtbot.waitUntil(lambda: panel.result("metadata") is not None and not panel.is_busy())
+    assert ("EXIF", "Software") in _table(panel) and _table(panel)[
+        ("EXIF", "Software")
+    ] == "Forger 2.0"
+    assert "Forger 2.0" in panel.meta_summary.text()
+    qtbot.wait(50)
+    ncl_pixels = _pixels(view.viewer)
+
+    panel.select(shown="ela")
+    qtbot.waitUntil(lambda: panel.result("ela") is not None and not panel.is_busy())
+    ela = panel.result("ela")
+    assert "MainThread" not in panel.computed_in and len(panel.computed_in) == 2
+    qtbot.waitUntil(lambda: view._heat_key == (id(ela.map), view.cmap_combo.currentData()))
+    qtbot.wait(50)
+    ela_pixels = _pixels(view.viewer)
+    assert np.abs(ela_pixels - ncl_pixels).mean() > 3  # the drawn layer is the ELA map
+    assert ela.map[32:64, 48:80].mean() > 2 * ela.map.mean()
+    assert "Error level" in panel.status_label.text()
+
+    # The threshold applies to the view's map as it does to the model's.
+    view.set_overlay_mode("mask")
+    view.set_threshold(0.5)
+    qtbot.waitUntil(lambda: view.mask is not None and view.mask.shape == ela.map.shape)
+    qtbot.waitUntil(lambda: np.array_equal(view.mask, ela.map >= 0.5))
+
+    # Back to the model's map and to ELA again: from the cache, no new computation.
+    panel.select(shown=NCL)
+    panel.select(shown="ela")
+    window.open_paths([forged_jpeg])
+    wait_analysis(qtbot, view)
+    qtbot.wait(100)
+    assert len(panel.computed_in) == 2
+    assert panel.result("ela") is ela
+
+
+def test_two_maps_side_by_side(qtbot, window, forged_jpeg):
+    view = window.analysis
+    panel = view.forensic
+    window.open_paths([forged_jpeg])
+    wait_analysis(qtbot, view)
+    panel.select(shown="ela", beside="noise")
+    assert view.side_check.isChecked() and view.side_viewer.isVisible()
+    qtbot.waitUntil(lambda: panel.result("noise") is not None and panel.result("ela") is not None)
+    qtbot.waitUntil(lambda: view.side_viewer.image_size() == (128, 96))
+    assert "Noise level" in panel.status_label.text() and "Error level" in panel.status_label.text()
+
+
+def test_gps_on_demand_and_not_applicable_views(qtbot, window, forged_jpeg, image_file):
+    view = window.analysis
+    panel = view.forensic
+    window.open_paths([forged_jpeg])
+    wait_analysis(qtbot, view)
+    qtbot.waitUntil(lambda: panel.table.rowCount() > 0 and not panel.is_busy())
+    assert _table(panel)[("GPS", "GPSLatitudeRef")].startswith("(hidden")
+    panel.gps_check.setChecked(True)
+    qtbot.waitUntil(lambda: _table(panel).get(("GPS", "GPSLatitudeRef")) == "N")
+
+    panel.select(shown="jpeg")
+    window.open_paths([image_file])  # a PNG: no JPEG tables, no metadata
+    wait_analysis(qtbot, view)
+    qtbot.waitUntil(lambda: panel.result("jpeg") is not None)
+    assert "not applicable: not a JPEG file (PNG)" in panel.status_label.text()
+    assert "not applicable" in panel.meta_summary.text()
+    assert panel.shown_map(view.analysis) is None
