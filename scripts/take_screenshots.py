@@ -29,7 +29,9 @@ def main() -> int:
     parser.add_argument("--out", default=str(REPO / "docs" / "screenshots"))
     parser.add_argument("--train-steps", type=int, default=60)
     parser.add_argument(
-        "--views", nargs="*", default=["welcome", "analysis", "batch", "training", "models"]
+        "--views",
+        nargs="*",
+        default=["welcome", "analysis", "forensic", "batch", "training", "models"],
     )
     args = parser.parse_args()
     out = Path(args.out).resolve()
@@ -113,6 +115,19 @@ def main() -> int:
         view.opacity_slider.setValue(45)
         view.patch_check.setChecked(True)
         shot("analysis.png")
+    if "forensic" in args.views:
+        # The copy-move sample: the model's map (left) beside the clone-detection map (right).
+        sample = resource_path("samples", "tampered", "rocket_copy_move.jpg")
+        view.patch_check.setChecked(False)
+        view.open_image(sample)
+        wait(lambda: view.analysis is not None and not view.is_busy())
+        view.set_overlay_mode("heatmap")
+        view.opacity_slider.setValue(55)
+        view.forensic.select(shown="ncl", beside="clone")
+        wait(lambda: view.forensic.result("clone") is not None and not view.forensic.is_busy())
+        shot("forensic-views.png")
+        view.forensic.select(shown="ncl", beside="")
+        view.side_check.setChecked(False)
     if "batch" in args.views:
         window.open_paths([case])
         wait(lambda: window.batch.table.rowCount() > 0 and not window.batch.is_busy())

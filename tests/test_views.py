@@ -365,3 +365,13 @@ def test_evidence_from_path_reads_and_hashes_the_file_without_touching_it(tmp_pa
     assert evidence.image.shape == (64, 64, 3)
     assert (path.read_bytes(), path.stat().st_mtime_ns) == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["e.jpg"]
+
+
+def test_noise_is_not_judged_where_most_of_the_image_holds_no_noise():
+    image = np.full((256, 256, 3), 120, np.uint8)
+    image[:64, :64] = pattern(64, 64, seed=1, noise=8)  # the only noisy part
+    result = compute_view("noise", Evidence(image))
+    assert result.details["judged"] is False
+    assert result.details["n_noisier"] == result.details["n_smoother"] == 0
+    assert "not judged" in result.summary
+    assert result.map[:64, :64].mean() > 0.9  # the map still shows where the noise is

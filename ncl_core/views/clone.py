@@ -40,6 +40,7 @@ BLOCK = 8
 BLOCK_MIN_STD = 2.5  # grey levels: flatter blocks match everything and prove nothing
 BLOCK_TOL = 1.0  # grey levels, per 2 x 2 mean
 BLOCK_NEIGHBOURS = 6  # sorted rows compared with each row
+TEXTURE_STD = 2.0  # grey levels over 7 x 7 px: flatter pixels cannot verify a copy
 
 
 @dataclass
@@ -157,8 +158,8 @@ def _hull_mask(points: np.ndarray, shape: tuple[int, int], pad: int) -> np.ndarr
     mask = np.zeros(shape, np.uint8)
     hull = cv2.convexHull(points.astype(np.float32)).astype(np.int32)
     cv2.fillConvexPoly(mask, hull, 1)
-    if pad > 0:
-        mask = cv2.dilate(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * pad + 1,) * 2))
+    if pad > 0:  # grown by ``pad`` px (a distance transform: linear time for any pad)
+        return cv2.distanceTransform(1 - mask, cv2.DIST_L2, 3) <= pad
     return mask.astype(bool)
 
 
@@ -178,8 +179,14 @@ def verify_dense(
         np.clip(dst_points[:, 0].astype(int), 0, w - 1),
     ]
     tol = max(4.0, 2.0 * float(np.median(at_points)))
-    alike = (diff <= tol) & (valid > 0.5)
+    # Flat areas (sky, walls) equal any shifted copy of themselves: they prove nothing, and
+    # growing through them would mark half the image. Only textured pixels near the matches.
+    mean = cv2.blur(gray, (7, 7))
+    std = np.sqrt(np.maximum(cv2.blur(gray * gray, (7, 7)) - mean * mean, 0.0))
+    region = _hull_mask(dst_points, (h, w), 3 * pad)
+    alike = (diff <= tol) & (valid > 0.5) & (std >= TEXTURE_STD) & region
     alike = cv2.morphologyEx(alike.astype(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
+    alike = cv2.morphologyEx(alike, cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8))
     # The copy is every connected part of "equal to its warped self" that the matches touch.
     n, labels = cv2.connectedComponents(alike, connectivity=8)
     touched = np.unique(labels[near & (alike > 0)])

@@ -26,6 +26,7 @@ DEFAULT_BLOCK = 32  # px (16 x 16 wavelet coefficients per block)
 DEFAULT_Z = 3.0  # robust z-score beyond which a block departs from the image's noise
 _MAD_TO_SIGMA = 1.0 / 0.6745
 _MIN_BLOCKS = 4
+MIN_JUDGED_SIGMA = 0.25  # grey levels: a median noise level below this cannot be compared to
 
 
 def haar_hh(gray: np.ndarray) -> np.ndarray:
@@ -68,12 +69,23 @@ def compute(
     # to about 10 %, so small images (few blocks) do not flag noise in their own estimate.
     z = (logs - centre) / max(mad, 0.15)
     outliers = np.abs(z) > z_threshold
+    # Where most blocks hold no measurable noise (flat, or smoothed away by compression),
+    # every textured block would "depart": nothing can be judged against such a level.
+    unjudged = median < MIN_JUDGED_SIGMA
+    if unjudged:
+        outliers[:] = False
+        z[:] = 0.0
     h, w = ev.image.shape[:2]
     level_map = upsample_blocks(sigma, block, h, w)
     scale = robust_scale(sigma, quantile=0.99, median_factor=2.0)
     noisy, smooth = int((z > z_threshold).sum()), int((z < -z_threshold).sum())
     summary = f"noise σ ≈ {median:.2f} grey levels (median of {sigma.size} blocks of {block} px)"
-    if noisy or smooth:
+    if unjudged:
+        summary += (
+            "; most of the image holds no measurable noise (flat, or smoothed by compression), "
+            "so departures are not judged"
+        )
+    elif noisy or smooth:
         summary += (
             f"; {noisy} block(s) noisier and {smooth} smoother than the image's own level "
             f"(|z| > {z_threshold:g}), {100 * outliers.mean():.1f} % of the image"
@@ -88,6 +100,7 @@ def compute(
         "n_noisier": noisy,
         "n_smoother": smooth,
         "outlier_fraction": round(float(outliers.mean()), 5),
+        "judged": not unjudged,
         "outliers": upsample_blocks(outliers, block, h, w) > 0.5,
     }
     if outliers.any():
