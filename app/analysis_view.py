@@ -72,7 +72,8 @@ OVERLAY_MODES = (
     ("off", "Off"),
 )
 MODE_TIPS = {
-    "resize": "Resize: the paper's protocol (image resized to 512 × 512). Fast.",
+    "auto": "Auto: the model's own default (the mode and size it was measured best with).",
+    "resize": "Resize: the paper's protocol (the image resized to the model's input size). Fast.",
     "tiled": "Tiled: full resolution in overlapping tiles. Slower, finds small edits.",
 }
 

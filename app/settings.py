@@ -18,7 +18,7 @@ MAX_RECENT = 10
 # Default values, by key; the type of the default is the type read back.
 DEFAULTS: dict[str, Any] = {
     "device": "auto",
-    "analysis/mode": "resize",
+    "analysis/mode": "auto",
     "analysis/threshold": 0.5,
     "analysis/opacity": 0.5,
     "analysis/colormap": "inferno",

@@ -279,7 +279,7 @@ def _train_printer() -> tuple[Callable[[dict[str, Any]], None], Callable[[], Non
             bar.refresh()
         elif kind == "validation":
             m = event["metrics"]
-            shown = ("f1", "auc", "iou", "best_f1", "image_auc")
+            shown = ("f1", "best_f1", "floor_f1", "auc", "image_auc")
             text = ", ".join(f"{k} {m[k]:.3f}" for k in shown if isinstance(m.get(k), float))
             (bar.write if bar else print)(f"epoch {event['epoch']} validation: {text}")
         elif kind in ("log", "dataset"):
@@ -343,6 +343,45 @@ def _fmt(value: Any) -> str:
     return "  n/a" if value is None else f"{value:.3f}"
 
 
+EVAL_COLUMNS = (
+    ("f1", "F1@.5"),
+    ("best_f1", "bestF1"),
+    ("floor_f1", "floor"),
+    ("auc", "AUC"),
+    ("iou", "IoU"),
+    ("image_auc", "imgAUC"),
+    ("image_accuracy", "imgAcc"),
+)
+
+
+def format_eval_table(results: list[dict[str, Any]]) -> str:
+    """The evaluation table: one row per condition and subset (all, then each manipulation
+    type and the authentic images), with the all-manipulated floor beside F1 and AUC.
+
+    ``n`` counts every image of the subset; pixel figures are means over its manipulated
+    images (``tampered``), image-level figures use all of them.
+    """
+    head = f"{'condition':<14} {'subset':<10} {'n':>5} {'tampered':>8} " + " ".join(
+        f"{label:>7}" for _, label in EVAL_COLUMNS
+    )
+    lines = [head]
+    for result in results:
+        kinds = list(result["by_kind"].items())
+        if len(kinds) == 1:  # one subset only (e.g. no types known): it is the "all" row
+            kinds = []
+        for subset, metrics in [("all", result["overall"]), *kinds]:
+            lines.append(
+                f"{result['perturbation'] or 'clean':<14} {subset:<10} "
+                f"{metrics.get('n_all', ''):>5} {metrics.get('n_tampered', ''):>8} "
+                + " ".join(f"{_fmt(metrics.get(key)):>7}" for key, _ in EVAL_COLUMNS)
+            )
+    lines.append(
+        "floor = mean per-image F1 of marking every pixel as manipulated, 2r/(1+r); "
+        "a model at or below it has not learned to localise"
+    )
+    return "\n".join(lines)
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
     from ncl_core.data.datasets import scan_dataset
     from ncl_core.data.perturb import PERTURBATIONS
@@ -370,15 +409,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     skipped = results[0]["skipped"]  # the same files fail under every perturbation
     for item in skipped:
         print(f"error: {item['error']}", file=sys.stderr)
-    cols = ("f1", "auc", "iou", "best_f1", "image_auc", "image_accuracy")
-    print(f"{'condition':<14} {'subset':<10} {'n':>5} " + " ".join(f"{c:>9}" for c in cols))
-    for result in results:
-        rows = [("all", result["overall"])] + list(result["by_kind"].items())
-        for subset, metrics in rows:
-            print(
-                f"{result['perturbation'] or 'clean':<14} {subset:<10} {metrics.get('n_images', ''):>5} "
-                + " ".join(f"{_fmt(metrics.get(c)):>9}" for c in cols)
-            )
+    print(format_eval_table(results))
     if args.json:
         from ncl_core.fsutil import atomic_write_text
 
@@ -473,17 +504,18 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
 def _add_analysis_args(p: argparse.ArgumentParser, input_size: bool = True) -> None:
     p.add_argument(
         "--mode",
-        choices=("resize", "tiled"),
-        default="resize",
-        help="resize (default): the paper's protocol, the whole image resized to the model's "
-        "input size; tiled: full resolution in overlapping tiles",
+        choices=("auto", "resize", "tiled"),
+        default="auto",
+        help="auto (default): the model's own default mode and sizes; resize: the paper's "
+        "protocol, the whole image resized to the model's input size; tiled: full resolution "
+        "in overlapping tiles",
     )
     p.add_argument("--threshold", type=float, default=0.5, help="probability threshold of the mask")
     if input_size:
         p.add_argument(
             "--input-size",
             type=int,
-            help="resize mode: network input side (default: the model's training size)",
+            help="resize mode: network input side (default: the model's own, else its training size)",
         )
     _add_model_args(p)
 

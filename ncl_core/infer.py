@@ -1,8 +1,10 @@
 """Analyse images with a model file: the ``Predictor``.
 
-Two modes: ``resize`` (the paper's protocol: resize to 512 x 512, predict, resize the map back)
-and ``tiled`` (full resolution: overlapping tiles blended with a smooth window, tiles batched,
-memory bounded by the image size, not by the network).
+Two modes: ``resize`` (the paper's protocol: resize to the model's input size, predict, resize
+the map back) and ``tiled`` (full resolution: overlapping tiles cross-faded where they overlap,
+tiles batched, memory bounded by the image size, not by the network). ``auto`` takes the mode
+and sizes that the model file names as its own defaults (measured on real forgeries when the
+model was made); files without them use resize at the training size.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from ncl_core.device import amp_dtype, describe, pick_device
 from ncl_core.hashing import sha256_file
 from ncl_core.modelfile import ModelInfo, ModelRegistry, load_model
 
-MODES = ("resize", "tiled")
+MODES = ("auto", "resize", "tiled")
 # The smooth tile window never reaches zero, so a pixel seen by one tile only still counts.
 _WINDOW_FLOOR = 1e-3
 # [ours] image-level score: mean of the top 0.5 % pixel probabilities, so one hot pixel does
@@ -44,11 +46,11 @@ class Cancelled(Exception):
 class InferenceSettings:
     """Settings of one analysis, recorded in every result."""
 
-    mode: str = "resize"
+    mode: str = "auto"  # the model's own default mode
     threshold: float = 0.5
     input_size: int | None = None  # resize mode side; None: the model's training size
     tile: int | None = None  # tiled mode tile side; None: the model's training size
-    overlap: int | None = None  # None: a quarter of the tile
+    overlap: int | None = None  # None: a quarter of the tile (the cross-fade width)
     tile_batch: int = 4
 
     def __post_init__(self) -> None:
@@ -79,9 +81,17 @@ def tile_starts(length: int, tile: int, overlap: int) -> list[int]:
     return starts
 
 
-def blend_window(tile: int) -> np.ndarray:
-    """A separable raised-cosine weight: tile centres count most, edges fade out."""
-    ramp = 0.5 - 0.5 * np.cos(2 * np.pi * (np.arange(tile) + 0.5) / tile)
+def blend_window(tile: int, overlap: int | None = None) -> np.ndarray:
+    """A separable flat-top weight: 1 inside, a raised-cosine fade over ``overlap`` px at each
+    edge (default: a quarter of the tile). Two tiles that overlap by ``overlap`` cross-fade,
+    their weights summing to 1, so no seam shows where one tile hands over to the next."""
+    overlap = tile // 4 if overlap is None else overlap
+    ramp = np.ones(tile, np.float64)
+    if overlap > 0:
+        edge = 0.5 - 0.5 * np.cos(np.pi * (np.arange(overlap) + 0.5) / overlap)
+        n = min(overlap, tile // 2)
+        ramp[:n] = edge[:n]
+        ramp[tile - n :] = edge[:n][::-1]
     return np.maximum(np.outer(ramp, ramp), _WINDOW_FLOOR).astype(np.float32)
 
 
@@ -101,8 +111,14 @@ class Predictor:
         self.model_id = info.name
         self.model_sha256 = info.sha256
         self._amp = amp_dtype(device)
-        # Resize mode feeds the network at the size it was trained at (the paper: 512).
-        self.input_size = int(info.train_config.get("size") or 512)
+        # The model's own defaults; else resize mode at the size it was trained at (paper: 512).
+        self.defaults = dict(info.inference or {})
+        train_size = int(info.train_config.get("size") or 512)
+        self.default_mode = (
+            self.defaults.get("mode") if self.defaults.get("mode") in MODES[1:] else "resize"
+        )
+        self.input_size = int(self.defaults.get("input_size") or train_size)
+        self.tile_size = int(self.defaults.get("tile") or train_size)
         if device.type == "cuda":
             self.model = self.model.to(memory_format=torch.channels_last)
             torch.backends.cudnn.benchmark = True
@@ -148,13 +164,13 @@ class Predictor:
         cancel: Callable[[], bool] | None,
     ) -> np.ndarray:
         h, w = image.shape[:2]
-        tile = settings.tile or self.input_size
+        tile = settings.tile or self.tile_size
         overlap = settings.overlap if settings.overlap is not None else tile // 4
         if h <= tile and w <= tile:
             return self._predict(to_tensor(image)[None])[0]
         ys, xs = tile_starts(h, tile, overlap), tile_starts(w, tile, overlap)
         boxes = [(y, x) for y in ys for x in xs]
-        window = blend_window(tile)
+        window = blend_window(tile, overlap)
         # Accumulators in float32 at image size: 2 x 4 bytes per pixel, the only O(H*W) cost
         # besides the image itself.
         acc = np.zeros((h, w), np.float32)
@@ -179,7 +195,7 @@ class Predictor:
     def analyze(
         self,
         source: str | Path | np.ndarray,
-        mode: str = "resize",
+        mode: str = "auto",
         threshold: float = 0.5,
         progress: Callable[[float], None] | None = None,
         cancel: Callable[[], bool] | None = None,
@@ -187,6 +203,7 @@ class Predictor:
     ) -> Analysis:
         """Analyse one image file or RGB uint8 array. Raises ``ImageReadError`` for bad files."""
         settings = settings or InferenceSettings(mode=mode, threshold=threshold)
+        settings = self.resolve(settings)
         if isinstance(source, np.ndarray):
             return self._analyze_array(source, [], None, None, None, settings, progress, cancel)
         path = Path(source)
@@ -237,9 +254,15 @@ class Predictor:
             image_format=image_format,
         )
 
+    def resolve(self, settings: InferenceSettings) -> InferenceSettings:
+        """``settings`` with ``auto`` replaced by the model's default mode."""
+        if settings.mode != "auto":
+            return settings
+        return InferenceSettings(**{**settings.__dict__, "mode": self.default_mode})
+
     def _effective(self, settings: InferenceSettings) -> dict:
         """The settings as actually used (defaults resolved), for the record."""
-        tile = settings.tile or self.input_size
+        tile = settings.tile or self.tile_size
         return {
             **settings.__dict__,
             "input_size": settings.input_size or self.input_size,
@@ -250,7 +273,7 @@ class Predictor:
     def analyze_many(
         self,
         paths: Iterable[str | Path],
-        mode: str = "resize",
+        mode: str = "auto",
         threshold: float = 0.5,
         prefetch: int = 2,
         cancel: Callable[[], bool] | None = None,
@@ -260,7 +283,7 @@ class Predictor:
 
         Unreadable files come back as ``AnalysisError`` results; the sequence goes on.
         """
-        settings = settings or InferenceSettings(mode=mode, threshold=threshold)
+        settings = self.resolve(settings or InferenceSettings(mode=mode, threshold=threshold))
         decoded: queue.Queue = queue.Queue(maxsize=max(1, prefetch))
         stop = threading.Event()
         done = object()

@@ -5,6 +5,10 @@ IoU, precision and recall are 0 when there is no true positive (so an authentic 
 scores F1 = 0); AUC is the exact Mann-Whitney statistic with average ranks for ties and is NaN
 when the ground truth has only one class. Dataset scores are means of per-image metrics over
 the tampered images, unless authentic images are asked for explicitly.
+
+Every localisation figure comes with the **all-manipulated floor**: the F1 of marking every
+pixel as manipulated, 2r / (1 + r) for a manipulated fraction r. A model whose F1 is below the
+floor has not learned to localise.
 """
 
 from __future__ import annotations
@@ -21,7 +25,8 @@ ArrayLike = np.ndarray | torch.Tensor
 
 @dataclass
 class PixelMetrics:
-    """Metrics of one image; ``best_f1`` is the best F1 over all thresholds, at ``best_threshold``."""
+    """Metrics of one image; ``best_f1`` is the best F1 over all thresholds, at ``best_threshold``;
+    ``floor_f1`` is the F1 of marking every pixel as manipulated."""
 
     f1: float
     iou: float
@@ -30,6 +35,7 @@ class PixelMetrics:
     auc: float
     best_f1: float
     best_threshold: float
+    floor_f1: float = 0.0
 
     def to_dict(self) -> dict[str, float]:
         return asdict(self)
@@ -49,6 +55,7 @@ def _pixel_metrics(p: torch.Tensor, g: torch.Tensor, threshold: float) -> PixelM
     counts = torch.stack([(pred & g).sum(), (pred & ~g).sum(), (~pred & g).sum()])
     auc, best_f1, best_threshold = _ranked(p, g)
     tp, fp, fn = counts.tolist()  # one device sync for the three counts
+    positives = tp + fn
     return PixelMetrics(
         f1=2 * tp / (2 * tp + fp + fn) if tp else 0.0,
         iou=tp / (tp + fp + fn) if tp else 0.0,
@@ -57,7 +64,13 @@ def _pixel_metrics(p: torch.Tensor, g: torch.Tensor, threshold: float) -> PixelM
         auc=auc,
         best_f1=best_f1,
         best_threshold=best_threshold,
+        floor_f1=all_manipulated_f1(positives / p.numel()) if p.numel() else 0.0,
     )
+
+
+def all_manipulated_f1(fraction: float) -> float:
+    """F1 of marking every pixel as manipulated when ``fraction`` of them are: 2r / (1 + r)."""
+    return 2 * fraction / (1 + fraction) if fraction > 0 else 0.0
 
 
 def image_metrics(scores: Any, labels: Any, threshold: float = 0.5) -> dict[str, float]:
@@ -117,10 +130,11 @@ class MetricAccumulator:
             "include_authentic": include_authentic,
             "threshold": self.threshold,
             "n_images": len(rows),
+            "n_all": len(self.per_image),
             "n_tampered": sum(self.tampered),
             "n_authentic": len(self.tampered) - sum(self.tampered),
         }
-        for name in ("f1", "iou", "precision", "recall", "best_f1"):
+        for name in ("f1", "iou", "precision", "recall", "best_f1", "floor_f1"):
             values = [getattr(m, name) for m in rows]
             out[name] = sum(values) / len(values) if values else math.nan
         aucs = [m.auc for m in rows if not math.isnan(m.auc)]

@@ -28,7 +28,7 @@ from ncl_core.paths import bundled_model_path, models_dir
 
 FORMAT_NAME = "ncl-forensics-model"
 FORMAT_VERSION = 1
-_JSON_KEYS = ("trained_on", "metrics", "train_config", "extra")
+_JSON_KEYS = ("trained_on", "metrics", "train_config", "inference")
 
 
 class ModelFileError(Exception):
@@ -51,6 +51,9 @@ class ModelInfo:
     app_version: str = ""
     bundled: bool = False
     train_config: dict[str, Any] = field(default_factory=dict)
+    # The model's own inference defaults, measured on real forgeries: {"mode": "resize" |
+    # "tiled", "input_size": px, "tile": px}. Files without them use resize at the training size.
+    inference: dict[str, Any] = field(default_factory=dict)
 
     @property
     def backbone(self) -> str:
@@ -86,8 +89,10 @@ def save_model(
     parent: str | None = None,
     train_config: dict[str, Any] | None = None,
     half: bool = False,
+    inference: dict[str, Any] | None = None,
 ) -> Path:
-    """Write ``model`` as a model file (atomically). ``half`` stores float weights as fp16."""
+    """Write ``model`` as a model file (atomically). ``half`` stores float weights as fp16;
+    ``inference`` holds the model's default inference settings (mode, input size, tile)."""
     path = Path(path)
     tensors = {}
     for key, value in model.state_dict().items():
@@ -106,6 +111,7 @@ def save_model(
         "trained_on": json.dumps(trained_on or {}),
         "metrics": json.dumps(metrics or {}),
         "train_config": json.dumps(train_config or {}),
+        "inference": json.dumps(inference or {}),
     }
     with atomic_path(path) as tmp:
         try:
@@ -143,8 +149,11 @@ def _read_header(path: Path) -> dict[str, str]:
     return metadata
 
 
-def export_half(source: str | Path, dest: str | Path) -> Path:
-    """An fp16 copy of a model file with the same metadata (for shipping: half the size)."""
+def export_half(
+    source: str | Path, dest: str | Path, inference: dict[str, Any] | None = None
+) -> Path:
+    """An fp16 copy of a model file with the same metadata (for shipping: half the size);
+    ``inference`` replaces its default inference settings when given."""
     model, info = load_model(source)
     return save_model(
         dest,
@@ -155,6 +164,7 @@ def export_half(source: str | Path, dest: str | Path) -> Path:
         parent=info.parent,
         train_config=info.train_config,
         half=True,
+        inference=inference if inference is not None else info.inference,
     )
 
 
@@ -194,6 +204,7 @@ def read_model_info(path: str | Path, *, bundled: bool = False) -> ModelInfo:
         app_version=meta.get("app_version", ""),
         bundled=bundled,
         train_config=parsed["train_config"],
+        inference=parsed["inference"],
     )
 
 

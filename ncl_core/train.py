@@ -28,7 +28,7 @@ from torch.utils.data import ConcatDataset, DataLoader, Dataset
 
 from ncl_core.config import JsonConfig, LossConfig, ModelConfig
 from ncl_core.data.datasets import Sample, SegmentationDataset, scan_dataset, split_samples
-from ncl_core.data.synth import SynthConfig, SynthDataset, list_source_images
+from ncl_core.data.synth import SynthConfig, SynthDataset, scan_photos
 from ncl_core.data.transforms import AugmentConfig
 from ncl_core.device import amp_dtype, describe, pick_device
 from ncl_core.fsutil import atomic_path, atomic_write_text
@@ -57,7 +57,7 @@ class TrainConfig(JsonConfig):
     val: tuple[str, ...] = ()  # validation sets; empty = a hash split of ``data``
     synthetic: str | None = None  # folder of authentic photos: forgeries made on the fly
     synthetic_length: int = 2000  # synthetic items per epoch
-    synthetic_authentic: float = 0.2  # share of untouched photos, so "nothing forged" is learned
+    synthetic_authentic: float = 0.25  # share of untouched photos, so "nothing forged" is learned
     out: str = "ncl-model.safetensors"  # model file written (best by validation F1)
     name: str | None = None
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -81,6 +81,7 @@ class TrainConfig(JsonConfig):
     val_every: int = 1  # epochs
     val_fraction: float = 0.1
     val_synthetic_length: int = 64
+    val_limit: int | None = None  # validate on at most this many labeled images (spread evenly)
     checkpoint_every: int = 200  # steps; a checkpoint is also written at every epoch end
     max_nonfinite: int = 5  # consecutive non-finite losses before giving up
     time_limit_min: float | None = None  # stop (validate, keep the best, checkpoint) after this
@@ -276,14 +277,21 @@ class Trainer:
         if cfg.data and not cfg.val and cfg.val_fraction > 0:
             train_samples, val_samples = split_samples(train_samples, cfg.val_fraction)
             trained_on["validation"].append(f"{cfg.val_fraction:.0%} hash split of the data")
+        if cfg.val_limit and len(val_samples) > cfg.val_limit:
+            stride = len(val_samples) / cfg.val_limit
+            val_samples = [val_samples[int(i * stride)] for i in range(cfg.val_limit)]
+            trained_on["validation"].append(f"{cfg.val_limit} images of it, evenly spread")
         parts: list[Dataset] = []
         val_parts: list[Dataset] = []
         if train_samples:
             parts.append(SegmentationDataset(train_samples, cfg.size, True, cfg.augment, cfg.seed))
         if val_samples:
-            val_parts.append(SegmentationDataset(val_samples, cfg.size, train=False))
+            # Whole images at native resolution, as the model's tiled inference sees them.
+            val_parts.append(SegmentationDataset(val_samples, cfg.size, train=False, native=True))
         if cfg.synthetic:
-            photos = list_source_images(cfg.synthetic)
+            photos, problems = scan_photos(cfg.synthetic)
+            for line in problems:
+                self._log(line, "warning")
             if len(photos) < 2:
                 raise TrainingError(
                     f"{cfg.synthetic}: needs at least 2 authentic photos for synthesis"
@@ -292,13 +300,21 @@ class Trainer:
             if cfg.val:  # a given validation set: every photo can train
                 train_photos, val_photos = photo_samples, []
             else:
-                train_photos, val_photos = split_samples(photo_samples, max(cfg.val_fraction, 0.05))
+                # By source photo: a pool holds one folder per photo (``<id>/photo.jpg``).
+                train_photos, val_photos = split_samples(
+                    photo_samples,
+                    max(cfg.val_fraction, 0.05),
+                    key=lambda s: s.image.relative_to(cfg.synthetic).as_posix(),
+                )
             synth = SynthConfig(
                 size=cfg.size, seed=cfg.seed, authentic_fraction=cfg.synthetic_authentic
             )
             parts.append(
                 SynthDataset(
-                    [s.image for s in train_photos], synth, cfg.synthetic_length, cfg.augment
+                    [s.image for s in train_photos],
+                    synth,
+                    cfg.synthetic_length,
+                    cfg.augment.hflip_p,
                 )
             )
             if val_photos:
@@ -567,7 +583,7 @@ class Trainer:
         accumulator = MetricAccumulator()
         loader = DataLoader(
             val_set,
-            batch_size=self.config.batch_size,
+            batch_size=1,  # native-resolution images differ in size
             num_workers=self.config.workers,
             collate_fn=_collate,
         )

@@ -1,15 +1,15 @@
 #!/usr/bin/env bash
 # Build the authentic-photo pool (real, openly licensed camera photographs) from packages of
-# the Debian and PyPI registries, then cut it into random multi-scale crops.
+# the Debian and PyPI registries, kept at native resolution.
 #
-#   scripts/build_photo_pool.sh OUT_DIR
+#   scripts/build_photo_pool.sh OUT_DIR [--extra DIR ...]
 #
 # Downloads go to a cache folder, never into the git tree:
 #   ${NCL_POOL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/ncl-forensics/pool-src}
-# Output: OUT_DIR/<photo-id>/crop_NNN.jpg and OUT_DIR/manifest.json (see docs/PHOTO_POOL.md).
+# Output: OUT_DIR/<photo-id>/photo.<ext> and OUT_DIR/manifest.json (see docs/PHOTO_POOL.md).
 # Needs: apt-get + dpkg-deb (Debian; nothing is installed), unzip, and a Python with Pillow and
 # NumPy (PYTHON=..., default: the repo's .venv, else python3) whose pip can reach PyPI.
-# Extra arguments after OUT_DIR are passed to scripts/crop_pool.py (e.g. --format png).
+# Extra arguments after OUT_DIR go to scripts/pool_photos.py, e.g. --extra DIR/budgie-cc0.
 set -euo pipefail
 
 if [[ $# -lt 1 || "$1" == -h || "$1" == --help ]]; then
@@ -104,5 +104,5 @@ done
 mv "$CACHE/versions.tsv.new" "$CACHE/versions.tsv"
 
 # ------------------------------------------------------------------------- select + crop
-echo "== cropping into $OUT_DIR"
-"$PYTHON" "$HERE/crop_pool.py" "$CACHE" "$OUT_DIR" "$@"
+echo "== writing the pool into $OUT_DIR"
+"$PYTHON" "$HERE/pool_photos.py" "$CACHE" "$OUT_DIR" "$@"

@@ -3,8 +3,12 @@
 
 Input: the cache folder that build_photo_pool.sh filled (``<cache>/x/<package>/`` holds each
 package's extracted files, ``<cache>/versions.tsv`` holds "package<TAB>version<TAB>registry").
-Output: ``OUT_DIR/<photo-id>/crop_NNN.jpg`` (one folder per source photo, so that train /
-val / test can be split by source photo) and ``OUT_DIR/manifest.json``.
+Output: ``OUT_DIR/<photo-id>/photo.<ext>`` (one folder per source photo, so that train / val /
+test can be split by source photo) and ``OUT_DIR/manifest.json``. Photos keep their published
+resolution and encoding: JPEG and WebP files are copied byte for byte, everything else becomes a
+lossless PNG. Nothing is scaled or cropped: sensor noise, demosaicing and the JPEG grid are the
+traces a forensic network learns from. ``--extra DIR`` adds a folder of published photos
+(``EXTRA_SETS`` below says which folders are known, with their source and licence).
 
 Which files are photographs was decided by looking at every candidate (contact sheets); the
 decisions are the SELECTION table below. Licences are read from the packages themselves:
@@ -22,7 +26,6 @@ import bz2
 import fnmatch
 import hashlib
 import json
-import random
 import re
 import struct
 import sys
@@ -360,44 +363,97 @@ def resolve_licence(pkg: str, pkgroot: Path, f: Path) -> dict:
     return info
 
 
-# ---------------------------------------------------------------------------------- crops
-def n_crops_for(w: int, h: int, lo: int, hi: int) -> int:
-    return max(lo, min(hi, round(3 * w * h / 512 ** 2)))
+# ------------------------------------------------------------------------- native copies
+# Photos published by their authors with a licence stated beside them, given to this script as
+# folders (``--extra DIR``): folder name -> where it comes from and under which licence.
+EXTRA_SETS = {
+    "budgie-cc0": {
+        "package": "budgie-backgrounds",
+        "package_version": "82067426f1dde366e9c9038fdbe457c2527525dd",
+        "registry": "github:BuddiesOfBudgie/budgie-backgrounds",
+        "licence": "CC0-1.0",
+        "licence_url": LICENCE_URLS.get("CC0-1.0", "https://creativecommons.org/publicdomain/zero/1.0/"),
+        "copyright": "the photographers of budgie-backgrounds (CC0 dedication)",
+        "licence_source": "LICENSE-CC0.txt beside the photos",
+        "source_url": "https://github.com/BuddiesOfBudgie/budgie-backgrounds",
+    },
+    "kodak": {
+        "package": "Kodak-Lossless-True-Color-Image-Suite",
+        "package_version": "dd2e1105fe8d9afe1120cd7e4c0e5e41f509a81b",
+        "registry": "github:MohamedBakrAli/Kodak-Lossless-True-Color-Image-Suite",
+        "licence": "unrestricted use (Eastman Kodak)",
+        "licence_url": "https://r0k.us/graphics/kodak/",
+        "copyright": "Eastman Kodak Company, released for unrestricted use",
+        "licence_source": "Kodak's release of the PhotoCD test suite (no licence file)",
+        "source_url": "https://github.com/MohamedBakrAli/Kodak-Lossless-True-Color-Image-Suite",
+    },
+}
+# Encodings kept byte for byte: their traces (JPEG grid, WebP blocks) are the photo's history.
+KEEP_BYTES = {"JPEG": ".jpg", "WEBP": ".webp"}
 
 
-def make_crops(img: Image.Image, photo_id: str, seed: int, size: int, min_side: int,
-               min_scale: float, lo: int, hi: int):
+def write_native(img: Image.Image, source: Path, folder: Path) -> tuple[str, str]:
+    """The photo at its published resolution: original bytes for JPEG / WebP and plain RGB
+    PNG, otherwise a lossless PNG of its RGB pixels. Returns (file name, how it was kept)."""
+    fmt = img.format or ""
+    for old in folder.glob("photo.*"):
+        old.unlink()
+    if fmt in KEEP_BYTES or (fmt == "PNG" and img.mode in ("RGB", "L")):
+        name = "photo" + KEEP_BYTES.get(fmt, ".png")
+        (folder / name).write_bytes(source.read_bytes())
+        return name, "original bytes"
+    img.convert("RGB").save(folder / "photo.png", optimize=False, compress_level=6)
+    return "photo.png", f"lossless PNG of the {img.mode} {fmt or 'raw'} pixels"
+
+
+def photo_record(pid: str, img: Image.Image, source: Path, folder: Path, mode: str) -> dict:
+    name, kept = write_native(img, source, folder)
     w, h = img.size
-    short = min(w, h)
-    smin = max(int(round(min_scale * short)), min(min_side, short))
-    n = n_crops_for(w, h, lo, hi)
-    rng = random.Random(int(hashlib.sha256(f"{seed}:{photo_id}".encode()).hexdigest()[:16], 16))
-    boxes = []
-    for i in range(n):  # stratified over scale so every photo gets small and large crops
-        s = int(round(smin + (short - smin) * (i + rng.random()) / n))
-        s = max(smin, min(short, s))
-        x = rng.randint(0, w - s)
-        y = rng.randint(0, h - s)
-        boxes.append((x, y, s))
-    rng.shuffle(boxes)
-    for x, y, s in boxes:
-        yield (x, y, s), img.resize((size, size), Image.LANCZOS, box=(x, y, x + s, y + s))
+    return {
+        "id": pid, "file": f"{pid}/{name}", "stored_as": kept,
+        "sha256": hashlib.sha256(source.read_bytes()).hexdigest(),
+        "width": w, "height": h, "source_mode": mode,
+    }
+
+
+def add_extra_sets(dirs: list[Path], out: Path, min_side: int, seen_ids: set, photos: list,
+                   skipped: list) -> None:
+    for root in dirs:
+        meta = EXTRA_SETS.get(root.name)
+        if meta is None:
+            print(f"warning: {root}: unknown photo set (known: {', '.join(EXTRA_SETS)}); skipped",
+                  file=sys.stderr)
+            continue
+        for f in sorted(p for p in root.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png")):
+            try:
+                img = Image.open(f)
+                img.load()
+            except Exception as exc:  # noqa: BLE001 - one bad file is one line, the rest goes on
+                print(f"warning: {f}: not a readable image ({exc}); skipped", file=sys.stderr)
+                skipped.append({"package": meta["package"], "path": f.name, "reason": str(exc)})
+                continue
+            if min(img.size) < min_side:
+                skipped.append({"package": meta["package"], "path": f.name,
+                                "reason": f"too small ({img.size[0]}x{img.size[1]})"})
+                continue
+            pid = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{root.name}__{f.stem}")
+            seen_ids.add(pid)
+            d = out / pid
+            d.mkdir(parents=True, exist_ok=True)
+            rec = photo_record(pid, img, f, d, img.mode)
+            photos.append({**rec, **{k: v for k, v in meta.items()},
+                           "path_in_package": f.name})
+            print(f"{pid}: {img.size[0]}x{img.size[1]} {meta['licence']}", flush=True)
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("cache", type=Path, help="cache folder filled by build_photo_pool.sh")
     ap.add_argument("out", type=Path, help="output folder (OUT_DIR)")
-    ap.add_argument("--size", type=int, default=512, help="crop output side (px)")
-    ap.add_argument("--min-scale", type=float, default=0.3, help="smallest crop, fraction of short side")
     ap.add_argument("--min-side", type=int, default=384,
-                    help="smallest crop in source pixels (limits upsampling); photos whose short "
-                         "side is below this are skipped")
-    ap.add_argument("--min-crops", type=int, default=8)
-    ap.add_argument("--max-crops", type=int, default=24)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--format", choices=["jpg", "png"], default="jpg")
-    ap.add_argument("--quality", type=int, default=95, help="JPEG quality")
+                    help="photos whose short side is below this are skipped")
+    ap.add_argument("--extra", type=Path, action="append", default=[],
+                    help=f"a folder of published photos to add (known: {', '.join(EXTRA_SETS)})")
     a = ap.parse_args()
 
     xdir = a.cache / "x"
@@ -440,7 +496,6 @@ def main() -> int:
                     if img.getextrema()[3][0] < 255:
                         skipped.append({"package": pkg, "path": rel, "reason": "has transparency"})
                         continue
-                img = img.convert("RGB")
                 w, h = img.size
                 if min(w, h) < a.min_side:
                     skipped.append({"package": pkg, "path": rel,
@@ -461,42 +516,28 @@ def main() -> int:
                 info = resolve_licence(pkg, root, f)
                 d = a.out / pid
                 d.mkdir(parents=True, exist_ok=True)
-                for old in d.glob("crop_*"):
-                    old.unlink()
-                crops = []
-                for k, (box, crop) in enumerate(make_crops(img, pid, a.seed, a.size, a.min_side,
-                                                           a.min_scale, a.min_crops, a.max_crops)):
-                    name = f"crop_{k:03d}.{a.format}"
-                    if a.format == "jpg":
-                        crop.save(d / name, quality=a.quality, subsampling=0, optimize=True)
-                    else:
-                        crop.save(d / name, optimize=False, compress_level=6)
-                    crops.append({"file": name, "box_xys": list(box)})
                 ver, reg = versions[pkg]
+                rec = photo_record(pid, img, f, d, mode)
                 photos.append({
-                    "id": pid, "package": pkg, "package_version": ver, "registry": reg,
+                    **rec, "package": pkg, "package_version": ver, "registry": reg,
                     "path_in_package": rel if pkg != "gcompris-qt-data" else
                     f"usr/share/gcompris-qt/rcc/{rel.split('/activities/')[1].split('/')[0]}.rcc:"
                     + rel.split("gcompris-rcc/")[1],
-                    "sha256": hashlib.sha256(f.read_bytes()).hexdigest(),
-                    "width": w, "height": h, "source_mode": mode, **info,
-                    "n_crops": len(crops), "crops": crops,
+                    **info,
                 })
-                print(f"{pid}: {w}x{h} {info['licence']} -> {len(crops)} crops", flush=True)
+                print(f"{pid}: {w}x{h} {info['licence']} -> {rec['file']}", flush=True)
 
+    add_extra_sets(a.extra, a.out, a.min_side, seen_ids, photos, skipped)
     manifest = {
-        "description": "Authentic-photo pool for NCL Forensics; one folder per source photo.",
-        "params": {"size": a.size, "min_scale": a.min_scale, "min_side": a.min_side,
-                   "crops_per_photo": f"clip(round(3*w*h/512^2), {a.min_crops}, {a.max_crops})",
-                   "resample": "Lanczos", "format": a.format,
-                   "jpeg": {"quality": a.quality, "subsampling": "4:4:4"} if a.format == "jpg" else None,
-                   "seed": a.seed},
-        "n_photos": len(photos), "n_crops": sum(p["n_crops"] for p in photos),
+        "description": "Authentic-photo pool for NCL Forensics at native resolution: one folder "
+                       "per source photo, each holding the photo as published.",
+        "params": {"min_side": a.min_side, "extra": [p.name for p in a.extra]},
+        "n_photos": len(photos),
         "photos": photos, "skipped_in_selected_sets": skipped,
         "rejected_sets": REJECTED_SETS,
     }
     (a.out / "manifest.json").write_text(json.dumps(manifest, indent=1, ensure_ascii=False))
-    print(f"done: {manifest['n_photos']} source photos, {manifest['n_crops']} crops -> {a.out}")
+    print(f"done: {manifest['n_photos']} source photos -> {a.out}")
     return 0
 
 

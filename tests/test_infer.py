@@ -74,6 +74,30 @@ def test_tile_geometry():
     assert window.shape == (8, 8) and window.min() > 0 and np.allclose(window, window.T)
 
 
+def test_overlapping_tiles_cross_fade_to_one():
+    # Where two tiles overlap their weights sum to 1, and inside a tile the weight is 1: a
+    # constant map stays constant and no seam is drawn at a tile edge.
+    ramp = blend_window(64, 16)[32]
+    assert np.allclose(ramp[16:48], 1.0)
+    assert np.allclose(ramp[48:] + ramp[:16], 1.0, atol=1e-3)
+
+
+def test_auto_mode_follows_the_model_file(tiny_model_path, tmp_path):
+    from ncl_core.modelfile import export_half
+
+    plain = Predictor.load(tiny_model_path, device="cpu")
+    assert plain.default_mode == "resize"
+    assert plain.analyze(pattern(40, 50)).settings["mode"] == "resize"
+    tiled_file = export_half(
+        tiny_model_path, tmp_path / "tiled.safetensors", {"mode": "tiled", "tile": 96}
+    )
+    tiled = Predictor.load(tiled_file, device="cpu")
+    result = tiled.analyze(pattern(100, 150))
+    assert result.settings["mode"] == "tiled" and result.settings["tile"] == 96
+    # An explicit choice still wins over the model's default.
+    assert tiled.analyze(pattern(40, 50), settings=SMALL).settings["mode"] == "resize"
+
+
 def test_tiled_mode_reports_progress_and_cancels(predictor):
     image = pattern(200, 200)
     seen = []

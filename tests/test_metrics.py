@@ -8,7 +8,12 @@ import numpy as np
 import pytest
 import torch
 
-from ncl_core.metrics import MetricAccumulator, image_metrics, pixel_metrics
+from ncl_core.metrics import (
+    MetricAccumulator,
+    all_manipulated_f1,
+    image_metrics,
+    pixel_metrics,
+)
 
 
 def naive_auc(scores, labels):
@@ -183,3 +188,21 @@ def test_large_map_is_exact():
     below = np.cumsum(neg_hist) - neg_hist
     expected = (below[levels[gt]] + 0.5 * neg_hist[levels[gt]]).sum() / (gt.sum() * (~gt).sum())
     assert pixel_metrics(prob, gt).auc == pytest.approx(expected, abs=1e-12)
+
+
+def test_all_manipulated_floor_is_the_f1_of_marking_everything():
+    gt = np.zeros((10, 10), bool)
+    gt[:2, :5] = True  # r = 0.1
+    everything = np.ones((10, 10), np.float32)
+    m = pixel_metrics(everything, gt)
+    assert m.floor_f1 == pytest.approx(2 * 0.1 / 1.1) == pytest.approx(m.f1)
+    assert all_manipulated_f1(0.0) == 0.0 and all_manipulated_f1(1.0) == 1.0
+    acc = MetricAccumulator()
+    acc.add(everything, gt)
+    gt2 = np.zeros((10, 10), bool)
+    gt2[:5] = True  # r = 0.5
+    acc.add(np.zeros((10, 10), np.float32), gt2)
+    acc.add(np.zeros((10, 10), np.float32), np.zeros((10, 10), bool))  # authentic: no floor
+    result = acc.result()
+    assert result["floor_f1"] == pytest.approx((2 * 0.1 / 1.1 + 2 * 0.5 / 1.5) / 2)
+    assert (result["n_all"], result["n_tampered"], result["n_images"]) == (3, 2, 2)

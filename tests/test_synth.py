@@ -1,8 +1,10 @@
-"""Synthetic forgeries: masks exactly where pixels changed, determinism, output layout."""
+"""Synthetic forgeries: native-scale hosts, donors with a history of their own, masks exactly
+where pixels changed, balance, recipes, determinism, output layout and bad photo folders."""
 
 from __future__ import annotations
 
 import json
+import math
 
 import cv2
 import numpy as np
@@ -13,73 +15,166 @@ from ncl_core.data.datasets import scan_dataset
 from ncl_core.data.io import read_image, read_mask
 from ncl_core.data.synth import (
     KINDS,
+    SHAPES,
     SynthConfig,
     SynthDataset,
     SynthError,
+    content_segment,
+    donor_canvas,
     generate_dataset,
-    make_forgery,
+    make_item,
+    scan_photos,
 )
 
 from imaging import pattern, save
 
-NO_POST = {"resize_p": 0.0, "blur_p": 0.0, "noise_p": 0.0, "jpeg_p": 0.0}
 
-
-def _photo(seed, size=96):
+def _photo(seed, height=160, width=200):
     # Textured enough that a moved or inpainted region differs from what was there.
-    return pattern(size, size, seed=seed, noise=25)
+    return pattern(height, width, seed=seed, noise=25)
+
+
+def _band(recipe) -> int:
+    """How far beyond the mask (alpha >= 0.5) a feathered blend may change pixels."""
+    return int(math.ceil(3 * recipe.get("feather_px", 0.0) / 2)) + 1
+
+
+def _sources(root, n=3):
+    for i in range(n):
+        save(
+            root / ("sub" if i % 2 else "") / f"photo_{i}.png",
+            pattern(120 + 8 * i, 150, seed=i, noise=20),
+        )
+    return root
 
 
 @pytest.mark.parametrize("kind", KINDS)
-@pytest.mark.parametrize("feather_p", [0.0, 1.0])
-def test_mask_is_exactly_where_pixels_changed(kind, feather_p):
-    config = SynthConfig(size=96, feather_p=feather_p, color_match_p=0.5, **NO_POST)
-    photo, donor = _photo(1), _photo(2)[::-1].copy()
-    for seed in range(6):
-        image, mask, params = make_forgery(photo, donor, kind, np.random.default_rng(seed), config)
-        assert image.shape == photo.shape and image.dtype == np.uint8 and mask.dtype == bool
-        assert 0.02 <= mask.mean() <= 0.35 and params["area_fraction"] == pytest.approx(
-            mask.mean(), abs=1e-6
+def test_outside_the_region_an_item_is_its_native_crop_bit_for_bit(kind):
+    config = SynthConfig.plain(size=96, types=(kind,))
+    host_photo, donor_photo = _photo(1), _photo(2)
+    for seed in range(8):
+        image, mask, recipe = make_item(
+            host_photo, donor_photo, kind, np.random.default_rng(seed), config
         )
-        changed = np.any(image != photo, axis=2)
-        if kind == "removal" or params["feather_sigma"] == 0:
-            assert not changed[~mask].any()
-        else:
-            # A feathered blend changes pixels a little beyond the half-alpha line (about
-            # 3 sigma), never a whole region the mask leaves out.
-            distance = cv2.distanceTransform((~mask).astype(np.uint8), cv2.DIST_L2, 5)
-            outside = changed & ~mask
-            assert outside.any()
-            assert distance[outside].max() <= 3.5 * params["feather_sigma"] + 1.5
+        x, y, w, h = recipe["host"]["crop_xywh"]
+        crop = host_photo[y : y + h, x : x + w]
+        assert (w, h) == (96, 96) and "rescale" not in recipe["host"] and recipe["post"] == {}
+        band = cv2.dilate(
+            mask.astype(np.uint8), np.ones((3, 3), np.uint8), iterations=_band(recipe)
+        )
+        outside = band == 0
+        np.testing.assert_array_equal(image[outside], crop[outside])
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_mask_marks_exactly_the_changed_pixels(kind):
+    config = SynthConfig.plain(size=96)
+    host_photo, donor_photo = _photo(3), _photo(4)
+    for seed in range(8):
+        image, mask, recipe = make_item(
+            host_photo, donor_photo, kind, np.random.default_rng(seed), config
+        )
+        x, y, w, h = recipe["host"]["crop_xywh"]
+        changed = np.any(image != host_photo[y : y + h, x : x + w], axis=2)
+        assert 0.005 <= mask.mean() <= 0.5
+        assert recipe["area_fraction"] == pytest.approx(mask.mean(), abs=1e-6)
+        # Every changed pixel lies inside the mask or its feather band ...
+        distance = cv2.distanceTransform((~mask).astype(np.uint8), cv2.DIST_L2, 5)
+        assert distance[changed & ~mask].max(initial=0) <= _band(recipe) + 0.5
+        # ... and the mask marks pixels that did change, not a region left as it was.
         assert changed[mask].mean() > 0.8
-        assert params["kind"] == kind and params["post"] == {}
 
 
-def test_post_processing_is_global_and_recorded():
-    config = SynthConfig(size=96, resize_p=1, blur_p=1, noise_p=1, jpeg_p=1)
-    photo = _photo(1)
-    image, mask, params = make_forgery(photo, None, "copy_move", np.random.default_rng(0), config)
-    assert set(params["post"]) == {"resize", "blur_kernel", "noise_sigma", "jpeg_quality"}
-    assert np.any(image != photo, axis=2)[~mask].mean() > 0.5
+def test_splice_donor_history_differs_from_the_host():
+    config = SynthConfig.plain(size=96, types=("splice",))
+    seen_steps = set()
+    for seed in range(30):
+        rng = np.random.default_rng(seed)
+        donor = None if seed % 3 == 0 else _photo(5)  # every third: a self-splice
+        _, mask, recipe = make_item(_photo(6), donor, "splice", rng, config)
+        host_steps = [k for k in recipe["host"] if k not in ("crop_xywh", "source")]
+        donor_steps = recipe["donor"]["processing"]
+        assert donor_steps and [s["step"] for s in donor_steps] != host_steps
+        assert recipe["donor"]["self_splice"] == (seed % 3 == 0)
+        seen_steps.update(s["step"] for s in donor_steps)
+        dx, dy = recipe["offset_xy"]
+        assert dx % 8 and dy % 8  # pasted off the 8x8 grid
+    assert seen_steps == {"resample", "jpeg", "noise", "blur", "gamma", "colour"}
+
+
+def test_donor_canvas_without_drawn_steps_still_gets_one():
+    never = SynthConfig(donor_step_p=(0.0, 0.0, 0.0, 0.0, 0.0, 1e-9))
+    canvas, record = donor_canvas(_photo(7), (64, 80), np.random.default_rng(0), never)
+    assert canvas.shape == (64, 80, 3) and len(record["processing"]) == 1
+
+
+def test_regions_follow_content_and_cover_all_shapes():
+    image = np.zeros((128, 128, 3), np.uint8)
+    image[:] = (30, 90, 160)
+    cv2.circle(image, (70, 60), 30, (220, 200, 40), -1)
+    region = None
+    rng = np.random.default_rng(0)
+    for _ in range(10):
+        region = content_segment(image, math.pi * 30**2, rng)
+        if region is not None and region[60, 70]:
+            break
+    assert region is not None and region[60, 70]
+    disc = np.zeros((128, 128), np.uint8)
+    cv2.circle(disc, (70, 60), 30, 1, -1)
+    iou = (region & (disc > 0)).sum() / (region | (disc > 0)).sum()
+    assert iou > 0.85  # the segment is the object, not a shape laid over it
+
+    config = SynthConfig.plain(size=96)
+    shapes = {
+        make_item(_photo(8), _photo(9), "splice", np.random.default_rng(s), config)[2]["shape"]
+        for s in range(40)
+    }
+    assert shapes == set(SHAPES)
+
+
+def test_copy_move_and_removal_draw_their_variants():
+    config = SynthConfig.plain(size=96, transform_p=1.0, flip_p=0.5, copy_jpeg_p=0.5)
+    flips, jpegs, methods = set(), set(), set()
+    for seed in range(30):
+        rng = np.random.default_rng(seed)
+        recipe = make_item(_photo(10), None, "copy_move", rng, config)[2]
+        flips.add(recipe["flip"])
+        jpegs.add("copy_jpeg_quality" in recipe)
+        assert recipe["scale"] != 1.0 or recipe["rotation_deg"] != 0.0
+        methods.add(make_item(_photo(11), None, "removal", rng, config)[2]["method"])
+    assert flips == {True, False} and jpegs == {True, False}
+    assert methods == {"telea", "ns", "patch"}
+
+
+def test_host_rescale_and_final_post_processing_are_recorded():
+    config = SynthConfig(size=64, host_rescale_p=1.0, resize_p=1, blur_p=1, noise_p=1, jpeg_p=1)
+    image, mask, recipe = make_item(_photo(12), None, "copy_move", np.random.default_rng(0), config)
+    assert 0.5 <= recipe["host"]["rescale"] <= 1.5
+    assert set(recipe["post"]) == {"resize", "blur_kernel", "noise_sigma", "jpeg_quality"}
+    assert image.shape[:2] == mask.shape
 
 
 def test_colour_matching_moves_the_splice_towards_the_target():
-    config = SynthConfig(size=96, feather_p=0, transform_p=0, **NO_POST)
-    photo = np.full((96, 96, 3), (40, 60, 200), np.uint8)  # blue target
-    donor = np.clip(_photo(3).astype(int) // 4 + [180, 120, 0], 0, 255).astype(np.uint8)
-    plain = make_forgery(
-        photo,
+    host = np.full((96, 96, 3), (40, 60, 200), np.uint8)  # blue target
+    donor = np.clip(_photo(3, 96, 96).astype(int) // 4 + [180, 120, 0], 0, 255).astype(np.uint8)
+    base = {
+        "feather_px": (0.0, 0.0),
+        "donor_step_p": (0, 0, 0, 0, 1, 0),
+        "donor_gamma_range": (1.0, 1.0),
+    }
+    plain = make_item(
+        host,
         donor,
         "splice",
         np.random.default_rng(0),
-        SynthConfig(**{**config.to_dict(), "color_match_p": 0.0}),
+        SynthConfig.plain(size=96, color_match_p=0.0, **base),
     )
-    matched = make_forgery(
-        photo,
+    matched = make_item(
+        host,
         donor,
         "splice",
         np.random.default_rng(0),
-        SynthConfig(**{**config.to_dict(), "color_match_p": 1.0}),
+        SynthConfig.plain(size=96, color_match_p=1.0, **base),
     )
     assert matched[2]["color_match"] and not plain[2]["color_match"]
     target = np.array([40, 60, 200])
@@ -88,19 +183,10 @@ def test_colour_matching_moves_the_splice_towards_the_target():
     assert gap_matched < 0.25 * gap_plain
 
 
-def _sources(root, n=3):
-    for i in range(n):
-        save(
-            root / ("sub" if i % 2 else "") / f"photo_{i}.png",
-            pattern(80 + 8 * i, 120, seed=i, noise=20),
-        )
-    return root
-
-
-def test_generate_dataset_layout_determinism_and_record(tmp_path):
+def test_generate_dataset_balance_layout_determinism_and_recipes(tmp_path):
     src = _sources(tmp_path / "src")
     before = sorted((p.relative_to(src), p.read_bytes()) for p in src.rglob("*") if p.is_file())
-    config = SynthConfig(size=64, seed=7, authentic_fraction=0.25, image_format="jpg")
+    config = SynthConfig(size=64, seed=7, image_format="jpg")
     summary = generate_dataset(src, tmp_path / "out1", 8, config)
     generate_dataset(src, tmp_path / "out2", 8, config)
     generate_dataset(src, tmp_path / "out3", 8, SynthConfig(**{**config.to_dict(), "seed": 8}))
@@ -117,28 +203,22 @@ def test_generate_dataset_layout_determinism_and_record(tmp_path):
     assert one == two  # same seed: identical bytes, synth.json included
     assert one.keys() == three.keys() and one != three
 
+    # A quarter each: authentic, splice, copy-move, removal.
     assert summary["n_tampered"] == 6 and summary["n_authentic"] == 2
     assert summary["by_type"] == {"splice": 2, "copy_move": 2, "removal": 2}
-    tampered = sorted(k for k in one if k.startswith("tampered/"))
     masks = sorted(k for k in one if k.startswith("masks/"))
-    assert [k.split("/")[1].rsplit(".", 1)[0] for k in tampered] == [
-        k.split("/")[1].rsplit(".", 1)[0] for k in masks
-    ]
-    assert all(k.endswith(".jpg") for k in tampered) and all(k.endswith(".png") for k in masks)
     for key in masks:
         values = np.unique(cv2.imread(str(tmp_path / "out1" / key), cv2.IMREAD_UNCHANGED))
         assert set(values.tolist()) <= {0, 255}
 
     record = json.loads(one["synth.json"])
-    assert record["config"]["seed"] == 7 and record["count"] == 8 and len(record["items"]) == 8
-    assert {item["source"] for item in record["items"]} <= {
-        "photo_0.png",
-        "sub/photo_1.png",
-        "photo_2.png",
-    }
-    splice = next(item for item in record["items"] if item["kind"] == "splice")
-    assert {"donor", "bbox_xywh", "scale", "rotation_deg", "feather_sigma", "post"} <= set(splice)
+    assert record["config"]["seed"] == 7 and len(record["items"]) == 8
+    sources = {"photo_0.png", "sub/photo_1.png", "photo_2.png"}
     for item in record["items"]:
+        assert item["host"]["source"] in sources and "post" in item
+        if item["kind"] == "splice":
+            assert item["donor"]["source"] in sources and item["donor"]["processing"]
+            assert {"shape", "offset_xy", "feather_px", "color_match"} <= set(item)
         if item["kind"] != "authentic":
             mask, _ = read_mask(tmp_path / "out1" / item["mask"])
             assert mask.mean() == pytest.approx(item["area_fraction"], abs=1e-6)
@@ -159,44 +239,54 @@ def test_generate_dataset_refuses_unsafe_outputs(tmp_path):
     with pytest.raises(SynthError, match="not an empty folder"):
         generate_dataset(src, busy, 1, SynthConfig(size=32))
     (tmp_path / "nothing").mkdir()
-    with pytest.raises(SynthError, match="no image found"):
+    with pytest.raises(SynthError, match="no usable photo"):
         generate_dataset(tmp_path / "nothing", tmp_path / "o", 1, SynthConfig(size=32))
 
 
-def test_unreadable_sources_are_skipped_and_recorded(tmp_path):
+def test_a_messy_photo_folder_gets_one_line_per_bad_file_and_the_rest_is_used(tmp_path):
     src = _sources(tmp_path / "src", n=2)
     (src / "broken.jpg").write_bytes(b"not a jpeg")
-    summary = generate_dataset(src, tmp_path / "out", 6, SynthConfig(size=32, types=("removal",)))
-    assert summary["count"] == 6 and summary["by_type"] == {"removal": 6}
-    if summary["skipped_sources"]:  # drawn at random; when drawn it must be recorded, not fatal
-        assert "broken.jpg" in summary["skipped_sources"][0]["source"]
+    (src / "notes.md").write_text("a readme, not a photo")
+    save(src / "tiny.png", pattern(20, 30))
+    photos, problems = scan_photos(src)
+    assert sorted(p.name for p in photos) == ["photo_0.png", "photo_1.png"]
+    assert len(problems) == 3
+    assert any("broken.jpg" in line and "cannot be read" in line for line in problems)
+    assert any("notes.md" in line and "not an image" in line for line in problems)
+    assert any("tiny.png" in line and "too small" in line for line in problems)
+    summary = generate_dataset(src, tmp_path / "out", 4, SynthConfig(size=32, types=("removal",)))
+    assert summary["count"] == 4 and len(summary["skipped_sources"]) == 3
     record = json.loads((tmp_path / "out" / "synth.json").read_text())
-    assert all(item["source"] != "broken.jpg" for item in record["items"])
-
-
-def test_only_unreadable_sources_is_an_error(tmp_path):
-    (tmp_path / "src").mkdir()
-    (tmp_path / "src" / "a.png").write_bytes(b"")
-    with pytest.raises(SynthError, match="no source photo could be read"):
-        generate_dataset(tmp_path / "src", tmp_path / "out", 1, SynthConfig(size=32))
+    assert {item["host"]["source"] for item in record["items"]} <= {
+        "photo_0.png",
+        "sub/photo_1.png",
+    }
 
 
 def test_synth_dataset_items_and_reproducibility(tmp_path):
     src = _sources(tmp_path / "src", n=2)
     photos = sorted(src.rglob("*.png"))
-    ds = SynthDataset(photos, SynthConfig(size=48, seed=3), length=5)
+    ds = SynthDataset(photos, SynthConfig(size=48, seed=3, authentic_fraction=0.0), length=5)
     assert len(ds) == 5
     item = ds[4]
     assert item["image"].shape == (3, 48, 48) and item["mask"].shape == (1, 48, 48)
     assert item["path"] == str(photos[0])
-    assert 0.02 <= item["mask"].mean().item() <= 0.35
+    assert 0.005 <= item["mask"].mean().item() <= 0.5
     assert set(torch.unique(item["mask"]).tolist()) == {0.0, 1.0}
-    again = SynthDataset(photos, SynthConfig(size=48, seed=3), length=5)[4]
+    again = SynthDataset(photos, SynthConfig(size=48, seed=3, authentic_fraction=0.0), length=5)[4]
     assert torch.equal(item["image"], again["image"]) and torch.equal(item["mask"], again["mask"])
     ds.set_epoch(1)
     assert not torch.equal(ds[4]["mask"], item["mask"])
     authentic = SynthDataset(photos, SynthConfig(size=48, authentic_fraction=1.0))[0]
     assert authentic["mask"].sum() == 0
+
+
+def test_synth_dataset_pads_photos_smaller_than_the_crop(tmp_path):
+    save(tmp_path / "a.png", pattern(70, 90, seed=1))
+    save(tmp_path / "b.png", pattern(80, 66, seed=2))
+    ds = SynthDataset(sorted(tmp_path.glob("*.png")), SynthConfig(size=128, seed=0), length=4)
+    for i in range(4):
+        assert ds[i]["image"].shape == (3, 128, 128)
 
 
 def test_synth_config_validation_and_json():
@@ -205,12 +295,14 @@ def test_synth_config_validation_and_json():
     with pytest.raises(ValueError, match="types"):
         SynthConfig(types=("blur",))
     with pytest.raises(ValueError, match="area_range"):
-        SynthConfig(area_range=(0.01, 0.5))
+        SynthConfig(area_range=(0.0, 0.5))
+    with pytest.raises(ValueError, match="shape_weights"):
+        SynthConfig(shape_weights=(1.0,))
 
 
 def test_sources_with_odd_modes_still_work(tmp_path):
     src = tmp_path / "src"
-    grey = pattern(50, 70, seed=5)[..., 0]
+    grey = pattern(70, 90, seed=5)[..., 0]
     save(src / "grey.png", grey)
     generate_dataset(src, tmp_path / "out", 2, SynthConfig(size=32, types=("splice",)))
     image, _ = read_image(tmp_path / "out" / "tampered" / "000000_splice.png")

@@ -54,11 +54,21 @@ def test_flip_and_no_scale_are_exact():
 
 def test_zoom_out_pads_with_mean_colour_and_untampered_mask():
     image, mask = pattern(40, 40), np.ones((40, 40), bool)
-    cfg = AugmentConfig(hflip_p=0, scale_range=(0.5, 0.5), blur_p=0, jpeg_p=0, noise_p=0)
+    cfg = AugmentConfig(hflip_p=0, scale_p=1, scale_range=(0.5, 0.5), blur_p=0, jpeg_p=0, noise_p=0)
     out_img, out_mask = train_transform(image, mask, 40, cfg, np.random.default_rng(1))
     assert out_mask.sum() == 20 * 20
     pad = ~out_mask
     assert (out_img[pad] == [round(255 * m) for m in IMAGENET_MEAN]).all()
+
+
+def test_small_image_is_padded_not_stretched():
+    image, mask = pattern(20, 30), np.ones((20, 30), bool)
+    out_img, out_mask = train_transform(
+        image, mask, 48, AugmentConfig.off(), np.random.default_rng(2)
+    )
+    assert out_img.shape == (48, 48, 3) and out_mask.sum() == 20 * 30
+    ys, xs = np.nonzero(out_mask)
+    np.testing.assert_array_equal(out_img[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1], image)
 
 
 def test_photometric_steps_touch_only_the_image():
@@ -69,16 +79,37 @@ def test_photometric_steps_touch_only_the_image():
     assert np.abs(out_img.astype(int) - image).mean() > 2
 
 
-def test_off_is_a_plain_resize():
-    image, mask = pattern(64, 96), _blocky_mask(60, 80)
-    mask = cv2.resize(mask.astype(np.uint8), (96, 64), interpolation=cv2.INTER_NEAREST) > 0
-    out_img, out_mask = train_transform(
-        image, mask, 32, AugmentConfig.off(), np.random.default_rng()
-    )
-    np.testing.assert_array_equal(
-        out_img, cv2.resize(image, (32, 32), interpolation=cv2.INTER_AREA)
-    )
-    assert out_mask.shape == (32, 32)
+def test_off_is_a_native_crop_never_a_squash():
+    # Forensic traces live at the pixel scale: without augmentation the training input is a
+    # crop of the image at its own scale, pixel for pixel.
+    image, mask = pattern(64, 96), _blocky_mask(64, 96)
+    for seed in range(10):
+        out_img, out_mask = train_transform(
+            image, mask, 32, AugmentConfig.off(), np.random.default_rng(seed)
+        )
+        found = [
+            (y, x)
+            for y in range(64 - 31)
+            for x in range(96 - 31)
+            if np.array_equal(image[y : y + 32, x : x + 32], out_img)
+        ]
+        assert len(found) == 1
+        y, x = found[0]
+        np.testing.assert_array_equal(out_mask, mask[y : y + 32, x : x + 32])
+
+
+def test_crops_favour_the_tampered_region_when_asked():
+    image = pattern(256, 256)
+    mask = np.zeros((256, 256), bool)
+    mask[200:220, 10:30] = True  # 0.6 % of the image
+    hits = {}
+    for p in (0.0, 1.0):
+        cfg = AugmentConfig(**{**AugmentConfig.off().to_dict(), "tampered_crop_p": p})
+        hits[p] = sum(
+            train_transform(image, mask, 64, cfg, np.random.default_rng(s))[1].any()
+            for s in range(40)
+        )
+    assert hits[1.0] == 40 and hits[0.0] < 20
 
 
 def test_resize_mask_area_rule_when_shrinking():

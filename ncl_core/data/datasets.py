@@ -10,7 +10,7 @@ import hashlib
 import json
 import os
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -126,9 +126,13 @@ def scan_dataset(root: str | os.PathLike[str]) -> DatasetIndex:
 
 
 def split_samples(
-    samples: Sequence[Sample], val_fraction: float = 0.1, salt: str = "ncl"
+    samples: Sequence[Sample],
+    val_fraction: float = 0.1,
+    salt: str = "ncl",
+    key: Callable[[Sample], str] | None = None,
 ) -> tuple[list[Sample], list[Sample]]:
-    """Deterministic train/validation split by a hash of each image's file name.
+    """Deterministic train/validation split by a hash of each image's file name (or of
+    ``key(sample)``, e.g. the folder of a photo-pool photo).
 
     The same file always lands on the same side, whatever else is in the folder or its order.
     """
@@ -137,17 +141,19 @@ def split_samples(
     train: list[Sample] = []
     val: list[Sample] = []
     for sample in samples:
-        digest = hashlib.sha256(f"{salt}:{sample.image.name}".encode()).digest()
+        name = key(sample) if key is not None else sample.image.name
+        digest = hashlib.sha256(f"{salt}:{name}".encode()).digest()
         position = int.from_bytes(digest[:8], "big") / 2**64
         (val if position < val_fraction else train).append(sample)
     return train, val
 
 
 class SegmentationDataset(Dataset):
-    """Samples as training items: ``{"image": 3xSxS float, "mask": 1xSxS float, "path": str}``.
+    """Samples as training items: ``{"image": 3xSxS float, "mask": 1xSxS float, "path": str}``
+    (``native``: the whole image at its own size, for validation at native resolution).
 
-    Augmentation draws from an RNG seeded by (seed, epoch, index), so a run is reproducible
-    whatever the number of loader workers; call ``set_epoch`` before each epoch.
+        Augmentation draws from an RNG seeded by (seed, epoch, index), so a run is reproducible
+        whatever the number of loader workers; call ``set_epoch`` before each epoch.
     """
 
     def __init__(
@@ -158,8 +164,10 @@ class SegmentationDataset(Dataset):
         augment: AugmentConfig | None = None,
         seed: int = 0,
         resize_masks: bool = False,
+        native: bool = False,
     ) -> None:
         self.samples = list(samples)
+        self.native = native  # evaluation on the whole image at its own size (no resize)
         self.size = int(size)
         self.train = train
         self.augment = augment if augment is not None else AugmentConfig()
@@ -185,7 +193,7 @@ class SegmentationDataset(Dataset):
         if self.train:
             rng = np.random.default_rng([self.seed, self.epoch, index])
             image, mask = train_transform(image, mask, self.size, self.augment, rng)
-        else:
+        elif not self.native:
             image, mask = eval_transform(image, mask, self.size)
         return {"image": to_tensor(image), "mask": mask_to_tensor(mask), "path": str(sample.image)}
 

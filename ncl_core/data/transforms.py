@@ -1,7 +1,9 @@
-"""Training augmentation (NCL_METHOD.md section 8), resizing and tensor conversion.
+"""Training augmentation (docs/METHOD.md, training), resizing and tensor conversion.
 
-Geometric steps move image and mask together; photometric steps (blur, JPEG, noise) touch the
-image only, since they do not move the tampered region.
+Training takes random crops at native scale: forensic traces (sensor noise, demosaicing, the
+JPEG grid, resampling) live at the pixel scale and a resize of the whole image would destroy
+them. A mild random rescale is the only scaling. Geometric steps move image and mask together;
+photometric steps (blur, JPEG, noise) touch the image only.
 """
 
 from __future__ import annotations
@@ -27,8 +29,9 @@ class AugmentConfig(JsonConfig):
     """Probabilities and ranges of the training augmentations; 0 switches a step off."""
 
     hflip_p: float = 0.5  # [paper, DeepLabV3+]
-    scale_p: float = 1.0  # [paper, DeepLabV3+] random scale, then crop/pad back to size
-    scale_range: tuple[float, float] = (0.5, 2.0)  # DeepLabV3+'s range
+    scale_p: float = 0.3  # [ours] mild random rescale before the crop (else native scale)
+    scale_range: tuple[float, float] = (0.5, 1.5)
+    tampered_crop_p: float = 0.5  # [ours] centre the crop near a tampered pixel, when any
     blur_p: float = 0.2  # [paper] Gaussian blur; probability [ours]
     blur_kernels: tuple[int, ...] = (3, 5, 7)
     jpeg_p: float = 0.3  # [ours] re-compression, for robustness
@@ -37,7 +40,7 @@ class AugmentConfig(JsonConfig):
     noise_sigma: tuple[float, float] = (1.0, 6.0)  # grey levels on the 0-255 scale
 
     def __post_init__(self) -> None:
-        for name in ("hflip_p", "scale_p", "blur_p", "jpeg_p", "noise_p"):
+        for name in ("hflip_p", "scale_p", "tampered_crop_p", "blur_p", "jpeg_p", "noise_p"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must lie in [0, 1]")
         if not 0 < self.scale_range[0] <= self.scale_range[1]:
@@ -49,8 +52,10 @@ class AugmentConfig(JsonConfig):
 
     @classmethod
     def off(cls) -> AugmentConfig:
-        """No augmentation: training input is then just the plain resize."""
-        return cls(hflip_p=0.0, scale_p=0.0, blur_p=0.0, jpeg_p=0.0, noise_p=0.0)
+        """No augmentation: training input is then a plain random crop at native scale."""
+        return cls(
+            hflip_p=0.0, scale_p=0.0, tampered_crop_p=0.0, blur_p=0.0, jpeg_p=0.0, noise_p=0.0
+        )
 
 
 def resize_image(image: np.ndarray, width: int, height: int) -> np.ndarray:
@@ -76,6 +81,16 @@ def resize_mask(mask: np.ndarray, width: int, height: int) -> np.ndarray:
     return small.astype(bool)
 
 
+def _crop_origin(length: int, size: int, centre: int | None, rng: np.random.Generator) -> int:
+    """Start of a ``size`` window inside ``[0, length)``, around ``centre`` when given."""
+    if length <= size:
+        return 0
+    if centre is None:
+        return int(rng.integers(0, length - size + 1))
+    start = centre - int(rng.integers(size // 4, 3 * size // 4 + 1))
+    return int(min(max(start, 0), length - size))
+
+
 def train_transform(
     image: np.ndarray,
     mask: np.ndarray,
@@ -83,25 +98,36 @@ def train_transform(
     cfg: AugmentConfig,
     rng: np.random.Generator,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Augment an RGB uint8 image and its bool mask into ``size`` x ``size`` (aspect not kept)."""
-    scaled = size
+    """A random ``size`` x ``size`` crop at native scale (padded when smaller), optionally of
+    a mildly rescaled image, then flip, blur, JPEG and noise by ``cfg``."""
+    factor = 1.0
     if cfg.scale_p > 0 and rng.random() < cfg.scale_p:
-        scaled = max(1, round(size * rng.uniform(*cfg.scale_range)))
-    # One resize from the source straight to the scaled size: resampling twice blurs traces.
-    image = resize_image(image, scaled, scaled)
-    mask = resize_mask(mask, scaled, scaled)
+        factor = float(rng.uniform(*cfg.scale_range))
+    h, w = image.shape[:2]
+    # The crop's footprint in the source: only it is resampled, which equals rescaling first.
+    src = max(1, round(size / factor))
+    cy = cx = None
+    if cfg.tampered_crop_p > 0 and mask.any() and rng.random() < cfg.tampered_crop_p:
+        ys, xs = np.nonzero(mask)
+        pick = int(rng.integers(len(ys)))
+        cy, cx = int(ys[pick]), int(xs[pick])
+    y, x = _crop_origin(h, src, cy, rng), _crop_origin(w, src, cx, rng)
+    image, mask = image[y : y + src, x : x + src], mask[y : y + src, x : x + src]
+    if factor != 1.0:
+        ch, cw = image.shape[:2]
+        out_w, out_h = min(size, round(cw * factor)), min(size, round(ch * factor))
+        image = resize_image(image, max(1, out_w), max(1, out_h))
+        mask = resize_mask(mask, max(1, out_w), max(1, out_h))
     if cfg.hflip_p > 0 and rng.random() < cfg.hflip_p:
         image, mask = image[:, ::-1], mask[:, ::-1]
-    if scaled > size:
-        y, x = (int(v) for v in rng.integers(0, scaled - size + 1, size=2))
-        image, mask = image[y : y + size, x : x + size], mask[y : y + size, x : x + size]
-    elif scaled < size:
-        y, x = (int(v) for v in rng.integers(0, size - scaled + 1, size=2))
+    ch, cw = image.shape[:2]
+    if (ch, cw) != (size, size):
+        y, x = int(rng.integers(0, size - ch + 1)), int(rng.integers(0, size - cw + 1))
         canvas = np.empty((size, size, 3), np.uint8)
         canvas[:] = _PAD_RGB
-        canvas[y : y + scaled, x : x + scaled] = image
+        canvas[y : y + ch, x : x + cw] = image
         padded = np.zeros((size, size), bool)  # padding is not tampered
-        padded[y : y + scaled, x : x + scaled] = mask
+        padded[y : y + ch, x : x + cw] = mask
         image, mask = canvas, padded
     image = np.ascontiguousarray(image)
     if cfg.blur_p > 0 and rng.random() < cfg.blur_p:

@@ -79,7 +79,7 @@ class ReportWriteError(ReportError):
 class ReportOptions:
     """Settings of one report. ``jsonl`` is always written: it is the journal resume reads."""
 
-    mode: str = "resize"
+    mode: str = "auto"  # the model's own default mode
     threshold: float = 0.5
     analyst: str | None = None
     case_id: str | None = None
