@@ -387,9 +387,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from ncl_core.data.perturb import PERTURBATIONS
     from ncl_core.evaluate import evaluate, manipulation_kinds
 
-    index = scan_dataset(args.data)
-    samples = index.samples[: args.limit] if args.limit else index.samples
-    kinds = manipulation_kinds(index.root)
+    samples, kinds = [], {}
+    for root in args.data:  # e.g. real forgeries plus a folder of authentic photos
+        index = scan_dataset(root)
+        samples += index.samples
+        kinds.update(manipulation_kinds(index.root))
+    samples = samples[: args.limit] if args.limit else samples
     predictor = _load_predictor(args)
     conditions = [None] + (list(PERTURBATIONS) if args.robustness else [])
     results = []
@@ -413,7 +416,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if args.json:
         from ncl_core.fsutil import atomic_write_text
 
-        record = {"model": predictor.info.summary(), "data": str(args.data), "results": results}
+        record = {"model": predictor.info.summary(), "data": list(args.data), "results": results}
         atomic_write_text(args.json, json.dumps(record, indent=2))
     if skipped:
         print(
@@ -656,7 +659,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_finetune)
 
     p = sub.add_parser("eval", help="evaluate a model on a labeled dataset")
-    p.add_argument("--data", required=True, help="labeled dataset folder or JSON list")
+    p.add_argument(
+        "--data",
+        required=True,
+        nargs="+",
+        help="labeled dataset folder(s) or JSON list(s); add a folder of authentic images "
+        "(Au/ or authentic/) to measure the image-level AUC",
+    )
     p.add_argument("--robustness", action="store_true", help="also under the paper's perturbations")
     p.add_argument(
         "--include-authentic",

@@ -202,3 +202,32 @@ def test_eval_skips_an_unreadable_image_names_it_and_measures_the_rest(
     assert "clean" in captured.out  # the table of the other nine
     result = json.loads(report.read_text())["results"][0]
     assert result["n"] == 9 and [s["image"] for s in result["skipped"]] == [str(victim)]
+
+
+def test_eval_reports_the_floor_and_counts_authentic_images(
+    tmp_path, tiny_dataset, tiny_model_path, capsys
+):
+    # The fixture holds forgeries and authentic images: every subset row counts all of its
+    # images, the floor sits beside F1 in the table and in the JSON, and the image-level AUC
+    # is measured because authentic images are present.
+    report = tmp_path / "eval.json"
+    code = main(
+        [
+            "eval",
+            "--model",
+            str(tiny_model_path),
+            "--data",
+            str(tiny_dataset),
+            "--json",
+            str(report),
+        ]
+    )
+    assert code == EXIT_OK
+    out = capsys.readouterr().out
+    header = next(line for line in out.splitlines() if line.startswith("condition"))
+    assert "floor" in header and "bestF1" in header and "imgAUC" in header
+    authentic_row = next(line for line in out.splitlines() if line.split()[1:2] == ["authentic"])
+    assert authentic_row.split()[2] == "2"  # not "0": both authentic images are scored
+    overall = json.loads(report.read_text())["results"][0]["overall"]
+    assert 0 < overall["floor_f1"] < 1 and overall["image_auc"] is not None
+    assert overall["n_all"] == 10 and overall["n_tampered"] == 8
