@@ -240,6 +240,8 @@ def _train_config(args: argparse.Namespace, finetune: bool):
         lr=args.lr,
         warmup_steps=args.warmup_steps,
         time_limit_min=args.time_limit,
+        schedule_by_time=args.schedule_by_time,
+        ema_decay=args.ema,
         workers=args.workers,
         seed=args.seed,
         device=args.device,
@@ -575,6 +577,19 @@ def _add_train_args(p: argparse.ArgumentParser, finetune: bool) -> None:
         type=float,
         metavar="MIN",
         help="stop after MIN minutes: validate, keep the best model, leave a checkpoint to resume",
+    )
+    p.add_argument(
+        "--schedule-by-time",
+        action="store_true",
+        help="with --time-limit: the learning rate decays with the clock and reaches 0 when the "
+        "time is up (resumes included), whatever the speed of the machine",
+    )
+    p.add_argument(
+        "--ema",
+        type=float,
+        metavar="DECAY",
+        help="also keep an exponential moving average of the weights (e.g. 0.999); validation "
+        "measures both and the model file gets the better",
     )
     p.add_argument("--omega", type=float, default=0.1, help="weight of the NCL loss")
     p.add_argument("--mu", type=float, default=0.8, help="contour weight of the PC loss")

@@ -85,6 +85,10 @@ class TrainConfig(JsonConfig):
     checkpoint_every: int = 200  # steps; a checkpoint is also written at every epoch end
     max_nonfinite: int = 5  # consecutive non-finite losses before giving up
     time_limit_min: float | None = None  # stop (validate, keep the best, checkpoint) after this
+    schedule_by_time: bool = False  # with a time limit: the poly decay follows the clock, so
+    # the learning rate reaches 0 when the time is up, whatever the speed of the machine
+    ema_decay: float | None = None  # keep an exponential moving average of the weights too;
+    # validation measures both, and the better one is what the model file gets
     half_weights: bool = False  # store the model file's weights as fp16
     run_dir: str | None = None  # checkpoints and the event log; default: user data dir
 
@@ -101,6 +105,10 @@ class TrainConfig(JsonConfig):
             raise ValueError("warmup_steps must not be negative")
         if self.time_limit_min is not None and self.time_limit_min <= 0:
             raise ValueError("time_limit_min must be positive")
+        if self.schedule_by_time and self.time_limit_min is None:
+            raise ValueError("schedule_by_time needs a time limit")
+        if self.ema_decay is not None and not 0.0 < self.ema_decay < 1.0:
+            raise ValueError("ema_decay must lie in (0, 1)")
         if self.size % self.model.patch_px:
             raise ValueError(
                 f"size must be a multiple of the patch size ({self.model.patch_px} px)"
@@ -183,6 +191,8 @@ class Trainer:
         self._cancel = threading.Event()
         self._checkpoint: dict[str, Any] | None = None
         self.run_dir = Path(config.run_dir) if config.run_dir else None
+        self._elapsed_s = 0.0  # training time of this run, resumes included
+        self._ema: dict[str, torch.Tensor] | None = None
 
     # -- public -------------------------------------------------------------------------------
     def cancel(self) -> None:
@@ -370,7 +380,10 @@ class Trainer:
         )
 
         def poly(step: int) -> float:
-            decay = max(0.0, 1.0 - step / max(1, total_steps)) ** cfg.poly_power
+            progress = step / max(1, total_steps)
+            if cfg.schedule_by_time:  # elapsed training time, kept across resumes
+                progress = max(progress, self._elapsed_s / (60.0 * cfg.time_limit_min))
+            decay = max(0.0, 1.0 - progress) ** cfg.poly_power
             if step < cfg.warmup_steps:
                 return decay * (step + 1) / cfg.warmup_steps
             return decay
@@ -405,15 +418,20 @@ class Trainer:
             "best_f1": -1.0,
             "best_metrics": {},
             "nonfinite": 0,
+            "elapsed_s": 0.0,
         }
+        if cfg.ema_decay is not None:
+            self._ema = {k: v.detach().clone() for k, v in model.state_dict().items()}
         if self._checkpoint is not None:
             ckpt = self._checkpoint
             model.load_state_dict(ckpt["model"])
+            if self._ema is not None and ckpt.get("ema"):
+                self._ema = {k: v.to(device) for k, v in ckpt["ema"].items()}
             optimizer.load_state_dict(ckpt["optimizer"])
             scheduler.load_state_dict(ckpt["scheduler"])
             if ckpt.get("scaler"):
                 scaler.load_state_dict(ckpt["scaler"])
-            state.update({k: ckpt[k] for k in state})
+            state.update({k: ckpt[k] for k in state if k in ckpt})
             self._log(f"resumed from step {state['step']} (epoch {state['epoch'] + 1})")
         self._emit(
             {
@@ -432,7 +450,14 @@ class Trainer:
         meta = {"trained_on": trained_on, "parent": parent}
         recent: list[float] = []
         t_start = time.perf_counter()
-        deadline = None if cfg.time_limit_min is None else t_start + 60.0 * cfg.time_limit_min
+        elapsed_before = state["elapsed_s"]
+        deadline = None
+        if cfg.time_limit_min is not None:
+            # A clock-driven schedule spans the whole run, resumes included; otherwise each
+            # invocation gets the full limit.
+            deadline = t_start + 60.0 * cfg.time_limit_min
+            if cfg.schedule_by_time:
+                deadline -= elapsed_before
         out_of_time = False
         while state["step"] < total_steps:
             epoch = state["epoch"]
@@ -453,6 +478,10 @@ class Trainer:
             for batch in loader:
                 t0 = time.perf_counter()
                 losses = self._train_step(model, batch, optimizer, scaler, device, amp, state)
+                state["elapsed_s"] = elapsed_before + time.perf_counter() - t_start
+                self._elapsed_s = state["elapsed_s"]
+                if losses is not None and self._ema is not None:
+                    self._update_ema(model, state["step"])
                 # A skipped (non-finite) step still advances the schedule, so that a resumed run
                 # stays on it. Only then is PyTorch's "no optimizer step came first" warning
                 # silenced: warning filters are process-wide, and this loop runs in a thread.
@@ -556,9 +585,52 @@ class Trainer:
         values = torch.stack([value.detach().float() for value in parts.values()]).tolist()
         return dict(zip(parts, values))
 
+    @torch.no_grad()
+    def _update_ema(self, model: NCLNet, step: int) -> None:
+        # The usual warm-up: early on the average follows the weights closely.
+        decay = min(self.config.ema_decay, (1 + step) / (10 + step))
+        for key, value in model.state_dict().items():
+            target = self._ema[key]
+            if value.is_floating_point():
+                target.mul_(decay).add_(value.detach(), alpha=1 - decay)
+            else:
+                target.copy_(value)
+
     def _validate_and_keep(self, model, val_set, device, amp, state, model_path, meta) -> None:
-        """Validate, report, and write the model file when validation F1 is the best so far."""
+        """Validate, report, and write the model file when validation F1 is the best so far.
+        With an EMA of the weights, both are validated and the better one is kept."""
         metrics = self._validate(model, val_set, device, amp)
+        if self._ema is not None:
+            raw = model.state_dict()
+            raw = {k: v.detach().clone() for k, v in raw.items()}
+            model.load_state_dict(self._ema)
+            ema_metrics = self._validate(model, val_set, device, amp)
+            use_ema = ema_metrics.get("f1", -1.0) > metrics.get("f1", -1.0) or (
+                ema_metrics.get("f1", -1.0) == metrics.get("f1", -1.0)
+                and ema_metrics.get("auc", -1.0) > metrics.get("auc", -1.0)
+            )
+            self._emit(
+                {
+                    "type": "log",
+                    "level": "info",
+                    "message": (
+                        f"step {state['step']}: EMA weights F1 {ema_metrics.get('f1', math.nan):.3f}"
+                        f" AUC {ema_metrics.get('auc', math.nan):.3f}; raw weights F1 "
+                        f"{metrics.get('f1', math.nan):.3f} AUC {metrics.get('auc', math.nan):.3f}"
+                    ),
+                    "ema_metrics": ema_metrics,
+                    "raw_metrics": metrics,
+                }
+            )
+            if use_ema:
+                metrics = {**ema_metrics, "ema": 1.0}
+                self._keep_if_best(model, state, model_path, meta, metrics)
+                model.load_state_dict(raw)
+                return
+            model.load_state_dict(raw)
+        self._keep_if_best(model, state, model_path, meta, metrics)
+
+    def _keep_if_best(self, model, state, model_path, meta, metrics) -> None:
         self._emit(
             {
                 "type": "validation",
@@ -607,6 +679,7 @@ class Trainer:
             "optimizer": optimizer.state_dict(),
             "scheduler": scheduler.state_dict(),
             "scaler": scaler.state_dict() if scaler.is_enabled() else {},
+            "ema": self._ema or {},
             **state,
         }
         path = self.run_dir / CHECKPOINT_NAME

@@ -142,3 +142,49 @@ def test_warmup_ramps_the_learning_rate_then_the_poly_decay_takes_over(tmp_path,
         TrainConfig(warmup_steps=-1)
     with pytest.raises(ValueError, match="time_limit_min"):
         TrainConfig(time_limit_min=0)
+
+
+def test_ema_weights_are_validated_beside_the_raw_ones_and_resume(tmp_path, tiny_dataset):
+    events = []
+    cfg = tiny_train_config(tmp_path, tiny_dataset, steps=4, ema_decay=0.9)
+    trainer = Trainer(cfg, events.append)
+    path = trainer.fit()
+    compared = [e for e in events if e["type"] == "log" and "ema_metrics" in e]
+    assert compared and {"f1", "auc"} <= set(compared[-1]["ema_metrics"])
+    # The average is not the last weights: a step moved the weights away from it.
+    model_state = torch.load(tmp_path / "run" / CHECKPOINT_NAME, weights_only=True)
+    ema, raw = model_state["ema"], model_state["model"]
+    moved = [k for k in raw if raw[k].is_floating_point() and not torch.equal(raw[k], ema[k])]
+    assert moved
+    kept = read_model_info(path).metrics
+    best = max(
+        (compared[-1]["ema_metrics"], compared[-1]["raw_metrics"]),
+        key=lambda m: (m["f1"], m["auc"]),
+    )
+    assert kept["f1"] == pytest.approx(best["f1"]) and ("ema" in kept) == (
+        best is compared[-1]["ema_metrics"]
+    )
+
+
+def test_schedule_by_time_decays_with_the_clock(tmp_path, tiny_dataset, monkeypatch):
+    # A fake clock: each step takes 6 s of a 0.5 min (30 s) budget, so the run stops after
+    # 5 steps of 1000 and the learning rate has fallen on the way, not by step count.
+    import ncl_core.train as train_module
+
+    now = [0.0]
+
+    def clock():
+        now[0] += 3.0  # the loop reads the clock twice per step
+        return now[0]
+
+    monkeypatch.setattr(train_module.time, "perf_counter", clock)
+    events = []
+    cfg = tiny_train_config(
+        tmp_path, tiny_dataset, steps=1000, time_limit_min=0.5, schedule_by_time=True
+    )
+    Trainer(cfg, events.append).fit()
+    lrs = [e["lr"] for e in events if e["type"] == "step"]
+    assert 3 <= len(lrs) <= 8
+    assert lrs[-1] < 0.35 * lrs[0]  # by step count alone it would still be above 99 %
+    with pytest.raises(ValueError, match="time limit"):
+        TrainConfig(schedule_by_time=True)
