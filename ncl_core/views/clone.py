@@ -34,12 +34,13 @@ KEYPOINT_MAX_SIDE = 2048  # keypoints are found on a copy at most this large
 BLOCK_MAX_SIDE = 1024  # block matching runs on a copy at most this large
 MAX_KEYPOINTS = 20_000
 RATIO = 0.6  # g2NN ratio
-MIN_INLIERS = 6
+MIN_INLIERS = 8  # fewer matches on one transform are too often a repeating pattern
 MAX_CLUSTERS = 8
 BLOCK = 8
 BLOCK_MIN_STD = 2.5  # grey levels: flatter blocks match everything and prove nothing
 BLOCK_TOL = 1.0  # grey levels, per 2 x 2 mean
 BLOCK_NEIGHBOURS = 6  # sorted rows compared with each row
+MAX_TOL = 10.0  # grey levels (7 x 7 mean) between a verified copy and its warped source
 TEXTURE_STD = 2.0  # grey levels over 7 x 7 px: flatter pixels cannot verify a copy
 
 
@@ -178,7 +179,8 @@ def verify_dense(
         np.clip(dst_points[:, 1].astype(int), 0, h - 1),
         np.clip(dst_points[:, 0].astype(int), 0, w - 1),
     ]
-    tol = max(4.0, 2.0 * float(np.median(at_points)))
+    # A copy differs from its source by compression and resampling only: a few grey levels.
+    tol = min(MAX_TOL, max(4.0, 2.0 * float(np.median(at_points))))
     # Flat areas (sky, walls) equal any shifted copy of themselves: they prove nothing, and
     # growing through them would mark half the image. Only textured pixels near the matches.
     mean = cv2.blur(gray, (7, 7))
