@@ -246,7 +246,7 @@ class Predictor:
             score=image_score(probability),
             model_id=self.model_id,
             model_sha256=self.model_sha256,
-            settings=self._effective(settings),
+            settings=self.effective(settings),
             device=self.device,
             duration_s=time.perf_counter() - t0,
             started_utc=started,
@@ -260,7 +260,7 @@ class Predictor:
             return settings
         return InferenceSettings(**{**settings.__dict__, "mode": self.default_mode})
 
-    def _effective(self, settings: InferenceSettings) -> dict:
+    def effective(self, settings: InferenceSettings) -> dict:
         """The settings as actually used (defaults resolved), for the record."""
         tile = settings.tile or self.tile_size
         return {
@@ -268,6 +268,8 @@ class Predictor:
             "input_size": settings.input_size or self.input_size,
             "tile": tile,
             "overlap": settings.overlap if settings.overlap is not None else tile // 4,
+            # The model's calibrated image-score threshold, when its file has one.
+            "score_threshold": self.defaults.get("score_threshold"),
         }
 
     def analyze_many(

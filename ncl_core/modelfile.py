@@ -154,6 +154,18 @@ def export_half(
 ) -> Path:
     """An fp16 copy of a model file with the same metadata (for shipping: half the size);
     ``inference`` replaces its default inference settings when given."""
+    return export_model(source, dest, half=True, inference=inference)
+
+
+def export_model(
+    source: str | Path,
+    dest: str | Path,
+    *,
+    half: bool = False,
+    inference: dict[str, Any] | None = None,
+) -> Path:
+    """A copy of a model file with the same metadata, fp16 weights if ``half``, and
+    ``inference`` as its default inference settings and calibration when given."""
     model, info = load_model(source)
     return save_model(
         dest,
@@ -163,9 +175,15 @@ def export_half(
         metrics=info.metrics,
         parent=info.parent,
         train_config=info.train_config,
-        half=True,
+        half=half or _file_is_half(source),
         inference=inference if inference is not None else info.inference,
     )
+
+
+def _file_is_half(path: str | Path) -> bool:
+    """Whether a model file stores fp16 weights (a copy keeps the file's precision)."""
+    with safe_open(str(path), framework="pt") as fh:
+        return any(fh.get_slice(key).get_dtype() == "F16" for key in fh.keys())  # noqa: SIM118
 
 
 _SHA_CACHE: dict[tuple[str, int, int], str] = {}

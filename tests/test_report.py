@@ -334,9 +334,21 @@ def test_formats_option_and_findings(evidence: Path, tmp_path: Path) -> None:
     assert not (out / INDEX_HTML).exists() and not (out / RESULTS_CSV).exists()
     by_name = {r["name"]: r for r in summary.rows}
     red = by_name["a_red.jpg"]  # the fake flags red pixels
-    assert red["finding"] == FINDING_POSITIVE and red["score"] > 0.9
+    assert red["finding"] == f"{FINDING_POSITIVE} (uncalibrated model)" and red["score"] > 0.9
     assert red["area_percent"] == pytest.approx(100 * 16 * 20 / (40 * 56), abs=1.0)
-    assert by_name["b_plain.png"]["finding"] == "none indicated at threshold 0.5"
+    assert (
+        by_name["b_plain.png"]["finding"] == "none indicated at threshold 0.5 (uncalibrated model)"
+    )
+
+
+def test_findings_follow_the_model_calibration() -> None:
+    from ncl_core.report.rows import finding
+
+    # A score of 0.55 reads differently by calibration: above a calibrated 0.52, below 0.6.
+    assert finding(0.55, 0.52, calibrated=True).startswith(FINDING_POSITIVE)
+    assert finding(0.55, 0.6, calibrated=True).startswith("none indicated")
+    assert "calibrated 0.60" in finding(0.55, 0.6, calibrated=True)
+    assert "uncalibrated" in finding(0.55, 0.5)
 
 
 def test_cancel_then_resume_gives_every_row_once(evidence: Path, tmp_path: Path) -> None:

@@ -111,7 +111,11 @@ def build_row(
         score=float(result.score),
         area_percent=100.0 * result.area_fraction,
         threshold=float(result.threshold),
-        finding=finding(float(result.score), float(result.threshold)),
+        finding=finding(
+            float(result.score),
+            float(result.settings.get("score_threshold") or result.threshold),
+            calibrated=result.settings.get("score_threshold") is not None,
+        ),
         warnings=list(result.warnings),
         duration_s=float(result.duration_s),
         analysed_utc=result.started_utc,

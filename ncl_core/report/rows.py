@@ -86,11 +86,16 @@ def display_path(path: str | os.PathLike[str]) -> str:
     return os.fsencode(path).decode("utf-8", "backslashreplace")
 
 
-def finding(score: float, threshold: float) -> str:
-    """The hedged, one-line finding for an image-level score."""
+def finding(score: float, threshold: float, calibrated: bool = False) -> str:
+    """The hedged, one-line finding for an image-level score. ``calibrated``: ``threshold`` is
+    the model's own score threshold, measured on manipulated and authentic images."""
+    if calibrated:
+        if score >= threshold:
+            return f"{FINDING_POSITIVE} (score {score:.2f} at or above the model's calibrated {threshold:.2f})"
+        return f"none indicated (score {score:.2f} below the model's calibrated {threshold:.2f})"
     if score >= threshold:
-        return FINDING_POSITIVE
-    return f"none indicated at threshold {threshold:g}"
+        return f"{FINDING_POSITIVE} (uncalibrated model)"
+    return f"none indicated at threshold {threshold:g} (uncalibrated model)"
 
 
 def empty_row(index: int, path: str) -> dict[str, Any]:

@@ -1,0 +1,86 @@
+"""Calibration: the image-score threshold, the pixel threshold, and a model copy that carries
+them with its default inference mode."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ncl_core.calibrate import PIXEL_THRESHOLDS, _f1_by_threshold, score_threshold
+from ncl_core.cli import EXIT_OK, main
+from ncl_core.infer import Predictor
+from ncl_core.metrics import pixel_metrics
+from ncl_core.modelfile import read_model_info
+
+from imaging import pattern
+
+
+def test_score_threshold_separates_when_it_can():
+    scores = [0.50, 0.51, 0.52, 0.53, 0.56, 0.57, 0.58]
+    labels = [False, False, False, True, True, True, True]
+    t, acc = score_threshold(scores, labels)
+    assert 0.52 < t < 0.53 and acc == 1.0
+    # Overlapping scores: the threshold still gives the best balanced accuracy there is.
+    t, acc = score_threshold([0.1, 0.6, 0.4, 0.9], [False, False, True, True])
+    assert acc == pytest.approx(0.75)
+    with pytest.raises(ValueError, match="authentic"):
+        score_threshold([0.5, 0.6], [True, True])
+
+
+def test_f1_by_threshold_matches_the_metrics():
+    rng = np.random.default_rng(0)
+    prob = rng.random((40, 50)).astype(np.float32)
+    gt = rng.random((40, 50)) < 0.2
+    grid = _f1_by_threshold(prob, gt)
+    for k, t in enumerate(PIXEL_THRESHOLDS):
+        assert grid[k] == pytest.approx(pixel_metrics(prob, gt, threshold=t).f1, abs=1e-9)
+
+
+def test_calibrate_writes_a_copy_that_carries_its_calibration(
+    tmp_path, tiny_dataset, tiny_model_path, capsys
+):
+    out = tmp_path / "calibrated.safetensors"
+    code = main(
+        [
+            "calibrate",
+            "--model",
+            str(tiny_model_path),
+            "--data",
+            str(tiny_dataset),
+            "--mode",
+            "tiled",
+            "--tile",
+            "64",
+            "--out",
+            str(out),
+        ]
+    )
+    assert code == EXIT_OK
+    assert "image score threshold" in capsys.readouterr().out
+    before, after = read_model_info(tiny_model_path), read_model_info(out)
+    assert before.inference == {}  # the input model is left as it was
+    inference = after.inference
+    assert inference["mode"] == "tiled" and inference["tile"] == 64
+    assert inference["threshold"] in PIXEL_THRESHOLDS
+    calibration = inference["calibration"]
+    assert (calibration["n_tampered"], calibration["n_authentic"]) == (8, 2)
+    assert 0 < calibration["at_0.5"]["floor_f1"] < 1
+    # The copy analyses in its own mode and records its calibrated score threshold.
+    result = Predictor.load(out, device="cpu").analyze(pattern(70, 90))
+    assert result.settings["mode"] == "tiled"
+    assert result.settings["score_threshold"] == inference["score_threshold"]
+
+
+def test_calibrate_refuses_to_write_into_the_data(tmp_path, tiny_dataset, tiny_model_path):
+    code = main(
+        [
+            "calibrate",
+            "--model",
+            str(tiny_model_path),
+            "--data",
+            str(tiny_dataset),
+            "--out",
+            str(tiny_dataset / "m.safetensors"),
+        ]
+    )
+    assert code != EXIT_OK and not (tiny_dataset / "m.safetensors").exists()
