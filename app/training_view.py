@@ -378,7 +378,9 @@ class TrainingView(QWidget):
         self._base_chosen = False  # the analyst picked a "Start from" entry
         self._active_path: str | None = None
         self._models: list[ModelInfo] = []
-        self.base_combo.activated.connect(self._on_base_chosen)
+        # set_models blocks the combo's signals: any other change is a choice (the analyst's,
+        # or a script's) that a later listing of the registry must keep.
+        self.base_combo.currentIndexChanged.connect(self._on_base_chosen)
         self.set_models([])
 
     # -- models -------------------------------------------------------------------------------

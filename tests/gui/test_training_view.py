@@ -101,7 +101,6 @@ def test_start_from_defaults_to_fine_tuning_the_active_model(qtbot, window, regi
     # A choice of the analyst sticks when the registry is listed again.
     index = view.base_combo.findData("preset:resnet18")
     view.base_combo.setCurrentIndex(index)
-    view.base_combo.activated.emit(index)
     window.models_view.refresh()
     qtbot.waitUntil(lambda: not window.jobs.running(), timeout=10_000)
     assert view.base_combo.currentData() == "preset:resnet18"
