@@ -73,7 +73,12 @@ def _unique_stem(path: Path, used: set[str]) -> str:
 def _settings(args: argparse.Namespace):
     from ncl_core.infer import InferenceSettings
 
-    return InferenceSettings(mode=args.mode, threshold=args.threshold, input_size=args.input_size)
+    return InferenceSettings(
+        mode=args.mode,
+        threshold=args.threshold,
+        input_size=getattr(args, "input_size", None),
+        tile=args.tile,
+    )
 
 
 # -- analyze -------------------------------------------------------------------------------------
@@ -563,6 +568,11 @@ def _add_analysis_args(p: argparse.ArgumentParser, input_size: bool = True) -> N
         "in overlapping tiles",
     )
     p.add_argument("--threshold", type=float, default=0.5, help="probability threshold of the mask")
+    p.add_argument(
+        "--tile",
+        type=int,
+        help="tiled mode: tile side (default: the model's own, else its training size)",
+    )
     if input_size:
         p.add_argument(
             "--input-size",

@@ -301,7 +301,10 @@ def _header(
         "app_version": __version__,
         "model_id": predictor.model_id,
         "model_sha256": predictor.model_sha256,
-        "mode": options.mode,
+        # The mode really used: "auto" is the model's own default.
+        "mode": getattr(predictor, "default_mode", options.mode)
+        if options.mode == "auto"
+        else options.mode,
         "threshold": float(options.threshold),
         "views": list(options.views),
         "device": str(predictor.device),
