@@ -219,9 +219,19 @@ def _train_config(args: argparse.Namespace, finetune: bool):
     from ncl_core.train import TrainConfig
 
     model = ModelConfig(
-        backbone=args.backbone, output_stride=args.output_stride, patch_cells=args.patch_cells
+        backbone=args.backbone,
+        output_stride=args.output_stride,
+        patch_cells=args.patch_cells,
+        noise_stem=args.noise_stem,
     )
-    loss = LossConfig(omega=args.omega, mu=args.mu, tau=args.tau, contour_mode=args.contour_mode)
+    loss = LossConfig(
+        omega=args.omega,
+        mu=args.mu,
+        tau=args.tau,
+        contour_mode=args.contour_mode,
+        pos_weight=args.pos_weight,
+        dice=args.dice,
+    )
     base = None
     if finetune:
         from ncl_core.modelfile import resolve_model
@@ -618,7 +628,23 @@ def _add_train_args(p: argparse.ArgumentParser, finetune: bool) -> None:
         help="network preset (ignored when fine-tuning: the base model's)",
     )
     p.add_argument("--output-stride", type=int, choices=(8, 16), default=16)
-    p.add_argument("--patch-cells", type=int, default=8)
+    p.add_argument(
+        "--patch-cells",
+        type=int,
+        default=8,
+        help="patch side in layer1 cells of 4 px (8: 32 px patches; 4: 16 px, 256 patches on a "
+        "256 px crop)",
+    )
+    p.add_argument(
+        "--noise-stem",
+        action="store_true",
+        help="feed conv1 RGB plus fixed SRM and Bayar-constrained noise residuals (from scratch "
+        "only)",
+    )
+    p.add_argument(
+        "--pos-weight", type=float, default=1.0, help="PC loss: BCE weight of manipulated pixels"
+    )
+    p.add_argument("--dice", type=float, default=0.0, help="PC loss: weight of a soft Dice term")
     p.add_argument("--size", type=int, default=512, help="training input side in px")
     p.add_argument("--epochs", type=int, default=30 if not finetune else 5)
     p.add_argument("--steps", type=int, help="total steps (overrides --epochs)")

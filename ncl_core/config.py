@@ -66,6 +66,9 @@ class ModelConfig(JsonConfig):
     patch_eps: float = 0.01  # [ours] r >= 1-eps tampered, r <= eps authentic, else contour
     stage3_channels: int = 32  # [ours] narrow full-resolution stages keep eval cost low
     stage4_channels: int = 16
+    # [ours, off until measured] RGB plus 3 fixed SRM high-pass residuals and 3 Bayar-
+    # constrained 5x5 residuals (stride 1) before conv1: noise traces as explicit input.
+    noise_stem: bool = False
 
     def __post_init__(self) -> None:
         if self.backbone not in BACKBONES:
@@ -106,6 +109,9 @@ class LossConfig(JsonConfig):
     mu: float = 0.8  # contour weight of the PC loss
     omega: float = 0.1  # weight of the NCL loss in the total
     contour_mode: str = "pivot"
+    # [ours, off until measured] PC-loss variants for small manipulated areas:
+    pos_weight: float = 1.0  # BCE weight of manipulated pixels (class weighting)
+    dice: float = 0.0  # weight of a soft Dice term on each stage, added to the PC loss
 
     def __post_init__(self) -> None:
         if self.contour_mode not in CONTOUR_MODES:
@@ -116,3 +122,5 @@ class LossConfig(JsonConfig):
             raise ValueError("mu must lie in [0, 1]")
         if self.tau <= 0:
             raise ValueError("tau must be positive")
+        if self.pos_weight <= 0 or self.dice < 0:
+            raise ValueError("pos_weight must be positive and dice not negative")

@@ -125,12 +125,19 @@ def ncl_loss(
 
 
 def pc_stage_losses(
-    stage_logits: list[torch.Tensor], masks: torch.Tensor, labels: torch.Tensor, mu: float = 0.8
+    stage_logits: list[torch.Tensor],
+    masks: torch.Tensor,
+    labels: torch.Tensor,
+    mu: float = 0.8,
+    pos_weight: float = 1.0,
+    dice: float = 0.0,
 ) -> list[torch.Tensor]:
     """Eq. 8 for each stage: mu * BCE over contour pixels + (1 - mu) * BCE over all pixels.
 
     ``labels`` is the patch-label grid ``[B, Hp, Wp]`` or flattened ``[B, Hp*Wp]`` (then the
     grid shape is recovered from the mask's aspect ratio and the number of patches).
+    ``pos_weight`` weights the BCE of manipulated pixels; ``dice`` adds that weight times a soft
+    Dice loss over the batch (both options for small manipulated areas; 1 and 0 are Eq. 8).
     """
     masks = masks.float()
     grid = _label_grid(labels, masks.shape[-2:])
@@ -140,14 +147,20 @@ def pc_stage_losses(
         size = logits.shape[-2:]
         logits = logits.float()
         gt = (F.interpolate(masks, size=size, mode="area") >= 0.5).float()
-        bce = F.binary_cross_entropy_with_logits(logits, gt, reduction="none")
+        weight = None if pos_weight == 1.0 else 1.0 + (pos_weight - 1.0) * gt
+        bce = F.binary_cross_entropy_with_logits(logits, gt, weight=weight, reduction="none")
         contour = F.interpolate(contour_grid, size=size, mode="nearest") > 0.5
         # A masked mean, not bce[contour]: no data-dependent shape, so no host-device sync.
         n_contour = contour.sum()
         contour_term = torch.where(contour, bce, torch.zeros_like(bce)).sum() / n_contour.clamp(
             min=1
         )
-        losses.append(mu * contour_term + (1.0 - mu) * bce.mean())
+        loss = mu * contour_term + (1.0 - mu) * bce.mean()
+        if dice > 0:
+            prob = torch.sigmoid(logits)
+            overlap = 2 * (prob * gt).sum() + 1.0
+            loss = loss + dice * (1 - overlap / (prob.sum() + gt.sum() + 1.0))
+        losses.append(loss)
     return losses
 
 
@@ -207,7 +220,9 @@ def total_loss(
         # omega = 0 is the plain deep-supervised baseline: skip the contrastive work entirely.
         zero = _zero_like_graph(outputs["patch_feats"])
         parts = {name: zero for name in ("ncl", *NCL_TERMS)}
-    stages = pc_stage_losses(outputs["stage_logits"], masks, labels, config.mu)
+    stages = pc_stage_losses(
+        outputs["stage_logits"], masks, labels, config.mu, config.pos_weight, config.dice
+    )
     for index, value in enumerate(stages, start=1):
         parts[f"pc_stage{index}"] = value
     parts["pc"] = torch.stack(stages).sum()

@@ -47,6 +47,49 @@ def _dilate_basic_layer(layer: nn.Sequential, dilation: int, previous_dilation: 
             block.downsample[0].stride = (1, 1)
 
 
+# Fixed SRM high-pass filters (Fridrich and Kodovsky's rich models, as RGB-N uses them).
+_SRM = (
+    [[0, 0, 0, 0, 0], [0, -1, 2, -1, 0], [0, 2, -4, 2, 0], [0, -1, 2, -1, 0], [0, 0, 0, 0, 0]],
+    [
+        [-1, 2, -2, 2, -1],
+        [2, -6, 8, -6, 2],
+        [-2, 8, -12, 8, -2],
+        [2, -6, 8, -6, 2],
+        [-1, 2, -2, 2, -1],
+    ],
+    [[0, 0, 0, 0, 0], [0, 0, 0, 0, 0], [0, 1, -2, 1, 0], [0, 0, 0, 0, 0], [0, 0, 0, 0, 0]],
+)
+_SRM_SCALE = (4.0, 12.0, 2.0)
+
+
+class NoiseStem(nn.Module):
+    """RGB, 3 fixed SRM residuals and 3 Bayar-constrained 5 x 5 residuals: 9 channels at the
+    input's resolution (stride 1). ``constrain()`` re-applies Bayar's constraint (centre -1,
+    the rest summing to 1) and is called after every optimizer step."""
+
+    channels = 9
+
+    def __init__(self) -> None:
+        super().__init__()
+        srm = torch.tensor(_SRM, dtype=torch.float32) / torch.tensor(_SRM_SCALE)[:, None, None]
+        # Each residual sums its filter over R, G and B (as RGB-N does); fixed, not learned.
+        self.register_buffer("srm", srm[:, None].repeat(1, 3, 1, 1) / 3.0, persistent=True)
+        self.bayar = nn.Conv2d(3, 3, 5, padding=2, bias=False)
+        self.constrain()
+
+    @torch.no_grad()
+    def constrain(self) -> None:
+        w = self.bayar.weight
+        w[:, :, 2, 2] = 0.0
+        total = w.sum(dim=(2, 3), keepdim=True)
+        w.div_(torch.where(total.abs() < 1e-6, torch.full_like(total, 1e-6), total))
+        w[:, :, 2, 2] = -1.0
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        srm = F.conv2d(images, self.srm.to(images.dtype), padding=2)
+        return torch.cat([images, srm, self.bayar(images)], dim=1)
+
+
 def build_backbone(config: ModelConfig) -> ResNet:
     """A randomly initialised torchvision ResNet with output stride ``config.output_stride``."""
     dilate = [False, config.output_stride == 8, True]
@@ -61,6 +104,8 @@ def build_backbone(config: ModelConfig) -> ResNet:
         net = _RESNETS[config.backbone](weights=None, replace_stride_with_dilation=dilate)
     # Classification head is unused; removing it keeps model files small.
     net.fc = nn.Identity()
+    if config.noise_stem:
+        net.conv1 = nn.Conv2d(NoiseStem.channels, 64, 7, stride=2, padding=3, bias=False)
     return net
 
 
@@ -114,6 +159,7 @@ class NCLNet(nn.Module):
         super().__init__()
         self.config = config = config or ModelConfig()
         self.backbone = build_backbone(config)
+        self.noise_stem = NoiseStem() if config.noise_stem else None
         c_low = config.feature_channels
         c_high = 512 if config.backbone == "resnet18" else 2048
         self.aspp = ASPP(c_high, list(config.aspp_rates), config.aspp_channels)
@@ -140,6 +186,8 @@ class NCLNet(nn.Module):
     def _encode(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Returns ``layer1`` features (stride 4) and the ASPP output (stride OS)."""
         b = self.backbone
+        if self.noise_stem is not None:
+            images = self.noise_stem(images)
         x = b.maxpool(b.relu(b.bn1(b.conv1(images))))
         low = b.layer1(x)
         high = b.layer4(b.layer3(b.layer2(low)))
@@ -235,6 +283,13 @@ class NCLNet(nn.Module):
                 se_pos, se_neg, has_contour = self._pivots(windows, labels)
                 out.update(se_pos=se_pos, se_neg=se_neg, has_contour=has_contour)
         return out
+
+
+def apply_constraints(model: nn.Module) -> None:
+    """Re-apply weight constraints after an optimizer step (the noise stem's Bayar filters)."""
+    stem = getattr(model, "noise_stem", None)
+    if stem is not None:
+        stem.constrain()
 
 
 def count_parameters(model: nn.Module) -> int:

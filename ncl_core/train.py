@@ -35,7 +35,7 @@ from ncl_core.fsutil import atomic_path, atomic_write_text
 from ncl_core.infer import image_score
 from ncl_core.losses import total_loss
 from ncl_core.metrics import MetricAccumulator
-from ncl_core.model import NCLNet
+from ncl_core.model import NCLNet, apply_constraints
 from ncl_core.modelfile import load_model, save_model
 from ncl_core.paths import runs_dir
 
@@ -369,7 +369,9 @@ class Trainer:
     def _optimizer(self, model: NCLNet, total_steps: int):
         cfg = self.config
         base = cfg.base_lr()
-        backbone = [p for p in model.backbone.parameters()]
+        backbone = list(model.backbone.parameters())
+        if model.noise_stem is not None:  # learned filters before conv1: the backbone's rate
+            backbone += list(model.noise_stem.parameters())
         backbone_ids = {id(p) for p in backbone}
         heads = [p for p in model.parameters() if id(p) not in backbone_ids]
         optimizer = torch.optim.SGD(
@@ -581,6 +583,7 @@ class Trainer:
         scaler.scale(parts["total"]).backward()
         scaler.step(optimizer)
         scaler.update()
+        apply_constraints(model)
         # One transfer for every logged part (one host-device sync per step, not one per part).
         values = torch.stack([value.detach().float() for value in parts.values()]).tolist()
         return dict(zip(parts, values))

@@ -140,3 +140,52 @@ def test_config_json_round_trip():
         ModelConfig.from_dict({"backbone": "resnet18", "bakbone": "x"})
     with pytest.raises(ValueError, match="backbone"):
         ModelConfig(backbone="vgg16")
+
+
+def test_noise_stem_sees_residuals_and_keeps_bayars_constraint(tmp_path):
+    from ncl_core.modelfile import load_model, save_model
+
+    from tiny import TINY_CONFIG
+
+    torch.manual_seed(0)
+    model = NCLNet(ModelConfig(**{**TINY_CONFIG, "noise_stem": True}))
+    stem = model.noise_stem
+    # A flat image has no high-frequency content: every residual channel is zero inside.
+    flat = torch.full((1, 3, 32, 32), 0.3)
+    out = stem(flat)
+    assert out.shape == (1, 9, 32, 32)
+    assert torch.allclose(out[:, 3:, 4:-4, 4:-4], torch.zeros(1, 6, 24, 24), atol=1e-5)
+    # One step of training breaks the constraint, apply_constraints restores it.
+    images, masks = torch.randn(2, 3, 64, 64), torch.zeros(2, 1, 64, 64)
+    masks[:, :, 8:40, 8:40] = 1
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.5)
+    model.train()
+    total_loss(model(images, masks), masks, LossConfig(max_negatives=8))["total"].backward()
+    optimizer.step()
+    from ncl_core.model import apply_constraints
+
+    apply_constraints(model)
+    w = stem.bayar.weight
+    assert torch.allclose(w[:, :, 2, 2], torch.full((3, 3), -1.0))
+    assert torch.allclose(w.sum(dim=(2, 3)), torch.zeros(3, 3), atol=1e-5)  # rest sums to 1
+    # The fixed SRM filters are saved with the model and come back unchanged.
+    path = save_model(tmp_path / "stem.safetensors", model)
+    loaded, info = load_model(path)
+    assert info.config.noise_stem and torch.equal(loaded.noise_stem.srm, stem.srm)
+    assert loaded(torch.randn(1, 3, 40, 56)).shape == (1, 1, 40, 56)
+
+
+def test_pc_loss_options_weight_manipulated_pixels():
+    from ncl_core.losses import pc_stage_losses
+
+    logits = [torch.zeros(1, 1, 16, 16)]
+    masks = torch.zeros(1, 1, 16, 16)
+    masks[..., :4, :4] = 1
+    labels = torch.zeros(1, 1, 1, dtype=torch.long)
+    plain = pc_stage_losses(logits, masks, labels, mu=0.0)[0]
+    weighted = pc_stage_losses(logits, masks, labels, mu=0.0, pos_weight=5.0)[0]
+    dice = pc_stage_losses(logits, masks, labels, mu=0.0, dice=1.0)[0]
+    # Uniform 0.5 predictions: BCE ln 2 everywhere; weighting scales the 1/16 manipulated part.
+    assert plain.item() == pytest.approx(0.6931, abs=1e-4)
+    assert weighted.item() == pytest.approx(0.6931 * (1 + 4 / 16), abs=1e-4)
+    assert dice.item() > plain.item()
