@@ -257,6 +257,7 @@ def _train_config(args: argparse.Namespace, finetune: bool):
         time_limit_min=args.time_limit,
         schedule_by_time=args.schedule_by_time,
         ema_decay=args.ema,
+        snapshot_every_s=args.snapshot_every,
         workers=args.workers,
         seed=args.seed,
         device=args.device,
@@ -673,6 +674,13 @@ def _add_train_args(p: argparse.ArgumentParser, finetune: bool) -> None:
         metavar="DECAY",
         help="also keep an exponential moving average of the weights (e.g. 0.999); validation "
         "measures both and the model file gets the better",
+    )
+    p.add_argument(
+        "--snapshot-every",
+        type=float,
+        metavar="SECONDS",
+        help="also write fp16 weights to RUN_DIR/snapshot.safetensors this often (a run cut off "
+        "from outside still leaves a model)",
     )
     p.add_argument("--omega", type=float, default=0.1, help="weight of the NCL loss")
     p.add_argument("--mu", type=float, default=0.8, help="contour weight of the PC loss")

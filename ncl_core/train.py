@@ -41,6 +41,7 @@ from ncl_core.paths import runs_dir
 
 Event = dict[str, Any]
 CHECKPOINT_NAME = "checkpoint.pt"
+SNAPSHOT_NAME = "snapshot.safetensors"
 _CHECKPOINT_FORMAT = "ncl-forensics-checkpoint"
 _NESTED = {"model": ModelConfig, "loss": LossConfig, "augment": AugmentConfig}
 
@@ -89,6 +90,8 @@ class TrainConfig(JsonConfig):
     # the learning rate reaches 0 when the time is up, whatever the speed of the machine
     ema_decay: float | None = None  # keep an exponential moving average of the weights too;
     # validation measures both, and the better one is what the model file gets
+    snapshot_every_s: float | None = None  # also write fp16 weights (EMA if kept) to
+    # <run_dir>/snapshot.safetensors this often, so a run cut off from outside leaves a model
     half_weights: bool = False  # store the model file's weights as fp16
     run_dir: str | None = None  # checkpoints and the event log; default: user data dir
 
@@ -452,6 +455,7 @@ class Trainer:
         meta = {"trained_on": trained_on, "parent": parent}
         recent: list[float] = []
         t_start = time.perf_counter()
+        last_snapshot = t_start
         elapsed_before = state["elapsed_s"]
         deadline = None
         if cfg.time_limit_min is not None:
@@ -508,6 +512,12 @@ class Trainer:
                     )
                 if state["step"] % cfg.checkpoint_every == 0:
                     self._save_checkpoint(model, optimizer, scheduler, scaler, state)
+                if (
+                    cfg.snapshot_every_s
+                    and time.perf_counter() - last_snapshot >= cfg.snapshot_every_s
+                ):
+                    self._save_snapshot(model, meta, state)
+                    last_snapshot = time.perf_counter()
                 out_of_time = deadline is not None and time.perf_counter() >= deadline
                 if self._cancel.is_set() or state["step"] >= total_steps or out_of_time:
                     break
@@ -698,6 +708,29 @@ class Trainer:
                 f"kept: free disk space, then continue with --resume {self.run_dir}"
             ) from exc
         self._emit({"type": "checkpoint", "path": str(path), "step": state["step"]})
+
+    def _save_snapshot(self, model: NCLNet, meta: dict, state: dict) -> None:
+        """fp16 weights of now (the moving average when kept), beside the checkpoint."""
+        path = self.run_dir / SNAPSHOT_NAME
+        raw = None
+        if self._ema is not None:
+            raw = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            model.load_state_dict(self._ema)
+        try:
+            save_model(
+                path,
+                model,
+                name=self.config.name or Path(self.config.out).stem,
+                trained_on=meta["trained_on"],
+                metrics={"snapshot_step": state["step"]},
+                parent=meta["parent"],
+                train_config=self.config.to_dict(),
+                half=True,
+            )
+        finally:
+            if raw is not None:
+                model.load_state_dict(raw)
+        self._emit({"type": "snapshot", "path": str(path), "step": state["step"]})
 
     def _save_model(self, model: NCLNet, path: Path, meta: dict, metrics: dict) -> None:
         save_model(

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# "Does NCL help?" (issue 7): the same data, budget and seed for three runs, then the same test.
+# "Does NCL help?": the same data, budget and seed for three runs, then the same test.
 #   (a) plain deep-supervised DeepLabV3+   --omega 0 --mu 0
 #   (b) contour patches dropped            --contour-mode drop
 #   (c) full NCL                           (defaults: pivot, omega 0.1, mu 0.8)

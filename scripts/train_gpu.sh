@@ -1,23 +1,34 @@
 #!/usr/bin/env bash
-# The GPU recipe of the bundled starter model and of the "does NCL help?" ablation (issue 7),
-# made to fit one short lease of a single GPU. Every number below is a flag of
-# `ncl-forensics train`; the defaults are the runs of 2026-11-26 (docs/BENCHMARKS.md), and the
-# environment variables change them for a dry run or a longer lease.
+# GPU recipes made to fit one short lease of a single GPU. Every number below is a flag of
+# `ncl-forensics train`/`finetune`; the environment variables change them for a dry run or a
+# longer lease.
 #
-#   scripts/train_gpu.sh starter  DATA OUT   # resnet18/OS16 at 512 px, bf16 AMP
+#   scripts/train_gpu.sh burst    DATA OUT   # continue the bundled model inside one window
+#   scripts/train_gpu.sh starter  DATA OUT   # resnet18/OS16 at 512 px from scratch, bf16 AMP
 #   scripts/train_gpu.sh ablation DATA OUT   # (a) plain, (b) drop, (c) NCL at 256 px, at once
 #   scripts/train_gpu.sh bench    DATA OUT   # fp32 vs AMP step throughput per preset
 #
+# A burst warm-starts from BASE (default: the bundled model), so every GPU window continues
+# the last one; its learning rate follows the clock to zero at BURST_MIN minutes, it writes
+# fp16 weights every SNAPSHOT_S seconds (OUT/burst/snapshot.safetensors: a run cut off from
+# outside still returns a model) and stops by itself inside the window. Forgeries are made on
+# the machine's own CPU cores from DATA/train. Afterwards, on the CPU: `ncl-forensics eval` of
+# OUT/burst/*.safetensors on the real yardstick; it replaces the bundled model only when better
+# there and no worse on the synthetic test.
+#
 # DATA (made by scripts/build_gpu_data.py) holds:
-#              train/           authentic photos (forgeries are made on the fly)
+#              train/           authentic photos at native resolution (forgeries made on the fly)
+#              val/             a labeled validation set (real forgeries select the model)
 #              val512/          validation forgeries at the starter's size (ncl-forensics synth)
 #              abl/val, abl/test  256 px validation and held-out test forgeries for the ablation
-# Dry run on a CPU:  DEVICE=cpu STARTER_STEPS=2 ABL_STEPS=2 WORKERS=0 \
+# Dry run on a CPU:  DEVICE=cpu BURST_MIN=0.3 SNAPSHOT_S=5 BATCH=2 WORKERS=0 SIZE=64 \
+#                    scripts/train_gpu.sh burst DATA OUT
+#                    DEVICE=cpu STARTER_STEPS=2 ABL_STEPS=2 WORKERS=0 \
 #                    STARTER_SIZE=64 ABL_SIZE=64 BATCH=2 scripts/train_gpu.sh starter DATA OUT
 set -euo pipefail
-stage=${1:?usage: train_gpu.sh starter|ablation|bench DATA OUT}
-data=${2:?usage: train_gpu.sh starter|ablation|bench DATA OUT}
-out=${3:?usage: train_gpu.sh starter|ablation|bench DATA OUT}
+stage=${1:?usage: train_gpu.sh burst|starter|ablation|bench DATA OUT}
+data=${2:?usage: train_gpu.sh burst|starter|ablation|bench DATA OUT}
+out=${3:?usage: train_gpu.sh burst|starter|ablation|bench DATA OUT}
 cli=${NCL:-.venv/bin/ncl-forensics}
 device=${DEVICE:-cuda}
 batch=${BATCH:-32}
@@ -26,6 +37,16 @@ lr=${LR:-0.025}  # 0.007 x batch/4 (the default) diverges more easily from scrat
 mkdir -p "$out"
 
 case $stage in
+burst)
+    "$cli" finetune --model "${BASE:-resources/models/ncl-starter.safetensors}" \
+        --synthetic "$data/train" --val "$data/val" --val-limit "${VAL_LIMIT:-60}" \
+        --size "${SIZE:-256}" --batch-size "$batch" --lr "${BURST_LR:-0.005}" \
+        --warmup-steps "${WARMUP:-50}" --steps 1000000 --time-limit "${BURST_MIN:-11}" \
+        --schedule-by-time --ema "${EMA:-0.999}" --snapshot-every "${SNAPSHOT_S:-60}" \
+        --synthetic-length $((batch * ${EPOCH_STEPS:-300})) --workers "$workers" \
+        --device "$device" --checkpoint-every 500 --seed "${SEED:-$(date +%s)}" --half \
+        --name "${NAME:-ncl-burst}" --run-dir "$out/burst" --out "$out/burst/best.safetensors"
+    ;;
 starter)
     "$cli" train --synthetic "$data/train" --val "$data/val512" \
         --backbone resnet18 --output-stride 16 --size "${STARTER_SIZE:-512}" \
