@@ -264,8 +264,10 @@ def _train_config(args: argparse.Namespace, finetune: bool):
         amp=not args.no_amp,
         val_every=args.val_every,
         val_limit=args.val_limit,
+        val_mode=args.val_mode,
         checkpoint_every=args.checkpoint_every,
         half_weights=args.half,
+        sync_bn=args.sync_bn,
         run_dir=args.run_dir,
     )
 
@@ -278,8 +280,12 @@ def _train_printer() -> tuple[Callable[[dict[str, Any]], None], Callable[[], Non
         kind = event["type"]
         if kind == "start":
             bar = _progress(event["total_steps"], "train", unit="step")
+            processes = event.get("processes", 1)
+            where = event["device"] + (
+                f" and {processes - 1} more process(es)" if processes > 1 else ""
+            )
             print(
-                f"training on {event['device']} (AMP {event['amp']}): {event['n_train']} training / "
+                f"training on {where} (AMP {event['amp']}): {event['n_train']} training / "
                 f"{event['n_val']} validation items, {event['total_steps']} steps; run folder {event['run_dir']}",
                 file=sys.stderr,
             )
@@ -319,11 +325,54 @@ def _train_printer() -> tuple[Callable[[dict[str, Any]], None], Callable[[], Non
     return on_event, close
 
 
+def _launch_processes(args: argparse.Namespace) -> int:
+    """``--nproc N``: the same command line, once per process, under torchrun on this machine."""
+    if args.nproc < 1:
+        raise UsageError("--nproc must be at least 1")
+    argv = getattr(args, "argv", None)
+    if argv is None:
+        raise UsageError("--nproc needs the command line (run it through ncl_core.cli.main)")
+    forwarded, skip = [], False
+    for token in argv:
+        if skip:
+            skip = False
+        elif token == "--nproc":
+            skip = True
+        elif not token.startswith("--nproc="):
+            forwarded.append(token)
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+    from torch.distributed.run import get_args_parser
+    from torch.distributed.run import run as torchrun
+
+    from ncl_core.train import TrainingError
+
+    launch = get_args_parser().parse_args(
+        ["--standalone", "--nproc-per-node", str(args.nproc), "-m", "ncl_core.train", *forwarded]
+    )
+    try:
+        torchrun(launch)
+    except ChildFailedError as exc:
+        # Which one failed first is not known to the second: every failed one, by rank.
+        failed = ", ".join(
+            f"rank {rank} (exit code {failure.exitcode})"
+            for rank, failure in sorted(exc.failures.items())
+        )
+        raise TrainingError(
+            f"training stopped: {failed} of {args.nproc} processes failed; their errors are "
+            "above, the others were stopped"
+        ) from None
+    return EXIT_OK
+
+
 def _run_training(args: argparse.Namespace, finetune: bool) -> int:
     import signal
 
+    from ncl_core.distributed import DistEnv
     from ncl_core.train import Trainer
 
+    dist = DistEnv.from_environ()
+    if args.nproc is not None and not dist.active:
+        return _launch_processes(args)
     on_event, close = _train_printer()
     if args.resume:
         trainer = Trainer.resume(args.resume, on_event)
@@ -340,7 +389,7 @@ def _run_training(args: argparse.Namespace, finetune: bool) -> int:
     finally:
         signal.signal(signal.SIGINT, previous)
         close()
-    if path is not None and args.register:
+    if path is not None and args.register and dist.is_main:
         from ncl_core.modelfile import ModelRegistry
 
         info = ModelRegistry().register_trained(path)
@@ -692,6 +741,13 @@ def _add_train_args(p: argparse.ArgumentParser, finetune: bool) -> None:
     p.add_argument("--no-amp", action="store_true", help="disable mixed precision on CUDA")
     p.add_argument("--val-every", type=int, default=1, help="validate every N epochs")
     p.add_argument(
+        "--val-mode",
+        choices=("native", "resize"),
+        default="native",
+        help="labeled validation images whole at their own resolution (as tiled mode sees "
+        "them; default) or resized to --size (as resize mode does)",
+    )
+    p.add_argument(
         "--val-limit",
         type=int,
         help="validate on at most N labeled images, spread evenly (validation runs at native "
@@ -706,6 +762,18 @@ def _add_train_args(p: argparse.ArgumentParser, finetune: bool) -> None:
         "--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its last checkpoint"
     )
     p.add_argument("--register", action="store_true", help="add the trained model to the registry")
+    p.add_argument(
+        "--nproc",
+        type=int,
+        metavar="N",
+        help="train in N processes on this machine (one per GPU, or gloo on the CPU): starts "
+        "torchrun; the global batch is N x --batch-size",
+    )
+    p.add_argument(
+        "--sync-bn",
+        action="store_true",
+        help="several processes on GPUs: batch norm statistics over the global batch",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -838,12 +906,22 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # for --nproc to pass on
     if not getattr(args, "func", None):
         parser.print_help()
         return EXIT_USAGE
     if args.command == "models" and args.action != "list" and not args.target:
         parser.error(f"models {args.action} needs a model id, name or file")
     return run(args)
+
+
+def _error_label() -> str:
+    """``error``, or ``error (rank R)`` in one of several training processes."""
+    import os
+
+    if os.environ.get("WORLD_SIZE", "1") not in ("", "0", "1") and "RANK" in os.environ:
+        return f"error (rank {os.environ['RANK']})"
+    return "error"
 
 
 def run(args: argparse.Namespace) -> int:
@@ -884,15 +962,15 @@ def run(args: argparse.Namespace) -> int:
     except failed_errors as exc:
         if args.debug:
             raise
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"{_error_label()}: {exc}", file=sys.stderr)
         return EXIT_FAILED
     except user_errors as exc:
         if args.debug:
             raise
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"{_error_label()}: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except OSError as exc:
         if args.debug:
             raise
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"{_error_label()}: {exc}", file=sys.stderr)
         return EXIT_FAILED

@@ -31,6 +31,14 @@ from ncl_core.data.datasets import Sample, SegmentationDataset, scan_dataset, sp
 from ncl_core.data.synth import SynthConfig, SynthDataset, scan_photos
 from ncl_core.data.transforms import AugmentConfig
 from ncl_core.device import amp_dtype, describe, pick_device
+from ncl_core.distributed import (
+    DistEnv,
+    all_reduce_sum,
+    barrier,
+    destroy_process_group,
+    init_process_group,
+    is_peer_failure,
+)
 from ncl_core.fsutil import atomic_path, atomic_write_text
 from ncl_core.infer import image_score
 from ncl_core.losses import total_loss
@@ -83,6 +91,8 @@ class TrainConfig(JsonConfig):
     val_fraction: float = 0.1
     val_synthetic_length: int = 64
     val_limit: int | None = None  # validate on at most this many labeled images (spread evenly)
+    val_mode: str = "native"  # labeled validation images: "native" (whole, at their own
+    # resolution, as tiled inference sees them) or "resize" (to ``size``, as resize mode does)
     checkpoint_every: int = 200  # steps; a checkpoint is also written at every epoch end
     max_nonfinite: int = 5  # consecutive non-finite losses before giving up
     time_limit_min: float | None = None  # stop (validate, keep the best, checkpoint) after this
@@ -93,6 +103,7 @@ class TrainConfig(JsonConfig):
     snapshot_every_s: float | None = None  # also write fp16 weights (EMA if kept) to
     # <run_dir>/snapshot.safetensors this often, so a run cut off from outside leaves a model
     half_weights: bool = False  # store the model file's weights as fp16
+    sync_bn: bool = False  # several processes on GPUs: batch norm over the global batch
     run_dir: str | None = None  # checkpoints and the event log; default: user data dir
 
     def __post_init__(self) -> None:
@@ -110,6 +121,8 @@ class TrainConfig(JsonConfig):
             raise ValueError("time_limit_min must be positive")
         if self.schedule_by_time and self.time_limit_min is None:
             raise ValueError("schedule_by_time needs a time limit")
+        if self.val_mode not in ("native", "resize"):
+            raise ValueError("val_mode must be 'native' or 'resize'")
         if self.ema_decay is not None and not 0.0 < self.ema_decay < 1.0:
             raise ValueError("ema_decay must lie in (0, 1)")
         if self.size % self.model.patch_px:
@@ -137,10 +150,12 @@ class TrainConfig(JsonConfig):
                 data[key] = sub.from_dict(data[key])
         return super().from_dict(data)
 
-    def base_lr(self) -> float:
+    def base_lr(self, world_size: int = 1) -> float:
+        """The given rate, else 0.007 per 4 images of the global batch (``batch_size`` in each
+        of ``world_size`` processes)."""
         if self.lr is not None:
             return self.lr
-        lr = 0.007 * self.batch_size / 4
+        lr = 0.007 * self.batch_size * world_size / 4
         return lr * 0.1 if self.base_model else lr
 
 
@@ -168,14 +183,33 @@ def _collate(items: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 class _EpochBatches:
-    """Batches of one epoch: a permutation seeded by (seed, epoch), optionally skipping ahead."""
+    """Batches of one epoch: a permutation seeded by (seed, epoch), optionally skipping ahead.
 
-    def __init__(self, n: int, batch_size: int, seed: int, epoch: int, skip: int) -> None:
+    With several processes, a global batch of ``batch_size * world_size`` items is cut into
+    disjoint per-process slices; ``rank`` gets its own, and ``skip`` counts global batches.
+    """
+
+    def __init__(
+        self,
+        n: int,
+        batch_size: int,
+        seed: int,
+        epoch: int,
+        skip: int,
+        rank: int = 0,
+        world_size: int = 1,
+    ) -> None:
         order = torch.randperm(n, generator=torch.Generator().manual_seed(seed * 7919 + epoch))
-        batches = [order[i : i + batch_size].tolist() for i in range(0, n, batch_size)]
-        if len(batches) > 1 and len(batches[-1]) < batch_size:
+        size = batch_size * world_size
+        batches = [order[i : i + size].tolist() for i in range(0, n, size)]
+        if len(batches) > 1 and len(batches[-1]) < size:
             batches.pop()  # a short last batch would change BN statistics between epochs
-        self.batches = batches[skip:]
+        if world_size > 1 and len(batches[-1]) < size:
+            raise TrainingError(
+                f"{n} training items cannot fill one global batch of {size} "
+                f"({world_size} processes x batch size {batch_size}): lower --batch-size"
+            )
+        self.batches = [b[rank * batch_size : (rank + 1) * batch_size] for b in batches[skip:]]
 
     def __iter__(self):
         return iter(self.batches)
@@ -196,6 +230,11 @@ class Trainer:
         self.run_dir = Path(config.run_dir) if config.run_dir else None
         self._elapsed_s = 0.0  # training time of this run, resumes included
         self._ema: dict[str, torch.Tensor] | None = None
+        # Under torchrun: this process's place in the run. Rank 0 alone writes (checkpoints,
+        # events, snapshots, the model file) and validates; every rank trains.
+        self.dist = DistEnv.from_environ()
+        self._agreed_cancel = False  # several processes: the cancel all of them agreed on
+        self._own_group = False  # this trainer created the process group (and destroys it)
 
     # -- public -------------------------------------------------------------------------------
     def cancel(self) -> None:
@@ -234,19 +273,32 @@ class Trainer:
     def fit(self) -> Path | None:
         """Train; returns the model file written, or None when cancelled."""
         try:
-            return self._fit()
+            path = self._fit()
         except TrainingError as exc:
             self._emit_failed(str(exc))
             raise
         except Exception as exc:
+            if self.dist.active and is_peer_failure(exc):
+                # A collective broke because another process went away: it reports the cause.
+                message = (
+                    f"lost contact with another training process (it failed or was stopped: "
+                    f"see its error); {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
+                )
+                self._emit_failed(f"training failed: {message}")
+                raise TrainingError(message) from exc
             clean = _without_worker_traceback(exc)
             self._emit_failed(f"training failed: {clean}")
             if clean is exc:
                 raise
             raise clean from exc
+        if self._own_group:
+            destroy_process_group()
+        return path
 
     # -- setup --------------------------------------------------------------------------------
     def _emit(self, event: Event) -> None:
+        if not self.dist.is_main:  # one voice per run: rank 0's
+            return
         event.setdefault("time", _now())
         try:
             if self.run_dir is not None:
@@ -299,8 +351,9 @@ class Trainer:
         if train_samples:
             parts.append(SegmentationDataset(train_samples, cfg.size, True, cfg.augment, cfg.seed))
         if val_samples:
-            # Whole images at native resolution, as the model's tiled inference sees them.
-            val_parts.append(SegmentationDataset(val_samples, cfg.size, train=False, native=True))
+            # As the inference mode the model will be used in sees them.
+            native = cfg.val_mode == "native"
+            val_parts.append(SegmentationDataset(val_samples, cfg.size, train=False, native=native))
         if cfg.synthetic:
             photos, problems = scan_photos(cfg.synthetic)
             for line in problems:
@@ -371,7 +424,7 @@ class Trainer:
 
     def _optimizer(self, model: NCLNet, total_steps: int):
         cfg = self.config
-        base = cfg.base_lr()
+        base = cfg.base_lr(self.dist.world_size)
         backbone = list(model.backbone.parameters())
         if model.noise_stem is not None:  # learned filters before conv1: the backbone's rate
             backbone += list(model.noise_stem.parameters())
@@ -401,12 +454,18 @@ class Trainer:
         if self.run_dir is None:
             self.run_dir = runs_dir() / datetime.now().strftime("%Y%m%d-%H%M%S")
             cfg.run_dir = str(self.run_dir)
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        device = pick_device(cfg.device)
+        dist = self.dist
+        if dist.is_main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+        device = self._device()
+        self._own_group = init_process_group(dist, device)
         model, parent = self._model()
         train_set, val_set, trained_on = self._datasets()
-        atomic_write_text(self.run_dir / "config.json", cfg.to_json())
-        steps_per_epoch = len(_EpochBatches(len(train_set), cfg.batch_size, cfg.seed, 0, 0))
+        if dist.is_main:
+            atomic_write_text(self.run_dir / "config.json", cfg.to_json())
+        steps_per_epoch = len(
+            _EpochBatches(len(train_set), cfg.batch_size, cfg.seed, 0, 0, 0, dist.world_size)
+        )
         total_steps = cfg.steps or cfg.epochs * steps_per_epoch
         epochs = math.ceil(total_steps / steps_per_epoch)
         model.to(device)
@@ -414,6 +473,13 @@ class Trainer:
         if device.type == "cuda":
             model.to(memory_format=torch.channels_last)
             torch.backends.cudnn.benchmark = True
+        if cfg.sync_bn and dist.active:
+            if device.type != "cuda":
+                raise TrainingError(
+                    "--sync-bn needs CUDA GPUs (PyTorch synchronises batch norm only there); "
+                    "leave it off on the CPU"
+                )
+            model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
         optimizer, scheduler = self._optimizer(model, total_steps)
         scaler = torch.amp.GradScaler("cuda", enabled=amp == torch.float16)
         state = {
@@ -425,10 +491,16 @@ class Trainer:
             "nonfinite": 0,
             "elapsed_s": 0.0,
         }
-        if cfg.ema_decay is not None:
+        if cfg.ema_decay is not None and dist.is_main:  # only rank 0 validates and saves
             self._ema = {k: v.detach().clone() for k, v in model.state_dict().items()}
         if self._checkpoint is not None:
             ckpt = self._checkpoint
+            if ckpt.get("world_size", 1) != dist.world_size:
+                raise TrainingError(
+                    f"this run was trained by {ckpt.get('world_size', 1)} process(es) and is "
+                    f"resumed by {dist.world_size}: resume it with as many (--nproc), so that "
+                    "its batches and schedule stay the same"
+                )
             model.load_state_dict(ckpt["model"])
             if self._ema is not None and ckpt.get("ema"):
                 self._ema = {k: v.to(device) for k, v in ckpt["ema"].items()}
@@ -438,6 +510,18 @@ class Trainer:
                 scaler.load_state_dict(ckpt["scaler"])
             state.update({k: ckpt[k] for k in state if k in ckpt})
             self._log(f"resumed from step {state['step']} (epoch {state['epoch'] + 1})")
+        if cfg.sync_bn and not dist.active:
+            self._log("--sync-bn has no effect in a single process", "warning")
+        # The model every process runs forward and backward through; ``model`` itself (the
+        # module DDP wraps) is what is validated, averaged, checkpointed and saved.
+        train_model = model
+        if dist.active:
+            train_model = torch.nn.parallel.DistributedDataParallel(
+                model,
+                device_ids=[device.index] if device.type == "cuda" else None,
+                # The pivot branches see only batches with contour patches.
+                find_unused_parameters=model.config.pivot,
+            )
         self._emit(
             {
                 "type": "start",
@@ -445,6 +529,7 @@ class Trainer:
                 "epochs": epochs,
                 "steps_per_epoch": steps_per_epoch,
                 "device": describe(device),
+                "processes": dist.world_size,
                 "amp": str(amp).replace("torch.", "") if amp else "off",
                 "n_train": trained_on["n_train"],
                 "n_val": trained_on["n_val"],
@@ -470,7 +555,13 @@ class Trainer:
             for ds in _leaf_datasets(train_set):
                 ds.set_epoch(epoch)
             batches = _EpochBatches(
-                len(train_set), cfg.batch_size, cfg.seed, epoch, state["batch_in_epoch"]
+                len(train_set),
+                cfg.batch_size,
+                cfg.seed,
+                epoch,
+                state["batch_in_epoch"],
+                dist.rank,
+                dist.world_size,
             )
             loader = DataLoader(
                 train_set,
@@ -480,12 +571,13 @@ class Trainer:
                 pin_memory=device.type == "cuda",
                 persistent_workers=False,
             )
-            model.train()
+            train_model.train()
             for batch in loader:
                 t0 = time.perf_counter()
-                losses = self._train_step(model, batch, optimizer, scaler, device, amp, state)
+                losses = self._train_step(train_model, batch, optimizer, scaler, device, amp, state)
                 state["elapsed_s"] = elapsed_before + time.perf_counter() - t_start
-                self._elapsed_s = state["elapsed_s"]
+                if not dist.active:  # else rank 0's, as agreed after each step (below)
+                    self._elapsed_s = state["elapsed_s"]
                 if losses is not None and self._ema is not None:
                     self._update_ema(model, state["step"])
                 # A skipped (non-finite) step still advances the schedule, so that a resumed run
@@ -506,7 +598,9 @@ class Trainer:
                             "epoch": epoch + 1,
                             "losses": losses,
                             "lr": optimizer.param_groups[0]["lr"],
-                            "images_per_s": len(batch["path"]) / max(per_step, 1e-9),
+                            "images_per_s": len(batch["path"])
+                            * dist.world_size
+                            / max(per_step, 1e-9),
                             "eta_s": per_step * (total_steps - state["step"]),
                         }
                     )
@@ -518,10 +612,13 @@ class Trainer:
                 ):
                     self._save_snapshot(model, meta, state)
                     last_snapshot = time.perf_counter()
-                out_of_time = deadline is not None and time.perf_counter() >= deadline
-                if self._cancel.is_set() or state["step"] >= total_steps or out_of_time:
+                if dist.active:
+                    out_of_time = self._agree(state, device, deadline)
+                else:
+                    out_of_time = deadline is not None and time.perf_counter() >= deadline
+                if self._stopping() or state["step"] >= total_steps or out_of_time:
                     break
-            epoch_done = state["step"] >= total_steps or not (self._cancel.is_set() or out_of_time)
+            epoch_done = state["step"] >= total_steps or not (self._stopping() or out_of_time)
             if epoch_done:
                 state["epoch"] += 1
                 state["batch_in_epoch"] = 0
@@ -529,10 +626,10 @@ class Trainer:
                 last = state["step"] >= total_steps
                 if val_set is not None and (state["epoch"] % cfg.val_every == 0 or last):
                     self._validate_and_keep(model, val_set, device, amp, state, model_path, meta)
-            elif out_of_time and not self._cancel.is_set() and val_set is not None:
+            elif out_of_time and not self._stopping() and val_set is not None:
                 self._validate_and_keep(model, val_set, device, amp, state, model_path, meta)
             self._save_checkpoint(model, optimizer, scheduler, scaler, state)
-            if self._cancel.is_set() and state["step"] < total_steps:
+            if self._stopping() and state["step"] < total_steps:
                 self._emit(
                     {
                         "type": "cancelled",
@@ -563,7 +660,54 @@ class Trainer:
                 "duration_s": time.perf_counter() - t_start,
             }
         )
+        barrier(dist)  # every process returns once the model file is there
         return model_path
+
+    def _stopping(self) -> bool:
+        """Cancelled: with several processes, as all of them agreed at the last step."""
+        return self._agreed_cancel if self.dist.active else self._cancel.is_set()
+
+    def _agree(self, state: dict, device: torch.device, deadline: float | None) -> bool:
+        """Several processes: one decision for all after each step (a process that stopped
+        alone would leave the others waiting in a collective). A cancel anywhere cancels all;
+        rank 0's clock decides the time limit and is the elapsed time the next step's schedule
+        reads (each process's own would give each its own learning rate). Returns whether the
+        time is up."""
+        main = self.dist.is_main
+        out_of_time = main and deadline is not None and time.perf_counter() >= deadline
+        flags = torch.tensor(
+            [float(self._cancel.is_set()), float(out_of_time), state["elapsed_s"] if main else 0],
+            dtype=torch.float64,
+            device=device,
+        )
+        cancel, out_of_time, elapsed = all_reduce_sum(self.dist, flags).tolist()
+        self._agreed_cancel = cancel > 0
+        state["elapsed_s"] = self._elapsed_s = elapsed
+        return out_of_time > 0
+
+    def _device(self) -> torch.device:
+        device = pick_device(self.config.device)
+        if not self.dist.active:
+            return device
+        if device.type == "mps":
+            raise TrainingError(
+                "several processes train on CUDA GPUs or on the CPU, not on MPS: --device cpu"
+            )
+        if device.type == "cuda":
+            if device.index is not None:
+                raise TrainingError(
+                    f"--device {self.config.device}: with several processes each one uses the "
+                    "GPU of its local rank; give --device cuda (or auto) and choose the GPUs "
+                    "with CUDA_VISIBLE_DEVICES"
+                )
+            if self.dist.local_rank >= torch.cuda.device_count():
+                raise TrainingError(
+                    f"local rank {self.dist.local_rank} has no GPU: this machine has "
+                    f"{torch.cuda.device_count()}; start at most that many processes per node"
+                )
+            device = torch.device("cuda", self.dist.local_rank)
+            torch.cuda.set_device(device)
+        return device
 
     def _train_step(
         self, model, batch, optimizer, scaler, device, amp, state
@@ -571,7 +715,10 @@ class Trainer:
         cfg = self.config
         step_seed = _step_seed(cfg.seed, state["step"])
         torch.manual_seed(step_seed)  # dropout and any other global randomness, per step
-        generator = torch.Generator().manual_seed(step_seed)  # negative sampling in the loss
+        # Negative sampling in the loss; other processes draw for other images.
+        generator = torch.Generator().manual_seed(
+            step_seed if self.dist.rank == 0 else _step_seed(step_seed, self.dist.rank)
+        )
         images = batch["image"].to(device, non_blocking=True)
         masks = batch["mask"].to(device, non_blocking=True)
         if device.type == "cuda":
@@ -580,7 +727,13 @@ class Trainer:
             outputs = model(images, masks)
             parts = total_loss(outputs, masks, cfg.loss, generator)
         optimizer.zero_grad(set_to_none=True)
-        if not torch.isfinite(parts["total"]):
+        # One transfer for every logged part (one host-device sync per step, not one per part);
+        # with several processes, their mean, so that all of them skip a non-finite step.
+        values = torch.stack([value.detach().float() for value in parts.values()])
+        if self.dist.active:
+            values = all_reduce_sum(self.dist, values) / self.dist.world_size
+        values = values.tolist()
+        if not math.isfinite(values[list(parts).index("total")]):
             state["nonfinite"] += 1
             self._log(f"step {state['step'] + 1}: non-finite loss, step skipped", "warning")
             if state["nonfinite"] >= cfg.max_nonfinite:
@@ -593,9 +746,7 @@ class Trainer:
         scaler.scale(parts["total"]).backward()
         scaler.step(optimizer)
         scaler.update()
-        apply_constraints(model)
-        # One transfer for every logged part (one host-device sync per step, not one per part).
-        values = torch.stack([value.detach().float() for value in parts.values()]).tolist()
+        apply_constraints(model.module if self.dist.active else model)
         return dict(zip(parts, values))
 
     @torch.no_grad()
@@ -611,7 +762,16 @@ class Trainer:
 
     def _validate_and_keep(self, model, val_set, device, amp, state, model_path, meta) -> None:
         """Validate, report, and write the model file when validation F1 is the best so far.
-        With an EMA of the weights, both are validated and the better one is kept."""
+        With an EMA of the weights, both are validated and the better one is kept.
+
+        With several processes rank 0 validates alone (the whole set, so the metrics are those
+        of one process) while the others wait at a barrier.
+        """
+        if self.dist.is_main:
+            self._validate_and_keep_here(model, val_set, device, amp, state, model_path, meta)
+        barrier(self.dist)
+
+    def _validate_and_keep_here(self, model, val_set, device, amp, state, model_path, meta):
         metrics = self._validate(model, val_set, device, amp)
         if self._ema is not None:
             raw = model.state_dict()
@@ -684,6 +844,8 @@ class Trainer:
         return {k: float(v) for k, v in result.items() if isinstance(v, (int, float, np.floating))}
 
     def _save_checkpoint(self, model, optimizer, scheduler, scaler, state) -> None:
+        if not self.dist.is_main:
+            return
         checkpoint = {
             "format": _CHECKPOINT_FORMAT,
             "version": 1,
@@ -693,6 +855,7 @@ class Trainer:
             "scheduler": scheduler.state_dict(),
             "scaler": scaler.state_dict() if scaler.is_enabled() else {},
             "ema": self._ema or {},
+            "world_size": self.dist.world_size,  # a global batch is this many processes' batches
             **state,
         }
         path = self.run_dir / CHECKPOINT_NAME
@@ -711,6 +874,8 @@ class Trainer:
 
     def _save_snapshot(self, model: NCLNet, meta: dict, state: dict) -> None:
         """fp16 weights of now (the moving average when kept), beside the checkpoint."""
+        if not self.dist.is_main:
+            return
         path = self.run_dir / SNAPSHOT_NAME
         raw = None
         if self._ema is not None:
@@ -733,6 +898,8 @@ class Trainer:
         self._emit({"type": "snapshot", "path": str(path), "step": state["step"]})
 
     def _save_model(self, model: NCLNet, path: Path, meta: dict, metrics: dict) -> None:
+        if not self.dist.is_main:
+            return
         save_model(
             path,
             model,
@@ -773,3 +940,23 @@ def _leaf_datasets(dataset: Dataset) -> list[Dataset]:
     if isinstance(dataset, ConcatDataset):
         return [d for sub in dataset.datasets for d in _leaf_datasets(sub)]
     return [dataset]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m ncl_core.train [train|finetune] FLAGS``: the flags of ``ncl-forensics train``
+    (or ``finetune``), for torchrun to start once per process::
+
+        torchrun --nproc-per-node 4 -m ncl_core.train --data DIR --batch-size 8
+    """
+    from ncl_core.cli import main as cli_main
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = [a for a in argv if a == "--debug"]
+    rest = [a for a in argv if a != "--debug"]
+    if not rest or rest[0] not in ("train", "finetune"):
+        rest = ["train", *rest]
+    return cli_main([*debug, *rest])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

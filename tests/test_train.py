@@ -188,3 +188,15 @@ def test_schedule_by_time_decays_with_the_clock(tmp_path, tiny_dataset, monkeypa
     assert lrs[-1] < 0.35 * lrs[0]  # by step count alone it would still be above 99 %
     with pytest.raises(ValueError, match="time limit"):
         TrainConfig(schedule_by_time=True)
+
+
+@pytest.mark.parametrize("mode", ["native", "resize"])
+def test_validation_sees_images_as_the_inference_mode_does(tmp_path, tiny_dataset, mode):
+    cfg = tiny_train_config(tmp_path, tiny_dataset, size=32, val_mode=mode, val_fraction=0.5)
+    (tmp_path / "run").mkdir()
+    _, val, _ = Trainer(cfg)._datasets()
+    shapes = {tuple(val[i]["image"].shape[-2:]) for i in range(len(val))}
+    if mode == "resize":
+        assert shapes == {(32, 32)}
+    else:
+        assert shapes and all(s != (32, 32) for s in shapes)  # the fixture's 64 px, unresized
