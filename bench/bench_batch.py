@@ -1,4 +1,4 @@
-"""Batch-report throughput against the model alone on the same images (issue 6).
+"""Batch-report throughput against the model alone on the same images.
 
     .venv/bin/python bench/bench_batch.py [--model PATH | --untrained] [--n 200] [--size 1024]
 

@@ -1,4 +1,4 @@
-"""Peak memory of analysing the largest allowed image in tiled mode (issue 9).
+"""Peak memory of analysing the largest allowed image in tiled mode.
 
     .venv/bin/python bench/bench_peak_memory.py                       # 120 MP, one run
     .venv/bin/python bench/bench_peak_memory.py --megapixels 2 4 8    # smaller runs, fitted line

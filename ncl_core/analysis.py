@@ -10,7 +10,7 @@ import numpy as np
 
 @dataclass
 class Analysis:
-    """One analysed image (DESIGN.md, "Contracts").
+    """One analysed image (the result contract shared by the GUI, the CLI and reports).
 
     ``probability`` is float32 H x W of the original (EXIF-oriented) image; ``mask`` is
     ``probability >= threshold``. ``score`` is the image-level tampering score in [0, 1].

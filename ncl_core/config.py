@@ -1,6 +1,6 @@
 """Settings as dataclasses, with JSON round-trip.
 
-Every [ours] choice of NCL_METHOD.md is a field here, so it can be changed and ablated.
+Every [ours] choice of docs/METHOD.md is a field here, so it can be changed and ablated.
 """
 
 from __future__ import annotations
@@ -102,7 +102,7 @@ class ModelConfig(JsonConfig):
 
 @dataclass
 class LossConfig(JsonConfig):
-    """NCL_METHOD.md sections 5-7; defaults are this project's [ours] choices."""
+    """docs/METHOD.md, losses; defaults are this project's [ours] choices."""
 
     tau: float = 0.1
     max_negatives: int | None = 256

@@ -1,6 +1,6 @@
 """NCL contrastive loss (Eq. 7), pivot-consistent loss (Eq. 8) and the total loss.
 
-Semantics exactly as NCL_METHOD.md sections 5-7. Losses are computed in float32 even under
+Semantics exactly as docs/METHOD.md (losses). Losses are computed in float32 even under
 autocast: a softmax over 256 similarities divided by tau = 0.1 is not safe in bfloat16.
 """
 

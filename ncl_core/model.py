@@ -1,6 +1,6 @@
 """NCLNet: DeepLabV3+ on a ResNet trained from scratch, four-stage decoder, pivot branches.
 
-NCL_METHOD.md sections 2-4. No pre-trained weights, ever: every ResNet is built with
+docs/METHOD.md (network, patches, pivots). No pre-trained weights, ever: every ResNet is built with
 ``weights=None`` so nothing can be downloaded.
 """
 
@@ -135,7 +135,7 @@ def _head(cin: int) -> nn.Conv2d:
 
 
 class PivotBranch(nn.Sequential):
-    """Conv1x1(C->C) -> BN -> ReLU, applied to each contour patch (NCL_METHOD.md section 4)."""
+    """Conv1x1(C->C) -> BN -> ReLU, applied to each contour patch (docs/METHOD.md, pivot network)."""
 
     def __init__(self, channels: int) -> None:
         super().__init__(

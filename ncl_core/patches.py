@@ -1,4 +1,4 @@
-"""Ground-truth mask -> patch labels (NCL_METHOD.md section 3).
+"""Ground-truth mask -> patch labels (docs/METHOD.md, patches).
 
 0 = authentic (no pixel forged), 1 = tampered (all forged), 2 = contour (both).
 Used by the model (to pick contour patches for the pivot network), by the losses, and by the

@@ -1,6 +1,6 @@
 """The training engine: fit, validate, checkpoint, resume, cancel, fine-tune.
 
-The ``Trainer`` speaks only through events (plain dicts, DESIGN.md "Training events"); the CLI
+The ``Trainer`` speaks only through events (plain dicts); the CLI
 prints them with a progress bar, the GUI plots them. Every step is reproducible from
 (seed, step) alone, so a resumed run follows the same loss trajectory as an uninterrupted one.
 """

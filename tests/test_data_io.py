@@ -1,4 +1,4 @@
-"""read_image / read_image_info / read_mask on real small files of every case issue 3 lists."""
+"""read_image / read_image_info / read_mask on real small files of every case the readers must handle."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Batch reports (issue 6): a messy evidence folder in, a complete, safe report folder out."""
+"""Batch reports: a messy evidence folder in, a complete, safe report folder out."""
 
 from __future__ import annotations
 

@@ -1,1 +1,1 @@
-"""Reliability and security suite (issue 9); a package so its conftest has its own name."""
+"""Reliability and security suite; a package so its conftest has its own name."""

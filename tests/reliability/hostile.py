@@ -1,4 +1,4 @@
-"""Hostile inputs and hostile model files for the reliability suite (issue 9).
+"""Hostile inputs and hostile model files for the reliability suite.
 
 Each ``InputCase`` writes one small real file and says what every layer (library, CLI, batch
 report, GUI) must make of it: a result, with a warning where something was converted, or one

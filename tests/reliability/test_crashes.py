@@ -1,4 +1,4 @@
-"""Processes killed with SIGKILL (issue 9, "Crashes and resources").
+"""Processes killed with SIGKILL (crashes and resources).
 
 A real ``python -m ncl_core`` process is killed mid-run, as a power cut or the OOM killer
 would; nothing in it gets to clean up. What it wrote must be whole, and ``--resume`` must

@@ -1,4 +1,4 @@
-"""The GUI under hostile inputs and overlapping work (issue 9, "GUI"), with pytest-qt.
+"""The GUI under hostile inputs and overlapping work, with pytest-qt.
 
 Runs offscreen (tests/conftest.py sets ``QT_QPA_PLATFORM=offscreen``).
 

@@ -1,4 +1,4 @@
-"""Hostile inputs through the library, the CLI and the batch report (issue 9, "Inputs").
+"""Hostile inputs through the library, the CLI and the batch report (inputs).
 
 Library-level reading of most cases is proven in tests/test_data_io.py and folder walking in
 tests/test_scan.py; here every case goes through the layers an analyst uses, and the cases

@@ -1,4 +1,4 @@
-"""Untrusted model files (issue 9, "Models"): refused everywhere, and no code ever runs.
+"""Untrusted model files: refused everywhere, and no code ever runs.
 
 tests/test_modelfile.py already proves ``load_model`` (and ``import_model`` for the pickles)
 refuses these kinds of files; here every hostile file goes through every door a shared model

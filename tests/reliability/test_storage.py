@@ -1,4 +1,4 @@
-"""Disk full and read-only output folders (issue 9, "Crashes and resources").
+"""Disk full and read-only output folders (crashes and resources).
 
 Every write must end in one clear error naming the file, with the previous file intact and no
 temporary file left behind. The ``small_fs`` tests use a real, tiny tmpfs (root only; skipped
