@@ -21,7 +21,6 @@ from PySide6.QtGui import QFont
 from PySide6.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
-    QFileDialog,
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
@@ -37,12 +36,14 @@ from PySide6.QtWidgets import (
 )
 
 from app.jobs import Job, JobContext, JobManager
+from app.resume_dialog import ResumeDialog
 from app.settings import Settings
 from app.widgets import PathField
 from ncl_core.config import BACKBONES, ModelConfig
 from ncl_core.data.datasets import scan_dataset
 from ncl_core.modelfile import ModelInfo, ModelRegistry
 from ncl_core.paths import runs_dir
+from ncl_core.run_dir import list_runs
 from ncl_core.train import TrainConfig, Trainer
 
 PLOT_INTERVAL_MS = 150
@@ -527,10 +528,16 @@ class TrainingView(QWidget):
             lambda on_event: Trainer.resume(run_dir, on_event), f"Resuming {run_dir}", run_dir
         )
 
+    def resume_dialog(self) -> ResumeDialog:
+        """The resumable runs of the user's runs folder, each with its model, data, progress
+        and date (read by ``ncl_core.run_dir``; no checkpoint is loaded)."""
+        root = runs_dir()
+        return ResumeDialog(list_runs(root), root, self)
+
     def _choose_resume(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Run folder to resume", str(runs_dir()))
-        if folder:
-            self.resume(folder)
+        dialog = self.resume_dialog()
+        if dialog.exec() and dialog.selected_path() is not None:  # exec: 1 when accepted
+            self.resume(dialog.selected_path())
 
     def cancel(self) -> None:
         if self._job is not None:

@@ -104,3 +104,70 @@ def test_start_from_defaults_to_fine_tuning_the_active_model(qtbot, window, regi
     window.models_view.refresh()
     qtbot.waitUntil(lambda: not window.jobs.running(), timeout=10_000)
     assert view.base_combo.currentData() == "preset:resnet18"
+
+
+def _hand_written_run(folder, config, events):
+    import json
+
+    folder.mkdir(parents=True)
+    (folder / "config.json").write_text(json.dumps(config))
+    (folder / "events.jsonl").write_text("".join(json.dumps(e) + "\n" for e in events))
+    (folder / "checkpoint.pt").write_bytes(b"never loaded to be listed")
+    return folder
+
+
+def test_resume_lists_each_run_with_model_data_step_and_date(qtbot, make_window, monkeypatch):
+    import os
+    from datetime import datetime
+
+    from PySide6.QtWidgets import QDialog
+
+    from app.resume_dialog import ResumeDialog
+    from ncl_core.paths import runs_dir
+
+    fine_tune = _hand_written_run(
+        runs_dir() / "20240502-091500",
+        {
+            "name": "casia-ft",
+            "base_model": "/models/ncl-starter-0123456789ab.safetensors",
+            "model": {"backbone": "resnet50"},
+            "data": ["/evidence/sets/CASIA2"],
+            "synthetic": None,
+        },
+        [
+            {"type": "start", "total_steps": 5000, "time": "2024-05-02T09:15:00"},
+            {"type": "checkpoint", "step": 1200, "time": "2024-05-02T11:40:00"},
+            {"type": "cancelled", "step": 1200, "time": "2024-05-02T11:40:01"},
+        ],
+    )
+    damaged = runs_dir() / "20240501-080000"
+    damaged.mkdir(parents=True)
+    (damaged / "checkpoint.pt").write_bytes(b"")
+    (damaged / "config.json").write_text("{cut sho")
+    saved = datetime(2024, 5, 1, 8, 30).timestamp()  # its only date: the checkpoint's
+    os.utime(damaged / "checkpoint.pt", (saved, saved))
+
+    view = make_window(wait_for_model=False).training
+    dialog = view.resume_dialog()
+    qtbot.addWidget(dialog)
+    assert dialog.table.rowCount() == 2
+    model, data, progress, date, state = dialog.row_texts(0)
+    assert model == "casia-ft: fine-tuning ncl-starter (resnet50)"
+    assert data == "CASIA2"
+    assert progress == "step 1200 of 5000 (24 %)"
+    assert date == "started 2024-05-02 09:15, saved 11:40"
+    assert state == "cancelled"
+    assert str(fine_tune) in dialog.table.item(0, 0).toolTip()
+    # The damaged run is listed with what could be read, and why the rest is missing.
+    model, data, progress, date, state = dialog.row_texts(1)
+    assert (model, data, progress) == ("unknown model", "unknown data", "no step recorded")
+    assert date == "started 2024-05-01 08:00, saved 08:30"
+    assert "config.json cannot be read" in state and "no events.jsonl" in state
+    assert dialog.selected_path() == fine_tune  # the most recent is preselected
+
+    # The Resume… button shows this dialog and resumes the chosen run.
+    chosen = []
+    monkeypatch.setattr(ResumeDialog, "exec", lambda self: QDialog.DialogCode.Accepted)
+    monkeypatch.setattr(view, "resume", chosen.append)
+    view.resume_button.click()
+    assert chosen == [fine_tune]
