@@ -1,0 +1,36 @@
+"""One training process of the multi-process tests, started by torchrun (not a test itself).
+
+    python -m torch.distributed.run --standalone --nproc-per-node 2 tests/ddp_worker.py \
+        CONFIG_JSON [CANCEL_AT_STEP]
+
+Trains ``TrainConfig`` read from CONFIG_JSON; with CANCEL_AT_STEP, the trainer's event listener
+cancels once that step is reported. Only rank 0 reports events, so only rank 0 is cancelled:
+the others must learn it from rank 0.
+"""
+
+import sys
+from pathlib import Path
+
+import torch
+
+from ncl_core.train import TrainConfig, Trainer
+
+
+def main() -> int:
+    torch.set_num_threads(1)
+    config = TrainConfig.from_json(Path(sys.argv[1]).read_text(encoding="utf-8"))
+    trainer = Trainer(config)
+    if len(sys.argv) > 2:
+        cancel_at = int(sys.argv[2])
+
+        def on_event(event):
+            if event["type"] == "step" and event["step"] == cancel_at:
+                trainer.cancel()
+
+        trainer.on_event = on_event
+    trainer.fit()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
