@@ -714,11 +714,10 @@ class Trainer:
     ) -> dict[str, float] | None:
         cfg = self.config
         step_seed = _step_seed(cfg.seed, state["step"])
+        if self.dist.rank:  # other processes draw for other images (ASPP's dropout and the rest)
+            step_seed = _step_seed(step_seed, self.dist.rank)
         torch.manual_seed(step_seed)  # dropout and any other global randomness, per step
-        # Negative sampling in the loss; other processes draw for other images.
-        generator = torch.Generator().manual_seed(
-            step_seed if self.dist.rank == 0 else _step_seed(step_seed, self.dist.rank)
-        )
+        generator = torch.Generator().manual_seed(step_seed)  # negative sampling in the loss
         images = batch["image"].to(device, non_blocking=True)
         masks = batch["mask"].to(device, non_blocking=True)
         if device.type == "cuda":

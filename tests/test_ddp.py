@@ -9,6 +9,8 @@ gradients, differ from item to item. The losses are then plain per-image means (
 its contour term, every image counted by the NCL loss, no sampled negatives): the global batch's
 loss is the mean of the shards', and one process with the global batch follows the same
 trajectory. Sharding the same items to both processes, or not averaging the gradients, breaks it.
+ASPP's dropout is off in both runs (``ddp_worker.no_dropout``): its draws depend on the shape of
+the batch a process holds, so they cannot match.
 """
 
 import json
@@ -29,6 +31,7 @@ from ncl_core.data.transforms import AugmentConfig
 from ncl_core.modelfile import read_model_info
 from ncl_core.train import CHECKPOINT_NAME, TrainConfig, Trainer, TrainingError, _EpochBatches
 
+from ddp_worker import no_dropout
 from tiny import TINY_CONFIG, tiny_train_config
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -135,14 +138,15 @@ def _exact_config(tmp: Path, data: Path, batch_size: int) -> TrainConfig:
 def one_process_losses(tmp_path_factory, one_image_dataset) -> list[dict]:
     events = []
     tmp = tmp_path_factory.mktemp("single")
-    Trainer(_exact_config(tmp, one_image_dataset, batch_size=4), events.append).fit()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(torch.nn.Dropout, "forward", no_dropout)
+        Trainer(_exact_config(tmp, one_image_dataset, batch_size=4), events.append).fit()
     return _losses(events)
 
 
 @pytest.fixture(scope="module")
 def two_process_run(tmp_path_factory, one_image_dataset) -> dict:
-    """Two processes of batch 2: cancelled by rank 0 alone at step 2, then resumed with
-    ``torchrun -m ncl_core.train --resume`` to step 4."""
+    """Two processes of batch 2: cancelled by rank 0 alone at step 2, then resumed to step 4."""
     tmp = tmp_path_factory.mktemp("ddp")
     config = _exact_config(tmp, one_image_dataset, batch_size=2)
     config_path = tmp / "config.json"
@@ -152,7 +156,7 @@ def two_process_run(tmp_path_factory, one_image_dataset) -> dict:
     run_dir = Path(config.run_dir)
     events = _events(run_dir)
     checkpoint = torch.load(run_dir / CHECKPOINT_NAME, weights_only=True)
-    resumed = _torchrun(tmp, "-m", "ncl_core.train", "--resume", str(run_dir))
+    resumed = _torchrun(tmp, str(WORKER), "--resume", str(run_dir))
     assert resumed.returncode == 0, resumed.stderr[-4000:]
     return {
         "first": events,
