@@ -41,6 +41,7 @@ from app.forensic_views import NCL, ForensicViews
 from app.jobs import Job, JobContext, JobManager
 from app.model_state import ModelState, PredictorSlot
 from app.overlay import LayerRequest, RenderedLayers, render_layers
+from app.qtimage import rgb32_image, rgb_view
 from app.settings import Settings
 from app.viewer import ImageViewer
 from app.widgets import Legend
@@ -518,6 +519,10 @@ class AnalysisView(QWidget):
         def analyse(ctx: JobContext) -> Analysis | None:
             ctx.emit({"type": "stage", "text": f"Reading {request.path.name}…"})
             image, warnings = read_image(request.path)
+            hw = image.shape[:2]
+            # The view keeps one copy of the pixels: this image, shared by the viewer's pixmap.
+            pixels = rgb32_image(image)
+            del image
             info_ = read_image_info(request.path)
             # The File panel shows this file's hash at once, with its name and size.
             sha = request.analysis.sha256 if request.analysis else None
@@ -526,7 +531,7 @@ class AnalysisView(QWidget):
                 {
                     "type": "image",
                     "path": request.path,
-                    "image": image,
+                    "image": pixels,
                     "info": info_,
                     "sha256": sha,
                 }
@@ -534,7 +539,7 @@ class AnalysisView(QWidget):
             if request.ground_truth is not None:
                 try:
                     mask, mask_warnings = read_mask(
-                        request.ground_truth, expected_hw=image.shape[:2], image_path=request.path
+                        request.ground_truth, expected_hw=hw, image_path=request.path
                     )
                 except ImageReadError as exc:  # the image is still worth analysing
                     ctx.emit({"type": "warning", "text": str(exc)})
@@ -596,8 +601,11 @@ class AnalysisView(QWidget):
             self.message.emit(event["text"], "warning")
 
     def _show_image(
-        self, path: Path, image: np.ndarray, info: ImageInfo, sha256: str | None
+        self, path: Path, pixels: QImage | np.ndarray, info: ImageInfo, sha256: str | None
     ) -> None:
+        if isinstance(pixels, np.ndarray):
+            pixels = rgb32_image(pixels)
+        image = rgb_view(pixels)  # no copy: the pixels stay in ``pixels``
         same = self.path == path and self.image is not None and self.image.shape == image.shape
         self.path, self.image, self.image_info = path, image, info
         self._job_showed_image = path == self._job_path
@@ -608,8 +616,12 @@ class AnalysisView(QWidget):
             self.ground_truth_path = None
             self.gt_label.setText("no ground-truth mask")
             self._heat_key = None
-            self.viewer.set_image(image)
+            self._heat_pixmap = None
+            # On raster platforms the pixmap shares the pixels of ``pixels`` (no copy).
+            self.viewer.set_image_pixmap(QPixmap.fromImage(pixels))
             self.side_viewer.set_image(None)
+        else:
+            self.viewer.set_layer("image", QPixmap.fromImage(pixels))
         self.placeholder.setText(PLACEHOLDER)
         self.stack.setCurrentIndex(1)
         self.opened.emit(str(path))
@@ -910,12 +922,14 @@ class AnalysisView(QWidget):
         # With a second map beside it, the left view keeps the first map's overlay.
         beside = out.side_heatmap is not None
         show_heat = req.mode == "heatmap" and (beside or not side_by_side) and heat is not None
-        viewer.set_layer("heatmap", heat if show_heat else None, alpha)
+        # Layers of a large map are drawn reduced (see app.overlay): the viewer scales them up.
+        scale = req.scale
+        viewer.set_layer("heatmap", heat if show_heat else None, alpha, scale=scale)
         self.mask = out.mask
         if out.mask is not None:
             self.mask_renders += 1
-        viewer.set_layer("mask", _pixmap(out.mask_image), alpha)
-        viewer.set_layer("outline", _pixmap(out.outline_image))
+        viewer.set_layer("mask", _pixmap(out.mask_image), alpha, scale=scale)
+        viewer.set_layer("outline", _pixmap(out.outline_image), scale=scale)
 
         self.patch_grid = out.patch_grid
         if out.patch_grid is not None:
@@ -934,12 +948,15 @@ class AnalysisView(QWidget):
         self._apply_visibility()
 
         right = _pixmap(out.side_heatmap) if beside else heat
+        right_map = req.side_probability if beside else req.probability
         if side_by_side and right is not None:
-            if self.side_viewer.image_size() != (right.width(), right.height()):
-                self.side_viewer.set_image_pixmap(right)
+            right_scale = req.side_scale if beside else scale
+            size = (right_map.shape[1], right_map.shape[0])
+            if self.side_viewer.image_size() != size:
+                self.side_viewer.set_image_pixmap(right, right_scale, size)
                 self.side_viewer.follow(self.viewer)
             else:
-                self.side_viewer.set_layer("image", right)
+                self.side_viewer.set_layer("image", right, scale=right_scale)
         elif not drawn:
             self.side_viewer.set_image(None)
         ncl_shown = a is not None and req.probability is a.probability
@@ -1041,13 +1058,14 @@ class AnalysisView(QWidget):
             elif kind == "heatmap":
                 save_heatmap_png(target, analysis.probability, cmap)
             elif kind == "overlay":
+                pixels = np.ascontiguousarray(image)  # the view's pixels are a strided view
                 if mode == "off":
-                    save_png(target, image)
+                    save_png(target, pixels)
                 else:
                     save_png(
                         target,
                         overlay_rgb(
-                            image, analysis.probability, analysis.threshold, alpha, cmap, mode
+                            pixels, analysis.probability, analysis.threshold, alpha, cmap, mode
                         ),
                     )
             else:

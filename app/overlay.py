@@ -4,10 +4,18 @@
 in any thread) that the GUI thread only turns into pixmaps. A 12-megapixel map takes a few
 hundred milliseconds here, which would otherwise freeze the window while the threshold
 slider is dragged.
+
+Large maps are drawn at a display resolution: a map of more than ``DISPLAY_MAX_PIXELS`` is
+reduced by a whole factor, each layer pixel showing the highest value of its block (a small
+flagged region is never averaged away), and the layer is scaled back up in the viewer. A
+screen shows far fewer pixels than that unless zoomed in, and several full-resolution RGBA
+layers of a 48-megapixel photograph would hold gigabytes. The tampered area is still counted
+on the full-resolution map.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,6 +27,27 @@ from ncl_core.patches import AUTHENTIC, CONTOUR, TAMPERED, label_counts, patch_l
 from ncl_core.render import auto_thickness, heatmap_rgb, mask_outline
 
 _TRANSPARENT = QColor(0, 0, 0, 0)
+DISPLAY_MAX_PIXELS = 16_000_000  # layers of larger maps are drawn from blocks of pixels
+
+
+def display_factor(height: int, width: int, max_pixels: int | None = None) -> int:
+    """The smallest whole factor that brings an ``height`` x ``width`` map to at most
+    ``max_pixels`` (default ``DISPLAY_MAX_PIXELS``) layer pixels."""
+    limit = max_pixels or DISPLAY_MAX_PIXELS
+    factor = max(1, math.ceil(math.sqrt(height * width / limit)))
+    while math.ceil(height / factor) * math.ceil(width / factor) > limit:
+        factor += 1
+    return factor
+
+
+def block_max(values: np.ndarray, factor: int) -> np.ndarray:
+    """The highest value of each ``factor`` x ``factor`` block (the last ones may be
+    smaller); NaN only where a whole block is NaN. ``values`` itself when ``factor`` is 1."""
+    if factor == 1:
+        return values
+    h, w = values.shape
+    rows = np.fmax.reduceat(values, np.arange(0, h, factor), axis=0)
+    return np.fmax.reduceat(rows, np.arange(0, w, factor), axis=1)
 
 
 @dataclass
@@ -37,12 +66,22 @@ class LayerRequest:
     patch_eps: float
     side_probability: np.ndarray | None = None  # a second map, drawn as a heatmap for its pane
 
+    @property
+    def scale(self) -> int:
+        """Map pixels per layer pixel (1 up to ``DISPLAY_MAX_PIXELS``)."""
+        return 1 if self.probability is None else display_factor(*self.probability.shape)
+
+    @property
+    def side_scale(self) -> int:
+        p = self.side_probability
+        return 1 if p is None else display_factor(*p.shape)
+
 
 @dataclass
 class RenderedLayers:
     request: LayerRequest
     heatmap: QImage | None = None
-    mask: np.ndarray | None = None
+    mask: np.ndarray | None = None  # as drawn: at the layers' resolution
     mask_image: QImage | None = None
     outline_image: QImage | None = None
     patch_grid: np.ndarray | None = None
@@ -74,13 +113,18 @@ def render_layers(req: LayerRequest) -> RenderedLayers:
     """Heatmap (when asked), binary mask + outline (mask / outline modes), patch grid."""
     out = RenderedLayers(req)
     if req.side_probability is not None:
-        out.side_heatmap = qimage_rgb(heatmap_rgb(req.side_probability, req.cmap))
+        side = block_max(req.side_probability, req.side_scale)
+        out.side_heatmap = qimage_rgb(heatmap_rgb(side, req.cmap))
+        del side
     prob = req.probability
     if prob is not None:
+        shown = block_max(prob, req.scale)
         if req.want_heatmap:
-            out.heatmap = qimage_rgb(heatmap_rgb(prob, req.cmap))
-        mask = prob >= req.threshold
-        out.area_fraction = float(mask.mean()) if mask.size else 0.0
+            out.heatmap = qimage_rgb(heatmap_rgb(shown, req.cmap))
+        flagged = np.count_nonzero(prob >= req.threshold)
+        out.area_fraction = flagged / prob.size if prob.size else 0.0
+        mask = shown >= req.threshold
+        del shown
         if req.mode in ("mask", "outline"):
             out.mask = mask
             if req.mode == "mask":

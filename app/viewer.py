@@ -132,14 +132,17 @@ class ImageViewer(QGraphicsView):
             return
         self.set_image_pixmap(pixmap_rgb(rgb))
 
-    def set_image_pixmap(self, pixmap: QPixmap) -> None:
-        """Like ``set_image`` for a ready pixmap."""
+    def set_image_pixmap(
+        self, pixmap: QPixmap, scale: float = 1.0, size: tuple[int, int] | None = None
+    ) -> None:
+        """Like ``set_image`` for a ready pixmap, drawn ``scale`` times larger (a reduced copy
+        of an image of ``size`` (width, height) pixels; default: the pixmap's size)."""
         for name in LAYERS[1:]:
             self.set_layer(name, None)
         self.set_grid(0, 0, 0)
-        w, h = pixmap.width(), pixmap.height()
+        w, h = size or (pixmap.width(), pixmap.height())
         self._image_size = (w, h)
-        self.set_layer("image", pixmap)
+        self.set_layer("image", pixmap, scale=scale)
         self.scene().setSceneRect(QRectF(0, 0, w, h))
         self.fit()
 

@@ -365,3 +365,88 @@ def test_the_side_panel_is_never_cut_off_at_1280_by_800(qtbot, window, tmp_path)
     check()
     view.splitter.setSizes([5000, 1])  # the panel dragged as narrow as it goes
     check()
+
+
+def _held_bytes(view) -> dict[str, int]:
+    """The memory the Analysis view keeps of its own, by what keeps it: the distinct bytes of
+    its arrays and of the pixmaps its viewers and caches hold (a numpy view of a pixmap's
+    pixels is not counted twice). The library's ``Analysis`` (its float32 map) is not counted.
+    """
+    from numpy.lib.array_utils import byte_bounds
+
+    ranges: list[tuple[int, int, str]] = []
+    pixmaps = [
+        (f"{n}.{k}", i.pixmap())
+        for n, v in (("main", view.viewer), ("side", view.side_viewer))
+        for k, i in v._items.items()
+    ]
+    pixmaps.append(("heat cache", view._heat_pixmap))
+    for label, pixmap in pixmaps:
+        if pixmap is not None and not pixmap.isNull():
+            image = pixmap.toImage()  # shallow: the pixmap's own pixels on raster platforms
+            start = np.frombuffer(image.constBits(), np.uint8).ctypes.data
+            ranges.append((start, start + image.sizeInBytes(), label))
+    arrays = [(k, v) for k, v in vars(view).items() if isinstance(v, np.ndarray)]
+    for results in view.forensic._cache.values():
+        arrays += [(f"view {k}", r.map) for k, r in results.items() if r.map is not None]
+    for label, array in arrays:
+        if array is not getattr(view.analysis, "probability", None):
+            start, end = byte_bounds(array)
+            ranges.append((start, end, label))
+    held: dict[str, int] = {}
+    reach = 0
+    for start, end, label in sorted(ranges):
+        new = end - max(start, reach)  # bytes not already counted (overlapping buffers)
+        if new > 0:
+            held[label] = held.get(label, 0) + new
+        reach = max(reach, end)
+    return held
+
+
+def test_a_large_image_is_held_once_and_its_layers_at_display_resolution(
+    qtbot, make_window, tmp_path
+):
+    """A 24-megapixel photograph: the view keeps its pixels once (shared by the viewer) and the
+    drawn layers at most 16 megapixels each, so what it holds stays within 3 x the RGB image
+    (before: a numpy copy plus a 32-bit pixmap, and every layer at full resolution)."""
+    from ncl_core.analysis import Analysis
+
+    h, w = 4000, 6000
+    rgb = np.zeros((h, w, 3), np.uint8)
+    rgb[:, :, 0] = np.arange(w, dtype=np.uint32)[None, :] % 251
+    rgb[:, :, 1] = np.arange(h, dtype=np.uint32)[:, None] % 241
+    path = tmp_path / "large.bmp"
+    Image.fromarray(rgb).save(path)
+    prob = np.full((h, w), 0.1, np.float32)
+    prob[1000:2001, 3000:4001] = 0.9  # odd edges: blocks half inside the region
+    prob[3999, 5999] = 0.95  # one flagged pixel in the corner block
+    analysis = Analysis(
+        str(path), None, w, h, prob, 0.5, 0.9, "m", "0" * 64, {"mode": "tiled"}, "cpu", 1.0, "x"
+    )
+    window = make_window(wait_for_model=False)
+    view = window.analysis
+    view.set_overlay_mode("heatmap")
+    view.set_threshold(0.5)
+    view.open_image(path, analysis=analysis)
+    wait_analysis(qtbot, view, timeout=300_000)
+    qtbot.waitUntil(lambda: view.viewer.layer_visible("heatmap"), timeout=300_000)
+    budget = 3 * rgb.nbytes
+    held = _held_bytes(view)
+    assert sum(held.values()) <= budget, held
+    assert view.image.shape == (h, w, 3) and np.array_equal(
+        view.image[::997, ::1499], rgb[::997, ::1499]
+    )
+    assert view.viewer.image_size() == (w, h)
+
+    renders = view.mask_renders
+    view.set_overlay_mode("mask")
+    qtbot.waitUntil(lambda: view.mask_renders > renders, timeout=300_000)
+    held = _held_bytes(view)
+    assert sum(held.values()) <= budget, held  # the heatmap stays cached beside the mask
+    # The mask is drawn from 2 x 2 blocks: a block is flagged when any of its pixels is.
+    assert view.mask.shape == (h // 2, w // 2)
+    assert view.mask[500, 1500] and view.mask[1000, 2000] and view.mask[1999, 2999]
+    assert not view.mask[499, 1499] and not view.mask[1001, 2001]
+    assert view.mask.sum() == 501 * 501 + 1
+    # The area is still counted at full resolution.
+    assert view.area_label.text().startswith(f"{100 * (1001 * 1001 + 1) / (h * w):.2f} %")

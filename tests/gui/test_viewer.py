@@ -90,3 +90,26 @@ def test_side_by_side_views_follow_each_other(qtbot, viewer):
     viewer.set_zoom(3.0)
     assert other.zoom() == 3.0
     assert (other.view_center() - viewer.view_center()).manhattanLength() < 2
+
+
+def test_the_rgb_view_of_an_image_shares_its_pixels_with_the_pixmap(qtbot):
+    import gc
+
+    from PySide6.QtGui import QPixmap
+
+    from app.qtimage import rgb32_image, rgb_view
+
+    rgb = np.random.default_rng(0).integers(0, 256, (30, 41, 3), dtype=np.uint8)
+    image = rgb32_image(rgb)
+    pixels = rgb_view(image)
+    pixmap = QPixmap.fromImage(image)
+    # One copy of the pixels: the pixmap's are the image's, which the array reads.
+    shown = pixmap.toImage()
+    start = np.frombuffer(shown.constBits(), np.uint8).ctypes.data
+    assert start == np.frombuffer(image.constBits(), np.uint8).ctypes.data
+    assert start <= pixels.ctypes.data < start + shown.sizeInBytes()
+    assert np.array_equal(pixels, rgb) and not pixels.flags.writeable
+    # The array keeps the image alive on its own.
+    del image, pixmap, shown
+    gc.collect()
+    assert np.array_equal(pixels[::7], rgb[::7])
