@@ -255,6 +255,7 @@ def model_details(info: ModelInfo) -> str:
         f"pivot branches {'yes' if c.pivot else 'no'}",
         f"created     {info.created or '–'}   app version {info.app_version or '–'}",
         f"parent      {info.parent or '– (trained from scratch)'}",
+        f"validated   {info.validation_summary()}",
         "",
         "trained on",
     ]

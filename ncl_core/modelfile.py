@@ -59,6 +59,30 @@ class ModelInfo:
     def backbone(self) -> str:
         return self.config.backbone
 
+    def validation_summary(self) -> str:
+        """One line on what the model's calibration measured on labeled data, or that it has
+        none (for the Models view and report headers)."""
+        cal = self.inference.get("calibration") or {}
+        at = cal.get("at_0.5") or {}
+        if not at:
+            return "not calibrated on labeled data"
+
+        def fmt(key: str) -> str:
+            value = at.get(key)
+            return "n/a" if value is None else f"{value:.3f}"
+
+        text = (
+            f"calibrated on {cal.get('n_tampered', '?')} manipulated and "
+            f"{cal.get('n_authentic', '?')} authentic images ({cal.get('mode', '?')} mode): "
+            f"F1 {fmt('f1')} at 0.5 (floor {fmt('floor_f1')}), pixel AUC {fmt('auc')}"
+        )
+        if "score_threshold" in cal:
+            text += (
+                f"; image score threshold {cal['score_threshold']:.3f}, image AUC "
+                f"{cal.get('image_auc', float('nan')):.3f}"
+            )
+        return text
+
     def summary(self) -> dict[str, Any]:
         return {
             "id": self.id,
@@ -70,6 +94,7 @@ class ModelInfo:
             "created": self.created,
             "trained_on": self.trained_on,
             "metrics": self.metrics,
+            "validation": self.validation_summary(),
             "parent": self.parent,
             "bundled": self.bundled,
         }

@@ -64,6 +64,9 @@ def test_calibrate_writes_a_copy_that_carries_its_calibration(
     assert inference["threshold"] in PIXEL_THRESHOLDS
     calibration = inference["calibration"]
     assert (calibration["n_tampered"], calibration["n_authentic"]) == (8, 2)
+    assert before.validation_summary() == "not calibrated on labeled data"
+    assert after.validation_summary().startswith("calibrated on 8 manipulated and 2 authentic")
+    assert "floor" in after.validation_summary()
     assert 0 < calibration["at_0.5"]["floor_f1"] < 1
     # The copy analyses in its own mode and records its calibrated score threshold.
     result = Predictor.load(out, device="cpu").analyze(pattern(70, 90))

@@ -246,6 +246,7 @@ def test_batch_report_on_a_messy_folder(real_report: SimpleNamespace, real_predi
     assert (red["exif_make"], red["exif_model"], red["format"]) == ("Canon", "EOS <R5>", "JPEG")
     assert header["app_version"] == __version__
     assert header["model_sha256"] == real_predictor.model_sha256
+    assert header["model_validation"] == "not calibrated on labeled data"
     assert (header["mode"], header["threshold"], header["device"]) == ("resize", 0.5, "cpu")
     assert header["case_id"] == "<b>CASE-7</b>" and header["status"] == "complete"
     assert header["started_utc"] <= header["ended_utc"]

@@ -301,6 +301,9 @@ def _header(
         "app_version": __version__,
         "model_id": predictor.model_id,
         "model_sha256": predictor.model_sha256,
+        "model_validation": predictor.info.validation_summary()
+        if hasattr(predictor, "info")
+        else None,
         # The mode really used: "auto" is the model's own default.
         "mode": getattr(predictor, "default_mode", options.mode)
         if options.mode == "auto"

@@ -128,6 +128,7 @@ def header_items(header: dict[str, Any]) -> list[tuple[str, str]]:
         ("Case ID", text(header.get("case_id"))),
         ("Model", text(header.get("model_id"))),
         ("Model file SHA-256", text(header.get("model_sha256"))),
+        ("Model validation", text(header.get("model_validation"))),
         ("Mode", text(header.get("mode"))),
         ("Threshold", text(header.get("threshold"))),
         ("Device", text(header.get("device"))),
