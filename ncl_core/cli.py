@@ -355,6 +355,8 @@ def _launch_processes(args: argparse.Namespace) -> int:
         # Which one failed first is not known to the second: every failed one, by rank.
         failed = ", ".join(
             f"rank {rank} (exit code {failure.exitcode})"
+            if failure.exitcode >= 0
+            else f"rank {rank} (stopped by signal {-failure.exitcode})"
             for rank, failure in sorted(exc.failures.items())
         )
         raise TrainingError(
