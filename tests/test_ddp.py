@@ -131,6 +131,9 @@ def _exact_config(tmp: Path, data: Path, batch_size: int) -> TrainConfig:
         augment=AugmentConfig.off(),
         batch_size=batch_size,
         steps=4,
+        # Small steps: one image means zero variance in ASPP's pooled batch norm, whose backward
+        # then scales rounding noise by 1 / sqrt(eps); the learning rate compounds it per step.
+        lr=1e-3,
     )
 
 
@@ -168,10 +171,12 @@ def two_process_run(tmp_path_factory, one_image_dataset) -> dict:
 
 
 def _assert_same_losses(got: list[dict], expected: list[dict]) -> None:
+    # Summation order differs (gradients are summed across processes) and grows with each
+    # step; a real difference (BN statistics, dropout, another shard) is 1 % or more.
     assert len(got) == len(expected)
     for ours, theirs in zip(got, expected):
         for key in ("total", "ncl", "pc", "pc_stage1", "pc_stage4"):
-            assert ours[key] == pytest.approx(theirs[key], rel=1e-4, abs=1e-6), key
+            assert ours[key] == pytest.approx(theirs[key], rel=1e-3, abs=1e-6), key
 
 
 def test_two_processes_follow_one_process_with_the_same_global_batch(
@@ -213,7 +218,7 @@ def test_a_broken_file_in_one_process_ends_the_run_with_its_error(tmp_path, tiny
     shutil.copytree(tiny_dataset, data)
     args = [
         "train",
-        *("--data", str(data), "--size", "64", "--batch-size", "1", "--steps", "4"),
+        *("--data", str(data), "--size", "64", "--batch-size", "2", "--steps", "4"),
         *("--workers", "0", "--device", "cpu", "--patch-cells", "2"),
         *("--run-dir", str(tmp_path / "run"), "--out", str(tmp_path / "model.safetensors")),
     ]
@@ -221,7 +226,7 @@ def test_a_broken_file_in_one_process_ends_the_run_with_its_error(tmp_path, tiny
     config = _train_config(build_parser().parse_args(args), finetune=False)
     config.run_dir = None
     train_set, _, _ = Trainer(config)._datasets()
-    index = _EpochBatches(len(train_set), 1, config.seed, 0, 0, 1, 2).batches[1][0]
+    index = _EpochBatches(len(train_set), 2, config.seed, 0, 0, 1, 2).batches[1][0]
     broken = train_set.samples[index].image
     broken.write_bytes(b"not an image at all")
 
@@ -234,15 +239,14 @@ def test_a_broken_file_in_one_process_ends_the_run_with_its_error(tmp_path, tiny
         timeout=RUN_TIMEOUT_S,
     )
     assert result.returncode == 1, result.stderr[-4000:]
-    errors = [line for line in result.stderr.splitlines() if line.startswith("error")]
-    assert any(line.startswith("error (rank 1): ") and broken.name in line for line in errors), (
-        result.stderr[-4000:]
-    )
+    stderr = result.stderr
+    assert f"error (rank 1): {broken}: not an image" in stderr, stderr[-4000:]
     # The last line sums it up; the process that lost its peer may fail too, saying why.
-    assert (
-        errors[-1].startswith("error: training stopped: ") and "rank 1 (exit code 2)" in errors[-1]
-    )
-    assert all("rank 1" in line or "lost contact" in line for line in errors[:-1]), errors
+    last = stderr.strip().splitlines()[-1]
+    assert last.startswith("error: training stopped: ") and "rank 1 (exit code 2)" in last
+    for line in stderr.splitlines():
+        if "error (rank 0)" in line:
+            assert "lost contact with another training process" in line
     events = _events(tmp_path / "run")
     assert [e["step"] for e in events if e["type"] == "step"] == [1]
     assert not (tmp_path / "model.safetensors").exists()
