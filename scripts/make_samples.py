@@ -7,8 +7,10 @@ The source photos are scikit-image's public-domain / CC0 sample photos, taken fr
     unzip -o -q /tmp/skimage-wheel/scikit_image-0.26.0-*.whl 'skimage/data/*' -d /tmp/skimage-wheel
     .venv/bin/python scripts/make_samples.py /tmp/skimage-wheel/skimage/data
 
-Deterministic: the photos are checked against their SHA-256 and every draw is seeded, so a rerun
-writes the same files. Writes tampered/, masks/, authentic/, synth.json and SOURCES.md.
+Deterministic: the photos are checked against their SHA-256 and every draw is seeded, so two runs
+write the same files. The committed samples were made with the generator's previous version
+(photos squashed to 512 px); a run today makes native-scale samples whose seeds were not
+re-chosen by eye. Writes tampered/, masks/, authentic/, synth.json and SOURCES.md.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import cv2
 import numpy as np
 
 from ncl_core.data.io import read_image
-from ncl_core.data.synth import SynthConfig, make_forgery, prepare_photo
+from ncl_core.data.synth import SynthConfig, make_item
 
 REPO = Path(__file__).resolve().parent.parent
 SKIMAGE = "scikit-image 0.26.0 (skimage/data/, BSD-3-Clause package)"
@@ -53,7 +55,7 @@ PHOTOS = {
         "CC0 1.0 (no copyright restrictions)",
     ),
 }
-NO_POST = {"resize_p": 0.0, "blur_p": 0.0, "noise_p": 0.0, "jpeg_p": 0.0}
+NO_POST = {"host_rescale_p": 0.0, "resize_p": 0.0, "blur_p": 0.0, "noise_p": 0.0, "jpeg_p": 0.0}
 # (output stem, kind, photo, donor, seed, config overrides). Seeds were chosen by looking at
 # the results: a plausible region, on the subject, not cut off by the border.
 FORGERIES = [
@@ -63,7 +65,7 @@ FORGERIES = [
         "astronaut.png",
         "coffee.png",
         1,
-        {"area_range": (0.06, 0.14), "feather_p": 1.0, "color_match_p": 0.0, **NO_POST},
+        {"area_range": (0.06, 0.14), "feather_px": (1.0, 3.0), "color_match_p": 0.0, **NO_POST},
     ),
     (
         "rocket_copy_move",
@@ -71,9 +73,9 @@ FORGERIES = [
         "rocket.jpg",
         None,
         8,
-        {"area_range": (0.04, 0.10), "feather_p": 1.0, "transform_p": 1.0, **NO_POST},
+        {"area_range": (0.04, 0.10), "feather_px": (1.0, 3.0), "transform_p": 1.0, **NO_POST},
     ),
-    ("coffee_removal", "removal", "coffee.png", None, 1, {"polygon_p": 0.0, **NO_POST}),
+    ("coffee_removal", "removal", "coffee.png", None, 1, {"shape_weights": (0.0, 0.0, 1.0, 0.0), **NO_POST}),
 ]
 AUTHENTIC = "chelsea.png"
 SIZE = 512
@@ -110,11 +112,9 @@ def main() -> None:
     for stem, kind, photo_name, donor_name, seed, overrides in FORGERIES:
         config = SynthConfig(size=SIZE, seed=seed, types=(kind,), **overrides)
         rng = np.random.default_rng(seed)
-        photo, crop = prepare_photo(load(args.source, photo_name), SIZE, rng)
-        donor = None
-        if donor_name:
-            donor, _ = prepare_photo(load(args.source, donor_name), SIZE, rng)
-        image, mask, params = make_forgery(photo, donor, kind, rng, config)
+        photo = load(args.source, photo_name)
+        donor = load(args.source, donor_name) if donor_name else None
+        image, mask, params = make_item(photo, donor, kind, rng, config)
         write_jpeg(out / "tampered" / f"{stem}.jpg", image)
         ok, png = cv2.imencode(".png", mask.astype(np.uint8) * 255)
         (out / "masks" / f"{stem}.png").write_bytes(png.tobytes())
@@ -125,7 +125,6 @@ def main() -> None:
                 "source": photo_name,
                 "donor": donor_name,
                 "seed": seed,
-                **crop,
                 **params,
                 "config": dataclasses.asdict(config),
             }
