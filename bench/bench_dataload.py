@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import shlex
 import sys
 import tempfile
@@ -26,15 +25,7 @@ from torch.utils.data import DataLoader
 from ncl_core.data.datasets import SegmentationDataset, scan_dataset
 from ncl_core.data.synth import random_shape
 
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+from machine import cpu_name
 
 
 def write_images(folder: Path, count: int, width: int, height: int) -> None:
@@ -47,7 +38,7 @@ def write_images(folder: Path, count: int, width: int, height: int) -> None:
         shade = cv2.resize(low, (width, height), interpolation=cv2.INTER_CUBIC) * 200
         image = np.clip(shade + rng.normal(0, 8, shade.shape) + 20, 0, 255).astype(np.uint8)
         cv2.imwrite(str(folder / "images" / f"{i:04d}.jpg"), image, [cv2.IMWRITE_JPEG_QUALITY, 90])
-        shape = random_shape(0.1 * width * height, rng, polygon=False)
+        shape = random_shape(0.1 * width * height, rng, "blob")
         mask = np.zeros((height, width), np.uint8)
         h, w = min(shape.shape[0], height), min(shape.shape[1], width)
         mask[:h, :w] = shape[:h, :w] * 255

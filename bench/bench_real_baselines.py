@@ -14,8 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import platform
-import subprocess
 import time
 
 from ncl_core.data.datasets import scan_dataset
@@ -25,15 +23,7 @@ from ncl_core.infer import image_score
 from ncl_core.metrics import MetricAccumulator
 from ncl_core.views import VIEWS
 
-
-def _cpu() -> str:
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, timeout=10).stdout
-        return next(
-            line.split(":", 1)[1].strip() for line in out.splitlines() if "Model name" in line
-        )
-    except (OSError, StopIteration, subprocess.SubprocessError):
-        return platform.processor() or "unknown CPU"
+from machine import cpu_name
 
 
 def main() -> int:
@@ -64,7 +54,7 @@ def main() -> int:
             if isinstance(v, (int, float))
         }
         results[name]["seconds"] = time.perf_counter() - t0
-    print(f"{len(samples)} images from {', '.join(args.data)}; {_cpu()}")
+    print(f"{len(samples)} images from {', '.join(args.data)}; {cpu_name()}")
     print(f"{'view':<8} {'n':>5} {'F1@.5':>7} {'bestF1':>7} {'floor':>7} {'AUC':>7} {'imgAUC':>7}")
     for name, r in results.items():
         cells = [r.get(k) for k in ("f1", "best_f1", "floor_f1", "auc", "image_auc")]
@@ -74,7 +64,7 @@ def main() -> int:
         )
     if args.json:
         with open(args.json, "w", encoding="utf-8") as fh:
-            json.dump({"data": args.data, "cpu": _cpu(), "results": results}, fh, indent=1)
+            json.dump({"data": args.data, "cpu": cpu_name(), "results": results}, fh, indent=1)
     return 0
 
 

@@ -20,22 +20,13 @@ import argparse
 import io
 import math
 import os
-import platform
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+from machine import cpu_name
 
 
 def _photo_jpeg(megapixels: float, seed: int = 0) -> bytes:
@@ -100,7 +91,7 @@ def gui(megapixels: float) -> None:
     )
     print(
         f"\nGUI event loop while ELA + clone detection compute on a {megapixels:g} MP JPEG "
-        f"({_cpu_name()}, {os.cpu_count()} logical cores): {result['seconds']:.1f} s, "
+        f"({cpu_name()}, {os.cpu_count()} logical cores): {result['seconds']:.1f} s, "
         f"{result['ticks']} ticks, p50 {result['p50']:.1f} ms, p99 {result['p99']:.1f} ms, "
         f"max {result['max']:.1f} ms late"
     )
@@ -140,7 +131,7 @@ def main() -> None:
             rows.append((name, min(times), result.summary))
     print(
         f"\nForensic views on a {w} x {h} px ({w * h / 1e6:.1f} MP) JPEG, best of {args.repeat}; "
-        f"CPU: {_cpu_name()}, {os.cpu_count()} logical cores, OpenCV {cv2.__version__} "
+        f"CPU: {cpu_name()}, {os.cpu_count()} logical cores, OpenCV {cv2.__version__} "
         f"({cv2.getNumThreads()} threads)\n"
     )
     print(f"Reading and decoding the file once (shared by all views): {read_s:.2f} s\n")
