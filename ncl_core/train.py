@@ -388,7 +388,10 @@ class Trainer:
                     size=cfg.size, seed=cfg.seed + 1, authentic_fraction=cfg.synthetic_authentic
                 )
                 val_parts.append(
-                    SynthDataset([s.image for s in val_photos], val_synth, cfg.val_synthetic_length)
+                    # Validation items are not augmented: no flips.
+                    SynthDataset(
+                        [s.image for s in val_photos], val_synth, cfg.val_synthetic_length, 0.0
+                    )
                 )
             trained_on["synthetic"] = {
                 "photos": str(cfg.synthetic),
@@ -773,14 +776,8 @@ class Trainer:
     def _validate_and_keep_here(self, model, val_set, device, amp, state, model_path, meta):
         metrics = self._validate(model, val_set, device, amp)
         if self._ema is not None:
-            raw = model.state_dict()
-            raw = {k: v.detach().clone() for k, v in raw.items()}
-            model.load_state_dict(self._ema)
-            ema_metrics = self._validate(model, val_set, device, amp)
-            use_ema = ema_metrics.get("f1", -1.0) > metrics.get("f1", -1.0) or (
-                ema_metrics.get("f1", -1.0) == metrics.get("f1", -1.0)
-                and ema_metrics.get("auc", -1.0) > metrics.get("auc", -1.0)
-            )
+            with self._ema_weights(model):
+                ema_metrics = self._validate(model, val_set, device, amp)
             self._emit(
                 {
                     "type": "log",
@@ -794,13 +791,22 @@ class Trainer:
                     "raw_metrics": metrics,
                 }
             )
-            if use_ema:
-                metrics = {**ema_metrics, "ema": 1.0}
-                self._keep_if_best(model, state, model_path, meta, metrics)
-                model.load_state_dict(raw)
+            if _ranks_higher(ema_metrics, metrics):
+                with self._ema_weights(model):
+                    self._keep_if_best(model, state, model_path, meta, {**ema_metrics, "ema": 1.0})
                 return
-            model.load_state_dict(raw)
         self._keep_if_best(model, state, model_path, meta, metrics)
+
+    @contextlib.contextmanager
+    def _ema_weights(self, model: NCLNet):
+        """The moving average in ``model`` for the ``with`` block; the raw weights after it,
+        whatever happens inside."""
+        raw = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        model.load_state_dict(self._ema)
+        try:
+            yield
+        finally:
+            model.load_state_dict(raw)
 
     def _keep_if_best(self, model, state, model_path, meta, metrics) -> None:
         self._emit(
@@ -812,10 +818,8 @@ class Trainer:
             }
         )
         f1 = metrics.get("f1", float("nan"))
-        # Ties (F1 0 early on, when nothing reaches the threshold yet) go to the better AUC.
-        better_auc = metrics.get("auc", float("nan")) > state["best_metrics"].get("auc", -1.0)
-        if not math.isnan(f1) and (
-            f1 > state["best_f1"] or (f1 == state["best_f1"] and better_auc)
+        if not math.isnan(f1) and _ranks_higher(
+            metrics, {**state["best_metrics"], "f1": state["best_f1"]}
         ):
             state["best_f1"], state["best_metrics"] = f1, metrics
             self._save_model(model, model_path, meta, metrics)
@@ -876,11 +880,7 @@ class Trainer:
         if not self.dist.is_main:
             return
         path = self.run_dir / SNAPSHOT_NAME
-        raw = None
-        if self._ema is not None:
-            raw = {k: v.detach().clone() for k, v in model.state_dict().items()}
-            model.load_state_dict(self._ema)
-        try:
+        with self._ema_weights(model) if self._ema is not None else contextlib.nullcontext():
             save_model(
                 path,
                 model,
@@ -891,9 +891,6 @@ class Trainer:
                 train_config=self.config.to_dict(),
                 half=True,
             )
-        finally:
-            if raw is not None:
-                model.load_state_dict(raw)
         self._emit({"type": "snapshot", "path": str(path), "step": state["step"]})
 
     def _save_model(self, model: NCLNet, path: Path, meta: dict, metrics: dict) -> None:
@@ -909,6 +906,13 @@ class Trainer:
             train_config=self.config.to_dict(),
             half=self.config.half_weights,
         )
+
+
+def _ranks_higher(metrics: dict[str, Any], other: dict[str, Any]) -> bool:
+    """Whether validation ``metrics`` beat ``other``: higher F1 at 0.5; ties (F1 0 early on,
+    when nothing reaches the threshold yet) go to the better AUC."""
+    f1, other_f1 = metrics.get("f1", -1.0), other.get("f1", -1.0)
+    return f1 > other_f1 or (f1 == other_f1 and metrics.get("auc", -1.0) > other.get("auc", -1.0))
 
 
 def _without_worker_traceback(exc: Exception) -> Exception:
