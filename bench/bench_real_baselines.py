@@ -18,7 +18,7 @@ import time
 
 from ncl_core.data.datasets import scan_dataset
 from ncl_core.data.io import ImageReadError
-from ncl_core.evaluate import _read_pair
+from ncl_core.evaluate import read_pair
 from ncl_core.infer import image_score
 from ncl_core.metrics import MetricAccumulator
 from ncl_core.views import VIEWS
@@ -40,7 +40,7 @@ def main() -> int:
         t0 = time.perf_counter()
         for sample in samples:
             try:
-                image, gt = _read_pair(sample)
+                image, gt = read_pair(sample)
             except ImageReadError:
                 continue
             found = view.compute(image)

@@ -15,12 +15,10 @@ import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import cv2
 import numpy as np
 
 from ncl_core.data.datasets import Sample
-from ncl_core.data.io import ImageReadError
-from ncl_core.evaluate import _read_pair
+from ncl_core.evaluate import labeled_predictions
 from ncl_core.infer import InferenceSettings, Predictor
 from ncl_core.metrics import MetricAccumulator, image_metrics
 
@@ -71,25 +69,16 @@ def calibrate(
     f1_grid: list[np.ndarray] = []
     scores: list[float] = []
     labels: list[bool] = []
-    skipped = 0
-    for index, sample in enumerate(samples):
-        try:
-            image, gt = _read_pair(sample)
-        except ImageReadError:
-            skipped += 1
-            continue
-        analysis = predictor.analyze(image, settings=settings)
-        prob = analysis.probability
-        if prob.shape != gt.shape:
-            prob = cv2.resize(prob, gt.shape[::-1], interpolation=cv2.INTER_LINEAR)
+    skipped: list[dict[str, str]] = []
+    for _, prob, gt, score in labeled_predictions(
+        predictor, samples, settings, skipped=skipped, progress=progress
+    ):
         tampered = bool(gt.any())
-        accumulator.add(prob, gt, score=analysis.score, tampered=tampered)
-        scores.append(analysis.score)
+        accumulator.add(prob, gt, score=score, tampered=tampered)
+        scores.append(score)
         labels.append(tampered)
         if tampered:
             f1_grid.append(_f1_by_threshold(prob, gt))
-        if progress is not None:
-            progress(index + 1, len(samples))
     if not f1_grid:
         raise ValueError("calibration needs manipulated images with masks")
     mean_f1 = np.mean(f1_grid, axis=0)
@@ -100,7 +89,7 @@ def calibrate(
         "f1_at_threshold": float(mean_f1[best]),
         "n_tampered": int(sum(labels)),
         "n_authentic": int(len(labels) - sum(labels)),
-        "n_skipped": skipped,
+        "n_skipped": len(skipped),
         "mode": settings.mode,
         "at_0.5": {
             k: result[k]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -53,29 +53,15 @@ def evaluate(
     kinds = kinds or {}
     overall = MetricAccumulator()
     by_kind: dict[str, MetricAccumulator] = {}
-    settings = settings or InferenceSettings()
+    settings = predictor.resolve(settings or InferenceSettings())
     skipped: list[dict[str, str]] = []
-    for index, sample in enumerate(samples):
-        try:
-            image, gt = _read_pair(sample)
-        except ImageReadError as exc:
-            skipped.append({"image": str(sample.image), "error": str(exc)})
-        else:
-            h, w = gt.shape
-            if perturbation is not None:
-                image = apply_perturbation(perturbation, image, seed=index)
-            analysis = predictor.analyze(image, settings=settings)
-            prob, score = analysis.probability, analysis.score
-            if prob.shape != (h, w):
-                prob = cv2.resize(prob, (w, h), interpolation=cv2.INTER_LINEAR)
-            tampered = bool(gt.any())
-            overall.add(prob, gt, score=score, tampered=tampered)
-            kind = kinds.get(sample.image.name, "tampered" if tampered else "authentic")
-            by_kind.setdefault(kind, MetricAccumulator()).add(
-                prob, gt, score=score, tampered=tampered
-            )
-        if progress is not None:
-            progress(index + 1, len(samples))
+    for sample, prob, gt, score in labeled_predictions(
+        predictor, samples, settings, perturbation, skipped, progress
+    ):
+        tampered = bool(gt.any())
+        overall.add(prob, gt, score=score, tampered=tampered)
+        kind = kinds.get(sample.image.name, "tampered" if tampered else "authentic")
+        by_kind.setdefault(kind, MetricAccumulator()).add(prob, gt, score=score, tampered=tampered)
     return {
         "n": len(samples) - len(skipped),
         "skipped": skipped,
@@ -89,7 +75,37 @@ def evaluate(
     }
 
 
-def _read_pair(sample: Sample) -> tuple[np.ndarray, np.ndarray]:
+def labeled_predictions(
+    predictor: Predictor,
+    samples: Sequence[Sample],
+    settings: InferenceSettings,
+    perturbation: str | None = None,
+    skipped: list[dict[str, str]] | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> Iterator[tuple[Sample, np.ndarray, np.ndarray, float]]:
+    """``(sample, probability map, ground truth, image score)`` for each readable sample, the
+    map at the mask's size. Under a perturbation the prediction is made on the perturbed image.
+    Unreadable samples are appended to ``skipped`` (image, error) and left out."""
+    for index, sample in enumerate(samples):
+        try:
+            image, gt = read_pair(sample)
+        except ImageReadError as exc:
+            if skipped is not None:
+                skipped.append({"image": str(sample.image), "error": str(exc)})
+        else:
+            h, w = gt.shape
+            if perturbation is not None:
+                image = apply_perturbation(perturbation, image, seed=index)
+            analysis = predictor.analyze(image, settings=settings)
+            prob = analysis.probability
+            if prob.shape != (h, w):
+                prob = cv2.resize(prob, (w, h), interpolation=cv2.INTER_LINEAR)
+            yield sample, prob, gt, analysis.score
+        if progress is not None:
+            progress(index + 1, len(samples))
+
+
+def read_pair(sample: Sample) -> tuple[np.ndarray, np.ndarray]:
     """The image and its boolean ground truth (all False for an authentic image)."""
     image, _ = read_image(sample.image)
     if sample.mask is None:
