@@ -477,8 +477,7 @@ def make_forgery(
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
     if kind == "splice" and (donor is None or donor.shape != host.shape):
         raise ValueError("a splice needs a donor canvas of the host's shape")
-    low = config.area_range[0] if kind != "removal" else config.removal_area_range[0]
-    high = config.area_range[1] if kind != "removal" else config.removal_area_range[1]
+    low, high = config.removal_area_range if kind == "removal" else config.area_range
     for _ in range(_MAX_TRIES):
         try:
             if kind == "splice":
@@ -564,17 +563,6 @@ def _match_colour(moved: np.ndarray, photo: np.ndarray, region: np.ndarray) -> n
 
 
 # --- datasets ------------------------------------------------------------------------------------
-
-
-def list_source_images(source_dir: str | os.PathLike[str]) -> list[Path]:
-    """Image files under ``source_dir``, recursively, in a platform-independent order."""
-    root = Path(os.fspath(source_dir))
-    files = [
-        p
-        for p in root.rglob("*")
-        if p.is_file() and is_image_file(p) and not p.name.startswith(".")
-    ]
-    return sorted(files, key=lambda p: p.relative_to(root).as_posix())
 
 
 def scan_photos(
