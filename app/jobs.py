@@ -14,27 +14,9 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
-from ncl_core.data.datasets import DatasetError
-from ncl_core.data.io import ImageReadError
-from ncl_core.device import DeviceError
-from ncl_core.infer import Cancelled
-from ncl_core.modelfile import ModelFileError
-from ncl_core.report import ReportError
-from ncl_core.train import TrainingError
+from ncl_core.errors import NCLError, classify
 
 log = logging.getLogger("ncl_forensics.gui")
-
-# Errors a user can cause: their message already says which file and what to do.
-USER_ERRORS: tuple[type[BaseException], ...] = (
-    ImageReadError,
-    ModelFileError,
-    DatasetError,
-    ReportError,
-    TrainingError,
-    DeviceError,
-    OSError,
-)
-
 
 class JobContext:
     """What a job's function gets in the worker thread: events out, cancel requests in."""
@@ -81,13 +63,17 @@ class _Runner(QObject):
         job, ctx = self._job, self._job.ctx
         try:
             result = self._fn(ctx)
-        except Cancelled:
-            job.was_cancelled.emit()
-        except USER_ERRORS as exc:
-            job.failed.emit(str(exc))
-        except Exception as exc:  # a bug, not the user's doing: log it, show one line
-            log.exception("job %s failed", job.name)
-            job.failed.emit(f"Unexpected error in {job.name}: {type(exc).__name__}: {exc}")
+        except Exception as exc:
+            kind = classify(exc)
+            if kind == "cancelled":
+                job.was_cancelled.emit()
+            elif kind == "bug":  # not the user's doing: log it, show one line
+                log.exception("job %s failed", job.name)
+                job.failed.emit(f"Unexpected error in {job.name}: {type(exc).__name__}: {exc}")
+            else:  # the message already says which file and what to do
+                if not isinstance(exc, NCLError):
+                    log.exception("job %s failed", job.name)
+                job.failed.emit(str(exc))
         else:
             if ctx.cancelled():
                 job.was_cancelled.emit()

@@ -15,16 +15,13 @@ from pathlib import Path
 from typing import Any
 
 from ncl_core import __version__
+from ncl_core.errors import UsageError
 
 SUBCOMMANDS = ("analyze", "batch", "train", "finetune", "eval", "calibrate", "synth", "models")
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 # Output names are "<stem>.heatmap.png" etc.: a 250-character evidence name must still fit the
 # 255-byte limit of file names.
 _MAX_STEM_BYTES = 200
-
-
-class UsageError(Exception):
-    """A mistake in what the user asked for (exit code 2)."""
 
 
 # -- helpers -------------------------------------------------------------------------------------
@@ -223,6 +220,8 @@ def _train_config(args: argparse.Namespace, finetune: bool):
         output_stride=args.output_stride,
         patch_cells=args.patch_cells,
         noise_stem=args.noise_stem,
+        # The pivot branches only serve the full NCL loss; plain and "drop" runs skip their cost.
+        pivot=args.contour_mode == "pivot" and args.omega > 0,
     )
     loss = LossConfig(
         omega=args.omega,
@@ -927,52 +926,21 @@ def _error_label() -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run a parsed command, turning user errors into one line and an exit code."""
-    from ncl_core.data.datasets import DatasetError
-    from ncl_core.data.io import ImageReadError
-    from ncl_core.device import DeviceError
-    from ncl_core.modelfile import ModelFileError
+    """Run a parsed command, turning user errors into one line and an exit code.
 
-    user_errors: tuple[type[BaseException], ...] = (
-        UsageError,
-        ModelFileError,
-        DatasetError,
-        DeviceError,
-        ImageReadError,
-        FileNotFoundError,
-        NotADirectoryError,
-        PermissionError,
-        ValueError,
-    )
-    failed_errors: tuple[type[BaseException], ...] = ()
-    try:
-        from ncl_core.data.synth import SynthError
-        from ncl_core.report import ReportError, ReportWriteError
-        from ncl_core.train import TrainingError
+    Sorted by ``ncl_core.errors.classify``, as the GUI sorts its jobs: a failed run (a report that
+    could not be written, a full disk) exits 1, something the user can fix exits 2.
+    """
+    from ncl_core.errors import classify
 
-        user_errors += (SynthError, ReportError)
-        # Checked first: a report that could not be written is a failed run (exit 1), like a
-        # full disk in `analyze`, not a usage error.
-        failed_errors = (TrainingError, ReportWriteError)
-    except ImportError:  # pragma: no cover - optional parts missing in a broken install
-        pass
     try:
         return args.func(args)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except failed_errors as exc:
-        if args.debug:
+    except Exception as exc:
+        kind = classify(exc)
+        if args.debug or kind == "bug":
             raise
         print(f"{_error_label()}: {exc}", file=sys.stderr)
-        return EXIT_FAILED
-    except user_errors as exc:
-        if args.debug:
-            raise
-        print(f"{_error_label()}: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except OSError as exc:
-        if args.debug:
-            raise
-        print(f"{_error_label()}: {exc}", file=sys.stderr)
-        return EXIT_FAILED
+        return EXIT_FAILED if kind == "failed" else EXIT_USAGE

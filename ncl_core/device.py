@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import torch
 
-
-class DeviceError(ValueError):
-    """A requested device is not available on this machine."""
+from ncl_core.errors import DeviceError
 
 
 def pick_device(name: str | None = None) -> torch.device:

@@ -25,6 +25,7 @@ from ncl_core.analysis import Analysis, AnalysisError
 from ncl_core.data.io import ImageReadError, read_image_hashed, read_image_info
 from ncl_core.data.transforms import resize_image, to_tensor
 from ncl_core.device import amp_dtype, describe, pick_device
+from ncl_core.errors import Cancelled
 from ncl_core.hashing import sha256_file
 from ncl_core.modelfile import ModelInfo, ModelRegistry, load_model
 
@@ -36,10 +37,6 @@ _WINDOW_FLOOR = 1e-3
 _SCORE_TOP_FRACTION = 0.005
 
 __all__ = ["Cancelled", "InferenceSettings", "Predictor", "pick_device", "MODES"]
-
-
-class Cancelled(Exception):
-    """Raised inside ``analyze`` when the caller's ``cancel()`` returned True."""
 
 
 @dataclass

@@ -21,6 +21,7 @@ from safetensors.torch import save_file
 
 from ncl_core import __version__
 from ncl_core.config import ModelConfig
+from ncl_core.errors import ModelFileError
 from ncl_core.fsutil import atomic_path, atomic_write_text, shorten_name
 from ncl_core.hashing import sha256_file
 from ncl_core.model import NCLNet
@@ -29,10 +30,6 @@ from ncl_core.paths import bundled_model_path, models_dir
 FORMAT_NAME = "ncl-forensics-model"
 FORMAT_VERSION = 1
 _JSON_KEYS = ("trained_on", "metrics", "train_config", "inference")
-
-
-class ModelFileError(Exception):
-    """A model file that cannot be used; the message names the file and what to do."""
 
 
 @dataclass

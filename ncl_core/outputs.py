@@ -11,6 +11,8 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
+from ncl_core.errors import EvidenceFolderError
+
 # Output files of one analysed image: "<stem>.mask.png", "<stem>.heatmap.png", ...
 OUTPUT_SUFFIXES = {
     "mask": ".mask.png",
@@ -18,10 +20,6 @@ OUTPUT_SUFFIXES = {
     "overlay": ".overlay.png",
     "json": ".json",
 }
-
-
-class EvidenceFolderError(ValueError):
-    """An output would be written into a folder of evidence; the message says which and why."""
 
 
 def _real(path: str | os.PathLike[str]) -> Path:

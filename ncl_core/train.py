@@ -39,6 +39,7 @@ from ncl_core.distributed import (
     init_process_group,
     is_peer_failure,
 )
+from ncl_core.errors import TrainingError
 from ncl_core.fsutil import atomic_path, atomic_write_text
 from ncl_core.infer import image_score
 from ncl_core.losses import total_loss
@@ -52,10 +53,6 @@ CHECKPOINT_NAME = "checkpoint.pt"
 SNAPSHOT_NAME = "snapshot.safetensors"
 _CHECKPOINT_FORMAT = "ncl-forensics-checkpoint"
 _NESTED = {"model": ModelConfig, "loss": LossConfig, "augment": AugmentConfig}
-
-
-class TrainingError(Exception):
-    """Training cannot start or go on; the message says why and what to do."""
 
 
 @dataclass

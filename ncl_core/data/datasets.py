@@ -26,6 +26,7 @@ from ncl_core.data.transforms import (
     to_tensor,
     train_transform,
 )
+from ncl_core.errors import DatasetError
 
 # Folder names, compared case-insensitively. Columbia ships 4cam_splc/edgemask and 4cam_auth.
 IMAGE_DIRS = ("tp", "tampered", "images", "image", "probe", "4cam_splc")
@@ -48,10 +49,6 @@ Expected one of these layouts:
     <stem>_mask, <stem>_edgemask or <NNN>forged
   - an IMDL-BenCo JSON file: [["image path", "mask path" or "Negative"], ...]
 Masks are paired with images by file name (stem), e.g. abc.jpg with abc.png or abc_gt.png."""
-
-
-class DatasetError(Exception):
-    """A folder or list that cannot be used as a dataset; the message lists the layouts."""
 
 
 @dataclass

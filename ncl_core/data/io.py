@@ -18,6 +18,8 @@ import cv2
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from ncl_core.errors import ImageReadError, MaskError
+
 DEFAULT_MAX_PIXELS = 120_000_000
 
 # Only these Pillow decoders are ever tried. Pillow can open more (EPS even runs Ghostscript),
@@ -45,14 +47,6 @@ _GPS_IFD = 0x8825
 _EXIF_TEXT_TAGS = {"make": 0x010F, "model": 0x0110, "software": 0x0131, "datetime": 0x0132}
 _DATETIME_ORIGINAL = 0x9003
 _HINT = "check that the file is a complete JPEG, PNG, TIFF, BMP, WebP or GIF image"
-
-
-class ImageReadError(Exception):
-    """An image (or mask) that cannot be read; the message names the file and what to do."""
-
-
-class MaskError(ImageReadError):
-    """A mask that cannot be used with its image (unreadable, or of another size)."""
 
 
 @dataclass

@@ -43,16 +43,13 @@ from ncl_core.config import JsonConfig
 from ncl_core.data.io import ImageReadError, is_image_file, read_image
 from ncl_core.data.perturb import gaussian_blur, gaussian_noise, jpeg_compress
 from ncl_core.data.transforms import _PAD_RGB, mask_to_tensor, resize_image, to_tensor
+from ncl_core.errors import SynthError
 
 KINDS = ("splice", "copy_move", "removal")
 SHAPES = ("polygon", "ellipse", "blob", "segment")
 DONOR_STEPS = ("resample", "jpeg", "noise", "blur", "gamma", "colour")
 _MAX_TRIES = 50
 MIN_PHOTO_SIDE = 64  # smaller photos are listed as skipped
-
-
-class SynthError(Exception):
-    """The generator cannot run (no usable source photo, unsafe output folder, …)."""
 
 
 @dataclass

@@ -22,6 +22,7 @@ from typing import Any, Protocol
 from ncl_core import __version__
 from ncl_core.analysis import Analysis, AnalysisError
 from ncl_core.data.io import is_image_file
+from ncl_core.errors import ReportError, ReportWriteError
 from ncl_core.fsutil import atomic_write_bytes
 from ncl_core.hashing import sha256_file
 from ncl_core.infer import MODES
@@ -62,17 +63,6 @@ _RENDER_THREADS = max(1, min(6, (os.cpu_count() or 2) // 2))
 _MAX_PENDING = 2 * _RENDER_THREADS  # analysed images waiting: bounds memory (one map each)
 # Names of fsutil's temporary files (mkstemp: ".<name>.<8 random chars>.tmp").
 _TEMP_NAME = re.compile(r"^\..+\.[a-z0-9_]{8}\.tmp$")
-
-
-class ReportError(Exception):
-    """A problem the user can fix (folder choice, settings); the message is one clear line."""
-
-
-class ReportWriteError(ReportError):
-    """The report could not be written (disk full, read-only, permissions): the run failed.
-
-    The journal keeps every row written so far; ``resume=True`` completes the report.
-    """
 
 
 @dataclass
