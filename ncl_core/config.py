@@ -10,9 +10,10 @@ import json
 from dataclasses import dataclass, fields
 from typing import Any, TypeVar
 
+from ncl_core.backbones import BACKBONES, get_backbone  # noqa: F401 (BACKBONES: the GUI reads it here)
+
 T = TypeVar("T")
 
-BACKBONES = ("resnet18", "resnet50", "resnet101")
 CONTOUR_MODES = ("pivot", "drop", "as_tampered", "as_authentic")
 
 
@@ -71,8 +72,7 @@ class ModelConfig(JsonConfig):
     noise_stem: bool = False
 
     def __post_init__(self) -> None:
-        if self.backbone not in BACKBONES:
-            raise ValueError(f"backbone must be one of {BACKBONES}, got {self.backbone!r}")
+        get_backbone(self.backbone)  # a clear error for an unknown name
         if self.output_stride not in (8, 16):
             raise ValueError(f"output_stride must be 8 or 16, got {self.output_stride!r}")
         if self.patch_cells < 1:
@@ -92,12 +92,7 @@ class ModelConfig(JsonConfig):
     @property
     def feature_channels(self) -> int:
         """Channels of ``layer1``: 64 for ResNet-18, 256 for ResNet-50/101."""
-        return 64 if self.backbone == "resnet18" else 256
-
-    @property
-    def patch_dim(self) -> int:
-        """Length of a flattened patch feature: C x p x p."""
-        return self.feature_channels * self.patch_cells**2
+        return get_backbone(self.backbone).low_channels
 
 
 @dataclass

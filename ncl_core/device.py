@@ -28,8 +28,35 @@ def pick_device(name: str | None = None) -> torch.device:
     return device
 
 
-def amp_dtype(device: torch.device) -> torch.dtype | None:
-    """Mixed-precision dtype for ``device``: bf16 where supported, else fp16 on CUDA; None on CPU."""
+def cpu_has_native_bf16() -> bool:
+    """True when this CPU computes bf16 in hardware (AVX512-BF16 or AMX-BF16, Linux flags).
+
+    Elsewhere bf16 is emulated and slower than fp32, so training stays in fp32 there.
+    """
+    import platform
+    from pathlib import Path
+
+    if platform.system() != "Linux":
+        return False
+    try:
+        flags = next(
+            line.split(":", 1)[1].split()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("flags")
+        )
+    except (OSError, StopIteration):
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def amp_dtype(device: torch.device, training: bool = False) -> torch.dtype | None:
+    """Mixed-precision dtype for ``device``: bf16 where supported, else fp16 on CUDA.
+
+    On the CPU, None (fp32) for inference; for training, bf16 when the CPU has bf16 units
+    (measured at about twice the fp32 step rate, see docs/BENCHMARKS.md), else None.
+    """
+    if device.type == "cpu":
+        return torch.bfloat16 if training and cpu_has_native_bf16() else None
     if device.type != "cuda":
         return None
     return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16

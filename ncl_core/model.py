@@ -11,40 +11,19 @@ import math
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torchvision.models import resnet18, resnet50, resnet101
-from torchvision.models.resnet import BasicBlock, ResNet
+from torchvision.models.resnet import ResNet
 from torchvision.models.segmentation.deeplabv3 import ASPP
 
+from ncl_core.backbones import get_backbone
 from ncl_core.config import ModelConfig
 from ncl_core.patches import CONTOUR, patch_labels
 
-_RESNETS = {"resnet18": resnet18, "resnet50": resnet50, "resnet101": resnet101}
 # Padding multiple for eval on arbitrary sizes: the deepest stride in the network (16 at
 # OS 16, and the stride-2 stem/maxpool chain below it) and the patch grid both divide 32.
 _EVAL_MULTIPLE = 32
 # [ours] heads start at a prior of 10 % tampered pixels, so early steps are not spent
 # learning that most pixels are authentic.
 _HEAD_PRIOR = 0.1
-
-
-def _dilate_basic_layer(layer: nn.Sequential, dilation: int, previous_dilation: int) -> None:
-    """Turn a stride-2 ResNet-18 stage into a dilated stride-1 one.
-
-    torchvision refuses ``replace_stride_with_dilation`` for BasicBlock, so this does what its
-    Bottleneck path does: drop the stride, keep the previous dilation in the first conv and use
-    the new one everywhere after it.
-    """
-    for index, block in enumerate(layer):
-        assert isinstance(block, BasicBlock)
-        first = index == 0
-        d1 = previous_dilation if first else dilation
-        block.conv1.stride = (1, 1)
-        block.conv1.dilation = (d1, d1)
-        block.conv1.padding = (d1, d1)
-        block.conv2.dilation = (dilation, dilation)
-        block.conv2.padding = (dilation, dilation)
-        if block.downsample is not None:
-            block.downsample[0].stride = (1, 1)
 
 
 # Fixed SRM high-pass filters (Fridrich and Kodovsky's rich models, as RGB-N uses them).
@@ -92,16 +71,8 @@ class NoiseStem(nn.Module):
 
 def build_backbone(config: ModelConfig) -> ResNet:
     """A randomly initialised torchvision ResNet with output stride ``config.output_stride``."""
-    dilate = [False, config.output_stride == 8, True]
-    if config.backbone == "resnet18":
-        net = resnet18(weights=None)
-        dilation = 1
-        for layer, flag in zip((net.layer2, net.layer3, net.layer4), dilate):
-            if flag:
-                _dilate_basic_layer(layer, dilation * 2, dilation)
-                dilation *= 2
-    else:
-        net = _RESNETS[config.backbone](weights=None, replace_stride_with_dilation=dilate)
+    dilate = (False, config.output_stride == 8, True)
+    net = get_backbone(config.backbone).build(dilate)
     # Classification head is unused; removing it keeps model files small.
     net.fc = nn.Identity()
     if config.noise_stem:
@@ -161,7 +132,7 @@ class NCLNet(nn.Module):
         self.backbone = build_backbone(config)
         self.noise_stem = NoiseStem() if config.noise_stem else None
         c_low = config.feature_channels
-        c_high = 512 if config.backbone == "resnet18" else 2048
+        c_high = get_backbone(config.backbone).high_channels
         self.aspp = ASPP(c_high, list(config.aspp_rates), config.aspp_channels)
         self.low_reduce = _conv_bn_relu(c_low, config.low_level_channels, kernel=1)
         fused = config.aspp_channels + config.low_level_channels

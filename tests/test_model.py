@@ -4,12 +4,13 @@ from pathlib import Path
 import pytest
 import torch
 
+from ncl_core.backbones import BACKBONES, REGISTRY
 from ncl_core.config import LossConfig, ModelConfig
 from ncl_core.losses import total_loss
 from ncl_core.model import NCLNet
 
 PROJECT = Path(__file__).resolve().parents[1]
-PRESETS = [(b, s) for b in ("resnet18", "resnet50", "resnet101") for s in (8, 16)]
+PRESETS = [(b, s) for b in BACKBONES for s in (8, 16)]
 
 _audit = {"active": False, "events": []}
 
@@ -129,6 +130,21 @@ def test_one_training_step_per_preset(backbone, stride):
     optimizer.step()
     assert torch.isfinite(parts["total"])
     assert not torch.equal(before, model.head4.weight)
+
+
+@pytest.mark.parametrize("name", BACKBONES)
+def test_registry_channels_match_the_network(name):
+    """Each entry's channels are those of the network it builds (layer1 and layer4)."""
+    entry = REGISTRY[name]
+    net = entry.build((False, False, True))
+    assert net.layer1[-1].conv1.in_channels == entry.low_channels
+    features = net.layer4(net.layer3(net.layer2(net.layer1(torch.zeros(1, 64, 16, 16)))))
+    assert features.shape[1] == entry.high_channels
+
+
+def test_unknown_backbone_is_refused_with_the_choices():
+    with pytest.raises(ValueError, match="resnet18"):
+        ModelConfig(backbone="vgg16")
 
 
 def test_config_json_round_trip():
