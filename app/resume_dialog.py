@@ -1,6 +1,6 @@
 """The Training view's Resume dialog: the resumable runs, described, not bare folder names.
 
-What a run folder holds is read by ``ncl_core.run_dir``; this dialog only lays it out.
+What a run folder holds is read by ``ncl_core.training.run_dir``; this dialog only lays it out.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ncl_core.run_dir import RunSummary
+from ncl_core.training.run_dir import RunSummary
 
 COLUMNS = ("Model", "Data", "Progress", "Date", "State")
 STATES = {

@@ -2,12 +2,12 @@
 
 The ``Trainer`` runs in a job and speaks in events; curves are updated with ``setData`` on
 existing pyqtgraph items, at most every ``PLOT_INTERVAL_MS``, so a fast run cannot flood the
-GUI thread.
+GUI thread. The text of each event (the log, the status line) is ``format_event``'s, the same
+the command line prints.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import sys
 from datetime import datetime
@@ -43,48 +43,16 @@ from ncl_core.config import BACKBONES, ModelConfig
 from ncl_core.data.datasets import scan_dataset
 from ncl_core.modelfile import ModelInfo, ModelRegistry
 from ncl_core.paths import runs_dir
-from ncl_core.run_dir import list_runs
-from ncl_core.train import TrainConfig, Trainer
+from ncl_core.training import TrainConfig, Trainer, format_event
+from ncl_core.training.events import MAIN_LOSSES
+from ncl_core.training.run_dir import list_runs, past_events
 
 PLOT_INTERVAL_MS = 150
 SMOOTHING = 0.9  # EMA weight of the smoothed loss curves (as TensorBoard's slider)
 # Known loss parts get fixed colours; any other part a model returns gets the next one.
 LOSS_COLORS = {"total": (240, 240, 240), "ncl": (255, 150, 40), "pc": (80, 170, 255)}
-# Parts shown at first; the others (per-term, per-stage) start hidden: click their legend entry.
-MAIN_LOSSES = tuple(LOSS_COLORS)
-VALIDATION_SHOWN = ("f1", "auc", "iou", "best_f1", "image_auc")
 EXTRA_COLORS = [(180, 120, 255), (120, 220, 120), (255, 110, 160), (200, 200, 90)]
 DEVICES = ("auto", "cpu", "cuda", "mps")
-
-
-def past_events(run_dir: Path) -> list[dict[str, Any]]:
-    """The step and validation events a run logged up to its last checkpoint.
-
-    Steps after that checkpoint are trained again on resume, so they are left out here.
-    """
-    events = []
-    checkpoint_step = 0
-    try:
-        with open(run_dir / "events.jsonl", encoding="utf-8") as fh:
-            for line in fh:
-                try:
-                    event = json.loads(line)
-                except ValueError:
-                    continue  # a line cut short when the run was killed
-                if event.get("type") in ("step", "validation"):
-                    events.append(event)
-                elif event.get("type") == "checkpoint":
-                    checkpoint_step = int(event.get("step", 0))
-    except OSError:
-        return []
-    return [e for e in events if int(e.get("step", 0)) <= checkpoint_step]
-
-
-def _fmt_duration(seconds: float | None) -> str:
-    if seconds is None or not math.isfinite(seconds):
-        return "–"
-    s = int(round(seconds))
-    return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}"
 
 
 class _Series:
@@ -180,6 +148,8 @@ class TrainingMonitor(QWidget):
         smooth = self.loss_plot.plot(pen=pg.mkPen(color, width=2), name=name)
         # Clicking a legend entry hides the smoothed curve; its raw curve follows.
         smooth.visibleChanged.connect(lambda: raw.setVisible(smooth.isVisible()))
+        # The parts the status line names are shown at first; the others (per-term,
+        # per-stage) start hidden: click their legend entry.
         if name not in MAIN_LOSSES:
             smooth.setVisible(False)
         self.raw_curves[name], self.smooth_curves[name] = raw, smooth
@@ -530,7 +500,7 @@ class TrainingView(QWidget):
 
     def resume_dialog(self) -> ResumeDialog:
         """The resumable runs of the user's runs folder, each with its model, data, progress
-        and date (read by ``ncl_core.run_dir``; no checkpoint is loaded)."""
+        and date (read by ``ncl_core.training.run_dir``; no checkpoint is loaded)."""
         root = runs_dir()
         return ResumeDialog(list_runs(root), root, self)
 
@@ -580,47 +550,15 @@ class TrainingView(QWidget):
         kind = event.get("type")
         if kind == "start":
             self.run_dir = Path(event["run_dir"])
-            self.monitor.append_log(
-                f"{event['n_train']} training / {event['n_val']} validation items, "
-                f"{event['total_steps']} steps on {event['device']} (AMP {event['amp']}); "
-                f"run folder {event['run_dir']}"
-            )
-        elif kind == "step":
+        text = format_event(event)
+        if text is None:
+            return
+        if kind == "step":  # the status line above the plots, every loss part in its tooltip
             losses = event.get("losses", {})
-            parts = "  ".join(f"{k} {losses[k]:.4f}" for k in MAIN_LOSSES if k in losses)
             self.monitor.stats.setToolTip("\n".join(f"{k}: {v:.5f}" for k, v in losses.items()))
-            self.monitor.stats.setText(
-                f"step {event['step']} / {event['total_steps']} · epoch {event['epoch']} · "
-                f"{parts} · lr {event['lr']:.2e} · {event['images_per_s']:.1f} img/s · "
-                f"ETA {_fmt_duration(event.get('eta_s'))}"
-            )
-        elif kind == "validation":
-            m = event.get("metrics", {})
-            shown = ", ".join(
-                f"{k} {m[k]:.3f}"
-                for k in VALIDATION_SHOWN
-                if isinstance(m.get(k), float) and math.isfinite(m[k])
-            )
-            self.monitor.append_log(f"epoch {event['epoch']} validation: {shown}")
-        elif kind == "log":
-            prefix = "warning: " if event.get("level") == "warning" else ""
-            self.monitor.append_log(prefix + str(event.get("message", "")))
-        elif kind == "dataset":
-            s = event["summary"]
-            self.monitor.append_log(
-                f"dataset {s['root']}: {s['layout']}, {s['n_tampered']} tampered, "
-                f"{s['n_authentic']} authentic, {s['n_unpaired']} unpaired"
-            )
-        elif kind == "checkpoint":
-            self.monitor.append_log(f"checkpoint at step {event.get('step')}: {event['path']}")
-        elif kind == "cancelled":
-            self.monitor.append_log(
-                f"cancelled at step {event['step']}; resume from {Path(event['checkpoint']).parent}"
-            )
-        elif kind == "finished":
-            self.monitor.append_log(f"finished: model written to {event['model_path']}")
-        elif kind == "failed":
-            self.monitor.append_log(f"failed: {event['message']}")
+            self.monitor.stats.setText(text)
+        else:
+            self.monitor.append_log(text)
 
     @Slot(object)
     def _on_trained(self, info: ModelInfo | None) -> None:

@@ -19,8 +19,7 @@ import time
 from ncl_core.data.datasets import scan_dataset
 from ncl_core.data.io import ImageReadError
 from ncl_core.evaluate import read_pair
-from ncl_core.infer import image_score
-from ncl_core.metrics import MetricAccumulator
+from ncl_core.metrics import MetricAccumulator, image_score
 from ncl_core.views import VIEWS
 
 from machine import cpu_name

@@ -213,7 +213,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
 # -- train / finetune ----------------------------------------------------------------------------
 def _train_config(args: argparse.Namespace, finetune: bool):
     from ncl_core.config import LossConfig, ModelConfig
-    from ncl_core.train import TrainConfig
+    from ncl_core.training import TrainConfig
 
     model = ModelConfig(
         backbone=args.backbone,
@@ -271,24 +271,20 @@ def _train_config(args: argparse.Namespace, finetune: bool):
     )
 
 
+# Events the training command does not print: the bar shows the steps, checkpoints would only
+# interrupt it, and a failure is printed once, as the command's error.
+_TRAIN_UNPRINTED = ("step", "checkpoint", "snapshot", "failed")
+
+
 def _train_printer() -> tuple[Callable[[dict[str, Any]], None], Callable[[], None]]:
+    from ncl_core.training import format_event
+
     bar = None
 
     def on_event(event: dict[str, Any]) -> None:
         nonlocal bar
         kind = event["type"]
-        if kind == "start":
-            bar = _progress(event["total_steps"], "train", unit="step")
-            processes = event.get("processes", 1)
-            where = event["device"] + (
-                f" and {processes - 1} more process(es)" if processes > 1 else ""
-            )
-            print(
-                f"training on {where} (AMP {event['amp']}): {event['n_train']} training / "
-                f"{event['n_val']} validation items, {event['total_steps']} steps; run folder {event['run_dir']}",
-                file=sys.stderr,
-            )
-        elif kind == "step" and bar is not None:
+        if kind == "step" and bar is not None:
             bar.n = event["step"]
             losses = event["losses"]
             bar.set_postfix(
@@ -300,22 +296,15 @@ def _train_printer() -> tuple[Callable[[dict[str, Any]], None], Callable[[], Non
                 refresh=False,
             )
             bar.refresh()
-        elif kind == "validation":
-            m = event["metrics"]
-            shown = ("f1", "best_f1", "floor_f1", "auc", "image_auc")
-            text = ", ".join(f"{k} {m[k]:.3f}" for k in shown if isinstance(m.get(k), float))
-            (bar.write if bar else print)(f"epoch {event['epoch']} validation: {text}")
-        elif kind in ("log", "dataset"):
-            text = event.get("message") or json.dumps(event.get("summary"))
-            prefix = "warning: " if event.get("level") == "warning" else ""
-            (bar.write if bar else print)(prefix + text, file=sys.stderr)
-        elif kind == "cancelled":
-            print(
-                f"cancelled at step {event['step']}; resume with --resume {Path(event['checkpoint']).parent}",
-                file=sys.stderr,
-            )
-        elif kind == "finished":
-            print(f"model written to {event['model_path']}", file=sys.stderr)
+        if kind in _TRAIN_UNPRINTED:
+            return
+        text = format_event(event)
+        if text is not None:
+            # Validation results are the run's output (stdout); the rest is said on stderr.
+            out = sys.stdout if kind == "validation" else sys.stderr
+            (bar.write if bar else print)(text, file=out)
+        if kind == "start":
+            bar = _progress(event["total_steps"], "train", unit="step")
 
     def close() -> None:
         if bar is not None:
@@ -343,10 +332,10 @@ def _launch_processes(args: argparse.Namespace) -> int:
     from torch.distributed.run import get_args_parser
     from torch.distributed.run import run as torchrun
 
-    from ncl_core.train import TrainingError
+    from ncl_core.training import TrainingError
 
     launch = get_args_parser().parse_args(
-        ["--standalone", "--nproc-per-node", str(args.nproc), "-m", "ncl_core.train", *forwarded]
+        ["--standalone", "--nproc-per-node", str(args.nproc), "-m", "ncl_core.training", *forwarded]
     )
     try:
         torchrun(launch)
@@ -369,7 +358,7 @@ def _run_training(args: argparse.Namespace, finetune: bool) -> int:
     import signal
 
     from ncl_core.distributed import DistEnv
-    from ncl_core.train import Trainer
+    from ncl_core.training import Trainer
 
     dist = DistEnv.from_environ()
     if args.nproc is not None and not dist.active:

@@ -27,14 +27,12 @@ from ncl_core.data.transforms import resize_image, to_tensor
 from ncl_core.device import amp_dtype, describe, pick_device
 from ncl_core.errors import Cancelled
 from ncl_core.hashing import sha256_file
+from ncl_core.metrics import image_score  # re-exported: defined beside the other metrics
 from ncl_core.modelfile import ModelInfo, ModelRegistry, load_model
 
 MODES = ("auto", "resize", "tiled")
 # The smooth tile window never reaches zero, so a pixel seen by one tile only still counts.
 _WINDOW_FLOOR = 1e-3
-# [ours] image-level score: mean of the top 0.5 % pixel probabilities, so one hot pixel does
-# not flag an image and a small forged region still does.
-_SCORE_TOP_FRACTION = 0.005
 
 __all__ = ["Cancelled", "InferenceSettings", "Predictor", "pick_device", "MODES"]
 
@@ -57,15 +55,6 @@ class InferenceSettings:
             raise ValueError(f"threshold must lie in [0, 1], got {self.threshold}")
         if self.tile is not None and self.overlap is not None and not 0 <= self.overlap < self.tile:
             raise ValueError("overlap must be smaller than the tile")
-
-
-def image_score(probability: np.ndarray) -> float:
-    """Image-level tampering score in [0, 1] from a probability map."""
-    flat = probability.reshape(-1)
-    if flat.size == 0:
-        return 0.0
-    k = max(1, int(round(flat.size * _SCORE_TOP_FRACTION)))
-    return float(np.partition(flat, flat.size - k)[-k:].mean())
 
 
 def tile_starts(length: int, tile: int, overlap: int) -> list[int]:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from ncl_core.train import TrainConfig, Trainer
+from ncl_core.training import TrainConfig, Trainer
 
 
 def no_dropout(self, x):

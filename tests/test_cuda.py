@@ -13,7 +13,7 @@ from ncl_core.infer import Predictor
 from ncl_core.losses import total_loss
 from ncl_core.model import NCLNet
 from ncl_core.modelfile import load_model
-from ncl_core.train import Trainer
+from ncl_core.training import Trainer
 
 from tiny import TINY_CONFIG, tiny_train_config
 

@@ -29,7 +29,8 @@ from ncl_core.cli import _train_config, build_parser
 from ncl_core.config import LossConfig, ModelConfig
 from ncl_core.data.transforms import AugmentConfig
 from ncl_core.modelfile import read_model_info
-from ncl_core.train import CHECKPOINT_NAME, TrainConfig, Trainer, TrainingError, _EpochBatches
+from ncl_core.training import CHECKPOINT_NAME, TrainConfig, Trainer, TrainingError
+from ncl_core.training.datasets import EpochBatches
 
 from ddp_worker import no_dropout
 from tiny import TINY_CONFIG, tiny_train_config
@@ -78,18 +79,18 @@ def _losses(events: list[dict]) -> list[dict]:
 
 # -- sharding -------------------------------------------------------------------------------------
 def test_each_process_gets_a_disjoint_slice_of_the_global_batch():
-    single = _EpochBatches(10, 4, seed=3, epoch=1, skip=0).batches
-    shards = [_EpochBatches(10, 2, 3, 1, 0, rank, 2).batches for rank in (0, 1)]
+    single = EpochBatches(10, 4, seed=3, epoch=1, skip=0).batches
+    shards = [EpochBatches(10, 2, 3, 1, 0, rank, 2).batches for rank in (0, 1)]
     assert len(single) == len(shards[0]) == len(shards[1]) == 2  # the short last batch dropped
     for whole, first, second in zip(single, *shards):
         assert first + second == whole and not set(first) & set(second)
     # A resume skips global batches: every process continues at the same one.
     for rank in (0, 1):
-        assert _EpochBatches(10, 2, 3, 1, 1, rank, 2).batches == shards[rank][1:]
+        assert EpochBatches(10, 2, 3, 1, 1, rank, 2).batches == shards[rank][1:]
     # One process is exactly what it always was.
-    assert _EpochBatches(10, 4, 3, 1, 0, 0, 1).batches == single
+    assert EpochBatches(10, 4, 3, 1, 0, 0, 1).batches == single
     with pytest.raises(TrainingError, match="global batch of 12"):
-        _EpochBatches(10, 4, 0, 0, 0, 0, 3)
+        EpochBatches(10, 4, 0, 0, 0, 0, 3)
 
 
 def test_the_default_learning_rate_follows_the_global_batch_and_sync_bn_is_a_flag():
@@ -226,7 +227,7 @@ def test_a_broken_file_in_one_process_ends_the_run_with_its_error(tmp_path, tiny
     config = _train_config(build_parser().parse_args(args), finetune=False)
     config.run_dir = None
     train_set, _, _ = Trainer(config)._datasets()
-    index = _EpochBatches(len(train_set), 2, config.seed, 0, 0, 1, 2).batches[1][0]
+    index = EpochBatches(len(train_set), 2, config.seed, 0, 0, 1, 2).batches[1][0]
     broken = train_set.samples[index].image
     broken.write_bytes(b"not an image at all")
 

@@ -15,7 +15,7 @@ from ncl_core.device import DeviceError
 from ncl_core.infer import Cancelled
 from ncl_core.modelfile import ModelFileError
 from ncl_core.report import ReportError, ReportWriteError
-from ncl_core.train import TrainingError
+from ncl_core.training import TrainingError
 
 
 @pytest.mark.parametrize(

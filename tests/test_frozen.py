@@ -10,7 +10,7 @@ from app.main import main
 from app.resources import sample_images
 from ncl_core.modelfile import ModelRegistry
 from ncl_core.paths import resource_path
-from ncl_core.train import TrainConfig
+from ncl_core.training import TrainConfig
 
 
 def test_self_test_analyses_a_sample_with_the_default_model(tiny_model_path, capsys):

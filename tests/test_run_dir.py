@@ -4,10 +4,10 @@ import json
 import os
 from datetime import datetime
 
-from ncl_core import run_dir as run_dir_module
-from ncl_core.run_dir import CHECKPOINT_NAME, describe_run, list_runs, model_label
-from ncl_core.train import CHECKPOINT_NAME as TRAINER_CHECKPOINT
-from ncl_core.train import Trainer
+from ncl_core.training import CHECKPOINT_NAME as TRAINER_CHECKPOINT
+from ncl_core.training import Trainer
+from ncl_core.training import run_dir as run_dir_module
+from ncl_core.training.run_dir import CHECKPOINT_NAME, describe_run, list_runs, model_label
 
 from tiny import tiny_train_config
 

@@ -5,7 +5,7 @@ import torch
 
 from ncl_core.config import LossConfig, ModelConfig
 from ncl_core.modelfile import read_model_info
-from ncl_core.train import CHECKPOINT_NAME, TrainConfig, Trainer, TrainingError
+from ncl_core.training import CHECKPOINT_NAME, TrainConfig, Trainer, TrainingError
 
 from tiny import TINY_CONFIG, tiny_train_config
 
@@ -67,7 +67,7 @@ def test_finetune_names_its_parent(tmp_path, tiny_dataset, tiny_model_path):
 
 @pytest.mark.filterwarnings("error::UserWarning")  # no lr_scheduler order warning either
 def test_non_finite_losses_stop_with_a_clear_message(tmp_path, tiny_dataset, monkeypatch):
-    import ncl_core.train as train_module
+    import ncl_core.training.steps as train_module
 
     def nan_loss(outputs, masks, config, generator):
         zero = outputs["logits"].sum() * 0
@@ -169,7 +169,7 @@ def test_ema_weights_are_validated_beside_the_raw_ones_and_resume(tmp_path, tiny
 def test_schedule_by_time_decays_with_the_clock(tmp_path, tiny_dataset, monkeypatch):
     # A fake clock: each step takes 6 s of a 0.5 min (30 s) budget, so the run stops after
     # 5 steps of 1000 and the learning rate has fallen on the way, not by step count.
-    import ncl_core.train as train_module
+    import ncl_core.training.trainer as train_module
 
     now = [0.0]
 

@@ -18,7 +18,7 @@ NARROW_CONFIG = dict(
 def tiny_train_config(tmp_path, data, **overrides):
     """A TrainConfig for a few fast steps of the tiny network on ``data``, writing under tmp_path."""
     from ncl_core.config import LossConfig, ModelConfig
-    from ncl_core.train import TrainConfig
+    from ncl_core.training import TrainConfig
 
     settings = dict(
         data=(str(data),),

@@ -24,7 +24,7 @@ import torch
 from ncl_core.cli import EXIT_FAILED, EXIT_OK, main
 from ncl_core.modelfile import load_model
 from ncl_core.report import RESULTS_JSONL
-from ncl_core.train import CHECKPOINT_NAME
+from ncl_core.training import CHECKPOINT_NAME
 from reliability.hostile import read_jsonl
 
 from imaging import pattern, save

@@ -131,7 +131,7 @@ def test_wrong_size_mask_is_one_line_naming_both_files(
     assert code == EXIT_USAGE
     (line,) = [
         x
-        for x in assert_clean_console(err, ("error: ", "{", "training on "))
+        for x in assert_clean_console(err, ("error: ", "dataset ", "training on "))
         if x.startswith("error: ")
     ]
     assert re.search(r"masks/img\d\.png: mask is 32x32 px but its image .*images/img\d\.png", line)

@@ -24,7 +24,7 @@ from ncl_core.model import NCLNet
 from ncl_core.modelfile import ModelRegistry, save_model
 from ncl_core.report import RESULTS_JSONL, ReportError, run_batch
 from ncl_core.report import batch as batch_module
-from ncl_core.train import CHECKPOINT_NAME, TrainConfig, Trainer, TrainingError
+from ncl_core.training import CHECKPOINT_NAME, TrainConfig, Trainer, TrainingError
 from reliability.hostile import assert_clean_console, read_jsonl, remount_read_only
 
 from imaging import pattern, save
@@ -262,7 +262,7 @@ def test_read_only_outputs_fail_clearly_and_change_nothing(
     assert main([*train, "--run-dir", str(disk / "run"), "--out", str(disk / "m.safetensors")]) == 1
     (line,) = [
         x
-        for x in assert_clean_console(capsys.readouterr().err, ("error: ", "{"))
+        for x in assert_clean_console(capsys.readouterr().err, ("error: ", "dataset "))
         if x.startswith("error: ")
     ]
     assert "Read-only file system" in line and str(disk) in line

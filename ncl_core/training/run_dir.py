@@ -1,13 +1,18 @@
-"""What a training run folder holds, read without loading its checkpoint.
+"""A training run folder: what it holds, how its files are written, and how they are read.
 
 A run folder (``runs_dir()/<timestamp>`` by default) holds ``config.json`` (the run's
-``TrainConfig``), ``events.jsonl`` (the Trainer's events, one JSON object a line) and
-``checkpoint.pt``. ``describe_run`` turns the first two into a ``RunSummary`` an analyst can
-read: which model, on which data, how far, since when. Damaged or missing files never raise:
-the summary keeps what could be read and says what could not in ``notes``.
+``TrainConfig``), ``events.jsonl`` (the Trainer's events, one JSON object a line: see
+``ncl_core.training.events``), ``checkpoint.pt`` (what ``--resume`` continues from) and, when
+asked for, ``snapshot.safetensors``. This module owns their names, the checkpoint's format
+(written whole or not at all, read without running any code a foreign file carries) and the
+event log's writer.
 
-Only the JSON files are read (the tail of the event log, which can grow to many megabytes);
-``torch`` is not imported, so listing the runs is instant.
+``describe_run`` turns the config and the log into a ``RunSummary`` an analyst can read: which
+model, on which data, how far, since when. Damaged or missing files never raise: the summary
+keeps what could be read and says what could not in ``notes``. ``past_events`` gives the GUI the
+curves of a run it resumes. Only the JSON files are read for these (the tail of the event log,
+which can grow to many megabytes); ``torch`` is imported only to write or load a checkpoint, so
+listing the runs is instant.
 """
 
 from __future__ import annotations
@@ -15,17 +20,23 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import pickle
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from ncl_core.errors import TrainingError
+from ncl_core.fsutil import atomic_path
 from ncl_core.paths import runs_dir
 
 CHECKPOINT_NAME = "checkpoint.pt"
+SNAPSHOT_NAME = "snapshot.safetensors"
 CONFIG_NAME = "config.json"
 EVENTS_NAME = "events.jsonl"
+CHECKPOINT_FORMAT = "ncl-forensics-checkpoint"
 _TAIL_CHUNK = 64 * 1024
 _REGISTRY_SUFFIX = re.compile(r"-[0-9a-f]{12}$")  # registry files: <name>-<id>.safetensors
 
@@ -264,3 +275,96 @@ def list_runs(root: str | Path | None = None) -> list[RunSummary]:
     oldest = datetime.min
     runs.sort(key=lambda r: (r.updated or r.started or oldest, r.path.name), reverse=True)
     return runs
+
+
+def past_events(run_dir: str | Path) -> list[dict[str, Any]]:
+    """The step and validation events a run logged up to its last checkpoint (what the GUI
+    plots again when it resumes a run).
+
+    Steps after that checkpoint are trained again on resume, so they are left out here.
+    """
+    events = []
+    checkpoint_step = 0
+    try:
+        with open(Path(run_dir) / EVENTS_NAME, encoding="utf-8") as fh:
+            for line in fh:
+                try:
+                    event = json.loads(line)
+                except ValueError:
+                    continue  # a line cut short when the run was killed
+                if event.get("type") in ("step", "validation"):
+                    events.append(event)
+                elif event.get("type") == "checkpoint":
+                    checkpoint_step = int(event.get("step", 0))
+    except OSError:
+        return []
+    return [e for e in events if int(e.get("step", 0)) <= checkpoint_step]
+
+
+# -- written by the trainer ----------------------------------------------------------------------
+def append_event(run_dir: Path, event: Mapping[str, Any]) -> None:
+    """One line of ``events.jsonl``."""
+    with open(run_dir / EVENTS_NAME, "a", encoding="utf-8") as fh:
+        fh.write(json.dumps(event, default=str) + "\n")
+
+
+def make_checkpoint(
+    *, config_json: str, model, optimizer, scheduler, scaler, ema, world_size: int, progress
+) -> dict[str, Any]:
+    """Everything a resume needs: settings, weights, optimizer, schedule, the loss scaler, the
+    weights' moving average, and ``progress`` (step, epoch, best validation so far, …)."""
+    return {
+        "format": CHECKPOINT_FORMAT,
+        "version": 1,
+        "config": config_json,
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict(),
+        "scaler": scaler.state_dict() if scaler.is_enabled() else {},
+        "ema": ema or {},
+        "world_size": world_size,  # a global batch is this many processes' batches
+        **progress,
+    }
+
+
+def write_checkpoint(run_dir: Path, checkpoint: dict[str, Any]) -> Path:
+    """``checkpoint.pt``, replaced whole or not at all; a failure keeps the previous one."""
+    import torch
+
+    path = run_dir / CHECKPOINT_NAME
+    try:
+        with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+            torch.save(checkpoint, fh)
+    except (OSError, RuntimeError) as exc:
+        # torch reports a full disk as "RuntimeError: ... unexpected pos"; the OSError it
+        # ran into says why.
+        reason = exc.__context__ if isinstance(exc.__context__, OSError) else exc
+        raise TrainingError(
+            f"cannot write the checkpoint {path} ({reason}); the previous checkpoint is "
+            f"kept: free disk space, then continue with --resume {run_dir}"
+        ) from exc
+    return path
+
+
+def read_checkpoint(run_dir: Path) -> dict[str, Any]:
+    """The checkpoint of ``run_dir``, loaded safely (tensors and settings only), on the CPU."""
+    import torch
+
+    ckpt_path = run_dir / CHECKPOINT_NAME
+    if not ckpt_path.is_file():
+        raise TrainingError(f"{run_dir}: no checkpoint to resume from ({CHECKPOINT_NAME})")
+    try:
+        checkpoint = torch.load(ckpt_path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        # Not torch's message: it runs to many lines and suggests weights_only=False, which
+        # would run whatever code a foreign file carries.
+        raise TrainingError(
+            f"{ckpt_path}: refused: not a checkpoint that can be loaded safely (it holds "
+            "objects other than tensors and settings, or is damaged); resume only runs "
+            "NCL Forensics wrote"
+        ) from exc
+    except Exception as exc:  # noqa: BLE001 - any unreadable checkpoint gets one message
+        raise TrainingError(f"{ckpt_path}: the checkpoint cannot be read ({exc})") from exc
+    if checkpoint.get("format") != CHECKPOINT_FORMAT:
+        raise TrainingError(f"{ckpt_path}: not an NCL Forensics checkpoint")
+    return checkpoint

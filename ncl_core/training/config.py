@@ -1,0 +1,117 @@
+"""``TrainConfig``: every training setting, filled alike by the CLI and the GUI.
+
+Stored as ``config.json`` in the run folder and inside each checkpoint (so ``--resume`` needs
+nothing else); the training recipe it encodes is described in docs/METHOD.md.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from ncl_core.config import JsonConfig, LossConfig, ModelConfig
+from ncl_core.data.transforms import AugmentConfig
+
+_NESTED = {"model": ModelConfig, "loss": LossConfig, "augment": AugmentConfig}
+
+
+@dataclass
+class TrainConfig(JsonConfig):
+    """Every training setting; the CLI and the GUI both fill this one dataclass."""
+
+    data: tuple[str, ...] = ()  # dataset folders or IMDL-BenCo JSON lists
+    val: tuple[str, ...] = ()  # validation sets; empty = a hash split of ``data``
+    synthetic: str | None = None  # folder of authentic photos: forgeries made on the fly
+    synthetic_length: int = 2000  # synthetic items per epoch
+    synthetic_authentic: float = 0.25  # share of untouched photos, so "nothing forged" is learned
+    out: str = "ncl-model.safetensors"  # model file written (best by validation F1)
+    name: str | None = None
+    model: ModelConfig = field(default_factory=ModelConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    base_model: str | None = None  # fine-tune from this model file (its config wins)
+    size: int = 512  # [paper] training input side
+    epochs: int = 30
+    steps: int | None = None  # total optimizer steps; overrides epochs when set
+    batch_size: int = 4
+    lr: float | None = None  # None: 0.007 * batch / 4, and x0.1 when fine-tuning
+    head_lr_mult: float = 10.0  # [paper, DeepLabV3+] ASPP / decoder / heads learn 10x faster
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    poly_power: float = 0.9
+    warmup_steps: int = 0  # linear learning-rate ramp before the poly decay (large batches)
+    workers: int = 2
+    seed: int = 0
+    device: str = "auto"
+    amp: bool = True  # CUDA only: bf16 where supported, else fp16 with a grad scaler
+    val_every: int = 1  # epochs
+    val_fraction: float = 0.1
+    val_synthetic_length: int = 64
+    val_limit: int | None = None  # validate on at most this many labeled images (spread evenly)
+    val_mode: str = "native"  # labeled validation images: "native" (whole, at their own
+    # resolution, as tiled inference sees them) or "resize" (to ``size``, as resize mode does)
+    checkpoint_every: int = 200  # steps; a checkpoint is also written at every epoch end
+    max_nonfinite: int = 5  # consecutive non-finite losses before giving up
+    time_limit_min: float | None = None  # stop (validate, keep the best, checkpoint) after this
+    schedule_by_time: bool = False  # with a time limit: the poly decay follows the clock, so
+    # the learning rate reaches 0 when the time is up, whatever the speed of the machine
+    ema_decay: float | None = None  # keep an exponential moving average of the weights too;
+    # validation measures both, and the better one is what the model file gets
+    snapshot_every_s: float | None = None  # also write fp16 weights (EMA if kept) to
+    # <run_dir>/snapshot.safetensors this often, so a run cut off from outside leaves a model
+    half_weights: bool = False  # store the model file's weights as fp16
+    sync_bn: bool = False  # several processes on GPUs: batch norm over the global batch
+    run_dir: str | None = None  # checkpoints and the event log; default: user data dir
+
+    def __post_init__(self) -> None:
+        if getattr(sys, "frozen", False):  # a PyInstaller bundle would re-launch itself per worker
+            self.workers = 0
+        self.data = tuple(str(d) for d in self.data)
+        self.val = tuple(str(v) for v in self.val)
+        if self.batch_size < 1 or self.epochs < 1:
+            raise ValueError("batch_size and epochs must be at least 1")
+        if self.steps is not None and self.steps < 1:
+            raise ValueError("steps must be at least 1")
+        if self.warmup_steps < 0:
+            raise ValueError("warmup_steps must not be negative")
+        if self.time_limit_min is not None and self.time_limit_min <= 0:
+            raise ValueError("time_limit_min must be positive")
+        if self.schedule_by_time and self.time_limit_min is None:
+            raise ValueError("schedule_by_time needs a time limit")
+        if self.val_mode not in ("native", "resize"):
+            raise ValueError("val_mode must be 'native' or 'resize'")
+        if self.ema_decay is not None and not 0.0 < self.ema_decay < 1.0:
+            raise ValueError("ema_decay must lie in (0, 1)")
+        if self.size % self.model.patch_px:
+            raise ValueError(
+                f"size must be a multiple of the patch size ({self.model.patch_px} px)"
+            )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            f.name: (
+                getattr(self, f.name).to_dict()
+                if f.name in _NESTED
+                else list(getattr(self, f.name))
+                if isinstance(getattr(self, f.name), tuple)
+                else getattr(self, f.name)
+            )
+            for f in fields(self)
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        data = dict(data)
+        for key, sub in _NESTED.items():
+            if isinstance(data.get(key), dict):
+                data[key] = sub.from_dict(data[key])
+        return super().from_dict(data)
+
+    def base_lr(self, world_size: int = 1) -> float:
+        """The given rate, else 0.007 per 4 images of the global batch (``batch_size`` in each
+        of ``world_size`` processes)."""
+        if self.lr is not None:
+            return self.lr
+        lr = 0.007 * self.batch_size * world_size / 4
+        return lr * 0.1 if self.base_model else lr
