@@ -9,8 +9,6 @@ model was made); files without them use resize at the training size.
 
 from __future__ import annotations
 
-import queue
-import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -22,11 +20,10 @@ import numpy as np
 import torch
 
 from ncl_core.analysis import Analysis, AnalysisError
-from ncl_core.data.io import ImageReadError, read_image_hashed, read_image_info
 from ncl_core.data.transforms import resize_image, to_tensor
 from ncl_core.device import amp_dtype, describe, pick_device
 from ncl_core.errors import Cancelled
-from ncl_core.hashing import sha256_file
+from ncl_core.evidence import Evidence, load_evidence, read_ahead
 from ncl_core.metrics import image_score  # re-exported: defined beside the other metrics
 from ncl_core.modelfile import ModelInfo, ModelRegistry, load_model
 
@@ -180,21 +177,41 @@ class Predictor:
     # -- public -------------------------------------------------------------------------------
     def analyze(
         self,
-        source: str | Path | np.ndarray,
+        source: Evidence | str | Path | np.ndarray,
         mode: str = "auto",
         threshold: float = 0.5,
         progress: Callable[[float], None] | None = None,
         cancel: Callable[[], bool] | None = None,
         settings: InferenceSettings | None = None,
     ) -> Analysis:
-        """Analyse one image file or RGB uint8 array. Raises ``ImageReadError`` for bad files."""
+        """Analyse an ``Evidence`` (``ncl_core.evidence``), an image file or an RGB uint8 array.
+
+        A path is read once with ``load_evidence``; raises ``ImageReadError`` for bad files.
+        """
         settings = settings or InferenceSettings(mode=mode, threshold=threshold)
         settings = self.resolve(settings)
         if isinstance(source, np.ndarray):
             return self._analyze_array(source, [], None, None, None, settings, progress, cancel)
-        path = Path(source)
-        image, warnings, sha, fmt = _read_evidence(path)
-        return self._analyze_array(image, warnings, str(path), sha, fmt, settings, progress, cancel)
+        evidence = source if isinstance(source, Evidence) else load_evidence(source)
+        return self._analyze_evidence(evidence, settings, progress, cancel)
+
+    def _analyze_evidence(
+        self,
+        evidence: Evidence,
+        settings: InferenceSettings,
+        progress: Callable[[float], None] | None,
+        cancel: Callable[[], bool] | None,
+    ) -> Analysis:
+        return self._analyze_array(
+            evidence.image,
+            list(evidence.warnings),
+            evidence.source,
+            evidence.file_sha256,
+            evidence.format,
+            settings,
+            progress,
+            cancel,
+        )
 
     def _analyze_array(
         self,
@@ -258,82 +275,58 @@ class Predictor:
             "score_threshold": self.defaults.get("score_threshold"),
         }
 
+    def analyze_stream(
+        self,
+        sources: Iterable[str | Path | Evidence],
+        mode: str = "auto",
+        threshold: float = 0.5,
+        prefetch: int = 2,
+        cancel: Callable[[], bool] | None = None,
+        settings: InferenceSettings | None = None,
+    ) -> Iterator[tuple[Evidence | None, Analysis | AnalysisError]]:
+        """Analyse files (or ``Evidence`` in memory) in order: ``(evidence, result)`` pairs.
+
+        Files are read once, hashed and decoded ahead in a background thread
+        (``ncl_core.evidence.read_ahead``) while the model works; the evidence comes with its
+        analysis so that pictures are drawn without decoding again. An unreadable file comes
+        back as ``(None, AnalysisError)`` and the sequence goes on. Close the iterator to stop
+        the read-ahead early.
+        """
+        settings = self.resolve(settings or InferenceSettings(mode=mode, threshold=threshold))
+        loaded = read_ahead(sources, prefetch)
+        try:
+            for item in loaded:
+                if cancel is not None and cancel():
+                    return
+                if isinstance(item, AnalysisError):
+                    yield None, item
+                    continue
+                try:
+                    result: Analysis | AnalysisError = self._analyze_evidence(
+                        item, settings, None, cancel
+                    )
+                except Cancelled:
+                    return
+                except (RuntimeError, ValueError, MemoryError) as exc:
+                    message = f"{item.name}: analysis failed ({exc})"
+                    result = AnalysisError(item.source, message, item.file_sha256)
+                yield item, result
+        finally:
+            loaded.close()
+
     def analyze_many(
         self,
-        paths: Iterable[str | Path],
+        paths: Iterable[str | Path | Evidence],
         mode: str = "auto",
         threshold: float = 0.5,
         prefetch: int = 2,
         cancel: Callable[[], bool] | None = None,
         settings: InferenceSettings | None = None,
     ) -> Iterator[Analysis | AnalysisError]:
-        """Analyse files in order, decoding ahead in a background thread.
-
-        Unreadable files come back as ``AnalysisError`` results; the sequence goes on.
-        """
-        settings = self.resolve(settings or InferenceSettings(mode=mode, threshold=threshold))
-        decoded: queue.Queue = queue.Queue(maxsize=max(1, prefetch))
-        stop = threading.Event()
-        done = object()
-
-        def decode_ahead() -> None:
-            for path in paths:
-                if stop.is_set():
-                    return
-                path = Path(path)
-                try:
-                    image, warnings, sha, fmt = _read_evidence(path)
-                    item = (path, sha, image, warnings, fmt, None)
-                except ImageReadError as exc:
-                    item = (path, _safe_sha(path), None, None, None, str(exc))
-                except Exception as exc:  # noqa: BLE001 - one bad file must never stop a batch
-                    message = f"{path}: cannot be read ({exc})"
-                    item = (path, _safe_sha(path), None, None, None, message)
-                while not stop.is_set():
-                    try:
-                        decoded.put(item, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-            decoded.put(done)
-
-        reader = threading.Thread(target=decode_ahead, name="ncl-decode", daemon=True)
-        reader.start()
+        """``analyze_stream`` without the evidence: the results only, in order."""
+        pairs = self.analyze_stream(paths, mode, threshold, prefetch, cancel, settings)
         try:
-            while (item := decoded.get()) is not done:
-                if cancel is not None and cancel():
-                    return
-                path, sha, image, warnings, fmt, error = item
-                if error is not None:
-                    yield AnalysisError(str(path), error, sha)
-                    continue
-                try:
-                    yield self._analyze_array(
-                        image, warnings, str(path), sha, fmt, settings, None, cancel
-                    )
-                except Cancelled:
-                    return
-                except (RuntimeError, ValueError, MemoryError) as exc:
-                    yield AnalysisError(str(path), f"{path}: analysis failed ({exc})", sha)
+            for _, result in pairs:
+                yield result
         finally:
-            stop.set()
-            # Unblock the reader if it waits on a full queue, then let it finish.
-            while reader.is_alive():
-                try:
-                    decoded.get_nowait()
-                except queue.Empty:
-                    reader.join(timeout=0.05)
-
-
-def _read_evidence(path: Path) -> tuple[np.ndarray, list[str], str, str]:
-    """Image, warnings, SHA-256 and format of a file, reading its bytes once."""
-    image, warnings, sha = read_image_hashed(path)
-    return image, warnings, sha, read_image_info(path).format
-
-
-def _safe_sha(path: Path) -> str | None:
-    # Only regular files are hashed: opening a FIFO would block forever.
-    try:
-        return sha256_file(path) if path.is_file() else None
-    except OSError:
-        return None
+            pairs.close()

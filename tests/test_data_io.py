@@ -304,14 +304,3 @@ def test_mask_unreadable_is_mask_error(tmp_path):
     path.write_text("nope")
     with pytest.raises(MaskError, match=r"m\.png"):
         read_mask(path)
-
-
-def test_read_image_hashed_hashes_the_bytes_it_decoded(tmp_path):
-    import hashlib
-
-    from ncl_core.data.io import read_image_hashed
-
-    path = save(tmp_path / "a.png", pattern(20, 30))
-    image, warnings, sha = read_image_hashed(path)
-    assert sha == hashlib.sha256(path.read_bytes()).hexdigest()
-    assert np.array_equal(image, read_image(path)[0]) and warnings == []

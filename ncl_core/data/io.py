@@ -7,7 +7,6 @@ the reason and what to do. Files are only ever opened for reading.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import os
 from dataclasses import dataclass, field
@@ -77,31 +76,34 @@ def read_image(
 ) -> tuple[np.ndarray, list[str]]:
     """Read an image file as RGB uint8 H x W x 3, plus warnings about what was converted."""
     path = Path(os.fspath(path))
-    data = _read_bytes(path, ImageReadError)
-    return _decode(data, str(path), max_pixels)
-
-
-def read_image_hashed(
-    path: str | os.PathLike[str], max_pixels: int = DEFAULT_MAX_PIXELS
-) -> tuple[np.ndarray, list[str], str]:
-    """``read_image`` plus the SHA-256 of the bytes it decoded.
-
-    One read of the file serves both, so the hash is of exactly what was analysed and large
-    evidence files are not read twice.
-    """
-    path = Path(os.fspath(path))
-    data = _read_bytes(path, ImageReadError)
-    image, warnings = _decode(data, str(path), max_pixels)
-    return image, warnings, hashlib.sha256(data).hexdigest()
+    image, warnings, _ = _decode(_read_bytes(path, ImageReadError), str(path), max_pixels)
+    return image, warnings
 
 
 def read_image_bytes(
     data: bytes, name: str = "<bytes>", max_pixels: int = DEFAULT_MAX_PIXELS
 ) -> tuple[np.ndarray, list[str]]:
     """Like ``read_image`` for an in-memory file (e.g. pasted or downloaded); ``name`` is for messages."""
+    image, warnings, _ = decode_image(data, name, max_pixels)
+    return image, warnings
+
+
+def decode_image(
+    data: bytes, name: str = "<bytes>", max_pixels: int = DEFAULT_MAX_PIXELS
+) -> tuple[np.ndarray, list[str], ImageInfo]:
+    """Pixels, warnings and header of an in-memory file, from one parse of its bytes.
+
+    ``ncl_core.evidence.load_evidence`` builds on it: one read of a file gives the pixels,
+    the header and the hash of exactly those bytes.
+    """
     if not data:
         raise ImageReadError(f"{name}: the data is empty (0 bytes); {_HINT}.")
     return _decode(bytes(data), name, max_pixels)
+
+
+def read_file_bytes(path: str | os.PathLike[str]) -> bytes:
+    """The whole file, read once and read-only; ``ImageReadError`` naming the file otherwise."""
+    return _read_bytes(Path(os.fspath(path)), ImageReadError)
 
 
 def read_image_info(path: str | os.PathLike[str]) -> ImageInfo:
@@ -109,34 +111,7 @@ def read_image_info(path: str | os.PathLike[str]) -> ImageInfo:
     path = Path(os.fspath(path))
     _check_file(path, ImageReadError)
     with open(path, "rb") as fh, _open(fh, str(path)) as im:
-        try:
-            exif = im.getexif()
-            exif_ifd, gps_ifd = exif.get_ifd(_EXIF_IFD), exif.get_ifd(_GPS_IFD)
-        except Exception:  # damaged EXIF: the header is still worth reporting
-            exif, exif_ifd, gps_ifd = Image.Exif(), {}, {}
-        orientation = int(exif.get(_ORIENTATION_TAG, 1) or 1)
-        if not 1 <= orientation <= 8:
-            orientation = 1
-        width, height = im.size
-        if orientation >= 5:  # orientations 5-8 swap the axes
-            width, height = height, width
-        text: dict[str, str] = {}
-        for key, tag in _EXIF_TEXT_TAGS.items():
-            if exif.get(tag):
-                text[key] = str(exif[tag]).strip("\x00 ")
-        if exif_ifd.get(_DATETIME_ORIGINAL):
-            # The capture time matters more to an analyst than the last-written time.
-            text["datetime"] = str(exif_ifd[_DATETIME_ORIGINAL]).strip("\x00 ")
-        return ImageInfo(
-            format=_format_name(im),
-            width=width,
-            height=height,
-            mode=im.mode,
-            n_frames=int(getattr(im, "n_frames", 1)),
-            orientation=orientation,
-            exif=text,
-            has_gps=bool(gps_ifd),
-        )
+        return _header(im)
 
 
 def read_mask(
@@ -185,6 +160,38 @@ def read_mask(
     return mask, warnings
 
 
+def _header(im: Image.Image) -> ImageInfo:
+    """What an opened image's header says (no pixel data decoded)."""
+    try:
+        exif = im.getexif()
+        exif_ifd, gps_ifd = exif.get_ifd(_EXIF_IFD), exif.get_ifd(_GPS_IFD)
+    except Exception:  # damaged EXIF: the header is still worth reporting
+        exif, exif_ifd, gps_ifd = Image.Exif(), {}, {}
+    orientation = int(exif.get(_ORIENTATION_TAG, 1) or 1)
+    if not 1 <= orientation <= 8:
+        orientation = 1
+    width, height = im.size
+    if orientation >= 5:  # orientations 5-8 swap the axes
+        width, height = height, width
+    text: dict[str, str] = {}
+    for key, tag in _EXIF_TEXT_TAGS.items():
+        if exif.get(tag):
+            text[key] = str(exif[tag]).strip("\x00 ")
+    if exif_ifd.get(_DATETIME_ORIGINAL):
+        # The capture time matters more to an analyst than the last-written time.
+        text["datetime"] = str(exif_ifd[_DATETIME_ORIGINAL]).strip("\x00 ")
+    return ImageInfo(
+        format=_format_name(im),
+        width=width,
+        height=height,
+        mode=im.mode,
+        n_frames=int(getattr(im, "n_frames", 1)),
+        orientation=orientation,
+        exif=text,
+        has_gps=bool(gps_ifd),
+    )
+
+
 def _check_file(path: Path, error: type[ImageReadError]) -> int:
     try:
         size = path.stat().st_size
@@ -229,13 +236,14 @@ def _open(fh: BinaryIO, name: str, error: type[ImageReadError] = ImageReadError)
         ) from exc
 
 
-def _decode(data: bytes, name: str, max_pixels: int) -> tuple[np.ndarray, list[str]]:
+def _decode(data: bytes, name: str, max_pixels: int) -> tuple[np.ndarray, list[str], ImageInfo]:
     warnings: list[str] = []
     with _open(io.BytesIO(data), name) as im:
         fmt = _format_name(im)
         _check_pixels(im, name, max_pixels, ImageReadError)
         sixteen_bit = im.mode.startswith("I") or any(";16" in str(t[3]) for t in im.tile)
         try:
+            info = _header(im)
             im = _first_frame(im, warnings)
             im = _apply_orientation(im, warnings)
             rgb = _to_rgb(im, warnings)
@@ -250,7 +258,7 @@ def _decode(data: bytes, name: str, max_pixels: int) -> tuple[np.ndarray, list[s
             ) from exc
     if sixteen_bit:
         warnings.append("16-bit image reduced to 8 bits per channel")
-    return rgb, warnings
+    return rgb, warnings, info
 
 
 def _format_name(im: Image.Image) -> str:

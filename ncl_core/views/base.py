@@ -1,6 +1,7 @@
 """What every forensic view shares: the evidence it reads, the result it returns, small helpers.
 
-A view is a function ``compute(evidence, **params) -> ViewResult``. ``ViewResult.map`` is a
+A view is a function ``compute(evidence, **params) -> ViewResult``; the evidence is the
+``ncl_core.evidence.Evidence`` the model analysed, read once. ``ViewResult.map`` is a
 float32 H x W map in [0, 1] of the image's size, brighter meaning more suspicious, or None
 when the view does not apply (or, like metadata, draws no map). Views are pure numpy + OpenCV
 (and Pillow for reading file structures); no Qt.
@@ -8,17 +9,13 @@ when the view does not apply (or, like metadata, draws no map). Views are pure n
 
 from __future__ import annotations
 
-import hashlib
-import os
 from dataclasses import dataclass, field
-from functools import cached_property
-from pathlib import Path
 from typing import Any
 
 import cv2
 import numpy as np
 
-from ncl_core.data.io import ImageReadError, read_image_bytes
+from ncl_core.evidence import Evidence
 
 # Below this side length or this spread of grey levels a map would be noise, not evidence.
 MIN_SIDE = 16
@@ -55,52 +52,6 @@ class ViewResult:
             return None
         m = np.nan_to_num(self.map.astype(np.float32), nan=0.0, posinf=1.0, neginf=0.0)
         return cv2.convertScaleAbs(np.clip(m, 0.0, 1.0), alpha=255.0)
-
-
-@dataclass(frozen=True, eq=False)
-class Evidence:
-    """An image as views see it: RGB pixels, plus the file's bytes when it came from a file.
-
-    JPEG tables and metadata live in the file, so the views that need them are not
-    applicable to a bare array. ``pixels_only`` is what ELA, noise and clone detection need.
-    """
-
-    image: np.ndarray  # RGB uint8 H x W x 3, EXIF orientation applied
-    data: bytes | None = None
-    name: str = "<array>"
-    warnings: tuple[str, ...] = ()
-
-    @classmethod
-    def from_path(cls, path: str | os.PathLike[str]) -> Evidence:
-        """Read a file once (read-only): the same bytes give the pixels and the file structure."""
-        path = Path(os.fspath(path))
-        try:
-            with open(path, "rb") as fh:
-                data = fh.read()
-        except OSError as exc:
-            raise ImageReadError(f"{path}: cannot read the file ({exc}).") from exc
-        return cls.from_bytes(data, str(path))
-
-    @classmethod
-    def from_bytes(cls, data: bytes, name: str = "<bytes>") -> Evidence:
-        image, warnings = read_image_bytes(data, name)
-        return cls(image=image, data=bytes(data), name=name, warnings=tuple(warnings))
-
-    @cached_property
-    def sha256(self) -> str:
-        """Of the file's bytes, or of the pixels for a bare array (the views' cache key)."""
-        h = hashlib.sha256()
-        if self.data is not None:
-            h.update(self.data)
-        else:
-            h.update(str(self.image.shape).encode())
-            h.update(np.ascontiguousarray(self.image).tobytes())
-        return h.hexdigest()
-
-    @cached_property
-    def gray(self) -> np.ndarray:
-        """Luma as float32 (ITU-R BT.601, as JPEG codes it)."""
-        return cv2.cvtColor(self.image, cv2.COLOR_RGB2GRAY).astype(np.float32)
 
 
 def as_evidence(source: Evidence | np.ndarray) -> Evidence:
