@@ -19,9 +19,6 @@ from ncl_core.errors import UsageError
 
 SUBCOMMANDS = ("analyze", "batch", "train", "finetune", "eval", "calibrate", "synth", "models")
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-# Output names are "<stem>.heatmap.png" etc.: a 250-character evidence name must still fit the
-# 255-byte limit of file names.
-_MAX_STEM_BYTES = 200
 
 
 # -- helpers -------------------------------------------------------------------------------------
@@ -46,25 +43,9 @@ def _load_predictor(args: argparse.Namespace):
 
 def _refuse_inside(out_dir: Path, inputs: Sequence[Path]) -> None:
     """Nothing is ever written into a folder of evidence (the rule every writer applies)."""
-    from ncl_core.outputs import EvidenceFolderError, check_outside_evidence
+    from ncl_core.outputs import refuse_inside_evidence
 
-    try:
-        check_outside_evidence(out_dir, inputs)
-    except EvidenceFolderError as exc:
-        raise UsageError(str(exc)) from None
-
-
-def _unique_stem(path: Path, used: set[str]) -> str:
-    """An output stem for ``path`` not in ``used``, short enough for ``<stem>.heatmap.png``."""
-    from ncl_core.fsutil import shorten_name
-
-    base = shorten_name(path.stem, _MAX_STEM_BYTES)
-    stem, n = base, 1
-    while stem in used:
-        n += 1
-        stem = f"{base}-{n}"
-    used.add(stem)
-    return stem
+    refuse_inside_evidence(out_dir, inputs)  # EvidenceFolderError: a user error, exit 2
 
 
 def _settings(args: argparse.Namespace):
@@ -80,8 +61,7 @@ def _settings(args: argparse.Namespace):
 
 # -- analyze -------------------------------------------------------------------------------------
 def cmd_analyze(args: argparse.Namespace) -> int:
-    from ncl_core.outputs import OUTPUT_SUFFIXES
-    from ncl_core.render import heatmap_rgb, mask_png, overlay_rgb, save_png
+    from ncl_core.outputs import unique_stem, write_outputs
 
     inputs = [Path(p) for p in args.images]
     out = Path(args.out) if args.out else None
@@ -91,38 +71,23 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     views = _view_names(args)
     predictor = _load_predictor(args)
     failures, used = 0, set()
-    from ncl_core.data.io import read_image
-
     with _progress(len(inputs), "analyze") as bar:
-        for result in predictor.analyze_many(inputs, settings=_settings(args)):
+        # Each file is read once: the views and the output files use the evidence analysed.
+        for evidence, result in predictor.analyze_stream(inputs, settings=_settings(args)):
             bar.update(1)
             if not result.ok:
                 failures += 1
                 bar.write(f"error: {result.message}", file=sys.stderr)
                 continue
-            summary = result.summary()
             line = f"{result.source}: score {result.score:.3f}, tampered area {100 * result.area_fraction:.2f} %"
-            evidence = _views_of(result, views, args.show_gps, summary) if views else None
+            found = _views_of(evidence, views, args.show_gps) if views else {}
             if out is not None:
-                stem = _unique_stem(Path(result.source), used)
-                image = evidence.image if evidence is not None else read_image(result.source)[0]
-                files = {
-                    k: out / f"{stem}{OUTPUT_SUFFIXES[k]}" for k in ("mask", "heatmap", "overlay")
-                }
-                save_png(files["mask"], mask_png(result.mask))
-                save_png(files["heatmap"], heatmap_rgb(result.probability))
-                save_png(files["overlay"], overlay_rgb(image, result.probability, result.threshold))
-                summary["outputs"] = {k: str(v) for k, v in files.items()}
-                _save_view_maps(summary, out, stem)
-                from ncl_core.fsutil import atomic_write_text
-
-                atomic_write_text(
-                    out / f"{stem}{OUTPUT_SUFFIXES['json']}", json.dumps(summary, indent=2)
-                )
+                stem = unique_stem(result.source, used)
+                write_outputs(out, stem, result, evidence.image, views=found)
             for warning in result.warnings:
                 line += f"\n  warning: {warning}"
-            for name, record in summary.get("views", {}).items():
-                line += f"\n  {name}: {record['summary']}"
+            for name, view in found.items():
+                line += f"\n  {name}: {view.summary}"
             bar.write(line)
     if failures:
         print(f"{failures} of {len(inputs)} image(s) could not be analysed", file=sys.stderr)
@@ -140,31 +105,11 @@ def _view_names(args: argparse.Namespace) -> tuple[str, ...]:
         raise UsageError(str(exc)) from None
 
 
-def _views_of(result, views: tuple[str, ...], show_gps: bool, summary: dict[str, Any]):
-    """Compute the forensic views of an analysed file into ``summary["views"]``; the evidence.
+def _views_of(evidence, views: tuple[str, ...], show_gps: bool) -> dict[str, Any]:
+    """The forensic views of the evidence the model analysed (no second read of the file)."""
+    from ncl_core.views import compute_views
 
-    The maps are kept under ``summary["_maps"]`` until they are written.
-    """
-    from ncl_core.views import Evidence, compute_views
-
-    evidence = Evidence.from_path(result.source)
-    if result.sha256 and evidence.sha256 != result.sha256:
-        result.warnings.append("the file changed between the model's analysis and the views")
-    found = compute_views(views, evidence, {"metadata": {"show_gps": show_gps}})
-    summary["views"] = {name: r.record() for name, r in found.items()}
-    summary["_maps"] = {name: r.map_u8() for name, r in found.items() if r.map is not None}
-    return evidence
-
-
-def _save_view_maps(summary: dict[str, Any], out: Path, stem: str) -> None:
-    """``<stem>.<view>.png``: 8-bit grey maps of the image's size, brighter = more suspicious."""
-    from ncl_core.render import save_png
-
-    for name, gray in summary.pop("_maps", {}).items():
-        path = out / f"{stem}.{name}.png"
-        save_png(path, gray)
-        summary["views"][name]["output"] = str(path)
-        summary["outputs"][name] = str(path)
+    return compute_views(views, evidence, {"metadata": {"show_gps": show_gps}})
 
 
 # -- batch ---------------------------------------------------------------------------------------
@@ -633,7 +578,8 @@ def _add_analysis_args(p: argparse.ArgumentParser, input_size: bool = True) -> N
 
 
 def _add_train_args(p: argparse.ArgumentParser, finetune: bool) -> None:
-    from ncl_core.config import BACKBONES, CONTOUR_MODES
+    from ncl_core.backbones import BACKBONES
+    from ncl_core.config import CONTOUR_MODES
 
     p.add_argument("--data", nargs="+", help="labeled dataset folder(s) or IMDL-BenCo JSON list(s)")
     p.add_argument(
@@ -728,7 +674,11 @@ def _add_train_args(p: argparse.ArgumentParser, finetune: bool) -> None:
     p.add_argument("--workers", type=int, default=2, help="data-loading processes")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N or mps")
-    p.add_argument("--no-amp", action="store_true", help="disable mixed precision on CUDA")
+    p.add_argument(
+        "--no-amp",
+        action="store_true",
+        help="train in fp32 (default: mixed precision on CUDA, and bf16 on CPUs with bf16 units)",
+    )
     p.add_argument("--val-every", type=int, default=1, help="validate every N epochs")
     p.add_argument(
         "--val-mode",

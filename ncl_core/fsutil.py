@@ -21,11 +21,13 @@ def shorten_name(name: str, max_bytes: int) -> str:
 
 
 @contextlib.contextmanager
-def atomic_path(dest: str | Path) -> Iterator[Path]:
+def atomic_path(dest: str | Path, durable: bool = True) -> Iterator[Path]:
     """Yield a temporary path beside ``dest``; on success it is fsync'd and renamed over it.
 
     On any error the temporary file is removed and ``dest`` is left as it was. An ``OSError``
     about the temporary file (disk full, read-only folder) is raised as one about ``dest``.
+    ``durable=False`` skips the fsync: for files whose folder is made durable later, at once
+    (``sync_folder``), such as a report's pictures before the row that names them.
     """
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -44,8 +46,9 @@ def atomic_path(dest: str | Path) -> Iterator[Path]:
             tmp = candidate
         mode = os.stat(tmp).st_mode & 0o777  # what the umask allowed
         yield tmp
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
+        if durable:
+            with open(tmp, "rb+") as fh:
+                os.fsync(fh.fileno())
         # Writers that recreate the file (safetensors does) would otherwise leave it 0600.
         os.chmod(tmp, mode)
         os.replace(tmp, dest)
@@ -60,9 +63,25 @@ def atomic_path(dest: str | Path) -> Iterator[Path]:
         raise
 
 
-def atomic_write_bytes(dest: str | Path, data: bytes) -> None:
-    with atomic_path(dest) as tmp:
+def atomic_write_bytes(dest: str | Path, data: bytes, durable: bool = True) -> None:
+    with atomic_path(dest, durable) as tmp:
         tmp.write_bytes(data)
+
+
+def sync_folder(folder: str | Path) -> None:
+    """Make the files directly in ``folder``, and their names, durable (fsync each, then the
+    folder itself where the system allows it)."""
+    folder = Path(folder)
+    for entry in os.scandir(folder):
+        if entry.is_file(follow_symlinks=False):
+            with open(entry.path, "rb") as fh:
+                os.fsync(fh.fileno())
+    with contextlib.suppress(OSError):  # not every system can open or sync a folder
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
 def atomic_write_text(dest: str | Path, text: str) -> None:

@@ -70,7 +70,7 @@ def heatmap_rgb(prob: np.ndarray, cmap: str = "inferno") -> np.ndarray:
 
 def mask_png(mask: np.ndarray) -> np.ndarray:
     """Boolean mask -> uint8 image with 0 (authentic) and 255 (flagged)."""
-    return np.where(np.asarray(mask, dtype=bool), np.uint8(255), np.uint8(0))
+    return np.asarray(mask, dtype=bool).view(np.uint8) * np.uint8(255)
 
 
 def mask_outline(mask: np.ndarray, thickness: int = 2) -> np.ndarray:
@@ -78,9 +78,13 @@ def mask_outline(mask: np.ndarray, thickness: int = 2) -> np.ndarray:
 
     The image edge counts as outside, so a region touching the border is outlined there too.
     """
+    return _outline_u8(mask_png(mask), thickness) > 0
+
+
+def _outline_u8(m: np.ndarray, thickness: int) -> np.ndarray:
+    """``mask_outline`` of a 0/255 mask, as 0/255 (OpenCV throughout: no GIL held)."""
     if thickness < 1:
         raise ValueError(f"thickness must be >= 1, got {thickness}")
-    m = mask_png(mask)
     eroded = cv2.erode(
         m,
         np.ones((3, 3), np.uint8),
@@ -88,7 +92,7 @@ def mask_outline(mask: np.ndarray, thickness: int = 2) -> np.ndarray:
         borderType=cv2.BORDER_CONSTANT,
         borderValue=0,
     )
-    return (m > 0) & (eroded == 0)
+    return cv2.subtract(m, eroded)  # the eroded mask lies inside the mask
 
 
 def auto_thickness(height: int, width: int) -> int:
@@ -127,15 +131,15 @@ def overlay_rgb(
     if mode == "heatmap":
         return cv2.addWeighted(image, 1.0 - alpha, heatmap_rgb(prob, cmap), alpha, 0.0)
 
-    mask = prob >= threshold
+    mask = mask_png(prob >= threshold)
     out = image.copy()
     solid = np.empty_like(image)
     solid[:] = np.asarray(color, dtype=np.uint8)
     if mode == "mask":
         tinted = cv2.addWeighted(image, 1.0 - alpha, solid, alpha, 0.0)
-        cv2.copyTo(tinted, mask_png(mask), out)
-    band = mask_outline(mask, thickness or auto_thickness(*mask.shape))
-    cv2.copyTo(solid, mask_png(band), out)
+        cv2.copyTo(tinted, mask, out)
+    band = _outline_u8(mask, thickness or auto_thickness(*mask.shape))
+    cv2.copyTo(solid, band, out)
     return out
 
 
@@ -224,16 +228,19 @@ def encode_heatmap_png(prob: np.ndarray, cmap: str = "inferno") -> bytes:
     return buf.getvalue()
 
 
-def save_heatmap_png(path: str | Path, prob: np.ndarray, cmap: str = "inferno") -> None:
+def save_heatmap_png(
+    path: str | Path, prob: np.ndarray, cmap: str = "inferno", durable: bool = True
+) -> None:
     """Write ``encode_heatmap_png(prob, cmap)`` atomically."""
-    atomic_write_bytes(path, encode_heatmap_png(prob, cmap))
+    atomic_write_bytes(path, encode_heatmap_png(prob, cmap), durable)
 
 
-def save_png(path: str | Path, array: np.ndarray) -> None:
-    """Write a uint8 gray / RGB / RGBA image as PNG, atomically (``fsutil.atomic_write_bytes``)."""
-    atomic_write_bytes(path, encode_png(array))
+def save_png(path: str | Path, array: np.ndarray, durable: bool = True) -> None:
+    """Write a uint8 gray / RGB / RGBA image as PNG, atomically (``fsutil.atomic_write_bytes``;
+    ``durable=False``: no fsync, for a folder made durable later with ``fsutil.sync_folder``)."""
+    atomic_write_bytes(path, encode_png(array), durable)
 
 
-def save_jpeg(path: str | Path, array: np.ndarray, quality: int = 90) -> None:
+def save_jpeg(path: str | Path, array: np.ndarray, quality: int = 90, durable: bool = True) -> None:
     """Write a uint8 gray / RGB image as JPEG, atomically."""
-    atomic_write_bytes(path, encode_jpeg(array, quality))
+    atomic_write_bytes(path, encode_jpeg(array, quality), durable)
