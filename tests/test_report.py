@@ -23,6 +23,7 @@ from PIL import Image
 from ncl_core import __version__
 from ncl_core.analysis import Analysis, AnalysisError
 from ncl_core.config import ModelConfig
+from ncl_core.evidence import Evidence, load_or_error
 from ncl_core.hashing import sha256_file
 from ncl_core.infer import Predictor
 from ncl_core.model import NCLNet
@@ -89,15 +90,18 @@ class FakePredictor:
             image_format=fmt,
         )
 
-    def analyze_many(self, paths, mode: str = "resize", threshold: float = 0.5):
+    def analyze_stream(self, paths, mode: str = "resize", threshold: float = 0.5):
+        """(evidence, result) pairs, as ``Predictor.analyze_stream`` gives them."""
         for path in paths:
             if self.fail_after is not None and len(self.seen) >= self.fail_after:
                 raise RuntimeError("simulated crash")
             self.seen.append(Path(path))
+            loaded = load_or_error(path)
+            evidence = loaded if isinstance(loaded, Evidence) else None
             try:
-                yield self.analyze(Path(path), mode, threshold)
+                yield evidence, self.analyze(Path(path), mode, threshold)
             except OSError as exc:  # Pillow: unidentified or truncated image
-                yield AnalysisError(str(path), f"{path}: cannot read the image ({exc})")
+                yield None, AnalysisError(str(path), f"{path}: cannot read the image ({exc})")
 
 
 def _evidence(root: Path) -> Path:

@@ -1,7 +1,8 @@
 """One report row and its picture files, built in a worker thread while the model runs on.
 
-OpenCV releases the GIL for decoding, colouring, resizing and encoding, so these jobs overlap
-with inference instead of adding to it.
+The pictures are drawn from the ``Evidence`` the model analysed (``ncl_core.evidence``): the
+file is not read or decoded again. OpenCV releases the GIL for colouring, resizing and
+encoding, so these jobs overlap with inference instead of adding to it.
 """
 
 from __future__ import annotations
@@ -16,13 +17,14 @@ import cv2
 import numpy as np
 
 from ncl_core.analysis import Analysis, AnalysisError
-from ncl_core.data.io import ImageReadError, read_image, read_image_info
+from ncl_core.data.io import ImageReadError, read_image_info
+from ncl_core.evidence import Evidence, load_evidence
 from ncl_core.hashing import sha256_file
+from ncl_core.outputs import write_output
 from ncl_core.render import (
     colorbar_rgb,
     fit_within,
     heatmap_rgb,
-    mask_png,
     overlay_rgb,
     save_heatmap_png,
     save_jpeg,
@@ -62,6 +64,7 @@ def write_colorbar(out_dir: Path) -> str:
 def build_row(
     index: int,
     path: Path,
+    evidence: Evidence | None,
     result: Analysis | AnalysisError,
     out_dir: Path,
     thumbnail_px: int,
@@ -70,19 +73,25 @@ def build_row(
 ) -> dict[str, Any]:
     """The report row for one analysed file; writes its pictures when the analysis succeeded.
 
-    An analysed row also gets the file's metadata summary and the forensic ``views`` chosen.
-
-    Problems with the *input* (unreadable, vanished) end up in the row; ``OSError`` from
+    ``evidence`` is what the model analysed (None when the file could not be read): the
+    header, size, pictures, metadata summary and the forensic ``views`` chosen all come from
+    it. Problems with the *input* (unreadable, vanished) end up in the row; ``OSError`` from
     writing into ``out_dir`` propagates, since it would fail for every other image too.
     """
     row = empty_row(index, display_path(path))
-    # An unreadable file keeps size None: the analysis error already says why.
-    with contextlib.suppress(OSError):
-        row["size_bytes"] = path.stat().st_size
-    try:
-        info = read_image_info(path)
-    except (ImageReadError, OSError):
-        info = None
+    if result.ok and evidence is None:
+        evidence = _load_again(path, row)
+    if evidence is not None:
+        row["size_bytes"] = evidence.size_bytes
+        info = evidence.info
+    else:
+        # An unreadable file keeps size None: the analysis error already says why.
+        with contextlib.suppress(OSError):
+            row["size_bytes"] = path.stat().st_size
+        try:  # the header of a file that failed to decode may still be readable
+            info = read_image_info(path)
+        except (ImageReadError, OSError):
+            info = None
     if info is not None:
         row.update(format=info.format, width=info.width, height=info.height)
         row.update(
@@ -92,7 +101,8 @@ def build_row(
             exif_datetime=info.exif.get("datetime"),
             exif_has_gps=info.has_gps,
         )
-    row["sha256_start"] = result.sha256 or known_sha256 or _sha256_or_none(path)
+    sha = evidence.file_sha256 if evidence is not None else None
+    row["sha256_start"] = result.sha256 or known_sha256 or sha or _sha256_or_none(path)
 
     if not result.ok:
         assert isinstance(result, AnalysisError)
@@ -121,12 +131,23 @@ def build_row(
         analysed_utc=result.started_utc,
         device=result.device,
     )
+    if evidence is None:
+        return row  # the analysis came without its evidence and the file is unreadable now
     pictures = _write_pictures(
-        path, result, out_dir, item_folder(index), thumbnail_px, row["warnings"]
+        evidence, result, out_dir, item_folder(index), thumbnail_px, row["warnings"]
     )
     row.update(pictures)
-    add_views(row, path, out_dir, item_folder(index), views)
+    add_views(row, evidence, out_dir, item_folder(index), views)
     return row
+
+
+def _load_again(path: Path, row: dict[str, Any]) -> Evidence | None:
+    """The evidence of an analysis that came without it (a predictor that keeps no pixels)."""
+    try:
+        return load_evidence(path)
+    except (ImageReadError, OSError) as exc:
+        row["warnings"].append(f"pictures not written: the file could not be read again ({exc})")
+        return None
 
 
 def build_skipped_row(index: int, path: Path, known_sha256: str | None = None) -> dict[str, Any]:
@@ -147,7 +168,7 @@ def _sha256_or_none(path: Path) -> str | None:
 
 
 def _write_pictures(
-    path: Path,
+    evidence: Evidence,
     analysis: Analysis,
     out_dir: Path,
     folder: str,
@@ -156,12 +177,7 @@ def _write_pictures(
 ) -> dict[str, str]:
     """Mask, display copy, heatmap, overlay, thumbnail and PDF panel; relative paths by field."""
     prob = np.asarray(analysis.probability, dtype=np.float32)
-    try:
-        # Decoded again (same reader as the model) because an Analysis carries no pixels.
-        rgb, _ = read_image(path)
-    except ImageReadError as exc:
-        warnings.append(f"pictures not written: the file could not be read again ({exc})")
-        return {}
+    rgb = evidence.image
     if rgb.shape[:2] != prob.shape:
         rgb = cv2.resize(rgb, (prob.shape[1], prob.shape[0]), interpolation=cv2.INTER_AREA)
         warnings.append("display copy resized to the probability map's size")
@@ -173,8 +189,14 @@ def _write_pictures(
         )
     else:
         prob_shown = prob
-    heat = heatmap_rgb(prob_shown, CMAP)
     over = overlay_rgb(shown, prob_shown, analysis.threshold, OVERLAY_ALPHA, CMAP, mode="mask")
+    # The PDF panel's panes, each scaled down once; the thumbnail comes from the overlay's.
+    panes = [
+        fit_within(shown, PANEL_PANE_PX),
+        heatmap_rgb(fit_within(prob_shown, PANEL_PANE_PX), CMAP),
+        fit_within(over, PANEL_PANE_PX),
+    ]
+    thumb_from = panes[2] if thumbnail_px <= PANEL_PANE_PX else over
 
     target = out_dir / folder
     target.mkdir(parents=True, exist_ok=True)
@@ -186,12 +208,14 @@ def _write_pictures(
         "thumbnail_path": f"{folder}/thumb.jpg",
         "panel_path": f"{folder}/panel.jpg",
     }
-    save_png(out_dir / paths["mask_path"], mask_png(analysis.mask))
-    save_jpeg(out_dir / paths["image_path"], shown, JPEG_QUALITY)
-    save_heatmap_png(out_dir / paths["heatmap_path"], prob_shown, CMAP)
-    save_jpeg(out_dir / paths["overlay_path"], over, JPEG_QUALITY)
-    save_jpeg(out_dir / paths["thumbnail_path"], fit_within(over, thumbnail_px), JPEG_QUALITY)
-    save_jpeg(out_dir / paths["panel_path"], panel_rgb([shown, heat, over]), JPEG_QUALITY)
+    # Not fsync'd one by one: the row writer syncs the folder before the row that names them.
+    write_output("mask", out_dir / paths["mask_path"], analysis, durable=False)
+    save_jpeg(out_dir / paths["image_path"], shown, JPEG_QUALITY, durable=False)
+    save_heatmap_png(out_dir / paths["heatmap_path"], prob_shown, CMAP, durable=False)
+    save_jpeg(out_dir / paths["overlay_path"], over, JPEG_QUALITY, durable=False)
+    thumb = fit_within(thumb_from, thumbnail_px)
+    save_jpeg(out_dir / paths["thumbnail_path"], thumb, JPEG_QUALITY, durable=False)
+    save_jpeg(out_dir / paths["panel_path"], panel_rgb(panes), JPEG_QUALITY, durable=False)
     return paths
 
 

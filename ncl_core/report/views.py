@@ -11,9 +11,9 @@ from typing import Any
 
 import numpy as np
 
-from ncl_core.data.io import ImageReadError
+from ncl_core.evidence import Evidence
 from ncl_core.render import fit_within, heatmap_rgb, save_heatmap_png, save_jpeg
-from ncl_core.views import VIEWS, Evidence, compute_views
+from ncl_core.views import VIEWS, compute_views
 
 CMAP = "inferno"
 DISPLAY_MAX_PX = 2048
@@ -29,15 +29,11 @@ def check_views(names: tuple[str, ...]) -> None:
 
 
 def add_views(
-    row: dict[str, Any], path: Path, out_dir: Path, folder: str, views: tuple[str, ...]
+    row: dict[str, Any], evidence: Evidence, out_dir: Path, folder: str, views: tuple[str, ...]
 ) -> None:
-    """Fill ``metadata`` (always) and ``views`` / ``views_panel_path`` (the chosen views)."""
-    try:
-        evidence = Evidence.from_path(path)
-    except (ImageReadError, OSError) as exc:
-        row["warnings"].append(f"views not computed: the file could not be read again ({exc})")
-        return
-    if row.get("sha256_start") and evidence.sha256 != row["sha256_start"]:
+    """Fill ``metadata`` (always) and ``views`` / ``views_panel_path`` (the chosen views), from
+    the evidence the model analysed (the same bytes, not read again)."""
+    if row.get("sha256_start") and evidence.file_sha256 not in (None, row["sha256_start"]):
         row["warnings"].append("the file changed between the model's analysis and the views")
     names = ("metadata", *(v for v in views if v != "metadata"))
     results = compute_views(names, evidence)
@@ -53,14 +49,14 @@ def add_views(
             shown = fit_within(result.map, DISPLAY_MAX_PX)
             rel = f"{folder}/view-{name}.png"
             (out_dir / folder).mkdir(parents=True, exist_ok=True)
-            save_heatmap_png(out_dir / rel, shown, CMAP)
+            save_heatmap_png(out_dir / rel, shown, CMAP, durable=False)  # synced with the row
             entry["map_path"] = rel
             panes.append(heatmap_rgb(fit_within(shown, PANE_PX), CMAP))
         record[name] = entry
     row["views"] = record
     if panes:
         rel = f"{folder}/views.jpg"
-        save_jpeg(out_dir / rel, _strip(panes), JPEG_QUALITY)
+        save_jpeg(out_dir / rel, _strip(panes), JPEG_QUALITY, durable=False)
         row["views_panel_path"] = rel
 
 

@@ -1,0 +1,172 @@
+"""The rows of a report in input order, each image read once.
+
+The model analyses image *n+1* while a worker thread draws image *n* from the ``Evidence``
+that came with its analysis (``Predictor.analyze_stream``): the file is read, hashed and
+decoded once, ahead of the model, and never again for the pictures or the views.
+
+Finished analyses can be handed in (``Finished``) so that a report of work already done, such
+as the app's batch export, does not run the model again: the file is still read once, for its
+pictures, and an analysis is reused only when the file's bytes are the ones analysed, with the
+report's model and mode (its threshold is applied without inference).
+"""
+
+from __future__ import annotations
+
+import os
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from pathlib import Path
+from typing import Any, Protocol
+
+from ncl_core.analysis import Analysis, AnalysisError
+from ncl_core.data.io import is_image_file
+from ncl_core.evidence import Evidence, read_ahead
+from ncl_core.report.artefacts import build_row, build_skipped_row
+from ncl_core.report.setup import ReportOptions
+
+# Threads drawing pictures: half the cores, leaving the rest to decoding and the model.
+RENDER_THREADS = max(1, min(6, (os.cpu_count() or 2) // 2))
+_MAX_PENDING = 2 * RENDER_THREADS  # analysed images waiting: bounds memory (one map each)
+
+Result = tuple[Evidence | None, Analysis | AnalysisError]
+
+
+class BatchPredictor(Protocol):
+    """The part of ``ncl_core.infer.Predictor`` a batch needs."""
+
+    model_id: str
+    model_sha256: str
+    device: Any
+
+    def analyze_stream(
+        self, paths: Iterable[str | Path | Evidence], mode: str = ..., threshold: float = ...
+    ) -> Iterator[Result]: ...
+
+
+class RowSink(Protocol):
+    out_dir: Path
+
+    def write(self, job: Future[dict[str, Any]]) -> None: ...
+
+
+def _key(path: str | os.PathLike[str]) -> str:
+    return os.path.realpath(os.path.abspath(path))
+
+
+class Finished:
+    """Analyses already made, by file: ``(Evidence or path, Analysis)`` pairs.
+
+    Errors (``AnalysisError``) and analyses of bare arrays are left out: those files are
+    analysed again. ``take`` hands out an analysis only if it was made with ``model_sha256``
+    in ``mode``.
+    """
+
+    def __init__(self, results: Iterable[tuple[Evidence | str | os.PathLike[str], Any]]) -> None:
+        self._by_path: dict[str, tuple[Evidence | None, Analysis]] = {}
+        for source, result in results:
+            if not isinstance(result, Analysis):
+                continue
+            evidence = source if isinstance(source, Evidence) else None
+            path = evidence.path if evidence is not None else source
+            if path is not None:
+                self._by_path[_key(path)] = (evidence, result)
+
+    def take(
+        self, path: Path, model_sha256: str, mode: str
+    ) -> tuple[Evidence | None, Analysis] | None:
+        found = self._by_path.get(_key(path))
+        if found is None:
+            return None
+        analysis = found[1]
+        if analysis.model_sha256 != model_sha256 or analysis.settings.get("mode") != mode:
+            return None
+        return found
+
+
+def stream_rows(
+    predictor: BatchPredictor,
+    todo: list[Path],
+    known: dict[Path, str | None],
+    options: ReportOptions,
+    mode: str,
+    next_index: int,
+    pool: ThreadPoolExecutor,
+    writer: RowSink,
+    cancel: Callable[[], bool] | None,
+    finished: Finished | None = None,
+) -> None:
+    """Analyse ``todo`` in order; rows are drawn in ``pool`` and written in input order.
+
+    A file that is not an image by its name gets a "skipped" row (hashed, never decoded).
+    ``mode`` is the mode really used (``auto`` resolved), which finished analyses must share.
+    """
+    if not todo or (cancel is not None and cancel()):
+        return
+    images = [p for p in todo if is_image_file(p)]
+    reuse: dict[Path, tuple[Evidence | None, Analysis]] = {}
+    if finished is not None:
+        for path in images:
+            if (found := finished.take(path, predictor.model_sha256, mode)) is not None:
+                reuse[path] = found
+    fresh = [p for p in images if p not in reuse]
+    analysed = _analyse(predictor, fresh, options)
+    # Files with a finished analysis are still read once, ahead, for their pictures.
+    reread = read_ahead([reuse[p][0] or p for p in images if p in reuse]) if reuse else None
+    pending: deque[Future[dict[str, Any]]] = deque()
+    try:
+        for i, path in enumerate(todo):
+            index = next_index + i
+            if not is_image_file(path):
+                job = pool.submit(build_skipped_row, index, path, known.get(path))
+            else:
+                if path in reuse:
+                    assert reread is not None
+                    evidence, result = _reused(predictor, next(reread), reuse[path][1], options)
+                else:
+                    evidence, result = next(analysed)
+                args = (index, path, evidence, result, writer.out_dir, options.thumbnails)
+                job = pool.submit(build_row, *args, known.get(path), options.views)
+            pending.append(job)
+            while pending and (len(pending) > _MAX_PENDING or pending[0].done()):
+                wait([pending[0]])  # bounds the images in memory
+                writer.write(pending.popleft())
+            if is_image_file(path) and cancel is not None and cancel():
+                break
+    finally:
+        # Stop the read-ahead threads at once when we leave early.
+        for stream in (analysed, reread):
+            close = getattr(stream, "close", None)
+            if close is not None:
+                close()
+    while pending:
+        writer.write(pending.popleft())
+
+
+def _analyse(predictor: BatchPredictor, paths: list[Path], options: ReportOptions):
+    if not paths:
+        return iter(())
+    return predictor.analyze_stream(paths, mode=options.mode, threshold=options.threshold)
+
+
+def _reused(
+    predictor: BatchPredictor,
+    loaded: Evidence | AnalysisError,
+    analysis: Analysis,
+    options: ReportOptions,
+) -> Result:
+    """A finished analysis with the evidence read for its pictures; the file unreadable now
+    is an error row, a file whose bytes changed since is analysed again."""
+    if isinstance(loaded, AnalysisError):
+        return None, loaded
+    if loaded.file_sha256 != analysis.sha256:
+        stream = predictor.analyze_stream([loaded], mode=options.mode, threshold=options.threshold)
+        try:
+            return next(iter(stream))
+        finally:
+            close = getattr(stream, "close", None)
+            if close is not None:
+                close()
+    if analysis.threshold != float(options.threshold):
+        analysis = analysis.with_threshold(float(options.threshold))
+    return loaded, analysis
