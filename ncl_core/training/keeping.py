@@ -50,6 +50,8 @@ def validate(
         num_workers=workers,
         collate_fn=collate,
     )
+    if device.type != "cuda":
+        amp = None  # on the CPU, validate as inference runs: in fp32
     for batch in loader:
         images = batch["image"].to(device)
         with torch.autocast(device.type, dtype=amp or torch.float32, enabled=amp is not None):

@@ -57,12 +57,22 @@ def initial_model(cfg: TrainConfig) -> tuple[NCLNet, str | None]:
     return model, info.sha256
 
 
-def place_model(model: NCLNet, device: torch.device, cfg: TrainConfig, dist: DistEnv) -> NCLNet:
-    """``model`` on ``device`` (channels-last on CUDA); with ``--sync-bn`` and several
-    processes, its batch norms synchronised (a new module: the one to train and save)."""
+def uses_channels_last(device: torch.device, amp: torch.dtype | None) -> bool:
+    """Channels-last on CUDA, and on the CPU with bf16, where it makes oneDNN's convolutions
+    about a third faster again (docs/BENCHMARKS.md); CPU fp32 keeps the default layout."""
+    return device.type == "cuda" or (device.type == "cpu" and amp is not None)
+
+
+def place_model(
+    model: NCLNet, device: torch.device, cfg: TrainConfig, dist: DistEnv, amp: torch.dtype | None
+) -> NCLNet:
+    """``model`` on ``device`` (channels-last where :func:`uses_channels_last`); with
+    ``--sync-bn`` and several processes, its batch norms synchronised (a new module: the one to
+    train and save)."""
     model.to(device)
-    if device.type == "cuda":
+    if uses_channels_last(device, amp):
         model.to(memory_format=torch.channels_last)
+    if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
     if cfg.sync_bn and dist.active:
         if device.type != "cuda":

@@ -21,6 +21,7 @@ from ncl_core.errors import TrainingError
 from ncl_core.losses import total_loss
 from ncl_core.model import NCLNet, apply_constraints
 from ncl_core.training.config import TrainConfig
+from ncl_core.training.setup import uses_channels_last
 from ncl_core.training.state import Progress
 
 
@@ -33,6 +34,19 @@ def no_scheduler_order_warning():
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", re.escape("Detected call of `lr_scheduler"))
         yield
+
+
+def float_outputs(outputs: dict[str, Any]) -> dict[str, Any]:
+    """The training forward's outputs with every floating tensor in fp32 (lists included)."""
+
+    def to_float(value):
+        if isinstance(value, torch.Tensor) and value.is_floating_point():
+            return value.float()
+        if isinstance(value, list):
+            return [to_float(v) for v in value]
+        return value
+
+    return {key: to_float(value) for key, value in outputs.items()}
 
 
 def train_step(
@@ -56,11 +70,12 @@ def train_step(
     generator = torch.Generator().manual_seed(seed)  # negative sampling in the loss
     images = batch["image"].to(device, non_blocking=True)
     masks = batch["mask"].to(device, non_blocking=True)
-    if device.type == "cuda":
+    if uses_channels_last(device, amp):
         images = images.contiguous(memory_format=torch.channels_last)
     with torch.autocast(device.type, dtype=amp or torch.float32, enabled=amp is not None):
         outputs = model(images, masks)
-        parts = total_loss(outputs, masks, cfg.loss, generator)
+    # The network may run in bf16/fp16; the loss is always computed in fp32.
+    parts = total_loss(float_outputs(outputs), masks, cfg.loss, generator)
     optimizer.zero_grad(set_to_none=True)
     # One transfer for every logged part (one host-device sync per step, not one per part);
     # with several processes, their mean, so that all of them skip a non-finite step.

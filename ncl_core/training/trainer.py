@@ -212,8 +212,8 @@ class Trainer:
             EpochBatches(len(train_set), cfg.batch_size, cfg.seed, 0, 0, 0, dist.world_size)
         )
         total_steps = cfg.steps or cfg.epochs * steps_per_epoch
-        amp = amp_dtype(device) if cfg.amp else None
-        model = place_model(model, device, cfg, dist)
+        amp = amp_dtype(device, training=True) if cfg.amp else None
+        model = place_model(model, device, cfg, dist, amp)
         optimizer, scheduler = build_optimizer(
             model, cfg, total_steps, dist.world_size, lambda: self._elapsed_s
         )
