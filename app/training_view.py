@@ -39,12 +39,14 @@ from app.jobs import Job, JobContext, JobManager
 from app.resume_dialog import ResumeDialog
 from app.settings import Settings
 from app.widgets import PathField
-from ncl_core.config import BACKBONES, ModelConfig
+from ncl_core.backbones import BACKBONES
+from ncl_core.config import ModelConfig
 from ncl_core.data.datasets import scan_dataset
 from ncl_core.modelfile import ModelInfo, ModelRegistry
 from ncl_core.paths import runs_dir
 from ncl_core.training import TrainConfig, Trainer, format_event
 from ncl_core.training.events import MAIN_LOSSES
+from ncl_core.training.recipes import Recipe, recipe_for
 from ncl_core.training.run_dir import list_runs, past_events
 
 PLOT_INTERVAL_MS = 150
@@ -262,14 +264,21 @@ class TrainingView(QWidget):
         self.name_edit.setPlaceholderText("name of the new model (default: from the date)")
         self.epochs_spin = QSpinBox()
         self.epochs_spin.setRange(1, 10000)
-        self.epochs_spin.setValue(10)
         self.steps_spin = QSpinBox()
         self.steps_spin.setRange(0, 10_000_000)
         self.steps_spin.setSpecialValueText("all epochs")
         self.steps_spin.setToolTip("Total optimizer steps; overrides epochs when set")
         self.batch_spin = QSpinBox()
         self.batch_spin.setRange(1, 256)
-        self.batch_spin.setValue(4)
+        self.time_spin = QDoubleSpinBox()
+        self.time_spin.setRange(0.0, 100_000.0)
+        self.time_spin.setDecimals(0)
+        self.time_spin.setSuffix(" min")
+        self.time_spin.setSpecialValueText("no limit")
+        self.time_spin.setToolTip(
+            "Stop after this many minutes: validate, keep the best model, leave a checkpoint "
+            "to resume. Fine-tuning: the learning rate reaches 0 when the time is up"
+        )
         self.lr_spin = QDoubleSpinBox()
         self.lr_spin.setDecimals(5)
         self.lr_spin.setRange(0.0, 1.0)
@@ -279,14 +288,15 @@ class TrainingView(QWidget):
         self.size_spin = QSpinBox()
         self.size_spin.setRange(64, 2048)
         self.size_spin.setSingleStep(32)
-        self.size_spin.setValue(512)
-        self.size_spin.setToolTip("Training input side in pixels (a multiple of the patch size)")
+        self.size_spin.setToolTip(
+            "Side of the training crops in pixels, taken at native resolution (a multiple of "
+            "the patch size)"
+        )
         self.device_combo = QComboBox()
         self.device_combo.addItems(DEVICES)
         self.device_combo.setToolTip("auto: CUDA if present, else MPS, else CPU")
         self.workers_spin = QSpinBox()
         self.workers_spin.setRange(0, 32)
-        self.workers_spin.setValue(2)
         self.workers_spin.setToolTip("Data-loading processes (0 = load in the training thread)")
         if getattr(sys, "frozen", False):
             # A packaged app would re-launch itself for every loader process: TrainConfig uses 0.
@@ -295,8 +305,13 @@ class TrainingView(QWidget):
             self.workers_spin.setToolTip(
                 "The packaged app loads data in the training thread (no loader processes)"
             )
+        self.recipe_label = QLabel("")
+        self.recipe_label.setWordWrap(True)
+        self.recipe_label.setObjectName("recipe")
         model_form.addRow("Start from", self.base_combo)
+        model_form.addRow(self.recipe_label)
         model_form.addRow("Name", self.name_edit)
+        model_form.addRow("Time limit", self.time_spin)
         model_form.addRow("Epochs", self.epochs_spin)
         model_form.addRow("Steps", self.steps_spin)
         model_form.addRow("Batch size", self.batch_spin)
@@ -352,7 +367,10 @@ class TrainingView(QWidget):
         # set_models blocks the combo's signals: any other change is a choice (the analyst's,
         # or a script's) that a later listing of the registry must keep.
         self.base_combo.currentIndexChanged.connect(self._on_base_chosen)
+        self._recipe: Recipe | None = None
+        self.base_combo.currentIndexChanged.connect(self._apply_recipe)
         self.set_models([])
+        self._apply_recipe()
 
     # -- models -------------------------------------------------------------------------------
     def set_models(self, models: list[ModelInfo], active: ModelInfo | None = None) -> None:
@@ -384,6 +402,26 @@ class TrainingView(QWidget):
 
     def _on_base_chosen(self) -> None:
         self._base_chosen = True
+
+    def recipe(self) -> Recipe:
+        """The recipe of the "Start from" choice: fine-tuning a model, or a preset from scratch."""
+        base = str(self.base_combo.currentData() or "preset:")
+        return recipe_for(finetune=not base.startswith("preset:"))
+
+    def _apply_recipe(self) -> None:
+        """Show the recipe's settings and put its defaults in the form when the kind of run
+        (fine-tune or from scratch) changes; values the analyst typed for the same kind stay."""
+        recipe = self.recipe()
+        self.recipe_label.setText(f"<b>Recipe ({recipe.name}).</b> {recipe.summary}")
+        if recipe == self._recipe:
+            return
+        self._recipe = recipe
+        self.time_spin.setValue(recipe.time_limit_min or 0)
+        self.epochs_spin.setValue(recipe.epochs)
+        self.batch_spin.setValue(recipe.batch_size)
+        self.size_spin.setValue(recipe.size)
+        if self.workers_spin.isEnabled():
+            self.workers_spin.setValue(recipe.workers)
 
     # -- dataset check ------------------------------------------------------------------------
     def _validate_data(self, text: str) -> None:
@@ -446,12 +484,14 @@ class TrainingView(QWidget):
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
         run_dir = runs_dir() / stamp
         name = self.name_edit.text().strip() or f"ncl-{stamp}"
-        model = ModelConfig()
+        recipe = self.recipe()
+        model = ModelConfig(backbone=recipe.backbone, output_stride=recipe.output_stride)
         base_model = None
         if base.startswith("preset:"):
-            model = ModelConfig(backbone=base.split(":", 1)[1])
+            model = ModelConfig(backbone=base.split(":", 1)[1], output_stride=recipe.output_stride)
         else:
             base_model = base
+        minutes = self.time_spin.value() or None
         val = self.val_field.text()
         return TrainConfig(
             data=(data,),
@@ -465,6 +505,8 @@ class TrainingView(QWidget):
             steps=self.steps_spin.value() or None,
             batch_size=self.batch_spin.value(),
             lr=self.lr_spin.value() or None,
+            time_limit_min=minutes,
+            schedule_by_time=bool(minutes and recipe.schedule_by_time),
             device=self.device_combo.currentText(),
             workers=self.workers_spin.value(),
             run_dir=str(run_dir),

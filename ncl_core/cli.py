@@ -198,8 +198,8 @@ def _train_config(args: argparse.Namespace, finetune: bool):
         batch_size=args.batch_size,
         lr=args.lr,
         warmup_steps=args.warmup_steps,
-        time_limit_min=args.time_limit,
-        schedule_by_time=args.schedule_by_time,
+        time_limit_min=args.time_limit or None,
+        schedule_by_time=bool(args.schedule_by_time and args.time_limit),
         ema_decay=args.ema,
         snapshot_every_s=args.snapshot_every,
         workers=args.workers,
@@ -580,6 +580,9 @@ def _add_analysis_args(p: argparse.ArgumentParser, input_size: bool = True) -> N
 def _add_train_args(p: argparse.ArgumentParser, finetune: bool) -> None:
     from ncl_core.backbones import BACKBONES
     from ncl_core.config import CONTOUR_MODES
+    from ncl_core.training.recipes import recipe_for
+
+    recipe = recipe_for(finetune)  # every default below that a recipe sets comes from it
 
     p.add_argument("--data", nargs="+", help="labeled dataset folder(s) or IMDL-BenCo JSON list(s)")
     p.add_argument(
@@ -610,10 +613,10 @@ def _add_train_args(p: argparse.ArgumentParser, finetune: bool) -> None:
     p.add_argument(
         "--backbone",
         choices=BACKBONES,
-        default="resnet18" if not finetune else "resnet101",
+        default=recipe.backbone,
         help="network preset (ignored when fine-tuning: the base model's)",
     )
-    p.add_argument("--output-stride", type=int, choices=(8, 16), default=16)
+    p.add_argument("--output-stride", type=int, choices=(8, 16), default=recipe.output_stride)
     p.add_argument(
         "--patch-cells",
         type=int,
@@ -631,10 +634,12 @@ def _add_train_args(p: argparse.ArgumentParser, finetune: bool) -> None:
         "--pos-weight", type=float, default=1.0, help="PC loss: BCE weight of manipulated pixels"
     )
     p.add_argument("--dice", type=float, default=0.0, help="PC loss: weight of a soft Dice term")
-    p.add_argument("--size", type=int, default=512, help="training input side in px")
-    p.add_argument("--epochs", type=int, default=30 if not finetune else 5)
+    p.add_argument(
+        "--size", type=int, default=recipe.size, help="training crop side in px (native scale)"
+    )
+    p.add_argument("--epochs", type=int, default=recipe.epochs)
     p.add_argument("--steps", type=int, help="total steps (overrides --epochs)")
-    p.add_argument("--batch-size", type=int, default=4)
+    p.add_argument("--batch-size", type=int, default=recipe.batch_size)
     p.add_argument(
         "--lr", type=float, help="base learning rate (default 0.007 x batch/4; x0.1 to fine-tune)"
     )
@@ -645,12 +650,15 @@ def _add_train_args(p: argparse.ArgumentParser, finetune: bool) -> None:
         "--time-limit",
         type=float,
         metavar="MIN",
-        help="stop after MIN minutes: validate, keep the best model, leave a checkpoint to resume",
+        default=recipe.time_limit_min,
+        help="stop after MIN minutes: validate, keep the best model, leave a checkpoint to "
+        "resume (0: no limit)",
     )
     p.add_argument(
         "--schedule-by-time",
-        action="store_true",
-        help="with --time-limit: the learning rate decays with the clock and reaches 0 when the "
+        action=argparse.BooleanOptionalAction,
+        default=recipe.schedule_by_time,
+        help="with a time limit: the learning rate decays with the clock and reaches 0 when the "
         "time is up (resumes included), whatever the speed of the machine",
     )
     p.add_argument(
@@ -671,7 +679,7 @@ def _add_train_args(p: argparse.ArgumentParser, finetune: bool) -> None:
     p.add_argument("--mu", type=float, default=0.8, help="contour weight of the PC loss")
     p.add_argument("--tau", type=float, default=0.1, help="contrastive temperature")
     p.add_argument("--contour-mode", choices=CONTOUR_MODES, default="pivot")
-    p.add_argument("--workers", type=int, default=2, help="data-loading processes")
+    p.add_argument("--workers", type=int, default=recipe.workers, help="data-loading processes")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N or mps")
     p.add_argument(

@@ -10,7 +10,7 @@ import json
 from dataclasses import dataclass, fields
 from typing import Any, TypeVar
 
-from ncl_core.backbones import BACKBONES, get_backbone  # noqa: F401 (BACKBONES: the GUI reads it here)
+from ncl_core.backbones import get_backbone
 
 T = TypeVar("T")
 

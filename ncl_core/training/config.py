@@ -12,6 +12,7 @@ from typing import Any
 
 from ncl_core.config import JsonConfig, LossConfig, ModelConfig
 from ncl_core.data.transforms import AugmentConfig
+from ncl_core.training.recipes import SCRATCH
 
 _NESTED = {"model": ModelConfig, "loss": LossConfig, "augment": AugmentConfig}
 
@@ -27,24 +28,29 @@ class TrainConfig(JsonConfig):
     synthetic_authentic: float = 0.25  # share of untouched photos, so "nothing forged" is learned
     out: str = "ncl-model.safetensors"  # model file written (best by validation F1)
     name: str | None = None
-    model: ModelConfig = field(default_factory=ModelConfig)
+    # Defaults: the from-scratch recipe (ncl_core/training/recipes.py), as the CLI and GUI use.
+    model: ModelConfig = field(
+        default_factory=lambda: ModelConfig(
+            backbone=SCRATCH.backbone, output_stride=SCRATCH.output_stride
+        )
+    )
     loss: LossConfig = field(default_factory=LossConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     base_model: str | None = None  # fine-tune from this model file (its config wins)
-    size: int = 512  # [paper] training input side
-    epochs: int = 30
+    size: int = SCRATCH.size  # crop side ([paper] 512)
+    epochs: int = SCRATCH.epochs
     steps: int | None = None  # total optimizer steps; overrides epochs when set
-    batch_size: int = 4
+    batch_size: int = SCRATCH.batch_size
     lr: float | None = None  # None: 0.007 * batch / 4, and x0.1 when fine-tuning
     head_lr_mult: float = 10.0  # [paper, DeepLabV3+] ASPP / decoder / heads learn 10x faster
     momentum: float = 0.9
     weight_decay: float = 5e-4
     poly_power: float = 0.9
     warmup_steps: int = 0  # linear learning-rate ramp before the poly decay (large batches)
-    workers: int = 2
+    workers: int = SCRATCH.workers
     seed: int = 0
     device: str = "auto"
-    amp: bool = True  # CUDA only: bf16 where supported, else fp16 with a grad scaler
+    amp: bool = True  # CUDA: bf16 where supported, else fp16; CPU: bf16 where it has the units
     val_every: int = 1  # epochs
     val_fraction: float = 0.1
     val_synthetic_length: int = 64

@@ -171,3 +171,64 @@ def test_resume_lists_each_run_with_model_data_step_and_date(qtbot, make_window,
     monkeypatch.setattr(view, "resume", chosen.append)
     view.resume_button.click()
     assert chosen == [fine_tune]
+
+
+def _cli_defaults(command: str) -> dict:
+    from ncl_core.cli import build_parser
+
+    args = build_parser().parse_args([command])
+    return {
+        "size": args.size,
+        "batch_size": args.batch_size,
+        "epochs": args.epochs,
+        "time_limit_min": args.time_limit or None,
+        "schedule_by_time": bool(args.schedule_by_time and args.time_limit),
+        "output_stride": args.output_stride,
+    }
+
+
+def _form_defaults(view) -> dict:
+    view.data_field.set_text("/nonexistent/data")  # build_config needs a folder; not scanned
+    config = view.build_config()
+    return {
+        "size": config.size,
+        "batch_size": config.batch_size,
+        "epochs": config.epochs,
+        "time_limit_min": config.time_limit_min,
+        "schedule_by_time": config.schedule_by_time,
+        "output_stride": config.model.output_stride,
+    }
+
+
+def test_gui_cli_and_library_defaults_agree(qtbot, window, registered_model):
+    """Both kinds of run start from one recipe, in the library, the CLI and the form."""
+    from ncl_core.training import TrainConfig
+    from ncl_core.training.recipes import FINETUNE, SCRATCH
+
+    library = TrainConfig()
+    scratch = {**SCRATCH.settings(), "output_stride": SCRATCH.output_stride}
+    scratch.pop("workers")
+    assert {key: getattr(library, key) for key in scratch if key != "output_stride"} == {
+        key: value for key, value in scratch.items() if key != "output_stride"
+    }
+    assert (library.model.backbone, library.model.output_stride) == (
+        SCRATCH.backbone,
+        SCRATCH.output_stride,
+    )
+    assert _cli_defaults("train") == scratch
+
+    view = window.training
+    qtbot.waitUntil(lambda: view.base_combo.count() > 1)
+    view.base_combo.setCurrentIndex(view.base_combo.findData(f"preset:{SCRATCH.backbone}"))
+    assert _form_defaults(view) == scratch
+    assert "from scratch" in view.recipe_label.text()
+
+    finetune = {**FINETUNE.settings(), "output_stride": FINETUNE.output_stride}
+    finetune.pop("workers")
+    assert _cli_defaults("finetune") == finetune
+    view.base_combo.setCurrentIndex(view.base_combo.findData(str(registered_model.path)))
+    form = _form_defaults(view)
+    form["output_stride"] = FINETUNE.output_stride  # a fine-tuned model keeps its base's network
+    assert form == finetune
+    # The recipe's settings are shown, with what it was measured to give.
+    assert "× 0.1" in view.recipe_label.text() and "floor" in view.recipe_label.text()
