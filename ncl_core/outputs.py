@@ -142,11 +142,11 @@ def write_output(
     ``analysis_record(analysis, extra)``. The caller checks ``refuse_inside_evidence`` first.
     ``durable=False``: not fsync'd, for a folder made durable later (``fsutil.sync_folder``).
     """
-    from ncl_core.render import mask_png, overlay_rgb, save_heatmap_png, save_png
+    from ncl_core.render import overlay_rgb, save_heatmap_png, save_mask_png, save_png
 
     target = Path(target)
     if kind == "mask":
-        save_png(target, mask_png(analysis.mask), durable)
+        save_mask_png(target, analysis.mask, durable)
     elif kind == "heatmap":
         save_heatmap_png(target, analysis.probability, cmap, durable)
     elif kind == "overlay":

@@ -1,6 +1,6 @@
 """Pictures of an analysis: colour maps, heatmaps, overlays, legends and atomic image files.
 
-Pure numpy + OpenCV, and Pillow for palette PNGs (no Qt, no matplotlib), shared by the CLI, the batch report and the GUI.
+Pure numpy + OpenCV (no Qt, no matplotlib, no Pillow), shared by the CLI, the batch report and the GUI.
 Arrays are RGB ``uint8`` H x W x 3 unless said otherwise; probability maps are float H x W.
 OpenCV calls are used for the per-pixel work because they release the GIL, so the batch
 report can render in worker threads while the model runs.
@@ -8,13 +8,13 @@ report can render in worker threads while the model runs.
 
 from __future__ import annotations
 
-import io
+import struct
+import zlib
 from functools import cache
 from pathlib import Path
 
 import cv2
 import numpy as np
-from PIL import Image
 
 from ncl_core.fsutil import atomic_write_bytes
 
@@ -214,18 +214,58 @@ def encode_jpeg(array: np.ndarray, quality: int = 90) -> bytes:
     return buf.tobytes()
 
 
+# Single-channel maps and masks: zlib level 1 and the "up" filter alone (a row of a smooth map
+# or of a mask differs little from the row above), run-length coding for masks. Several times
+# faster than the default filter search, and smaller files.
+_MAP_PNG = [cv2.IMWRITE_PNG_COMPRESSION, 1, cv2.IMWRITE_PNG_FILTER, cv2.IMWRITE_PNG_FILTER_UP]
+_MASK_PNG = [*_MAP_PNG, cv2.IMWRITE_PNG_STRATEGY, cv2.IMWRITE_PNG_STRATEGY_RLE]
+
+
+def encode_mask_png(mask: np.ndarray) -> bytes:
+    """A boolean mask as an 8-bit grey PNG: 255 flagged, 0 not (``mask_png``'s pixels)."""
+    ok, buf = cv2.imencode(".png", mask_png(mask), _MASK_PNG)
+    if not ok:
+        raise ValueError("PNG encoding failed")
+    return buf.tobytes()
+
+
 def encode_heatmap_png(prob: np.ndarray, cmap: str = "inferno") -> bytes:
     """A heatmap as an 8-bit palette PNG: pixel value ``i`` is probability ``i / 255``.
 
     Viewers show the colour map; the probabilities stay readable from the pixel values, and
     the file is a third of an RGB PNG's size and encoding time.
     """
-    idx = _probability_u8(prob)
-    image = Image.frombytes("P", (idx.shape[1], idx.shape[0]), idx.tobytes())
-    image.putpalette(_lut(cmap).tobytes())
-    buf = io.BytesIO()
-    image.save(buf, format="PNG", compress_level=1)
-    return buf.getvalue()
+    ok, buf = cv2.imencode(".png", _probability_u8(prob), _MAP_PNG)
+    if not ok:
+        raise ValueError("PNG encoding failed")
+    return _grey_png_as_palette(buf.tobytes(), _lut(cmap).tobytes())
+
+
+def _png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def _grey_png_as_palette(png: bytes, palette: bytes) -> bytes:
+    """An 8-bit grey PNG as a palette PNG of the same pixel values.
+
+    Both code one byte per pixel, so the image data stays as it is: the header's colour type
+    becomes "palette" and the palette is added before the data (ancillary chunks are dropped).
+    """
+    out, pos = [png[:8]], 8
+    while pos < len(png):
+        (length,) = struct.unpack(">I", png[pos : pos + 4])
+        kind, data = png[pos + 4 : pos + 8], png[pos + 8 : pos + 8 + length]
+        if kind == b"IHDR":
+            if data[8:10] != b"\x08\x00":  # bit depth 8, colour type grey
+                raise ValueError("not an 8-bit grey PNG")
+            out += [
+                _png_chunk(b"IHDR", data[:9] + b"\x03" + data[10:]),
+                _png_chunk(b"PLTE", palette),
+            ]
+        elif kind in (b"IDAT", b"IEND"):
+            out.append(png[pos : pos + 12 + length])
+        pos += 12 + length
+    return b"".join(out)
 
 
 def save_heatmap_png(
@@ -233,6 +273,11 @@ def save_heatmap_png(
 ) -> None:
     """Write ``encode_heatmap_png(prob, cmap)`` atomically."""
     atomic_write_bytes(path, encode_heatmap_png(prob, cmap), durable)
+
+
+def save_mask_png(path: str | Path, mask: np.ndarray, durable: bool = True) -> None:
+    """Write ``encode_mask_png(mask)`` atomically."""
+    atomic_write_bytes(path, encode_mask_png(mask), durable)
 
 
 def save_png(path: str | Path, array: np.ndarray, durable: bool = True) -> None:

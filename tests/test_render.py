@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 from PIL import Image
@@ -153,3 +154,20 @@ def test_heatmap_png_holds_colours_and_probabilities(tmp_path) -> None:
         assert im.mode == "P" and im.size == (40, 30)
         np.testing.assert_array_equal(np.asarray(im), np.round(prob * 255).astype(np.uint8))
         np.testing.assert_array_equal(np.asarray(im.convert("RGB")), heatmap_rgb(prob, "viridis"))
+
+
+def test_large_heatmap_and_mask_pngs_round_trip() -> None:
+    """Maps big enough for several data chunks; the palette PNG is made from a grey one."""
+    import io
+
+    from ncl_core.render import encode_heatmap_png, encode_mask_png
+
+    rng = np.random.default_rng(3)
+    prob = cv2.resize(rng.random((60, 80)).astype(np.float32), (1600, 1200))
+    with Image.open(io.BytesIO(encode_heatmap_png(prob, "magma"))) as im:
+        assert im.mode == "P" and im.size == (1600, 1200)
+        np.testing.assert_array_equal(np.asarray(im), np.round(prob * 255).astype(np.uint8))
+        np.testing.assert_array_equal(np.asarray(im.convert("RGB")), heatmap_rgb(prob, "magma"))
+    with Image.open(io.BytesIO(encode_mask_png(prob > 0.5))) as im:
+        assert im.mode == "L"
+        np.testing.assert_array_equal(np.asarray(im), np.where(prob > 0.5, 255, 0))

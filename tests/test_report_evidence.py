@@ -183,3 +183,23 @@ def test_an_export_keeps_the_journal_and_resume(predictor, evidence, tmp_path):
     lines = [json.loads(x) for x in (out / RESULTS_JSONL).read_text().splitlines()]
     assert sorted(r["index"] for r in lines if r["record"] == "row") == [1, 2, 3]
     assert np.isfinite([r["score"] for r in done.rows]).all()
+
+
+def test_an_analysis_without_its_evidence_still_gets_its_pictures(predictor, evidence, tmp_path):
+    images = sorted(evidence.glob("img*.jpg"))
+
+    class NoPixels(Counting):
+        """A predictor that keeps no pixels; the second file vanishes once analysed."""
+
+        def analyze_stream(self, sources, **kwargs):
+            for i, (_, result) in enumerate(super().analyze_stream(sources, **kwargs)):
+                if i == 1:
+                    images[1].unlink()
+                yield None, result
+
+    summary = run_batch(images, NoPixels(predictor), tmp_path / "report")
+    first, gone = summary.rows[0], summary.rows[1]
+    assert first["status"] == "ok" and (tmp_path / "report" / first["panel_path"]).is_file()
+    assert gone["status"] == "ok" and gone["panel_path"] is None
+    assert any("pictures not written" in w for w in gone["warnings"])
+    assert gone["hash_check"] == "FILE MISSING"

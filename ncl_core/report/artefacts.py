@@ -79,8 +79,13 @@ def build_row(
     writing into ``out_dir`` propagates, since it would fail for every other image too.
     """
     row = empty_row(index, display_path(path))
+    unreadable = None
     if result.ok and evidence is None:
-        evidence = _load_again(path, row)
+        # An analysis that came without its evidence (a predictor that keeps no pixels).
+        try:
+            evidence = load_evidence(path)
+        except (ImageReadError, OSError) as exc:
+            unreadable = exc
     if evidence is not None:
         row["size_bytes"] = evidence.size_bytes
         info = evidence.info
@@ -132,22 +137,14 @@ def build_row(
         device=result.device,
     )
     if evidence is None:
-        return row  # the analysis came without its evidence and the file is unreadable now
+        row["warnings"].append(f"pictures not written: the file could not be read ({unreadable})")
+        return row
     pictures = _write_pictures(
         evidence, result, out_dir, item_folder(index), thumbnail_px, row["warnings"]
     )
     row.update(pictures)
     add_views(row, evidence, out_dir, item_folder(index), views)
     return row
-
-
-def _load_again(path: Path, row: dict[str, Any]) -> Evidence | None:
-    """The evidence of an analysis that came without it (a predictor that keeps no pixels)."""
-    try:
-        return load_evidence(path)
-    except (ImageReadError, OSError) as exc:
-        row["warnings"].append(f"pictures not written: the file could not be read again ({exc})")
-        return None
 
 
 def build_skipped_row(index: int, path: Path, known_sha256: str | None = None) -> dict[str, Any]:
@@ -190,11 +187,14 @@ def _write_pictures(
     else:
         prob_shown = prob
     over = overlay_rgb(shown, prob_shown, analysis.threshold, OVERLAY_ALPHA, CMAP, mode="mask")
-    # The PDF panel's panes, each scaled down once; the thumbnail comes from the overlay's.
+    # The PDF panel's panes, drawn at their own size from the scaled-down image and map; the
+    # thumbnail comes from the overlay's pane.
+    image_pane = fit_within(shown, PANEL_PANE_PX)
+    prob_pane = cv2.resize(prob_shown, image_pane.shape[1::-1], interpolation=cv2.INTER_AREA)
     panes = [
-        fit_within(shown, PANEL_PANE_PX),
-        heatmap_rgb(fit_within(prob_shown, PANEL_PANE_PX), CMAP),
-        fit_within(over, PANEL_PANE_PX),
+        image_pane,
+        heatmap_rgb(prob_pane, CMAP),
+        overlay_rgb(image_pane, prob_pane, analysis.threshold, OVERLAY_ALPHA, CMAP, mode="mask"),
     ]
     thumb_from = panes[2] if thumbnail_px <= PANEL_PANE_PX else over
 
