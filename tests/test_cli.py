@@ -1,5 +1,6 @@
 """The command line: exit codes, outputs, one-line errors."""
 
+import argparse
 import json
 import shutil
 import subprocess
@@ -231,3 +232,44 @@ def test_eval_reports_the_floor_and_counts_authentic_images(
     overall = json.loads(report.read_text())["results"][0]["overall"]
     assert 0 < overall["floor_f1"] < 1 and overall["image_auc"] is not None
     assert overall["n_all"] == 10 and overall["n_tampered"] == 8
+
+
+def test_flag_defaults_spelled_out_in_the_cli_are_the_librarys():
+    """Defaults the parser cannot import (their modules load torch) still agree with them."""
+    from dataclasses import fields
+
+    from ncl_core.cli import SUBCOMMANDS, build_parser
+    from ncl_core.cli.common import MODES as CLI_MODES
+    from ncl_core.cli.synth import KINDS as CLI_KINDS
+    from ncl_core.data.synth import KINDS, SynthConfig
+    from ncl_core.infer import MODES, InferenceSettings
+    from ncl_core.training import TrainConfig
+
+    parser = build_parser()
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    assert tuple(commands.choices) == SUBCOMMANDS
+    assert (CLI_MODES, CLI_KINDS) == (MODES, KINDS)
+    inference = InferenceSettings()
+    for argv in (["analyze", "x.png"], ["batch", "x", "--report", "r"], ["eval", "--data", "d"]):
+        args = parser.parse_args(argv)
+        assert (args.mode, args.threshold) == (inference.mode, inference.threshold)
+    assert parser.parse_args(["calibrate", "--data", "d", "--out", "o"]).mode == inference.mode
+    synth = parser.parse_args(["synth", "a", "b"])
+    config = SynthConfig()
+    assert (synth.size, synth.seed, tuple(synth.types)) == (config.size, config.seed, config.types)
+    train = vars(parser.parse_args(["train"]))
+    spelled_out = ("synthetic_length", "synthetic_authentic", "out", "warmup_steps", "seed")
+    spelled_out += ("device", "val_every", "val_mode", "checkpoint_every")
+    library = {f.name: f.default for f in fields(TrainConfig)}
+    assert {k: train[k] for k in spelled_out} == {k: library[k] for k in spelled_out}
+
+
+def test_building_the_parser_loads_no_torch():
+    code = (
+        "import sys\n"
+        "from ncl_core.cli import build_parser\n"
+        "build_parser()\n"
+        "sys.exit(3 if 'torch' in sys.modules else 0)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr

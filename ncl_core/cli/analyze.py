@@ -1,0 +1,83 @@
+"""``ncl-forensics analyze``: analyse images, print their scores and optionally write each one's
+mask, heatmap, overlay, forensic views and JSON."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from ncl_core.cli.common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    add_analysis_args,
+    inference_settings,
+    load_predictor,
+    progress,
+    refuse_inside,
+    view_names,
+)
+
+
+def add_parser(subparsers) -> None:
+    p = subparsers.add_parser(
+        "analyze", help="analyse images; print scores, optionally write mask/heatmap/overlay/JSON"
+    )
+    p.add_argument("images", nargs="+", help="image files")
+    p.add_argument("--out", help="folder for <name>.mask.png, .heatmap.png, .overlay.png and .json")
+    p.add_argument(
+        "--views",
+        metavar="LIST",
+        help="forensic views beside the model, comma-separated: ela,noise,jpeg,clone,metadata "
+        "or all; with --out each map is written as <name>.<view>.png (8-bit grey, brighter = "
+        "more suspicious) and each view's summary goes into the JSON",
+    )
+    p.add_argument(
+        "--show-gps",
+        action="store_true",
+        help="metadata view: show GPS positions (hidden otherwise)",
+    )
+    add_analysis_args(p)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ncl_core.outputs import unique_stem, write_outputs
+
+    inputs = [Path(p) for p in args.images]
+    out = Path(args.out) if args.out else None
+    if out is not None:
+        refuse_inside(out, inputs)
+        out.mkdir(parents=True, exist_ok=True)
+    views = view_names(args)
+    predictor = load_predictor(args)
+    failures, used = 0, set()
+    with progress(len(inputs), "analyze") as bar:
+        # Each file is read once: the views and the output files use the evidence analysed.
+        for evidence, result in predictor.analyze_stream(inputs, settings=inference_settings(args)):
+            bar.update(1)
+            if not result.ok:
+                failures += 1
+                bar.write(f"error: {result.message}", file=sys.stderr)
+                continue
+            line = f"{result.source}: score {result.score:.3f}, tampered area {100 * result.area_fraction:.2f} %"
+            found = _views_of(evidence, views, args.show_gps) if views else {}
+            if out is not None:
+                stem = unique_stem(result.source, used)
+                write_outputs(out, stem, result, evidence.image, views=found)
+            for warning in result.warnings:
+                line += f"\n  warning: {warning}"
+            for name, view in found.items():
+                line += f"\n  {name}: {view.summary}"
+            bar.write(line)
+    if failures:
+        print(f"{failures} of {len(inputs)} image(s) could not be analysed", file=sys.stderr)
+    return EXIT_FAILED if failures else EXIT_OK
+
+
+def _views_of(evidence, views: tuple[str, ...], show_gps: bool) -> dict[str, Any]:
+    """The forensic views of the evidence the model analysed (no second read of the file)."""
+    from ncl_core.views import compute_views
+
+    return compute_views(views, evidence, {"metadata": {"show_gps": show_gps}})

@@ -1,0 +1,81 @@
+"""``ncl-forensics batch``: analyse files and folders (recursively) into a report folder."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from ncl_core.cli.common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    add_analysis_args,
+    load_predictor,
+    progress,
+    view_names,
+)
+
+
+def add_parser(subparsers) -> None:
+    p = subparsers.add_parser(
+        "batch", help="analyse files and folders (recursively) into a report folder"
+    )
+    p.add_argument("inputs", nargs="+", help="image files and/or folders")
+    p.add_argument(
+        "--report", required=True, help="report folder to create (or continue with --resume)"
+    )
+    p.add_argument(
+        "--resume", action="store_true", help="continue a report, skipping files already in it"
+    )
+    p.add_argument("--analyst", help="analyst name for the report header")
+    p.add_argument("--case-id", help="case identifier for the report header")
+    p.add_argument(
+        "--views",
+        metavar="LIST",
+        help="forensic views on each file's page, comma-separated: ela,noise,jpeg,clone,metadata "
+        "or all (every row gets the metadata summary regardless)",
+    )
+    add_analysis_args(p, input_size=False)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ncl_core.report import ReportOptions, run_batch
+
+    predictor = load_predictor(args)
+    options = ReportOptions(
+        mode=args.mode,
+        threshold=args.threshold,
+        analyst=args.analyst,
+        case_id=args.case_id,
+        views=view_names(args),
+    )
+    bar = progress(None, "batch")
+
+    def on_event(event: dict[str, Any]) -> None:
+        if event["type"] == "start":
+            bar.reset(total=event.get("total"))
+        elif event["type"] == "row":
+            bar.update(1)
+            row = event.get("row", {})
+            if row.get("status") == "error":
+                bar.write(f"error: {row.get('error')}", file=sys.stderr)
+
+    with bar:
+        summary = run_batch(
+            args.inputs, predictor, args.report, options, resume=args.resume, on_event=on_event
+        )
+    for problem in summary.problems:
+        print(f"warning: {problem.path}: {problem.message}", file=sys.stderr)
+    print(f"report: {summary.out_dir} ({summary.n_ok} analysed, {summary.n_errors} error(s))")
+    if summary.n_hash_mismatches:
+        print(
+            f"WARNING: {summary.n_hash_mismatches} input file(s) changed during the batch",
+            file=sys.stderr,
+        )
+    if summary.n_errors:
+        print(
+            f"{summary.n_errors} of {summary.n_files} file(s) could not be analysed",
+            file=sys.stderr,
+        )
+    return EXIT_FAILED if summary.n_errors or summary.n_hash_mismatches else EXIT_OK

@@ -1,0 +1,91 @@
+"""``ncl-forensics calibrate``: measure a model's best pixel threshold and image-score threshold
+on labeled data, and write a copy of the model that carries them and its default inference mode."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from ncl_core.cli.common import (
+    EXIT_OK,
+    MODES,
+    add_model_args,
+    fmt,
+    load_predictor,
+    progress,
+    refuse_inside,
+)
+
+
+def add_parser(subparsers) -> None:
+    p = subparsers.add_parser(
+        "calibrate",
+        help="calibrate a model's score and threshold on labeled data; write a copy that "
+        "carries them and its default inference mode",
+    )
+    p.add_argument(
+        "--data",
+        required=True,
+        nargs="+",
+        help="labeled manipulated images and a folder of authentic ones (Au/ or authentic/)",
+    )
+    p.add_argument("--out", required=True, help="model file to write (a copy; the input is kept)")
+    p.add_argument(
+        "--mode",
+        choices=MODES,
+        default="auto",
+        help="the inference mode to calibrate and store as the model's default",
+    )
+    p.add_argument("--input-size", type=int, help="resize mode: network input side to store")
+    p.add_argument("--tile", type=int, help="tiled mode: tile side to store")
+    p.add_argument("--half", action="store_true", help="write fp16 weights")
+    add_model_args(p)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ncl_core.calibrate import calibrate
+    from ncl_core.data.datasets import scan_dataset
+    from ncl_core.infer import InferenceSettings
+    from ncl_core.modelfile import export_model
+
+    out = Path(args.out)
+    refuse_inside(out.parent, [Path(d) for d in args.data])
+    samples = []
+    for root in args.data:
+        samples += scan_dataset(root).samples
+    predictor = load_predictor(args)
+    settings = predictor.resolve(
+        InferenceSettings(mode=args.mode, input_size=args.input_size, tile=args.tile)
+    )
+    with progress(len(samples), "calibrate") as bar:
+        record = calibrate(predictor, samples, settings, lambda i, n: bar.update(1))
+    record["data"] = [str(d) for d in args.data]
+    effective = predictor.effective(settings)
+    inference = {
+        "mode": settings.mode,
+        "input_size": effective["input_size"],
+        "tile": effective["tile"],
+        "threshold": record["threshold"],
+        "calibration": record,
+    }
+    if "score_threshold" in record:
+        inference["score_threshold"] = record["score_threshold"]
+    export_model(predictor.info.path, out, half=args.half, inference=inference)
+    at = record["at_0.5"]
+    print(
+        f"calibrated on {record['n_tampered']} manipulated and {record['n_authentic']} authentic "
+        f"image(s), {settings.mode} mode: F1@0.5 {fmt(at.get('f1'))} (floor "
+        f"{fmt(at.get('floor_f1'))}), AUC {fmt(at.get('auc'))}; best pixel threshold "
+        f"{record['threshold']:g} (F1 {record['f1_at_threshold']:.3f})"
+    )
+    if "score_threshold" in record:
+        print(
+            f"image score threshold {record['score_threshold']:.4f}: balanced accuracy "
+            f"{record['balanced_accuracy']:.3f}, image AUC {fmt(record['image_auc'])}"
+        )
+    else:
+        print("no authentic images: the image score is left uncalibrated", file=sys.stderr)
+    print(f"written to {out}")
+    return EXIT_OK

@@ -1,0 +1,109 @@
+"""What the subcommands share: exit codes, progress bars, the model and analysis flags, loading
+the predictor, the inference settings and the forensic views they ask for."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from ncl_core.errors import UsageError
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def progress(total: int | None, desc: str, unit: str = "img"):
+    """A tqdm bar on stderr (stdout is the command's output)."""
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, unit=unit, file=sys.stderr, dynamic_ncols=True)
+
+
+def fmt(value: Any) -> str:
+    """A metric with three decimals, or ``n/a`` where it could not be measured."""
+    return "  n/a" if value is None else f"{value:.3f}"
+
+
+def load_predictor(args: argparse.Namespace):
+    from ncl_core.infer import Predictor
+    from ncl_core.modelfile import resolve_model
+
+    # --model: a file, a registry name or an id; none: the registry's default.
+    predictor = Predictor.load(resolve_model(args.model).path, args.device)
+    print(
+        f"model {predictor.model_id} ({predictor.model_sha256[:12]}) on {predictor.device}",
+        file=sys.stderr,
+    )
+    return predictor
+
+
+def refuse_inside(out_dir: Path, inputs: Sequence[Path]) -> None:
+    """Nothing is ever written into a folder of evidence (the rule every writer applies)."""
+    from ncl_core.outputs import refuse_inside_evidence
+
+    refuse_inside_evidence(out_dir, inputs)  # EvidenceFolderError: a user error, exit 2
+
+
+def inference_settings(args: argparse.Namespace):
+    """The ``InferenceSettings`` of the analysis flags (:func:`add_analysis_args`)."""
+    from ncl_core.infer import InferenceSettings
+
+    return InferenceSettings(
+        mode=args.mode,
+        threshold=args.threshold,
+        input_size=getattr(args, "input_size", None),
+        tile=args.tile,
+    )
+
+
+def view_names(args: argparse.Namespace) -> tuple[str, ...]:
+    """The forensic views of ``--views LIST`` (none without it); a bad name is a usage error."""
+    if not getattr(args, "views", None):
+        return ()
+    from ncl_core.views import parse_names
+
+    try:
+        return parse_names(args.views)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+
+# -- flags ---------------------------------------------------------------------------------------
+# The inference defaults below are InferenceSettings' (ncl_core/infer.py); they are spelled out
+# rather than imported because that module loads torch, and building the parser must stay fast.
+MODES = ("auto", "resize", "tiled")
+
+
+def add_model_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--model",
+        help="model file, or the name or id of a registered model (`models list`); "
+        "default: the registry's default model",
+    )
+    p.add_argument("--device", default=None, help="auto (default), cpu, cuda, cuda:N or mps")
+
+
+def add_analysis_args(p: argparse.ArgumentParser, input_size: bool = True) -> None:
+    p.add_argument(
+        "--mode",
+        choices=MODES,
+        default="auto",
+        help="auto (default): the model's own default mode and sizes; resize: the paper's "
+        "protocol, the whole image resized to the model's input size; tiled: full resolution "
+        "in overlapping tiles",
+    )
+    p.add_argument("--threshold", type=float, default=0.5, help="probability threshold of the mask")
+    p.add_argument(
+        "--tile",
+        type=int,
+        help="tiled mode: tile side (default: the model's own, else its training size)",
+    )
+    if input_size:
+        p.add_argument(
+            "--input-size",
+            type=int,
+            help="resize mode: network input side (default: the model's own, else its training size)",
+        )
+    add_model_args(p)
