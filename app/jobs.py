@@ -18,6 +18,7 @@ from ncl_core.errors import NCLError, classify
 
 log = logging.getLogger("ncl_forensics.gui")
 
+
 class JobContext:
     """What a job's function gets in the worker thread: events out, cancel requests in."""
 

@@ -1,4 +1,8 @@
-"""The main window: four views in tabs, menus and shortcuts, status bar, drops, clean close."""
+"""The main window: four views in tabs, status bar, drops, messages, clean close.
+
+The menus are ``app.menus``. The window talks to its views through their public methods and
+signals only.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +11,9 @@ from pathlib import Path
 
 from PySide6.QtCore import QByteArray, Qt, Slot
 from PySide6.QtGui import (
-    QAction,
-    QActionGroup,
     QCloseEvent,
     QDragEnterEvent,
     QDropEvent,
-    QKeySequence,
 )
 from PySide6.QtWidgets import (
     QApplication,
@@ -25,39 +26,26 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.analysis_view import AnalysisView
-from app.batch_view import BatchView
-from app.jobs import Job, JobContext, JobManager
+from app.analysis import AnalysisView
+from app.batch import BatchView
+from app.jobs import Job, JobManager
+from app.menus import WindowMenus
 from app.model_state import ModelState
 from app.models_view import ModelsView
 from app.resources import sample_images, sample_mask_for
 from app.settings import Settings
-from app.training_view import DEVICES, TrainingView
+from app.training_view import TrainingView
 from app.welcome import WELCOME_WIDTH, WelcomePane
 from app.widgets import MessageBar
-from ncl_core import __version__
 from ncl_core.device import DeviceError, describe, pick_device
-from ncl_core.modelfile import ModelFileError, ModelInfo, ModelRegistry
+from ncl_core.modelfile import ModelInfo
 
 IMAGE_FILTER = (
     "Images (*.jpg *.jpeg *.png *.tif *.tiff *.bmp *.webp *.gif *.JPG *.JPEG *.PNG *.TIF);;"
     "All files (*)"
 )
 TAB_ANALYSIS, TAB_BATCH, TAB_TRAINING, TAB_MODELS = range(4)
-SHORTCUTS_HELP = """\
-<table cellpadding=3>
-<tr><td><b>Ctrl+O</b></td><td>Open an image</td></tr>
-<tr><td><b>Ctrl+Shift+O</b></td><td>Add a folder to the batch</td></tr>
-<tr><td><b>Ctrl+1 … Ctrl+4</b></td><td>Analysis, Batch, Training, Models</td></tr>
-<tr><td><b>F5</b></td><td>Analyse the image again</td></tr>
-<tr><td><b>Esc</b></td><td>Cancel the running analysis / batch</td></tr>
-<tr><td><b>Space</b></td><td>Overlay on / off (original vs. result)</td></tr>
-<tr><td><b>Wheel, Ctrl++ / Ctrl+−</b></td><td>Zoom in / out (log steps)</td></tr>
-<tr><td><b>Ctrl+0, double-click</b></td><td>Fit / 100 %</td></tr>
-<tr><td><b>+ − 0 1</b> (in the viewer)</td><td>Zoom in, out, fit, 100 %</td></tr>
-<tr><td><b>Ctrl+S</b></td><td>Save the overlay</td></tr>
-<tr><td><b>Ctrl+Q</b></td><td>Quit</td></tr>
-</table>"""
+ANALYSIS_SPLITTER = "window/analysis_splitter"  # the settings key of its saved state
 
 
 class MainWindow(QMainWindow):
@@ -68,17 +56,13 @@ class MainWindow(QMainWindow):
         self.settings = settings or Settings()
         self.setWindowTitle("NCL Forensics")
         self.jobs = JobManager(self)
-        self.models = ModelState(self.settings.get("device"), self)
+        self.models = ModelState(self.jobs, self.settings.get("device"), self)
         self._closing = False
 
         self.message_bar = MessageBar()
         self.analysis = AnalysisView(self.jobs, self.models, self.settings)
         self.batch = BatchView(
-            self.jobs,
-            self.models,
-            self.settings,
-            threshold=self.analysis.threshold,
-            mode=self.analysis.analysis_mode,
+            self.jobs, self.models, self.settings, overlay=self.analysis.overlay_settings
         )
         self.training = TrainingView(self.jobs, self.settings)
         self.models_view = ModelsView(self.jobs, self.models)
@@ -106,7 +90,9 @@ class MainWindow(QMainWindow):
         self.welcome.setVisible(self.settings.first_run)
 
         self._build_status_bar()
-        self._build_menus()
+        self.menus = WindowMenus(self)
+        self.save_actions = self.menus.save_actions
+        self.welcome_action = self.menus.welcome
         self._connect()
         self._restore_window()
         self._update_device_label()
@@ -126,129 +112,6 @@ class MainWindow(QMainWindow):
         for widget in (self.pixel_label, self.jobs_label, self.model_label, self.device_label):
             bar.addPermanentWidget(widget)
 
-    def _action(self, menu, text: str, slot, shortcut=None, tip: str = "") -> QAction:
-        action = QAction(text, self)
-        if shortcut is not None:
-            action.setShortcut(QKeySequence(shortcut))
-        if tip:
-            action.setStatusTip(tip)
-            action.setToolTip(tip)
-        action.triggered.connect(slot)
-        menu.addAction(action)
-        return action
-
-    def _build_menus(self) -> None:
-        bar = self.menuBar()
-        file_menu = bar.addMenu("&File")
-        self._action(
-            file_menu,
-            "&Open image…",
-            self.open_dialog,
-            QKeySequence.StandardKey.Open,
-            "Open an image and analyse it",
-        )
-        self.recent_menu = file_menu.addMenu("Open &recent")
-        self._action(
-            file_menu,
-            "Add &folder to batch…",
-            self.add_folder_to_batch,
-            "Ctrl+Shift+O",
-            "Analyse every file under a folder",
-        )
-        self._action(
-            file_menu, "Open &samples", self.open_samples, None, "Open the bundled sample images"
-        )
-        file_menu.addSeparator()
-        self.save_actions = []
-        for kind, text, shortcut in (
-            ("overlay", "Save &overlay…", QKeySequence.StandardKey.Save),
-            ("mask", "Save &mask…", None),
-            ("heatmap", "Save &heatmap…", None),
-            ("json", "Save analysis as &JSON…", None),
-        ):
-            self.save_actions.append(
-                self._action(
-                    file_menu,
-                    text,
-                    lambda _=False, k=kind: self.analysis.save_dialog(k),
-                    shortcut,
-                    f"Save the {kind} of the current analysis",
-                )
-            )
-        self._action(
-            file_menu,
-            "&Export batch report…",
-            self.batch.export_dialog,
-            "Ctrl+E",
-            "Write the forensic report of the batch queue",
-        )
-        file_menu.addSeparator()
-        self._action(file_menu, "&Quit", self.close, QKeySequence.StandardKey.Quit)
-
-        view_menu = bar.addMenu("&View")
-        for index, name in enumerate(("&Analysis", "&Batch", "&Training", "&Models")):
-            self._action(
-                view_menu,
-                name,
-                lambda _=False, i=index: self.tabs.setCurrentIndex(i),
-                f"Ctrl+{index + 1}",
-            )
-        view_menu.addSeparator()
-        viewer = self.analysis.viewer
-        self._action(
-            view_menu, "Zoom &in", lambda: viewer.zoom_in(), QKeySequence.StandardKey.ZoomIn
-        )
-        self._action(
-            view_menu, "Zoom &out", lambda: viewer.zoom_out(), QKeySequence.StandardKey.ZoomOut
-        )
-        self._action(view_menu, "&Fit to window", lambda: viewer.fit(), "Ctrl+0")
-        self._action(view_menu, "Actual size (100 %)\t1", lambda: viewer.actual_size())
-        self._action(view_menu, "Toggle &overlay\tSpace", self.analysis.toggle_overlay)
-        side = QAction("&Side by side", self, checkable=True)
-        side.setChecked(self.analysis.side_check.isChecked())
-        side.toggled.connect(self.analysis.side_check.setChecked)
-        self.analysis.side_check.toggled.connect(side.setChecked)
-        view_menu.addAction(side)
-
-        analysis_menu = bar.addMenu("&Analysis")
-        self._action(
-            analysis_menu,
-            "&Analyse again",
-            self.analysis.reanalyse,
-            "F5",
-            "Run the model on the current image again",
-        )
-        self._action(analysis_menu, "&Cancel\tEsc", self.cancel_current)
-        self._action(
-            analysis_menu,
-            "Load &ground-truth mask…",
-            self.analysis._choose_ground_truth,
-            None,
-            "Use a known mask for the contour-patch view",
-        )
-
-        settings_menu = bar.addMenu("&Settings")
-        device_menu = settings_menu.addMenu("&Device")
-        group = QActionGroup(self)
-        for name in DEVICES:
-            action = QAction(name, self, checkable=True)
-            action.setChecked(name == self.models.device)
-            action.triggered.connect(lambda _=False, n=name: self.set_device(n))
-            group.addAction(action)
-            device_menu.addAction(action)
-
-        help_menu = bar.addMenu("&Help")
-        self.welcome_action = self._action(
-            help_menu,
-            "&Welcome",
-            self.welcome.show,
-            None,
-            "What the overlay means; where files live",
-        )
-        self._action(help_menu, "&Keyboard shortcuts", self._show_shortcuts, "F1")
-        self._action(help_menu, "&About NCL Forensics", self._show_about)
-        self._fill_recent(self.settings.recent_files())
-
     def _connect(self) -> None:
         for view in (self.analysis, self.batch, self.training, self.models_view):
             source = type(view).__name__
@@ -256,17 +119,17 @@ class MainWindow(QMainWindow):
                 lambda text, level, source=source: self.show_message(text, level, source)
             )
         self.analysis.pixel_info.connect(self.pixel_label.setText)
-        self.analysis.evidence = lambda: list(self.batch.roots)
-        self.models_view.evidence = self.analysis.evidence_inputs
+        self.analysis.set_evidence_source(self.batch.inputs)
+        self.models_view.set_evidence_source(self.analysis.evidence_inputs)
         self.analysis.savable_changed.connect(self._update_save_actions)
         self._update_save_actions(self.analysis.is_savable())
         self.analysis.opened.connect(self._on_opened)
         self.batch.open_requested.connect(self._open_from_batch)
         self.training.model_trained.connect(lambda _: self.models_view.refresh())
+        self.models.list_changed.connect(self.training.set_models)
         self.training.activate_requested.connect(self.models_view.activate)
         self.models_view.activated.connect(self._on_activated)
         self.models_view.removed.connect(self.resolve_model)
-        self.models_view.models_changed.connect(self.training.set_models)
         self.models.changed.connect(self._on_models_changed)
         self.models.changed.connect(lambda: self.training.set_active_model(self.models.info))
         self.jobs.changed.connect(self._update_jobs_label)
@@ -277,50 +140,31 @@ class MainWindow(QMainWindow):
             self.restoreGeometry(geometry)
         else:
             self.resize(1360, 860)
-        for key, splitter in self._splitters().items():
-            state = self.settings.raw(key)
-            if isinstance(state, QByteArray) and not state.isEmpty():
-                splitter.restoreState(state)
-
-    def _splitters(self):
-        return {"window/analysis_splitter": self.analysis.splitter}
+        state = self.settings.raw(ANALYSIS_SPLITTER)
+        if isinstance(state, QByteArray) and not state.isEmpty():
+            self.analysis.restore_splitter_state(state)
 
     # -- model and device ---------------------------------------------------------------------
     def resolve_model(self) -> Job:
         """Find the active model (the registry's default) and list the registry, in a job."""
-
-        def resolve(ctx: JobContext):
-            registry = ModelRegistry()
-            infos = registry.list()
-            try:
-                return registry.default(), None, infos
-            except ModelFileError as exc:
-                return None, str(exc), infos
-
-        job = Job("model lookup", resolve)
+        job = self.models.resolve()
         job.succeeded.connect(self._on_model_resolved)
-        job.failed.connect(lambda text: self.models.set_model(None, text))
-        return self.jobs.start(job)
+        return job
 
-    @Slot(object)
-    def _on_model_resolved(self, result) -> None:
-        info, error, infos = result
-        self.models_view.infos = infos
-        self.training.set_models(infos, info)
-        self.models.set_model(info, error)
-        if error:
+    @Slot()
+    def _on_model_resolved(self) -> None:
+        if self.models.info is None and self.models.error:
             self.show_message(
-                f"No model: {error}. Images still open; import or train a model in the "
-                "Models / Training views.",
+                f"No model: {self.models.error}. Images still open; import or train a model "
+                "in the Models / Training views.",
                 "warning",
             )
 
     @Slot(object)
     def _on_activated(self, info: ModelInfo) -> None:
-        self.models.set_model(info)
+        """A model was made active in the Models view (``ModelState`` already holds it)."""
         self.show_message(f"Active model: {info.name} ({info.id}).", "success")
-        if self.analysis.path is not None:
-            self.analysis.reanalyse()
+        self.analysis.reanalyse()
 
     def set_device(self, name: str) -> None:
         try:
@@ -350,7 +194,6 @@ class MainWindow(QMainWindow):
             self.model_label.setText("<span style='color:#e07070'>no model</span>")
             self.model_label.setToolTip(self.models.error or "")
         self._update_device_label()
-        self.models_view._fill()
 
     @Slot()
     def _update_jobs_label(self) -> None:
@@ -419,20 +262,12 @@ class MainWindow(QMainWindow):
 
     @Slot(bool)
     def _update_save_actions(self, savable: bool) -> None:
-        for action in self.save_actions:
-            action.setEnabled(savable)
+        self.menus.set_savable(savable)
 
     @Slot(str)
     def _on_opened(self, path: str) -> None:
-        self._fill_recent(self.settings.add_recent_file(path))
+        self.menus.fill_recent(self.settings.add_recent_file(path))
         self.setWindowTitle(f"{Path(path).name} — NCL Forensics")
-
-    def _fill_recent(self, recent: list[str]) -> None:
-        self.recent_menu.clear()
-        for path in recent:
-            action = self.recent_menu.addAction(path)
-            action.triggered.connect(lambda _=False, p=path: self.open_paths([p]))
-        self.recent_menu.setEnabled(bool(recent))
 
     def cancel_current(self) -> None:
         if self.tabs.currentIndex() == TAB_BATCH:
@@ -473,18 +308,6 @@ class MainWindow(QMainWindow):
             bar.show_message(text, level, source)
         self.statusBar().showMessage(text.split("\n")[0], 10_000)
 
-    def _show_shortcuts(self) -> None:
-        QMessageBox.information(self, "Keyboard shortcuts", SHORTCUTS_HELP)
-
-    def _show_about(self) -> None:
-        QMessageBox.about(
-            self,
-            "About NCL Forensics",
-            f"<b>NCL Forensics {__version__}</b><p>Image manipulation localization with NCL "
-            "(Zhou et al., ICCV 2023), trained without pre-training. Runs locally; inputs are "
-            "opened read-only and hashed.</p>",
-        )
-
     # -- closing ------------------------------------------------------------------------------
     def confirm(self, text: str) -> bool:
         """Ask a yes/no question (tests replace this)."""
@@ -518,7 +341,7 @@ class MainWindow(QMainWindow):
             time.sleep(0.001)
 
     def _save_window(self) -> None:
+        self.analysis.store_settings()
         self.settings.set_raw("window/geometry", self.saveGeometry())
-        for key, splitter in self._splitters().items():
-            self.settings.set_raw(key, splitter.saveState())
+        self.settings.set_raw(ANALYSIS_SPLITTER, self.analysis.splitter_state())
         self.settings.sync()

@@ -1,5 +1,6 @@
 """The Models view: the registry's models, their provenance and metrics; activate, import,
-export and remove. Registry calls hash model files, so they run in jobs."""
+export and remove. The window's ``ModelState`` holds the list and runs the registry's calls
+(they hash model files, so they run in jobs)."""
 
 from __future__ import annotations
 
@@ -26,9 +27,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.jobs import Job, JobContext, JobManager
+from app.jobs import Job, JobManager
 from app.model_state import ModelState
-from ncl_core.modelfile import ModelInfo, ModelRegistry
+from ncl_core.modelfile import ModelInfo
 from ncl_core.outputs import EvidenceFolderError, check_outside_evidence, default_output_folder
 
 COLUMNS = ("", "Name", "Backbone", "Trained on", "F1", "AUC", "Created", "SHA-256")
@@ -55,14 +56,12 @@ class ModelsView(QWidget):
     """Registry table with details of the selected model."""
 
     message = Signal(str, str)
-    models_changed = Signal(object)  # list[ModelInfo]
-    activated = Signal(object)  # ModelInfo
+    activated = Signal(object)  # ModelInfo, now the active model
     removed = Signal()  # a model was deleted: the active one may have gone
 
     def __init__(self, jobs: JobManager, models: ModelState, parent: QWidget | None = None):
         super().__init__(parent)
         self.jobs, self.models = jobs, models
-        self.infos: list[ModelInfo] = []
         # The evidence the window holds: an exported model never goes into it.
         self.evidence: Callable[[], list[Path]] = list
         self.table = QTableWidget(0, len(COLUMNS))
@@ -104,36 +103,26 @@ class ModelsView(QWidget):
         layout.addLayout(buttons)
         layout.addWidget(splitter, 1)
         self.models.changed.connect(self._fill)
+        self.models.list_changed.connect(self._fill)
 
-    # -- registry jobs ------------------------------------------------------------------------
-    def _run(self, name: str, fn, done=None) -> Job:
-        def work(ctx: JobContext):
-            result = fn()
-            registry = ModelRegistry()
-            return result, registry.list()
+    # -- the registry (through the window's ModelState) ---------------------------------------
+    @property
+    def infos(self) -> list[ModelInfo]:
+        """The registry's models, in table order."""
+        return self.models.models
 
-        job = Job(name, work)
-        job.succeeded.connect(lambda out: self._after(out, done))
-        job.failed.connect(lambda text: self.message.emit(text, "error"))
-        return self.jobs.start(job)
+    def set_evidence_source(self, evidence: Callable[[], list[Path]]) -> None:
+        """Where the evidence the window holds is listed: an export never goes into it."""
+        self.evidence = evidence
 
-    def _after(self, out, done) -> None:
-        result, infos = out
-        self.infos = infos
-        self._fill()
-        self.models_changed.emit(infos)
-        if done is not None:
-            done(result)
+    def _error(self, text: str) -> None:
+        self.message.emit(text, "error")
 
     def refresh(self) -> Job:
-        return self._run("model list", lambda: None)
+        return self.models.refresh(failed=self._error)
 
     def activate(self, info: ModelInfo) -> Job:
-        return self._run(
-            "activate model",
-            lambda: ModelRegistry().set_default(info.id),
-            lambda chosen: self.activated.emit(chosen),
-        )
+        return self.models.activate(info, self.activated.emit, self._error)
 
     def activate_selected(self) -> None:
         info = self._selected()
@@ -141,10 +130,10 @@ class ModelsView(QWidget):
             self.activate(info)
 
     def import_model(self, path: str | Path) -> Job:
-        return self._run(
-            "import model",
-            lambda: ModelRegistry().import_model(path),
+        return self.models.import_model(
+            path,
             lambda info: self.message.emit(f"Imported {info.name} ({info.id}).", "success"),
+            self._error,
         )
 
     def _import_dialog(self) -> None:
@@ -173,10 +162,11 @@ class ModelsView(QWidget):
         except EvidenceFolderError as exc:
             self.message.emit(f"Not exported: {exc}", "error")
             return None
-        return self._run(
-            "export model",
-            lambda: ModelRegistry().export_model(info.id, dest),
+        return self.models.export_model(
+            info,
+            dest,
             lambda path: self.message.emit(f"Exported to {path}.", "success"),
+            self._error,
         )
 
     def _remove_selected(self) -> None:
@@ -194,9 +184,7 @@ class ModelsView(QWidget):
 
     def remove(self, info: ModelInfo) -> Job:
         """Delete a model from the registry (the Remove button asks first)."""
-        return self._run(
-            "remove model", lambda: ModelRegistry().remove(info.id), lambda _: self.removed.emit()
-        )
+        return self.models.remove(info, lambda _: self.removed.emit(), self._error)
 
     # -- table --------------------------------------------------------------------------------
     def _selected(self) -> ModelInfo | None:

@@ -23,7 +23,7 @@ from PySide6.QtGui import QColor, QImage
 
 from app.qtimage import qimage_rgb
 from app.widgets import MASK_COLOR, PATCH_COLORS
-from ncl_core.patches import AUTHENTIC, CONTOUR, TAMPERED, label_counts, patch_labels_np
+from ncl_core.patches import AUTHENTIC, CONTOUR, LABEL_NAMES, TAMPERED, patch_labels_np
 from ncl_core.render import auto_thickness, heatmap_rgb, mask_outline
 
 _TRANSPARENT = QColor(0, 0, 0, 0)
@@ -91,14 +91,33 @@ class RenderedLayers:
     side_heatmap: QImage | None = None
 
 
+def premultiplied(colors: list[QColor]) -> np.ndarray:
+    """The colours as premultiplied ARGB32 words (what Qt itself makes of them)."""
+    table = QImage(len(colors), 1, QImage.Format.Format_Indexed8)
+    table.setColorTable([c.rgba() for c in colors])
+    table.fill(0)
+    row = np.frombuffer(table.bits(), np.uint8, count=len(colors))
+    row[:] = np.arange(len(colors), dtype=np.uint8)
+    argb = table.convertToFormat(QImage.Format.Format_ARGB32_Premultiplied)
+    return np.frombuffer(argb.constBits(), np.uint32, count=len(colors)).copy()
+
+
 def indexed_image(labels: np.ndarray, colors: list[QColor]) -> QImage:
-    """Small integers H x W -> a premultiplied ARGB QImage, one colour (with alpha) per value."""
-    labels = np.ascontiguousarray(labels, dtype=np.uint8)
+    """Small integers H x W -> a premultiplied ARGB QImage, one colour (with alpha) per value.
+
+    The pixels are looked up by numpy straight into the image's own buffer, which lets other
+    threads run meanwhile (a Qt conversion of a 12-megapixel layer would hold the GIL, and
+    with it the GUI thread, for several milliseconds).
+    """
+    labels = np.asarray(labels)
+    if labels.dtype == bool:
+        labels = labels.view(np.uint8)
     h, w = labels.shape
-    image = QImage(labels.data, w, h, w, QImage.Format.Format_Indexed8)
-    image.setColorTable([c.rgba() for c in colors])
-    # The conversion copies, so the result does not borrow ``labels``.
-    return image.convertToFormat(QImage.Format.Format_ARGB32_Premultiplied)
+    image = QImage(w, h, QImage.Format.Format_ARGB32_Premultiplied)
+    words = image.bytesPerLine() // 4
+    pixels = np.frombuffer(image.bits(), np.uint32, count=h * words).reshape(h, words)
+    np.take(premultiplied(colors), labels, out=pixels[:, :w])
+    return image
 
 
 def patch_colors() -> list[QColor]:
@@ -109,6 +128,12 @@ def patch_colors() -> list[QColor]:
     return colors
 
 
+def patch_counts(grid: np.ndarray) -> dict[str, int]:
+    """``ncl_core.patches.label_counts`` of a numpy grid, in numpy (no torch, no GIL held)."""
+    counts = np.bincount(grid.ravel(), minlength=3)
+    return {name: int(counts[value]) for value, name in LABEL_NAMES.items()}
+
+
 def render_layers(req: LayerRequest) -> RenderedLayers:
     """Heatmap (when asked), binary mask + outline (mask / outline modes), patch grid."""
     out = RenderedLayers(req)
@@ -117,14 +142,17 @@ def render_layers(req: LayerRequest) -> RenderedLayers:
         out.side_heatmap = qimage_rgb(heatmap_rgb(side, req.cmap))
         del side
     prob = req.probability
+    full = None  # the full-resolution mask, when the layers have it
     if prob is not None:
         shown = block_max(prob, req.scale)
         if req.want_heatmap:
             out.heatmap = qimage_rgb(heatmap_rgb(shown, req.cmap))
-        flagged = np.count_nonzero(prob >= req.threshold)
-        out.area_fraction = flagged / prob.size if prob.size else 0.0
         mask = shown >= req.threshold
+        # At full resolution the drawn mask is the flagged pixels: counted once, reused below.
+        full = mask if shown is prob else None
         del shown
+        flagged = np.count_nonzero(full if full is not None else prob >= req.threshold)
+        out.area_fraction = flagged / prob.size if prob.size else 0.0
         if req.mode in ("mask", "outline"):
             out.mask = mask
             if req.mode == "mask":
@@ -135,10 +163,10 @@ def render_layers(req: LayerRequest) -> RenderedLayers:
     if req.patch_mask == "ground_truth":
         source = req.ground_truth
     elif req.patch_mask == "prediction" and prob is not None:
-        source = prob >= req.threshold
+        source = full if full is not None else prob >= req.threshold
     if source is not None:
         grid = patch_labels_np(source, req.patch_px, req.patch_eps)
         out.patch_grid = grid
-        out.patch_counts = label_counts(grid)
+        out.patch_counts = patch_counts(grid)
         out.patch_image = indexed_image(grid, patch_colors())
     return out

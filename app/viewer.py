@@ -2,6 +2,9 @@
 
 Layers (heatmap, mask, outline, patches) are pixmap items above the image, so opacity and
 visibility changes cost nothing and a threshold change re-draws only the layer it affects.
+The image itself is kept scaled to the screen (a device-coordinate cache): every re-draw of a
+layer repaints the view, and smoothing a large photograph down each time would cost more
+than the layers do.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from PySide6.QtGui import (
     QPainter,
     QPen,
     QPixmap,
+    QPixmapCache,
     QResizeEvent,
     QTransform,
     QWheelEvent,
@@ -33,6 +37,7 @@ from PySide6.QtWidgets import (
 
 from app.qtimage import pixmap_rgb
 
+PIXMAP_CACHE_KB = 96 * 1024
 ZOOM_STEP = 2.0**0.25  # four wheel notches double the size
 MIN_ZOOM, MAX_ZOOM = 1 / 64, 64.0
 # Drawing order, bottom to top.
@@ -50,9 +55,12 @@ class GridItem(QGraphicsItem):
         self._pen.setCosmetic(True)
 
     def set_grid(self, patch_px: int, cols: int, rows: int) -> None:
-        self.prepareGeometryChange()
         valid = patch_px > 0 and cols > 0 and rows > 0
-        self._px, self._cols, self._rows = (patch_px, cols, rows) if valid else (0, 0, 0)
+        grid = (patch_px, cols, rows) if valid else (0, 0, 0)
+        if grid == (self._px, self._cols, self._rows):
+            return  # the same grid (a threshold change): nothing to repaint
+        self.prepareGeometryChange()
+        self._px, self._cols, self._rows = grid
         self.update()
 
     def has_grid(self) -> bool:
@@ -89,6 +97,8 @@ class ImageViewer(QGraphicsView):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setScene(QGraphicsScene(self))
+        # A handful of items that change often: an index would only cost on every change.
+        self.scene().setItemIndexMethod(QGraphicsScene.ItemIndexMethod.NoIndex)
         self.setBackgroundBrush(QColor(38, 38, 42))
         self.setFrameShape(QFrame.Shape.NoFrame)
         self.setDragMode(QGraphicsView.DragMode.ScrollHandDrag)
@@ -105,10 +115,15 @@ class ImageViewer(QGraphicsView):
         self._items: dict[str, QGraphicsPixmapItem] = {}
         for z, name in enumerate(LAYERS):
             item = QGraphicsPixmapItem()
+            # Hit tests (tooltips) by the rectangle: the default traces the alpha channel.
+            item.setShapeMode(QGraphicsPixmapItem.ShapeMode.BoundingRectShape)
             item.setZValue(z)
             item.setVisible(False)
             self.scene().addItem(item)
             self._items[name] = item
+        self._items["image"].setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
+        # Room for the cached image of a few views on a large screen (Qt's default is 10 MB).
+        QPixmapCache.setCacheLimit(max(QPixmapCache.cacheLimit(), PIXMAP_CACHE_KB))
         self._grid = GridItem()
         self._grid.setZValue(len(LAYERS))
         self._grid.setVisible(False)

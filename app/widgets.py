@@ -9,6 +9,8 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
+    QProgressBar,
+    QPushButton,
     QSizePolicy,
     QToolButton,
     QWidget,
@@ -178,3 +180,34 @@ class PathField(QWidget):
             )
         if path:
             self.set_text(path)
+
+
+class BusyRow(QWidget):
+    """What a running job does: its stage, a progress bar (a busy bar while the fraction is
+    unknown) and a Cancel button. Hidden until ``show_busy``."""
+
+    cancel_clicked = Signal()
+
+    def __init__(self, cancel_tip: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.stage_label = QLabel()
+        self.progress = QProgressBar()
+        self.progress.setMaximumWidth(260)
+        self.progress.setTextVisible(True)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setToolTip(cancel_tip)
+        self.cancel_button.clicked.connect(self.cancel_clicked)
+        row = QHBoxLayout(self)
+        row.addWidget(self.stage_label, 1)
+        row.addWidget(self.progress)
+        row.addWidget(self.cancel_button)
+        self.setVisible(False)
+
+    def show_busy(self, text: str, fraction: float | None) -> None:
+        self.setVisible(True)
+        self.stage_label.setText(text)
+        if fraction is None:
+            self.progress.setRange(0, 0)
+        else:
+            self.progress.setRange(0, 1000)
+            self.progress.setValue(round(1000 * fraction))

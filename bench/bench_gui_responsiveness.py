@@ -1,20 +1,21 @@
 """GUI responsiveness while work runs: how late does a 10 ms QTimer fire on the GUI thread?
 
     QT_QPA_PLATFORM=offscreen .venv/bin/python bench/bench_gui_responsiveness.py \
-        [--model FILE] [--image-side 2048] [--train-steps 20]
+        [--model FILE] [--image-side 2048] [--train-steps 20] [--scenarios drag ...]
 
 The main window runs in an isolated temporary user folder. For each scenario (idle, analysis
 in resize and tiled mode, dragging the threshold over a large result, a batch, a training
 run) a 10 ms timer records how late each tick arrives; a late tick is time the event loop was
 blocked (a frozen window). Prints a Markdown table for docs/BENCHMARKS.md. Target: p99 under
-50 ms. Without ``--model`` the registry's default is used, else an untrained ResNet-18 model.
+50 ms (16 ms, one frame at 60 Hz, for the threshold drag). Without ``--model`` the registry's
+default is used, else an untrained ResNet-18 model. ``--scenarios`` runs some of them only
+(the drag then analyses the image in resize mode first, unmeasured, when no scenario did).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import platform
 import sys
 import tempfile
 import time
@@ -25,6 +26,7 @@ import numpy as np
 
 TICK_MS = 10
 TARGET_P99_MS = 50.0
+SCENARIOS = ("idle", "resize", "tiled", "drag", "batch", "training")
 
 
 def _isolate_user_dirs(root: Path) -> None:
@@ -169,7 +171,14 @@ def main() -> int:
     parser.add_argument("--image-side", type=int, default=2048, help="width of the large image")
     parser.add_argument("--train-steps", type=int, default=20)
     parser.add_argument("--device", default="auto")
+    parser.add_argument(
+        "--scenarios", nargs="+", choices=SCENARIOS, default=list(SCENARIOS), metavar="NAME"
+    )
+    parser.add_argument(
+        "--repeat-drag", type=int, default=1, help="drag the threshold this many times over"
+    )
     args = parser.parse_args()
+    chosen = set(args.scenarios)
 
     tmp = tempfile.TemporaryDirectory(prefix="ncl-bench-gui-")
     root = Path(tmp.name)
@@ -195,39 +204,64 @@ def main() -> int:
     probe = Probe()
     results = []
     view = window.analysis
-    results.append(run_scenario(app, probe, "idle (2 s)", lambda: None, lambda: False, 2.0))
-    results[-1]["timed_out"] = False
+    if "idle" in chosen:
+        results.append(run_scenario(app, probe, "idle (2 s)", lambda: None, lambda: False, 2.0))
+        results[-1]["timed_out"] = False
     run_scenario(app, probe, "model lookup", lambda: None, lambda: not window.models.loading, 60)
 
+    def analysed() -> bool:
+        return view.analysis is not None and not view.is_busy()
+
     for mode in ("resize", "tiled"):
+        if mode not in chosen and (mode != "resize" or "drag" not in chosen or analysed()):
+            continue
 
         def open_image(mode: str = mode) -> None:
-            view.mode_combo.setCurrentIndex(view.mode_combo.findData(mode))
-            view.analysis = None
+            view.set_analysis_mode(mode)
+            view.state.analysis = None  # done when the new result is in
             view.open_image(paths["image"])
 
+        result = run_scenario(
+            app, probe, f"analysis, {mode} ({args.image_side} px image)", open_image, analysed, 600
+        )
+        if mode in chosen:
+            results.append(result)
+
+    if "drag" in chosen:
+        results.append(drag_threshold(app, probe, view, args.repeat_drag))
+
+    if "batch" in chosen:
         results.append(
             run_scenario(
                 app,
                 probe,
-                f"analysis, {mode} ({args.image_side} px image)",
-                open_image,
-                lambda: view.analysis is not None and not view.is_busy(),
+                "batch, 6 images 1024 px",
+                lambda: window.batch.add_paths([paths["batch"]]),
+                lambda: window.batch.table.rowCount() == 6 and not window.batch.is_busy(),
                 600,
             )
         )
 
-    # A user dragging the threshold slider over the large result: a new value every 30 ms,
-    # with the binary mask, its outline and the contour-patch grid re-drawn each time.
+    if "training" in chosen:
+        results.append(train(app, probe, window, paths, args))
+    window.close()
+    print_table(window, args, results)
+    tmp.cleanup()
+    return 0
+
+
+def drag_threshold(app, probe: Probe, view, repeat: int = 1) -> dict[str, object]:
+    """A user dragging the threshold slider over the large result: a new value every 30 ms,
+    with the binary mask, its outline and the contour-patch grid re-drawn each time."""
     view.set_overlay_mode("mask")
-    view.patch_check.setChecked(True)
-    values = [*range(10, 91, 2), *range(90, 9, -2)]
+    view.set_show_patches(True)
+    values = [*range(10, 91, 2), *range(90, 9, -2)] * repeat
     state = {"i": 0, "last": 0.0}
 
     def drag() -> None:
         now = time.monotonic()
         if now - state["last"] >= 0.03 and state["i"] < len(values):
-            view.threshold_slider.setValue(values[state["i"]])
+            view.panel.threshold_slider.setValue(values[state["i"]])
             state["i"] += 1
             state["last"] = now
 
@@ -238,23 +272,14 @@ def main() -> int:
         "threshold drag",
         lambda: None,
         lambda: state["i"] >= len(values),
-        120,
+        120 * repeat,
         on_tick=drag,
     )
     result["scenario"] = f"threshold drag, mask + patches ({view.mask_renders - renders} re-draws)"
-    results.append(result)
+    return result
 
-    results.append(
-        run_scenario(
-            app,
-            probe,
-            "batch, 6 images 1024 px",
-            lambda: window.batch.add_paths([paths["batch"]]),
-            lambda: window.batch.table.rowCount() == 6 and not window.batch.is_busy(),
-            600,
-        )
-    )
 
+def train(app, probe: Probe, window, paths: dict[str, Path], args) -> dict[str, object]:
     training = window.training
 
     def start_training() -> None:
@@ -268,22 +293,23 @@ def main() -> int:
         training.dataset_ok = True  # checked in a job; the trainer validates it again
         training.start()
 
-    results.append(
-        run_scenario(
-            app,
-            probe,
-            f"training, {args.train_steps} steps resnet18 128 px",
-            start_training,
-            lambda: not training.is_busy() and training.monitor.point_counts().get("total", 0) > 0,
-            900,
-        )
+    return run_scenario(
+        app,
+        probe,
+        f"training, {args.train_steps} steps resnet18 128 px",
+        start_training,
+        lambda: not training.is_busy() and training.monitor.point_counts().get("total", 0) > 0,
+        900,
     )
-    window.close()
 
+
+def print_table(window, args, results: list[dict[str, object]]) -> None:
     import torch
 
+    from machine import cpu_name  # bench/machine.py, beside this script
+
     print(
-        f"\nGUI event-loop lateness (10 ms QTimer), {platform.processor() or platform.machine()}, "
+        f"\nGUI event-loop lateness (10 ms QTimer), {cpu_name()}, "
         f"{os.cpu_count()} CPUs, torch threads {torch.get_num_threads()}, "
         f"model {window.models.info.name if window.models.info else '?'} on "
         f"{window.models.loaded_device or args.device}, Qt platform "
@@ -298,8 +324,6 @@ def main() -> int:
             f"| {r['scenario']}{flag} | {r['seconds']:.1f} | {r['ticks']} | {r['p50']:.1f} | "
             f"{r['p99']:.1f} | {r['max']:.1f} | {ok} |"
         )
-    tmp.cleanup()
-    return 0
 
 
 if __name__ == "__main__":

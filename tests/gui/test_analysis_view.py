@@ -24,12 +24,12 @@ def test_open_image_analyses_it_and_the_overlay_changes_the_rendered_pixels(
     wait_analysis(qtbot, view)
     assert view.analysis.source == str(image_file)
     assert view.analysis.probability.shape == (96, 128)
-    assert view.sha_label.text().replace("\n", "") == view.analysis.sha256
-    assert view.score_label.text() == f"{view.analysis.score:.3f}"
+    assert view.panel.sha_label.text().replace("\n", "") == view.analysis.sha256
+    assert view.panel.score_label.text() == f"{view.analysis.score:.3f}"
     qtbot.wait(50)
     plain = _pixels(view.viewer)
 
-    view.opacity_slider.setValue(100)
+    view.panel.opacity_slider.setValue(100)
     view.set_overlay_mode("heatmap")
     qtbot.waitUntil(lambda: view.viewer.layer_visible("heatmap"))
     qtbot.wait(50)
@@ -64,12 +64,12 @@ def test_threshold_slider_redraws_the_mask_without_running_the_model(
     prob = view.analysis.probability
     middle = float(np.quantile(prob, 0.5))
     renders = view.mask_renders
-    view.threshold_slider.setValue(round(middle * 100))
+    view.panel.threshold_slider.setValue(round(middle * 100))
     qtbot.waitUntil(lambda: view.mask_renders > renders)
     expected = prob >= view.threshold()
     assert np.array_equal(view.mask, expected)
     assert 0 < view.mask.sum() < view.mask.size
-    assert view.area_label.text().startswith(f"{100 * expected.mean():.2f} %")
+    assert view.panel.area_label.text().startswith(f"{100 * expected.mean():.2f} %")
     qtbot.wait(50)
     assert not np.array_equal(_pixels(view.viewer), before)
     assert len(calls) == 1  # no new inference
@@ -89,12 +89,12 @@ def test_contour_patch_view_counts_a_known_ground_truth_mask(qtbot, window, tmp_
     view.load_ground_truth(tmp_path / "img_gt.png")
     expected = {"authentic": 256 - 4, "tampered": 2, "contour": 2}
     qtbot.waitUntil(lambda: view.patch_counts() == expected)
-    assert view.patch_check.isChecked()
-    assert view.patch_counts_label.text().startswith("2 tampered, 2 contour, 252 authentic")
+    assert view.panel.patch_check.isChecked()
+    assert view.panel.patch_counts_label.text().startswith("2 tampered, 2 contour, 252 authentic")
     assert view.viewer.layer_visible("patches")
 
     # From the prediction at threshold 0 every patch is fully flagged.
-    view.patch_source.setCurrentIndex(view.patch_source.findData("prediction"))
+    view.panel.patch_source.setCurrentIndex(view.panel.patch_source.findData("prediction"))
     view.set_threshold(0.0)
     qtbot.waitUntil(lambda: view.patch_counts() == {"authentic": 0, "tampered": 256, "contour": 0})
 
@@ -132,7 +132,7 @@ def test_without_a_model_images_still_open_with_a_clear_message(
     window.open_paths([image_file])
     qtbot.waitUntil(lambda: window.analysis.image is not None and not window.analysis.is_busy())
     assert window.analysis.viewer.has_image()
-    assert window.analysis.score_label.text().startswith("no model")
+    assert window.analysis.panel.score_label.text().startswith("no model")
 
 
 def test_cancel_drops_the_running_analysis(qtbot, window, image_file):
@@ -194,7 +194,7 @@ def test_command_line_images_open_the_first_and_queue_all(qtbot, window, image_f
 
 def _save_buttons_enabled(window) -> list[bool]:
     view = window.analysis
-    return [b.isEnabled() for b in view.save_buttons.values()] + [
+    return [b.isEnabled() for b in view.panel.save_buttons.values()] + [
         a.isEnabled() for a in window.save_actions
     ]
 
@@ -231,14 +231,14 @@ def test_a_new_open_shows_only_the_new_file_while_it_runs_and_after_cancel(
     qtbot.waitUntil(lambda: view.path == large and view.is_busy(), timeout=10_000)
 
     def panels_belong_to_the_large_file() -> None:
-        assert view.file_label.text() == "large.png"
-        assert view.size_label.text().startswith("80 × 60 px")
-        assert view.sha_label.toolTip() == sha256_file(large)
-        assert view.sha_label.text().replace("\n", "") == sha256_file(large)
+        assert view.panel.file_label.text() == "large.png"
+        assert view.panel.size_label.text().startswith("80 × 60 px")
+        assert view.panel.sha_label.toolTip() == sha256_file(large)
+        assert view.panel.sha_label.text().replace("\n", "") == sha256_file(large)
         assert view.viewer.image_size() == (80, 60)
         assert view.analysis is None
-        assert view.area_label.text() == view.model_label.text() == "–"
-        assert view.time_label.text() == "–"
+        assert view.panel.area_label.text() == view.panel.model_label.text() == "–"
+        assert view.panel.time_label.text() == "–"
         assert not any(_save_buttons_enabled(window))
         for layer in ("heatmap", "mask", "outline"):
             assert not view.viewer.layer_visible(layer)  # no overlay of the previous file
@@ -247,7 +247,7 @@ def test_a_new_open_shows_only_the_new_file_while_it_runs_and_after_cancel(
     view.cancel()
     qtbot.waitUntil(lambda: not view.is_busy(), timeout=10_000)
     panels_belong_to_the_large_file()
-    assert view.score_label.text() == "cancelled"
+    assert view.panel.score_label.text() == "cancelled"
     assert view.save_dialog("mask") is None  # Ctrl+S does nothing either
 
 
@@ -272,12 +272,12 @@ def test_a_failed_open_leaves_nothing_of_the_previous_file(
     assert view.analysis is None and view.image is None and view.path is None
     assert not view.viewer.has_image()
     assert view.stack.currentIndex() == 0 and bad.name in view.placeholder.text()
-    assert view.file_label.text() == bad.name
-    for label in (view.size_label, view.sha_label, view.meta_label):
+    assert view.panel.file_label.text() == bad.name
+    for label in (view.panel.size_label, view.panel.sha_label, view.panel.meta_label):
         assert label.text() == "–"
-    for label in (view.area_label, view.model_label, view.time_label):
+    for label in (view.panel.area_label, view.panel.model_label, view.panel.time_label):
         assert label.text() == "–"
-    assert view.score_label.text() == "could not be opened"
+    assert view.panel.score_label.text() == "could not be opened"
     assert not any(_save_buttons_enabled(window))
     assert view.mask is None
     assert window.windowTitle() != f"{bad.name} — NCL Forensics"
@@ -346,14 +346,14 @@ def test_the_side_panel_is_never_cut_off_at_1280_by_800(qtbot, window, tmp_path)
         "datetime": "2024:01:01 12:00:00",
     }
     info = ImageInfo(format="JPEG", width=64, height=48, mode="RGB", exif=exif)
-    view._show_image(tmp_path / "x.jpg", np.zeros((48, 64, 3), np.uint8), info, "ab" * 32)
+    view.state.show_image(tmp_path / "x.jpg", np.zeros((48, 64, 3), np.uint8), info, "ab" * 32)
     assert window.minimumSizeHint().width() <= 1280 and window.minimumSizeHint().height() <= 800
 
     def check() -> None:
         qtbot.wait(50)
-        viewport = view.panel_scroll.viewport()
-        assert view.panel.width() <= viewport.width()
-        for box in view.panel.findChildren(QGroupBox):
+        viewport = view.panel.viewport()
+        assert view.panel.content.width() <= viewport.width()
+        for box in view.panel.content.findChildren(QGroupBox):
             right = box.mapTo(viewport, box.rect().topRight()).x()
             assert box.mapTo(viewport, box.rect().topLeft()).x() >= 0, box.title()
             assert right < viewport.width(), box.title()
@@ -380,13 +380,18 @@ def _held_bytes(view) -> dict[str, int]:
         for n, v in (("main", view.viewer), ("side", view.side_viewer))
         for k, i in v._items.items()
     ]
-    pixmaps.append(("heat cache", view._heat_pixmap))
+    pixmaps.append(("heat cache", view.layers.heat_pixmap))
     for label, pixmap in pixmaps:
         if pixmap is not None and not pixmap.isNull():
             image = pixmap.toImage()  # shallow: the pixmap's own pixels on raster platforms
             start = np.frombuffer(image.constBits(), np.uint8).ctypes.data
             ranges.append((start, start + image.sizeInBytes(), label))
-    arrays = [(k, v) for k, v in vars(view).items() if isinstance(v, np.ndarray)]
+    arrays = [
+        (k, v)
+        for part in (view.state, view.layers)
+        for k, v in vars(part).items()
+        if isinstance(v, np.ndarray)
+    ]
     for results in view.forensic._cache.values():
         arrays += [(f"view {k}", r.map) for k, r in results.items() if r.map is not None]
     for label, array in arrays:
@@ -449,4 +454,4 @@ def test_a_large_image_is_held_once_and_its_layers_at_display_resolution(
     assert not view.mask[499, 1499] and not view.mask[1001, 2001]
     assert view.mask.sum() == 501 * 501 + 1
     # The area is still counted at full resolution.
-    assert view.area_label.text().startswith(f"{100 * (1001 * 1001 + 1) / (h * w):.2f} %")
+    assert view.panel.area_label.text().startswith(f"{100 * (1001 * 1001 + 1) / (h * w):.2f} %")

@@ -194,7 +194,7 @@ def test_add_folder_shows_the_batch_and_rows_sort_by_score_with_their_model(
 ):
     from PySide6.QtWidgets import QFileDialog
 
-    from app.batch_view import COL_MODEL, COL_SCORE
+    from app.batch.table import COL_MODEL, COL_SCORE
 
     folder = _folder_with_one_corrupt_file(tmp_path)
     window.tabs.setCurrentIndex(TAB_ANALYSIS)
@@ -249,7 +249,7 @@ def test_the_export_dialog_remembers_the_analyst_and_shows_mode_and_threshold(
 
     from PySide6.QtWidgets import QDialog
 
-    from app.batch_view import ReportDialog
+    from app.batch.report import ReportDialog
 
     batch = window.batch
     batch.add_paths([_folder_with_one_corrupt_file(tmp_path)])

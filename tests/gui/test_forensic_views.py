@@ -52,7 +52,7 @@ def test_a_view_is_an_overlay_layer_computed_off_the_gui_thread_and_cached(
     view = window.analysis
     panel = view.forensic
     view.set_overlay_mode("heatmap")
-    view.opacity_slider.setValue(100)
+    view.panel.opacity_slider.setValue(100)
     window.open_paths([forged_jpeg])
     wait_analysis(qtbot, view)
     qtbot.waitUntil(lambda: panel.result("metadata") is not None and not panel.is_busy())
@@ -67,7 +67,9 @@ def test_a_view_is_an_overlay_layer_computed_off_the_gui_thread_and_cached(
     qtbot.waitUntil(lambda: panel.result("ela") is not None and not panel.is_busy())
     ela = panel.result("ela")
     assert "MainThread" not in panel.computed_in and len(panel.computed_in) == 2
-    qtbot.waitUntil(lambda: view._heat_key == (id(ela.map), view.cmap_combo.currentData()))
+    qtbot.waitUntil(
+        lambda: view.layers.heat_key == (id(ela.map), view.panel.cmap_combo.currentData())
+    )
     qtbot.wait(50)
     ela_pixels = _pixels(view.viewer)
     assert np.abs(ela_pixels - ncl_pixels).mean() > 3  # the drawn layer is the ELA map
@@ -96,7 +98,7 @@ def test_two_maps_side_by_side(qtbot, window, forged_jpeg):
     window.open_paths([forged_jpeg])
     wait_analysis(qtbot, view)
     panel.select(shown="ela", beside="noise")
-    assert view.side_check.isChecked() and view.side_viewer.isVisible()
+    assert view.panel.side_check.isChecked() and view.side_viewer.isVisible()
     qtbot.waitUntil(lambda: panel.result("noise") is not None and panel.result("ela") is not None)
     qtbot.waitUntil(lambda: view.side_viewer.image_size() == (128, 96))
     assert "Noise level" in panel.status_label.text() and "Error level" in panel.status_label.text()

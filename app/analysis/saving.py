@@ -1,0 +1,157 @@
+"""The Analysis view's saving: the mask, heatmap, overlay or JSON of the shown result.
+
+``SaveActions`` (a part of ``AnalysisView``) checks that the result is the shown image's and
+that the target lies outside every evidence folder (``ncl_core.outputs``), then runs
+``write_output`` in a job.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import platformdirs
+from PySide6.QtWidgets import QFileDialog
+
+from app.analysis.state import AnalysisState, OverlaySettings
+from app.jobs import Job, JobContext, JobManager
+from app.settings import Settings
+from ncl_core import __version__
+from ncl_core.analysis import Analysis
+from ncl_core.fsutil import atomic_write_bytes
+from ncl_core.outputs import (
+    EvidenceFolderError,
+    check_outside_evidence,
+    default_output_folder,
+    output_name,
+)
+from ncl_core.render import mask_png, overlay_rgb, save_heatmap_png, save_png
+
+KINDS = ("mask", "heatmap", "overlay", "json")
+
+
+def file_filter(kind: str) -> str:
+    """The save dialog's file filter for ``kind``."""
+    return "JSON (*.json)" if kind == "json" else "PNG image (*.png)"
+
+
+def write_output(
+    kind: str,
+    target: Path,
+    analysis: Analysis,
+    image: np.ndarray,
+    overlay: OverlaySettings,
+) -> Path:
+    """Write ``kind`` of ``analysis`` (at ``overlay.threshold``) to ``target``, drawn as
+    ``overlay`` says (style, opacity, colour map); returns ``target``."""
+    analysis = analysis.with_threshold(overlay.threshold)
+    if kind == "mask":
+        save_png(target, mask_png(analysis.mask))
+    elif kind == "heatmap":
+        save_heatmap_png(target, analysis.probability, overlay.colormap)
+    elif kind == "overlay":
+        pixels = np.ascontiguousarray(image)  # the view's pixels are a strided view
+        if overlay.overlay == "off":
+            save_png(target, pixels)
+        else:
+            save_png(
+                target,
+                overlay_rgb(
+                    pixels,
+                    analysis.probability,
+                    analysis.threshold,
+                    overlay.opacity,
+                    overlay.colormap,
+                    overlay.overlay,
+                ),
+            )
+    elif kind == "json":
+        data = {"app_version": __version__, **analysis.summary()}
+        atomic_write_bytes(target, json.dumps(data, indent=2).encode("utf-8"))
+    else:
+        raise ValueError(f"unknown output {kind!r}; one of {', '.join(KINDS)}")
+    return target
+
+
+class SaveActions:
+    """The Save buttons and menu entries of ``AnalysisView`` (which this is a part of)."""
+
+    state: AnalysisState
+    settings: Settings
+    jobs: JobManager
+    _evidence: Callable[[], list[Path]]
+
+    # -- saving -------------------------------------------------------------------------------
+    def set_evidence_source(self, evidence: Callable[[], list[Path]]) -> None:
+        """Other evidence the window holds (the batch's inputs): no save goes into it."""
+        self._evidence = evidence
+
+    def evidence_inputs(self) -> list[Path]:
+        """Files and folders no save may write into: the open image (and the one opening)
+        and the batch's inputs."""
+        return self.state.paths_in_use() + list(self._evidence())
+
+    def is_savable(self) -> bool:
+        """True when the result on screen belongs to the image on screen."""
+        state = self.state
+        a = state.analysis
+        return (
+            a is not None
+            and state.image is not None
+            and state.path is not None
+            and Path(a.source or "") == state.path
+        )
+
+    def default_save_path(self, kind: str) -> Path:
+        """Where the save dialog starts: the remembered folder (never an evidence folder), else
+        the user's documents; named like ``photo.mask.png``."""
+        folder = default_output_folder(
+            self.settings.get("dirs/save"),
+            self.evidence_inputs(),
+            platformdirs.user_documents_dir(),
+        )
+        return folder / output_name(self.state.path or "analysis", kind)
+
+    def ask_save_path(self, kind: str, suggested: Path) -> str:
+        """The save dialog (tests replace this)."""
+        target, _ = QFileDialog.getSaveFileName(
+            self, f"Save {kind}", str(suggested), file_filter(kind)
+        )
+        return target
+
+    def save_dialog(self, kind: str) -> Job | None:
+        if not self.is_savable():
+            return None
+        target = self.ask_save_path(kind, self.default_save_path(kind))
+        if not target:
+            return None
+        job = self.save(kind, Path(target))
+        if job is not None:
+            self.settings.set("dirs/save", str(Path(target).parent))
+        return job
+
+    def save(self, kind: str, target: Path) -> Job | None:
+        """Write the mask, heatmap, overlay or JSON of the current analysis (in a job).
+
+        Refused, with a message, when the result is not the shown image's or when ``target``
+        lies in an evidence folder.
+        """
+        if not self.is_savable():
+            return None
+        try:
+            check_outside_evidence(Path(target).parent, self.evidence_inputs(), what="folder")
+        except EvidenceFolderError as exc:
+            self.message.emit(f"Not saved: {exc}", "error")
+            return None
+        state = self.state
+        analysis, image, overlay = state.analysis, state.image, state.overlay
+
+        def write(ctx: JobContext) -> Path:
+            return write_output(kind, Path(target), analysis, image, overlay)
+
+        job = Job(f"save {kind}", write)
+        job.succeeded.connect(lambda p: self.message.emit(f"Saved {p}", "success"))
+        job.failed.connect(lambda text: self.message.emit(text, "error"))
+        return self.jobs.start(job)

@@ -1,0 +1,405 @@
+"""The Analysis view's state: the overlay settings, the image and result shown, the requests.
+
+``OverlaySettings`` is how results are analysed and drawn; the Batch view and its report read
+the same values. The settings are stored in the GUI settings file a moment after the last
+change (not on every step of a slider drag: each write re-writes the ini file) and at once by
+``store_settings``.
+
+``AnalysisState`` runs one analysis job at a time: a new request cancels the running one and
+waits for it (the latest request wins), and a request made while the model is still being
+looked up waits for it. What the job finds (the image, a ground-truth mask, the result, an
+error) is kept here and announced by signals; the view only draws it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import QObject, QTimer, Signal, Slot
+from PySide6.QtGui import QImage
+
+from app.jobs import Job, JobContext, JobManager
+from app.model_state import ModelState, PredictorSlot
+from app.qtimage import rgb32_image, rgb_view
+from app.settings import Settings
+from ncl_core.analysis import Analysis
+from ncl_core.data.io import ImageInfo, ImageReadError, read_image, read_image_info, read_mask
+from ncl_core.hashing import sha256_file
+from ncl_core.infer import MODES
+from ncl_core.render import COLORMAPS
+
+OVERLAY_STYLES = ("heatmap", "mask", "outline", "off")
+PATCH_SOURCES = ("prediction", "ground_truth")
+STORE_DELAY_MS = 500  # the settings are written this long after the last change
+
+
+@dataclass(frozen=True)
+class OverlaySettings:
+    """How a result is analysed and drawn over the image."""
+
+    mode: str = "auto"  # analysis mode (``ncl_core.infer.MODES``); a change analyses again
+    threshold: float = 0.5  # in steps of 0.01, as the threshold control shows it
+    opacity: float = 0.5  # of the heatmap or mask, in steps of 0.01
+    colormap: str = "inferno"
+    overlay: str = "heatmap"  # one of OVERLAY_STYLES
+    side_by_side: bool = False  # the heatmap (or a second map) in a pane of its own
+    show_patches: bool = False  # the contour-patch grid
+    patch_source: str = "prediction"  # which mask the patches come from (not stored)
+
+
+# The stored fields and their keys in the GUI settings.
+SETTING_KEYS = {
+    "mode": "analysis/mode",
+    "threshold": "analysis/threshold",
+    "opacity": "analysis/opacity",
+    "colormap": "analysis/colormap",
+    "overlay": "analysis/overlay",
+    "side_by_side": "analysis/side_by_side",
+    "show_patches": "analysis/show_patches",
+}
+_CHOICES = {
+    "mode": MODES,
+    "overlay": OVERLAY_STYLES,
+    "colormap": COLORMAPS,
+    "patch_source": PATCH_SOURCES,
+}
+
+
+def _clean(name: str, value: Any) -> Any:
+    """``value`` as field ``name`` holds it; None when it is not a valid value."""
+    if name in _CHOICES:
+        return value if value in _CHOICES[name] else None
+    if name in ("threshold", "opacity"):
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            return None
+        return round(min(1.0, max(0.0, number)), 2)
+    return bool(value)
+
+
+def load_overlay_settings(settings: Settings) -> OverlaySettings:
+    """The stored settings; a stored choice that is no longer offered gives the first one."""
+    values: dict[str, Any] = {}
+    for name, key in SETTING_KEYS.items():
+        value = _clean(name, settings.get(key))
+        values[name] = value if value is not None else _CHOICES[name][0]
+    return OverlaySettings(**values)
+
+
+@dataclass
+class Request:
+    path: Path
+    analysis: Analysis | None = None  # a result to show instead of running the model again
+    ground_truth: Path | None = None  # a mask to load with the image
+
+
+def _analyse(
+    ctx: JobContext,
+    request: Request,
+    models: tuple[Any, str],
+    mode: str,
+    threshold: float,
+    slot: PredictorSlot,
+) -> Analysis | None:
+    """The analysis job: read and show the image, load its mask, run the model."""
+    info, device = models
+    ctx.emit({"type": "stage", "text": f"Reading {request.path.name}…"})
+    image, _warnings = read_image(request.path)
+    hw = image.shape[:2]
+    # The view keeps one copy of the pixels: this image, shared by the viewer's pixmap.
+    pixels = rgb32_image(image)
+    del image
+    info_ = read_image_info(request.path)
+    # The File panel shows this file's hash at once, with its name and size.
+    sha = request.analysis.sha256 if request.analysis else None
+    sha = sha or sha256_file(request.path)
+    ctx.emit({"type": "image", "path": request.path, "image": pixels, "info": info_, "sha256": sha})
+    if request.ground_truth is not None:
+        try:
+            mask, mask_warnings = read_mask(
+                request.ground_truth, expected_hw=hw, image_path=request.path
+            )
+        except ImageReadError as exc:  # the image is still worth analysing
+            ctx.emit({"type": "warning", "text": str(exc)})
+        else:
+            ctx.emit(
+                {"type": "ground_truth", "result": (request.ground_truth, mask, mask_warnings)}
+            )
+    if request.analysis is not None:
+        return request.analysis
+    if info is None:
+        return None
+    ctx.emit({"type": "stage", "text": f"Loading model {info.name}…"})
+    predictor = slot.get(info, device)
+    ctx.emit({"type": "device", "device": predictor.device})
+    ctx.emit({"type": "stage", "text": f"Analysing ({mode}) on {predictor.device}…"})
+    return predictor.analyze(
+        request.path,
+        mode=mode,
+        threshold=threshold,
+        progress=lambda f: ctx.emit({"type": "progress", "fraction": f}),
+        cancel=ctx.cancelled,
+    )
+
+
+class AnalysisState(QObject):
+    """Overlay settings, the shown image and its result, and the analysis job."""
+
+    overlay_changed = Signal(object)  # frozenset[str]: the OverlaySettings fields that changed
+    busy = Signal(str, object)  # what the job does now, and the fraction done (None: unknown)
+    idle = Signal()  # no job runs or waits any more
+    image_shown = Signal(object, bool)  # the QImage shown; True when it is another image
+    result_changed = Signal(bool)  # the result (or why there is none); True: draw again
+    unreadable = Signal(object, str)  # a file could not be opened: its path, and why
+    ground_truth_changed = Signal()  # a ground-truth mask of the shown image was loaded
+    message = Signal(str, str)  # text, level
+
+    def __init__(
+        self,
+        jobs: JobManager,
+        models: ModelState,
+        settings: Settings,
+        parent: QObject | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.jobs, self.models, self.settings = jobs, models, settings
+        self.slot = PredictorSlot()
+        self._overlay = load_overlay_settings(settings)
+        self._unstored: set[str] = set()
+        self._store_timer = QTimer(self)
+        self._store_timer.setSingleShot(True)
+        self._store_timer.setInterval(STORE_DELAY_MS)
+        self._store_timer.timeout.connect(self.store_settings)
+
+        self.path: Path | None = None
+        self.image: np.ndarray | None = None  # RGB, a read-only view of the shown pixels
+        self.image_info: ImageInfo | None = None
+        self.sha256: str | None = None  # of the shown file, once hashed
+        self.analysis: Analysis | None = None
+        self.ground_truth: np.ndarray | None = None
+        self.ground_truth_path: Path | None = None
+        self.result_note = ""  # why there is no result: "analysis failed", "cancelled", …
+        self._job: Job | None = None
+        self._job_path: Path | None = None  # the file the running job opens
+        self._job_showed_image = False  # whether that file's image has been shown yet
+        self._job_warned = False  # a warning was shown for the running job: keep it up
+        self._stage = ""
+        self._pending: Request | None = None  # starts when the running job has ended
+        self._waiting: Request | None = None  # starts when the model is known
+        self.models.changed.connect(self._on_models_changed)
+
+    # -- overlay settings -----------------------------------------------------------------
+    @property
+    def overlay(self) -> OverlaySettings:
+        return self._overlay
+
+    def update_overlay(self, **changes: Any) -> None:
+        """Change some settings (invalid values are ignored); ``overlay_changed`` names the
+        fields whose value changed."""
+        values = {}
+        for name, value in changes.items():
+            if name not in {f.name for f in fields(OverlaySettings)}:
+                raise TypeError(f"OverlaySettings has no field {name!r}")
+            value = _clean(name, value)
+            if value is not None and value != getattr(self._overlay, name):
+                values[name] = value
+        if not values:
+            return
+        self._overlay = replace(self._overlay, **values)
+        stored = set(values) & set(SETTING_KEYS)
+        if stored:
+            self._unstored |= stored
+            self._store_timer.start()
+        self.overlay_changed.emit(frozenset(values))
+
+    def store_settings(self) -> None:
+        """Write the changed settings to the GUI settings now."""
+        self._store_timer.stop()
+        for name in sorted(self._unstored):
+            self.settings.set(SETTING_KEYS[name], getattr(self._overlay, name))
+        self._unstored.clear()
+
+    # -- requests -------------------------------------------------------------------------
+    def is_busy(self) -> bool:
+        return self._job is not None and self._job.is_running()
+
+    def open_image(
+        self,
+        path: str | Path,
+        analysis: Analysis | None = None,
+        ground_truth: str | Path | None = None,
+    ) -> None:
+        """Show ``path`` and analyse it in a job (or show ``analysis`` if one is given)."""
+        gt = Path(ground_truth) if ground_truth is not None else None
+        request = Request(Path(path), analysis, gt)
+        if self.is_busy():
+            self._pending = request
+            self._job.cancel()
+            return
+        self._start(request)
+
+    def reanalyse(self) -> None:
+        if self.path is not None:
+            self.open_image(self.path)
+
+    def cancel(self) -> None:
+        self._pending = None
+        self._waiting = None
+        if self._job is not None:
+            self._job.cancel()
+
+    def paths_in_use(self) -> list[Path]:
+        """The shown file and the one being opened."""
+        return sorted({p for p in (self.path, self._job_path) if p is not None})
+
+    def load_ground_truth(self, path: str | Path) -> None:
+        """Read a ground-truth mask for the shown image (in a job) and use it for the patches."""
+        if self.image is None or self.path is None:
+            self.message.emit("Open an image before loading its ground-truth mask.", "warning")
+            return
+        h, w = self.image.shape[:2]
+        image_path = self.path
+
+        def read(ctx: JobContext) -> tuple[Path, np.ndarray, list[str]]:
+            mask, warnings = read_mask(path, expected_hw=(h, w), image_path=image_path)
+            return Path(path), mask, warnings
+
+        job = Job("ground-truth mask", read)
+        job.succeeded.connect(self._on_ground_truth)
+        job.failed.connect(lambda text: self.message.emit(text, "error"))
+        self.jobs.start(job)
+
+    # -- the job --------------------------------------------------------------------------
+    def _start(self, request: Request) -> None:
+        if self.models.loading and request.analysis is None:
+            self._waiting = request
+            self._show_busy("Waiting for the model to load…", None)
+            return
+        models = (self.models.info, self.models.device)
+        mode, threshold, slot = self._overlay.mode, self._overlay.threshold, self.slot
+        job = Job("analysis", lambda ctx: _analyse(ctx, request, models, mode, threshold, slot))
+        job.event.connect(self._on_job_event)
+        job.succeeded.connect(self._on_analysis)
+        job.failed.connect(self._on_failed)
+        job.was_cancelled.connect(self._on_cancelled)
+        job.ended.connect(self._on_job_ended)
+        self._job = job
+        self._job_path, self._job_showed_image = request.path, False
+        self._job_warned = False
+        self._show_busy(f"Opening {request.path.name}…", None)
+        self.jobs.start(job)
+
+    def _show_busy(self, text: str, fraction: float | None) -> None:
+        self._stage = text
+        self.busy.emit(text, fraction)
+
+    @Slot(object)
+    def _on_job_event(self, event: dict[str, Any]) -> None:
+        kind = event["type"]
+        if kind == "stage":
+            self._show_busy(event["text"], None)
+        elif kind == "progress":
+            self._show_busy(self._stage, event["fraction"])
+        elif kind == "device":
+            self.models.set_loaded_device(event["device"])
+        elif kind == "image":
+            self.show_image(event["path"], event["image"], event["info"], event["sha256"])
+        elif kind == "ground_truth":
+            self._on_ground_truth(event["result"], show_patches=False)
+        elif kind == "warning":
+            self._job_warned = True
+            self.message.emit(event["text"], "warning")
+
+    def show_image(
+        self, path: Path, pixels: QImage | np.ndarray, info: ImageInfo, sha256: str | None
+    ) -> None:
+        """Show an image read from ``path`` (an RGB array, or a ``Format_RGB32`` QImage that
+        the view then shares); the result of another image goes."""
+        if isinstance(pixels, np.ndarray):
+            pixels = rgb32_image(pixels)
+        image = rgb_view(pixels)  # no copy: the pixels stay in ``pixels``
+        same = self.path == path and self.image is not None and self.image.shape == image.shape
+        self.path, self.image, self.image_info = path, image, info
+        self.sha256 = sha256
+        self._job_showed_image = path == self._job_path
+        self.result_note = ""
+        if not same:
+            self.analysis = None
+            self.ground_truth = None
+            self.ground_truth_path = None
+        self.image_shown.emit(pixels, not same)
+
+    @Slot(object)
+    def _on_analysis(self, analysis: Analysis | None) -> None:
+        if analysis is None:
+            self.result_changed.emit(True)
+            return
+        self.analysis = analysis
+        self.models.set_loaded_device(analysis.device)
+        self.result_changed.emit(True)
+        self.message.emit(
+            f"Analysed {Path(analysis.source or '').name} in {analysis.duration_s:.1f} s "
+            f"({analysis.settings.get('mode', '')}, {analysis.device}).",
+            # A success retracts an earlier error of this view, unless this job warned.
+            "info" if self._job_warned else "success",
+        )
+
+    @Slot(str)
+    def _on_failed(self, text: str) -> None:
+        self.message.emit(text, "error")
+        if self._job_path is not None and not self._job_showed_image:
+            # The file could not be read: nothing of the previous file stays on screen.
+            path = self._job_path
+            self.path, self.image, self.image_info, self.analysis = None, None, None, None
+            self.sha256 = None
+            self.ground_truth = self.ground_truth_path = None
+            self.result_note = "could not be opened"
+            self.unreadable.emit(path, text)
+            return
+        self.analysis = None
+        self.result_note = "analysis failed"
+        self.result_changed.emit(True)
+
+    @Slot()
+    def _on_cancelled(self) -> None:
+        if self._pending is None:
+            self.message.emit("Analysis cancelled.", "info")
+            if self.analysis is None and self.image is not None:
+                self.result_note = "cancelled"
+                self.result_changed.emit(False)
+
+    @Slot()
+    def _on_job_ended(self) -> None:
+        self._job = None
+        self.idle.emit()
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            self._start(pending)
+
+    @Slot()
+    def _on_models_changed(self) -> None:
+        if not self.models.loading and self._waiting is not None:
+            request, self._waiting = self._waiting, None
+            self.idle.emit()
+            self._start(request)
+
+    @Slot(object)
+    def _on_ground_truth(
+        self, result: tuple[Path, np.ndarray, list[str]], show_patches: bool = True
+    ) -> None:
+        """Use a loaded mask for the patches; shown at once when the user asked for it."""
+        path, mask, warnings = result
+        if self.image is None or mask.shape != self.image.shape[:2]:
+            return  # another image was opened meanwhile
+        self.ground_truth, self.ground_truth_path = mask, path
+        for warning in warnings:
+            self._job_warned = True
+            self.message.emit(f"{path.name}: {warning}", "warning")
+        self.update_overlay(patch_source="ground_truth")
+        if show_patches:
+            self.update_overlay(show_patches=True)
+        self.ground_truth_changed.emit()

@@ -1,0 +1,62 @@
+"""The batch job's work, in its thread: find the new files under the inputs, analyse them
+one after another and send each row's result (with a thumbnail) to the Batch view."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from app.batch.table import thumbnail
+from app.jobs import JobContext
+from app.model_state import PredictorSlot
+from app.qtimage import qimage_rgb
+from ncl_core.analysis import Analysis
+from ncl_core.data.io import is_image_file
+from ncl_core.scan import scan_inputs
+
+
+def analyse_batch(
+    ctx: JobContext,
+    inputs: list[Path],
+    known: set[str],
+    model: tuple[Any, str],
+    mode: str,
+    threshold: float,
+    slot: PredictorSlot,
+) -> None:
+    """The batch job: find the files under ``inputs`` not ``known`` yet and analyse them."""
+    info, device = model
+    scan = scan_inputs(inputs)
+    new = [p for p in scan.files if str(p) not in known]
+    files = [p for p in new if is_image_file(p)]
+    ctx.emit(
+        {
+            "type": "files",
+            "inputs": inputs,
+            "files": files,
+            "skipped": [p for p in new if not is_image_file(p)],
+            "problems": scan.problems,
+            "n_found": len(scan.files),
+        }
+    )
+    if not files:
+        return
+    if info is None:
+        for path in files:
+            ctx.emit({"type": "result", "path": path, "result": None})
+        return
+    predictor = slot.get(info, device)
+    ctx.emit({"type": "device", "device": predictor.device})
+    results = predictor.analyze_many(files, mode=mode, threshold=threshold, cancel=ctx.cancelled)
+    try:
+        ctx.emit({"type": "running", "path": files[0]})
+        for i, (path, result) in enumerate(zip(files, results)):
+            thumb = thumbnail(path, result) if isinstance(result, Analysis) else None
+            thumb = None if thumb is None else qimage_rgb(thumb)
+            ctx.emit({"type": "result", "path": path, "result": result, "thumb": thumb})
+            if ctx.cancelled():
+                break
+            if i + 1 < len(files):
+                ctx.emit({"type": "running", "path": files[i + 1]})
+    finally:
+        results.close()  # stops the predictor's read-ahead thread at once
