@@ -1,14 +1,16 @@
 """The forensic views of the Analysis view: which map is shown, the background jobs, the cache.
 
-The maps come from ``ncl_core.views`` (the GUI computes nothing itself). A view is computed in
-a job when it is first asked for, then kept per image, keyed by the file's SHA-256, so going
-back to an image or a view shows it at once. The metadata table is filled for every image.
+The maps come from ``ncl_core.views`` (the GUI computes nothing itself), computed on the
+``Evidence`` the Analysis view read and analysed: the file is not opened again. A view is
+computed in a job when it is first asked for, then kept per image, keyed by the file's SHA-256,
+so going back to an image or a view shows it at once. The metadata table is filled for every
+image.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
-from pathlib import Path
+from dataclasses import replace
 
 import numpy as np
 from PySide6.QtCore import Qt, Signal, Slot
@@ -27,8 +29,9 @@ from PySide6.QtWidgets import (
 
 from app.jobs import Job, JobContext, JobManager
 from ncl_core.analysis import Analysis
+from ncl_core.evidence import Evidence
 from ncl_core.infer import Cancelled
-from ncl_core.views import MAP_VIEWS, VIEWS, Evidence, ViewResult, compute_view
+from ncl_core.views import MAP_VIEWS, VIEWS, ViewResult, compute_view
 
 NCL = "ncl"  # the model's probability map, shown like any other map
 CACHED_IMAGES = 6  # images whose views are kept (a 12 MP map is 48 MB)
@@ -44,12 +47,11 @@ class ForensicViews(QGroupBox):
     def __init__(self, jobs: JobManager, parent: QWidget | None = None) -> None:
         super().__init__("Forensic views", parent)
         self.jobs = jobs
-        self.path: Path | None = None
-        self.sha256: str | None = None
+        self.evidence: Evidence | None = None  # the image shown
+        self.sha256: str | None = None  # its file's SHA-256: the key of its views in the cache
         self._cache: OrderedDict[str, dict[str, ViewResult]] = OrderedDict()
-        self._sha_of: dict[Path, str] = {}
         self._job: Job | None = None
-        self._job_path: Path | None = None
+        self._job_sha: str | None = None  # the image the running job computes views of
         self.computed_in: list[str] = []  # thread names the views ran in (tests read it)
 
         form = QFormLayout(self)
@@ -133,13 +135,14 @@ class ForensicViews(QGroupBox):
         return self._job is not None and self._job.is_running()
 
     # -- images -----------------------------------------------------------------------------
-    def set_image(self, path: Path | None, sha256: str | None = None) -> None:
-        """A new image is shown (None: none); its views come from the cache or a job."""
-        if path is not None and sha256:
-            self._sha_of[path] = sha256
-        self.path = path
-        self.sha256 = self._sha_of.get(path) if path is not None else None
-        if self._job is not None and self._job_path != path:
+    def set_image(self, evidence: Evidence | None, sha256: str | None = None) -> None:
+        """A new image is shown (None: none); its views come from the cache or a job.
+
+        ``sha256``: of the evidence's bytes when already known (default: hashed here).
+        """
+        self.evidence = evidence
+        self.sha256 = None if evidence is None else sha256 or evidence.sha256
+        if self._job is not None and self._job_sha != self.sha256:
             self._job.cancel()
         self._show_metadata()
         self._show_status()
@@ -153,18 +156,19 @@ class ForensicViews(QGroupBox):
         return [n for n in dict.fromkeys(names) if n not in done]
 
     def _request(self) -> None:
-        if self.path is None or self.is_busy():
+        if self.evidence is None or self.sha256 is None or self.is_busy():
             return
         names = self._wanted()
         if not names:
             return
-        path = self.path
+        # A copy of the fields (no pixels or bytes copied): what the views cache on it, such as
+        # the grey levels (4 bytes a pixel), goes when the job ends.
+        evidence, sha = replace(self.evidence), self.sha256
         computed_in = self.computed_in
 
-        def work(ctx: JobContext) -> tuple[Path, str, dict[str, ViewResult]]:
+        def work(ctx: JobContext) -> tuple[str, dict[str, ViewResult]]:
             import threading
 
-            evidence = Evidence.from_path(path)
             out: dict[str, ViewResult] = {}
             for key in names:
                 if ctx.cancelled():
@@ -175,33 +179,31 @@ class ForensicViews(QGroupBox):
                     out[key] = compute_view("metadata", evidence, show_gps=True)
                 else:
                     out[key] = compute_view(key, evidence)
-            return path, evidence.sha256, out
+            return sha, out
 
         job = Job("forensic views", work)
         job.event.connect(self._on_event)
         job.succeeded.connect(self._on_results)
         job.failed.connect(self._on_failed)
         job.ended.connect(self._on_ended)
-        self._job, self._job_path = job, path
+        self._job, self._job_sha = job, sha
         self.computing.emit(True)
         self.jobs.start(job)
 
     @Slot(object)
     def _on_event(self, event: dict) -> None:
-        if event.get("type") == "view" and self._job_path == self.path:
+        if event.get("type") == "view" and self._job_sha == self.sha256:
             title = VIEWS.get(event["name"].split("+")[0])
             self.status_label.setText(f"computing {title.title if title else event['name']}…")
 
     @Slot(object)
-    def _on_results(self, payload: tuple[Path, str, dict[str, ViewResult]]) -> None:
-        path, sha, results = payload
-        self._sha_of[path] = sha
+    def _on_results(self, payload: tuple[str, dict[str, ViewResult]]) -> None:
+        sha, results = payload
         self._cache.setdefault(sha, {}).update(results)
         self._cache.move_to_end(sha)
         while len(self._cache) > CACHED_IMAGES:
             self._cache.popitem(last=False)
-        if path == self.path:
-            self.sha256 = sha
+        if sha == self.sha256:
             self._show_metadata()
             self._show_status()
             self.changed.emit()
@@ -234,7 +236,7 @@ class ForensicViews(QGroupBox):
             result = self.result(name)
             title = VIEWS[name].title
             if result is None:
-                lines.append(f"{title}: computing…" if self.path else f"{title}: no image")
+                lines.append(f"{title}: computing…" if self.evidence else f"{title}: no image")
             else:
                 lines.append(f"{title}: {result.summary}")
         self.status_label.setText("\n".join(lines) or "the model's probability map")
@@ -244,7 +246,7 @@ class ForensicViews(QGroupBox):
         result = self.result(key) or self.result("metadata")
         self.table.setRowCount(0)
         if result is None:
-            self.meta_summary.setText("reading…" if self.path else "–")
+            self.meta_summary.setText("reading…" if self.evidence else "–")
             return
         self.meta_summary.setText(result.summary)
         rows = result.details.get("table", [])

@@ -34,7 +34,7 @@ from app.model_state import ModelState
 from app.models_view import ModelsView
 from app.resources import sample_images, sample_mask_for
 from app.settings import Settings
-from app.training_view import TrainingView
+from app.training import TrainingView
 from app.welcome import WELCOME_WIDTH, WelcomePane
 from app.widgets import MessageBar
 from ncl_core.device import DeviceError, describe, pick_device
@@ -64,7 +64,7 @@ class MainWindow(QMainWindow):
         self.batch = BatchView(
             self.jobs, self.models, self.settings, overlay=self.analysis.overlay_settings
         )
-        self.training = TrainingView(self.jobs, self.settings)
+        self.training = TrainingView(self.jobs, self.settings, self.models)
         self.models_view = ModelsView(self.jobs, self.models)
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
@@ -125,13 +125,10 @@ class MainWindow(QMainWindow):
         self._update_save_actions(self.analysis.is_savable())
         self.analysis.opened.connect(self._on_opened)
         self.batch.open_requested.connect(self._open_from_batch)
-        self.training.model_trained.connect(lambda _: self.models_view.refresh())
-        self.models.list_changed.connect(self.training.set_models)
         self.training.activate_requested.connect(self.models_view.activate)
         self.models_view.activated.connect(self._on_activated)
         self.models_view.removed.connect(self.resolve_model)
         self.models.changed.connect(self._on_models_changed)
-        self.models.changed.connect(lambda: self.training.set_active_model(self.models.info))
         self.jobs.changed.connect(self._update_jobs_label)
 
     def _restore_window(self) -> None:

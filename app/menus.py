@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import QMessageBox
 
-from app.training_view import DEVICES
+from app.training.form import DEVICES
 from ncl_core import __version__
 
 if TYPE_CHECKING:

@@ -2,10 +2,10 @@
 
 ``ModelState`` lives on the GUI thread and is the GUI's one reader of the model registry: it
 lists the models (``models``, announced by ``list_changed``), says which one is active
-(``info``, announced by ``changed``) and runs the registry's changes (import, activate, export,
-remove) in jobs, listing the registry again after each. A ``PredictorSlot`` holds one loaded
-``Predictor`` and is used by one job at a time (the predictor is thread-confined), so the
-analysis view and the batch view each own a slot.
+(``info``, announced by ``changed``) and runs the registry's changes (import, registering a
+trained model, activate, export, remove) in jobs, listing the registry again after each. A
+``PredictorSlot`` holds one loaded ``Predictor`` and is used by one job at a time (the
+predictor is thread-confined), so the analysis view and the batch view each own a slot.
 """
 
 from __future__ import annotations
@@ -106,6 +106,17 @@ class ModelState(QObject):
         """Validate a model file and copy it into the registry."""
         return self._registry_job(
             "import model", lambda registry: registry.import_model(path), done, failed
+        )
+
+    def register_trained(
+        self,
+        path: str | Path,
+        done: Callable[[ModelInfo], Any] | None = None,
+        failed: Callable[[str], Any] | None = None,
+    ) -> Job:
+        """Add a model file a training run wrote to the registry (validated as an import)."""
+        return self._registry_job(
+            "register model", lambda registry: registry.register_trained(path), done, failed
         )
 
     def activate(

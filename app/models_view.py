@@ -29,8 +29,9 @@ from PySide6.QtWidgets import (
 
 from app.jobs import Job, JobManager
 from app.model_state import ModelState
+from ncl_core.errors import EvidenceFolderError
 from ncl_core.modelfile import ModelInfo
-from ncl_core.outputs import EvidenceFolderError, check_outside_evidence, default_output_folder
+from ncl_core.outputs import default_output_folder, refuse_inside_evidence
 
 COLUMNS = ("", "Name", "Backbone", "Trained on", "F1", "AUC", "Created", "SHA-256")
 
@@ -158,7 +159,7 @@ class ModelsView(QWidget):
         """Copy a model file out of the registry (never into an evidence folder)."""
         dest = Path(dest)
         try:
-            check_outside_evidence(dest if dest.is_dir() else dest.parent, self.evidence())
+            refuse_inside_evidence(dest if dest.is_dir() else dest.parent, self.evidence())
         except EvidenceFolderError as exc:
             self.message.emit(f"Not exported: {exc}", "error")
             return None

@@ -90,10 +90,6 @@ def refuse_inside_evidence(
     )
 
 
-# The name the app's saves still call.
-check_outside_evidence = refuse_inside_evidence
-
-
 def _shown(path: str | os.PathLike[str]) -> str:
     return os.fsencode(path).decode("utf-8", "backslashreplace")
 

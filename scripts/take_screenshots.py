@@ -135,14 +135,15 @@ def main() -> int:
     if "training" in args.views:
         window.tabs.setCurrentIndex(2)
         training = window.training
-        training.data_field.set_text(str(dataset))
-        wait(lambda: training.dataset_ok, 60)
-        training.base_combo.setCurrentIndex(training.base_combo.findData("preset:resnet18"))
-        training.steps_spin.setValue(args.train_steps)
-        training.epochs_spin.setValue(10)
-        training.batch_spin.setValue(4)
-        training.size_spin.setValue(128)
-        training.workers_spin.setValue(0)
+        form = training.form
+        form.data_field.set_text(str(dataset))
+        wait(lambda: form.dataset_ok, 60)
+        form.base_combo.setCurrentIndex(form.base_combo.findData("preset:resnet18"))
+        form.steps_spin.setValue(args.train_steps)
+        form.epochs_spin.setValue(10)
+        form.batch_spin.setValue(4)
+        form.size_spin.setValue(128)
+        form.workers_spin.setValue(0)
         training.start()
         wait(lambda: not training.is_busy(), 1800)
         shot("training.png")

@@ -27,11 +27,12 @@ def drop_paths(widget, paths: list[Path]) -> None:
 
 def configure_training(view, data: Path, steps: int, workers: int = 0) -> None:
     """Fill the Training view for a tiny CPU run: ResNet-18 preset, 64 px, batch 2."""
-    view.data_field.set_text(str(data))
-    view.base_combo.setCurrentIndex(view.base_combo.findData("preset:resnet18"))
-    view.steps_spin.setValue(steps)
-    view.epochs_spin.setValue(1)
-    view.batch_spin.setValue(2)
-    view.size_spin.setValue(64)
-    view.workers_spin.setValue(workers)
-    view.device_combo.setCurrentText("cpu")
+    form = view.form
+    form.data_field.set_text(str(data))
+    form.base_combo.setCurrentIndex(form.base_combo.findData("preset:resnet18"))
+    form.steps_spin.setValue(steps)
+    form.epochs_spin.setValue(1)
+    form.batch_spin.setValue(2)
+    form.size_spin.setValue(64)
+    form.workers_spin.setValue(workers)
+    form.device_combo.setCurrentText("cpu")

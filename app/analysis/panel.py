@@ -32,6 +32,7 @@ from app.jobs import JobManager
 from app.model_state import ModelState
 from ncl_core.analysis import Analysis
 from ncl_core.data.io import ImageInfo
+from ncl_core.evidence import Evidence
 from ncl_core.infer import MODES
 from ncl_core.render import COLORMAPS
 
@@ -295,10 +296,15 @@ class AnalysisPanel(QScrollArea):
         self.opacity_label.setText(f"{round(100 * s.opacity)} %")
 
     # -- what the view shows ------------------------------------------------------------------
-    def show_file(self, path: Path, info: ImageInfo, sha256: str | None) -> None:
+    def show_file(self, evidence: Evidence, sha256: str | None) -> None:
+        """The file's name, size, header and hash, as read (nothing is read again here)."""
+        path, info = evidence.path or Path(evidence.name), evidence.info
+        if info is None:  # pixels without a file header
+            h, w = evidence.image.shape[:2]
+            info = ImageInfo(format="pixels", width=w, height=h, mode="RGB")
         self.file_label.setText(path.name)
         self.file_label.setToolTip(str(path))
-        size = path.stat().st_size if path.exists() else 0
+        size = evidence.size_bytes or 0
         self.size_label.setText(
             f"{info.width} × {info.height} px, {info.format}, {info.mode}, {format_bytes(size)}"
         )

@@ -1,13 +1,13 @@
 """The Analysis view's saving: the mask, heatmap, overlay or JSON of the shown result.
 
 ``SaveActions`` (a part of ``AnalysisView``) checks that the result is the shown image's and
-that the target lies outside every evidence folder (``ncl_core.outputs``), then runs
-``write_output`` in a job.
+that the target lies outside every evidence folder (``refuse_inside_evidence``), then writes
+the file in a job with ``write_output`` (both ``ncl_core.outputs``): a saved file is the same
+as the command line's.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -18,18 +18,17 @@ from PySide6.QtWidgets import QFileDialog
 from app.analysis.state import AnalysisState, OverlaySettings
 from app.jobs import Job, JobContext, JobManager
 from app.settings import Settings
-from ncl_core import __version__
 from ncl_core.analysis import Analysis
-from ncl_core.fsutil import atomic_write_bytes
+from ncl_core.errors import EvidenceFolderError
 from ncl_core.outputs import (
-    EvidenceFolderError,
-    check_outside_evidence,
+    OUTPUT_KINDS,
     default_output_folder,
     output_name,
+    refuse_inside_evidence,
+    write_output,
 )
-from ncl_core.render import mask_png, overlay_rgb, save_heatmap_png, save_png
 
-KINDS = ("mask", "heatmap", "overlay", "json")
+KINDS = OUTPUT_KINDS  # mask, heatmap, overlay, json
 
 
 def file_filter(kind: str) -> str:
@@ -37,42 +36,24 @@ def file_filter(kind: str) -> str:
     return "JSON (*.json)" if kind == "json" else "PNG image (*.png)"
 
 
-def write_output(
+def save_output(
     kind: str,
     target: Path,
     analysis: Analysis,
     image: np.ndarray,
     overlay: OverlaySettings,
 ) -> Path:
-    """Write ``kind`` of ``analysis`` (at ``overlay.threshold``) to ``target``, drawn as
+    """Write ``kind`` of ``analysis`` at ``overlay.threshold`` to ``target``, drawn as
     ``overlay`` says (style, opacity, colour map); returns ``target``."""
-    analysis = analysis.with_threshold(overlay.threshold)
-    if kind == "mask":
-        save_png(target, mask_png(analysis.mask))
-    elif kind == "heatmap":
-        save_heatmap_png(target, analysis.probability, overlay.colormap)
-    elif kind == "overlay":
-        pixels = np.ascontiguousarray(image)  # the view's pixels are a strided view
-        if overlay.overlay == "off":
-            save_png(target, pixels)
-        else:
-            save_png(
-                target,
-                overlay_rgb(
-                    pixels,
-                    analysis.probability,
-                    analysis.threshold,
-                    overlay.opacity,
-                    overlay.colormap,
-                    overlay.overlay,
-                ),
-            )
-    elif kind == "json":
-        data = {"app_version": __version__, **analysis.summary()}
-        atomic_write_bytes(target, json.dumps(data, indent=2).encode("utf-8"))
-    else:
-        raise ValueError(f"unknown output {kind!r}; one of {', '.join(KINDS)}")
-    return target
+    return write_output(
+        kind,
+        target,
+        analysis.with_threshold(overlay.threshold),
+        image,
+        cmap=overlay.colormap,
+        overlay=overlay.overlay,
+        alpha=overlay.opacity,
+    )
 
 
 class SaveActions:
@@ -141,7 +122,7 @@ class SaveActions:
         if not self.is_savable():
             return None
         try:
-            check_outside_evidence(Path(target).parent, self.evidence_inputs(), what="folder")
+            refuse_inside_evidence(Path(target).parent, self.evidence_inputs(), what="folder")
         except EvidenceFolderError as exc:
             self.message.emit(f"Not saved: {exc}", "error")
             return None
@@ -149,7 +130,7 @@ class SaveActions:
         analysis, image, overlay = state.analysis, state.image, state.overlay
 
         def write(ctx: JobContext) -> Path:
-            return write_output(kind, Path(target), analysis, image, overlay)
+            return save_output(kind, Path(target), analysis, image, overlay)
 
         job = Job(f"save {kind}", write)
         job.succeeded.connect(lambda p: self.message.emit(f"Saved {p}", "success"))

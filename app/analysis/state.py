@@ -7,8 +7,10 @@ change (not on every step of a slider drag: each write re-writes the ini file) a
 
 ``AnalysisState`` runs one analysis job at a time: a new request cancels the running one and
 waits for it (the latest request wins), and a request made while the model is still being
-looked up waits for it. What the job finds (the image, a ground-truth mask, the result, an
-error) is kept here and announced by signals; the view only draws it.
+looked up waits for it. The job reads the file once (``ncl_core.evidence.load_evidence``):
+the same ``Evidence`` is shown, analysed, and kept for the File panel and the forensic views.
+What the job finds (the evidence, a ground-truth mask, the result, an error) is kept here and
+announced by signals; the view only draws it.
 """
 
 from __future__ import annotations
@@ -26,8 +28,8 @@ from app.model_state import ModelState, PredictorSlot
 from app.qtimage import rgb32_image, rgb_view
 from app.settings import Settings
 from ncl_core.analysis import Analysis
-from ncl_core.data.io import ImageInfo, ImageReadError, read_image, read_image_info, read_mask
-from ncl_core.hashing import sha256_file
+from ncl_core.data.io import ImageInfo, ImageReadError, read_mask
+from ncl_core.evidence import Evidence, load_evidence
 from ncl_core.infer import MODES
 from ncl_core.render import COLORMAPS
 
@@ -105,23 +107,21 @@ def _analyse(
     threshold: float,
     slot: PredictorSlot,
 ) -> Analysis | None:
-    """The analysis job: read and show the image, load its mask, run the model."""
+    """The analysis job: read the file once (``load_evidence``), show it, load its mask, run
+    the model on the same evidence."""
     info, device = models
     ctx.emit({"type": "stage", "text": f"Reading {request.path.name}…"})
-    image, _warnings = read_image(request.path)
-    hw = image.shape[:2]
-    # The view keeps one copy of the pixels: this image, shared by the viewer's pixmap.
-    pixels = rgb32_image(image)
-    del image
-    info_ = read_image_info(request.path)
-    # The File panel shows this file's hash at once, with its name and size.
-    sha = request.analysis.sha256 if request.analysis else None
-    sha = sha or sha256_file(request.path)
-    ctx.emit({"type": "image", "path": request.path, "image": pixels, "info": info_, "sha256": sha})
+    evidence = load_evidence(request.path)
+    # The view keeps one copy of the pixels: this image, shared by the viewer's pixmap. The
+    # evidence it keeps (for the File panel and the forensic views) reads them through a view.
+    pixels = rgb32_image(evidence.image)
+    shown = replace(evidence, image=rgb_view(pixels))
+    sha = evidence.sha256  # hashed while reading; the File panel shows it at once
+    ctx.emit({"type": "image", "evidence": shown, "sha256": sha, "image": pixels})
     if request.ground_truth is not None:
         try:
             mask, mask_warnings = read_mask(
-                request.ground_truth, expected_hw=hw, image_path=request.path
+                request.ground_truth, expected_hw=evidence.image.shape[:2], image_path=request.path
             )
         except ImageReadError as exc:  # the image is still worth analysing
             ctx.emit({"type": "warning", "text": str(exc)})
@@ -129,8 +129,17 @@ def _analyse(
             ctx.emit(
                 {"type": "ground_truth", "result": (request.ground_truth, mask, mask_warnings)}
             )
-    if request.analysis is not None:
-        return request.analysis
+    given = request.analysis
+    if given is not None and given.sha256 not in (None, sha):
+        ctx.emit(
+            {
+                "type": "warning",
+                "text": f"{request.path.name} changed since it was analysed: analysing it again.",
+            }
+        )
+        given = None
+    if given is not None:
+        return given
     if info is None:
         return None
     ctx.emit({"type": "stage", "text": f"Loading model {info.name}…"})
@@ -138,7 +147,7 @@ def _analyse(
     ctx.emit({"type": "device", "device": predictor.device})
     ctx.emit({"type": "stage", "text": f"Analysing ({mode}) on {predictor.device}…"})
     return predictor.analyze(
-        request.path,
+        evidence,
         mode=mode,
         threshold=threshold,
         progress=lambda f: ctx.emit({"type": "progress", "fraction": f}),
@@ -175,10 +184,11 @@ class AnalysisState(QObject):
         self._store_timer.setInterval(STORE_DELAY_MS)
         self._store_timer.timeout.connect(self.store_settings)
 
+        self.evidence: Evidence | None = None  # the shown file, read once (its pixels: image)
         self.path: Path | None = None
         self.image: np.ndarray | None = None  # RGB, a read-only view of the shown pixels
         self.image_info: ImageInfo | None = None
-        self.sha256: str | None = None  # of the shown file, once hashed
+        self.sha256: str | None = None  # of the shown file
         self.analysis: Analysis | None = None
         self.ground_truth: np.ndarray | None = None
         self.ground_truth_path: Path | None = None
@@ -307,7 +317,7 @@ class AnalysisState(QObject):
         elif kind == "device":
             self.models.set_loaded_device(event["device"])
         elif kind == "image":
-            self.show_image(event["path"], event["image"], event["info"], event["sha256"])
+            self.show_image(event["evidence"], event["sha256"], event["image"])
         elif kind == "ground_truth":
             self._on_ground_truth(event["result"], show_patches=False)
         elif kind == "warning":
@@ -315,16 +325,22 @@ class AnalysisState(QObject):
             self.message.emit(event["text"], "warning")
 
     def show_image(
-        self, path: Path, pixels: QImage | np.ndarray, info: ImageInfo, sha256: str | None
+        self, evidence: Evidence, sha256: str | None, pixels: QImage | None = None
     ) -> None:
-        """Show an image read from ``path`` (an RGB array, or a ``Format_RGB32`` QImage that
-        the view then shares); the result of another image goes."""
-        if isinstance(pixels, np.ndarray):
-            pixels = rgb32_image(pixels)
-        image = rgb_view(pixels)  # no copy: the pixels stay in ``pixels``
+        """Show an image read from a file (``evidence.path``; ``sha256``: of its bytes); the
+        result of another image goes.
+
+        ``pixels``: the image as a ``Format_RGB32`` QImage, which the view then shares, with
+        ``evidence.image`` a view of it (the analysis job makes both); None: made here.
+        """
+        if pixels is None:
+            pixels = rgb32_image(evidence.image)
+            evidence = replace(evidence, image=rgb_view(pixels))
+        image = evidence.image
+        path = evidence.path
         same = self.path == path and self.image is not None and self.image.shape == image.shape
-        self.path, self.image, self.image_info = path, image, info
-        self.sha256 = sha256
+        self.evidence, self.path, self.image = evidence, path, image
+        self.image_info, self.sha256 = evidence.info, sha256
         self._job_showed_image = path == self._job_path
         self.result_note = ""
         if not same:
@@ -355,7 +371,7 @@ class AnalysisState(QObject):
             # The file could not be read: nothing of the previous file stays on screen.
             path = self._job_path
             self.path, self.image, self.image_info, self.analysis = None, None, None, None
-            self.sha256 = None
+            self.evidence, self.sha256 = None, None
             self.ground_truth = self.ground_truth_path = None
             self.result_note = "could not be opened"
             self.unreadable.emit(path, text)

@@ -313,10 +313,9 @@ class AnalysisView(SaveActions, QWidget):
         self.placeholder.setText(PLACEHOLDER)
         self.stack.setCurrentIndex(1)
         self.opened.emit(str(state.path))
-        sha256 = state.sha256
-        self.panel.show_file(state.path, state.image_info, sha256)
+        self.panel.show_file(state.evidence, state.sha256)
         self._update_result_panel()
-        self.forensic.set_image(state.path, sha256)
+        self.forensic.set_image(state.evidence, state.sha256)
         if new:
             self.layers.render()
 

@@ -1,5 +1,6 @@
 """The batch job's work, in its thread: find the new files under the inputs, analyse them
-one after another and send each row's result (with a thumbnail) to the Batch view."""
+one after another (``Predictor.analyze_stream``: each file read once) and send each row's
+result, with a thumbnail drawn from the pixels the model analysed, to the Batch view."""
 
 from __future__ import annotations
 
@@ -47,16 +48,19 @@ def analyse_batch(
         return
     predictor = slot.get(info, device)
     ctx.emit({"type": "device", "device": predictor.device})
-    results = predictor.analyze_many(files, mode=mode, threshold=threshold, cancel=ctx.cancelled)
+    # Each file is read once, a few ahead of the model; of its pixels, a row keeps only the
+    # thumbnail (the full images go as the stream moves on).
+    stream = predictor.analyze_stream(files, mode=mode, threshold=threshold, cancel=ctx.cancelled)
     try:
         ctx.emit({"type": "running", "path": files[0]})
-        for i, (path, result) in enumerate(zip(files, results)):
-            thumb = thumbnail(path, result) if isinstance(result, Analysis) else None
-            thumb = None if thumb is None else qimage_rgb(thumb)
+        for i, (path, (evidence, result)) in enumerate(zip(files, stream)):
+            thumb = None
+            if evidence is not None and isinstance(result, Analysis):
+                thumb = qimage_rgb(thumbnail(evidence.image, result))
             ctx.emit({"type": "result", "path": path, "result": result, "thumb": thumb})
             if ctx.cancelled():
                 break
             if i + 1 < len(files):
                 ctx.emit({"type": "running", "path": files[i + 1]})
     finally:
-        results.close()  # stops the predictor's read-ahead thread at once
+        stream.close()  # stops the predictor's read-ahead thread at once

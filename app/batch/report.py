@@ -1,13 +1,15 @@
 """The Batch view's report: the export dialog and the job that writes the report folder.
 
 The report is ``ncl_core.report.run_batch`` over the queue's inputs (the bundled samples are
-never part of it), with the Analysis view's mode and threshold.
+never part of it), with the Analysis view's mode and threshold. The rows the batch analysed
+already are handed in (``finished``): the model does not run again for a file whose bytes,
+model and mode are those of its analysis; the others are analysed.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +23,7 @@ from app.model_state import ModelState, PredictorSlot
 from app.resources import is_sample
 from app.settings import Settings
 from app.widgets import PathField
+from ncl_core.analysis import Analysis
 from ncl_core.outputs import default_output_folder
 from ncl_core.report import ReportOptions, run_batch
 
@@ -77,8 +80,9 @@ class ReportDialog(QDialog):
             samples.setWordWrap(True)
             form.addRow(samples)
         note = QLabel(
-            "The report analyses every file again, hashes each input at the start and the end, "
-            "and writes HTML, PDF, CSV, JSONL and SHA256SUMS into the folder."
+            "The report reuses the batch's analyses made with the same model and mode (other "
+            "files are analysed), hashes each input at the start and the end, and writes HTML, "
+            "PDF, CSV, JSONL and SHA256SUMS into the folder."
         )
         note.setWordWrap(True)
         form.addRow(note)
@@ -154,10 +158,20 @@ class BatchReport(QObject):
         return Path(dialog.folder.text()), analyst or None, case_id or None
 
     def start(
-        self, roots: list[Path], out_dir: Path, analyst: str | None, case_id: str | None
+        self,
+        roots: list[Path],
+        out_dir: Path,
+        analyst: str | None,
+        case_id: str | None,
+        finished: Iterable[tuple[str | Path, Analysis]] = (),
     ) -> Job | None:
         """Write the report of the queue's ``roots`` (not its samples) into ``out_dir``;
-        None, with a message, when there is no model or nothing but samples."""
+        None, with a message, when there is no model or nothing but samples.
+
+        ``finished``: ``(path, analysis)`` of rows analysed already; the report reuses those of
+        the active model in the report's mode (at the report's threshold) instead of running the
+        model again.
+        """
         try:
             info = self.models.require()
         except Exception as exc:  # noqa: BLE001 - ModelFileError; the message says why
@@ -178,11 +192,18 @@ class BatchReport(QObject):
             mode=overlay.mode, threshold=overlay.threshold, analyst=analyst, case_id=case_id
         )
         device, slot = self.models.device, self._slot
+        reusable = [(p, a) for p, a in finished if a.model_sha256 == info.sha256]
 
         def report(ctx: JobContext):
             predictor = slot.get(info, device)
             return run_batch(
-                roots, predictor, out_dir, options, on_event=ctx.emit, cancel=ctx.cancelled
+                roots,
+                predictor,
+                out_dir,
+                options,
+                on_event=ctx.emit,
+                cancel=ctx.cancelled,
+                finished=reusable,
             )
 
         job = Job("report", report)

@@ -14,7 +14,6 @@ from PySide6.QtGui import QColor, QIcon, QImage, QPixmap
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableWidget, QTableWidgetItem
 
 from ncl_core.analysis import Analysis
-from ncl_core.data.io import ImageReadError, read_image
 from ncl_core.render import fit_within, overlay_rgb
 
 THUMB_PX = 72
@@ -47,12 +46,9 @@ class _Item(QTableWidgetItem):
         return float(mine) < float(theirs)
 
 
-def thumbnail(path: Path, analysis: Analysis) -> np.ndarray | None:
-    """A small picture of the image with its flagged region tinted (None if unreadable)."""
-    try:
-        image, _ = read_image(path)
-    except (ImageReadError, OSError):
-        return None
+def thumbnail(image: np.ndarray, analysis: Analysis) -> np.ndarray:
+    """A small copy of ``image`` (the RGB pixels analysed, not kept) with the flagged region
+    tinted: at most ``THUMB_PX`` a side, all a row keeps of the image."""
     small = fit_within(image, THUMB_PX)
     h, w = small.shape[:2]
     prob = cv2.resize(analysis.probability, (w, h), interpolation=cv2.INTER_AREA)

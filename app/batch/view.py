@@ -385,11 +385,13 @@ class BatchView(QWidget):
     def export(
         self, out_dir: Path, analyst: str | None = None, case_id: str | None = None
     ) -> Job | None:
-        """Write the report for everything dropped so far (in a job)."""
+        """Write the report for everything dropped so far (in a job); the rows' analyses kept
+        in memory are reused, not run again."""
         if self.is_busy():
             self.message.emit("Wait for the batch to finish (or cancel it) first.", "warning")
             return None
-        job = self.report.start(self.roots, out_dir, analyst, case_id)
+        finished = list(self.results.items())
+        job = self.report.start(self.roots, out_dir, analyst, case_id, finished)
         if job is not None:
             self.cancel_button.setEnabled(True)
             self.export_button.setEnabled(False)

@@ -8,7 +8,7 @@ from PIL import Image
 
 from app.qtimage import array_from_qimage
 
-from gui_helpers import wait_analysis
+from gui_helpers import count_opens, wait_analysis
 
 
 def _pixels(viewer) -> np.ndarray:
@@ -39,6 +39,41 @@ def test_open_image_analyses_it_and_the_overlay_changes_the_rendered_pixels(
     view.toggle_overlay()  # Space: back to the original
     qtbot.wait(50)
     assert np.array_equal(_pixels(view.viewer), plain)
+
+
+def test_one_analysis_opens_the_image_file_once(qtbot, window, image_file, monkeypatch):
+    """The file is read once: the pixels shown, the header, the hash, the model's input and the
+    forensic views (metadata, a map) all come from the same ``Evidence``."""
+    import os
+
+    view = window.analysis
+    panel = view.forensic
+    with count_opens(monkeypatch, [image_file]) as counts:
+        window.open_paths([image_file])
+        wait_analysis(qtbot, view)
+        qtbot.waitUntil(lambda: panel.result("metadata") is not None and not panel.is_busy())
+        panel.select(shown="ela")
+        qtbot.waitUntil(lambda: panel.result("ela") is not None and not panel.is_busy())
+    assert counts[os.path.realpath(image_file)] == 1
+    assert view.panel.file_label.text() == "photo.png"
+    assert view.panel.size_label.text().startswith("128 × 96 px, PNG")
+    assert view.panel.sha_label.text().replace("\n", "") == view.analysis.sha256
+    assert view.state.evidence.sha256 == view.analysis.sha256
+
+
+def test_a_result_of_other_bytes_is_not_shown_over_the_file(qtbot, window, image_file):
+    """A batch row's analysis is shown only if the file still has the bytes it analysed."""
+    from dataclasses import replace
+
+    view = window.analysis
+    window.open_paths([image_file])
+    wait_analysis(qtbot, view)
+    first = view.analysis
+    stale = replace(first, sha256="0" * 64, score=-1.0)
+    view.open_image(image_file, analysis=stale)
+    qtbot.waitUntil(lambda: view.analysis is not first and not view.is_busy(), timeout=30_000)
+    assert view.analysis.sha256 == first.sha256 and view.analysis.score == first.score
+    assert "changed since it was analysed" in window.message_bar.text()
 
 
 def test_threshold_slider_redraws_the_mask_without_running_the_model(
@@ -346,7 +381,10 @@ def test_the_side_panel_is_never_cut_off_at_1280_by_800(qtbot, window, tmp_path)
         "datetime": "2024:01:01 12:00:00",
     }
     info = ImageInfo(format="JPEG", width=64, height=48, mode="RGB", exif=exif)
-    view.state.show_image(tmp_path / "x.jpg", np.zeros((48, 64, 3), np.uint8), info, "ab" * 32)
+    from ncl_core.evidence import Evidence
+
+    shown = Evidence(np.zeros((48, 64, 3), np.uint8), path=tmp_path / "x.jpg", info=info)
+    view.state.show_image(shown, "ab" * 32)
     assert window.minimumSizeHint().width() <= 1280 and window.minimumSizeHint().height() <= 800
 
     def check() -> None:

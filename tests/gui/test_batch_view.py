@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from app.main_window import TAB_ANALYSIS, TAB_BATCH
@@ -104,6 +105,53 @@ def test_export_report_writes_the_report_folder(qtbot, window, tmp_path):
 
 def _wait_idle(qtbot, batch, rows: int, timeout: int = 60_000) -> None:
     qtbot.waitUntil(lambda: batch.table.rowCount() == rows and not batch.is_busy(), timeout=timeout)
+
+
+def test_exporting_reuses_the_rows_analyses_instead_of_running_the_model_again(
+    qtbot, window, tmp_path, monkeypatch
+):
+    import json
+
+    from ncl_core.infer import Predictor
+
+    folder = _folder_with_one_corrupt_file(tmp_path)
+    batch = window.batch
+    batch.add_paths([folder])
+    _wait_idle(qtbot, batch, 4)
+    scores = {Path(p).name: a.score for p, a in batch.results.items()}
+    assert sorted(scores) == ["a.png", "b.jpg", "c.png"]
+
+    analysed: list[str] = []  # every file the model is asked about from now on
+    stream, analyze = Predictor.analyze_stream, Predictor.analyze
+
+    def counted_stream(self, sources, *args, **kwargs):
+        sources = list(sources)
+        analysed.extend(Path(getattr(s, "path", None) or s).name for s in sources)
+        return stream(self, sources, *args, **kwargs)
+
+    def counted(self, source, *args, **kwargs):
+        analysed.append(Path(getattr(source, "path", None) or source).name)
+        return analyze(self, source, *args, **kwargs)
+
+    monkeypatch.setattr(Predictor, "analyze_stream", counted_stream)
+    monkeypatch.setattr(Predictor, "analyze", counted)
+    window.analysis.set_threshold(0.3)  # another threshold needs no inference either
+    out = tmp_path / "report"
+    batch.export(out)
+    qtbot.waitUntil(lambda: not batch.is_busy(), timeout=60_000)
+    assert batch.progress.format() == "report: complete"
+    assert analysed == ["broken.png"]  # errors are not reused: tried again, still an error
+    rows = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+    rows = {r["name"]: r for r in rows if r["record"] == "row"}
+    assert {n: r["status"] for n, r in rows.items()} == {
+        "a.png": "ok",
+        "b.jpg": "ok",
+        "c.png": "ok",
+        "broken.png": "error",
+    }
+    for name, score in scores.items():
+        assert rows[name]["score"] == pytest.approx(score)
+        assert rows[name]["threshold"] == 0.3
 
 
 def test_samples_are_never_exported_with_casework(qtbot, window, tmp_path):

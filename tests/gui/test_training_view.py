@@ -10,8 +10,8 @@ from qt_helpers import configure_training
 def test_an_unusable_folder_explains_the_expected_layouts(qtbot, window, tmp_path):
     (tmp_path / "images").mkdir()
     view = window.training
-    view.data_field.set_text(str(tmp_path))
-    qtbot.waitUntil(lambda: "Expected one of these layouts" in view.data_summary.text())
+    view.form.data_field.set_text(str(tmp_path))
+    qtbot.waitUntil(lambda: "Expected one of these layouts" in view.form.data_summary.text())
     assert view.start() is None
     assert window.message_bar.level == "error"
 
@@ -22,8 +22,8 @@ def test_a_two_step_run_puts_points_on_the_loss_plots_and_registers_the_model(
     window.tabs.setCurrentIndex(TAB_TRAINING)
     view = window.training
     configure_training(view, tiny_dataset, steps=2)
-    qtbot.waitUntil(lambda: view.dataset_ok, timeout=10_000)
-    assert "tampered" in view.data_summary.text()
+    qtbot.waitUntil(lambda: view.form.dataset_ok, timeout=10_000)
+    assert "tampered" in view.form.data_summary.text()
     assert view.start() is not None
     qtbot.waitUntil(lambda: not view.is_busy(), timeout=60_000)
     counts = view.monitor.point_counts()
@@ -42,7 +42,7 @@ def test_a_two_step_run_puts_points_on_the_loss_plots_and_registers_the_model(
 def test_cancel_stops_training_and_keeps_a_checkpoint(qtbot, window, tiny_dataset):
     view = window.training
     configure_training(view, tiny_dataset, steps=500)
-    qtbot.waitUntil(lambda: view.dataset_ok, timeout=10_000)
+    qtbot.waitUntil(lambda: view.form.dataset_ok, timeout=10_000)
     view.start()
     qtbot.waitUntil(lambda: view.monitor.point_counts().get("total", 0) >= 1, timeout=60_000)
     view.cancel()
@@ -60,7 +60,7 @@ def test_closing_the_window_mid_training_cancels_and_waits(
     window.confirm = lambda text: asked.append(text) or True
     view = window.training
     configure_training(view, tiny_dataset, steps=500)
-    qtbot.waitUntil(lambda: view.dataset_ok, timeout=10_000)
+    qtbot.waitUntil(lambda: view.form.dataset_ok, timeout=10_000)
     job = view.start()
     qtbot.waitUntil(lambda: view.monitor.point_counts().get("total", 0) >= 1, timeout=60_000)
     assert window.close()
@@ -76,7 +76,7 @@ def test_refusing_to_close_keeps_the_work_running(
     window.confirm = lambda text: False
     view = window.training
     configure_training(view, tiny_dataset, steps=500)
-    qtbot.waitUntil(lambda: view.dataset_ok, timeout=10_000)
+    qtbot.waitUntil(lambda: view.form.dataset_ok, timeout=10_000)
     view.start()
     assert not window.close()
     assert view.is_busy()
@@ -87,23 +87,23 @@ def test_the_packaged_app_shows_that_it_uses_no_loader_processes(make_window, mo
     import sys
 
     monkeypatch.setattr(sys, "frozen", True, raising=False)
-    spin = make_window().training.workers_spin
+    spin = make_window().training.form.workers_spin
     assert spin.value() == 0 and not spin.isEnabled()
     assert "packaged app" in spin.toolTip()
 
 
 def test_start_from_defaults_to_fine_tuning_the_active_model(qtbot, window, registered_model):
-    view = window.training
-    qtbot.waitUntil(lambda: view.base_combo.count() > 1)
-    assert view.base_combo.currentData() == str(registered_model.path)
-    assert view.base_combo.currentText().startswith("Fine-tune: gui-tiny")
+    combo = window.training.form.base_combo
+    qtbot.waitUntil(lambda: combo.count() > 1)
+    assert combo.currentData() == str(registered_model.path)
+    assert combo.currentText().startswith("Fine-tune: gui-tiny")
 
     # A choice of the analyst sticks when the registry is listed again.
-    index = view.base_combo.findData("preset:resnet18")
-    view.base_combo.setCurrentIndex(index)
+    index = combo.findData("preset:resnet18")
+    combo.setCurrentIndex(index)
     window.models_view.refresh()
     qtbot.waitUntil(lambda: not window.jobs.running(), timeout=10_000)
-    assert view.base_combo.currentData() == "preset:resnet18"
+    assert combo.currentData() == "preset:resnet18"
 
 
 def _hand_written_run(folder, config, events):
@@ -187,9 +187,9 @@ def _cli_defaults(command: str) -> dict:
     }
 
 
-def _form_defaults(view) -> dict:
-    view.data_field.set_text("/nonexistent/data")  # build_config needs a folder; not scanned
-    config = view.build_config()
+def _form_defaults(form) -> dict:
+    form.data_field.set_text("/nonexistent/data")  # build_config needs a folder; not scanned
+    config = form.build_config()
     return {
         "size": config.size,
         "batch_size": config.batch_size,
@@ -217,18 +217,19 @@ def test_gui_cli_and_library_defaults_agree(qtbot, window, registered_model):
     )
     assert _cli_defaults("train") == scratch
 
-    view = window.training
-    qtbot.waitUntil(lambda: view.base_combo.count() > 1)
-    view.base_combo.setCurrentIndex(view.base_combo.findData(f"preset:{SCRATCH.backbone}"))
-    assert _form_defaults(view) == scratch
-    assert "from scratch" in view.recipe_label.text()
+    form = window.training.form
+    qtbot.waitUntil(lambda: form.base_combo.count() > 1)
+    form.base_combo.setCurrentIndex(form.base_combo.findData(f"preset:{SCRATCH.backbone}"))
+    assert _form_defaults(form) == scratch
+    assert "from scratch" in form.recipe_label.text()
 
     finetune = {**FINETUNE.settings(), "output_stride": FINETUNE.output_stride}
     finetune.pop("workers")
     assert _cli_defaults("finetune") == finetune
-    view.base_combo.setCurrentIndex(view.base_combo.findData(str(registered_model.path)))
-    form = _form_defaults(view)
-    form["output_stride"] = FINETUNE.output_stride  # a fine-tuned model keeps its base's network
-    assert form == finetune
+    form.base_combo.setCurrentIndex(form.base_combo.findData(str(registered_model.path)))
+    defaults = _form_defaults(form)
+    # A fine-tuned model keeps its base's network.
+    defaults["output_stride"] = FINETUNE.output_stride
+    assert defaults == finetune
     # The recipe's settings are shown, with what it was measured to give.
-    assert "× 0.1" in view.recipe_label.text() and "floor" in view.recipe_label.text()
+    assert "× 0.1" in form.recipe_label.text() and "floor" in form.recipe_label.text()

@@ -113,7 +113,7 @@ def test_a_failing_training_run_is_one_message(qtbot, window, tmp_path: Path) ->
         write_mask(data / "masks" / f"img{i}.png", np.ones((32, 32), bool))  # wrong size
     view = window.training
     configure_training(view, data, steps=2, workers=1)  # the error comes from a worker process
-    qtbot.waitUntil(lambda: view.dataset_ok, timeout=TIMEOUT_MS)
+    qtbot.waitUntil(lambda: view.form.dataset_ok, timeout=TIMEOUT_MS)
     assert view.start() is not None
     qtbot.waitUntil(lambda: not view.is_busy(), timeout=TIMEOUT_MS)
     assert _error_shown(window, "mask is 32x32 px but its image")
@@ -162,7 +162,7 @@ def test_drops_during_training_then_closing_during_training_and_batch(
     training, batch, view = window.training, window.batch, window.analysis
     window.tabs.setCurrentIndex(TAB_TRAINING)
     configure_training(training, tiny_dataset, steps=500)
-    qtbot.waitUntil(lambda: training.dataset_ok, timeout=TIMEOUT_MS)
+    qtbot.waitUntil(lambda: training.form.dataset_ok, timeout=TIMEOUT_MS)
     job = training.start()
     qtbot.waitUntil(
         lambda: training.monitor.point_counts().get("total", 0) >= 1, timeout=TIMEOUT_MS

@@ -1,0 +1,185 @@
+"""The Training view's live monitor: loss curves, validation metrics, learning rate, the log.
+
+Curves are updated with ``setData`` on existing pyqtgraph items, at most every
+``PLOT_INTERVAL_MS``, so a fast run cannot flood the GUI thread.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt, QTimer, Slot
+from PySide6.QtGui import QFont
+from PySide6.QtWidgets import QLabel, QPlainTextEdit, QSplitter, QVBoxLayout, QWidget
+
+from ncl_core.training.events import MAIN_LOSSES
+
+PLOT_INTERVAL_MS = 150
+SMOOTHING = 0.9  # EMA weight of the smoothed loss curves (as TensorBoard's slider)
+# Known loss parts get fixed colours; any other part a model returns gets the next one.
+LOSS_COLORS = {"total": (240, 240, 240), "ncl": (255, 150, 40), "pc": (80, 170, 255)}
+EXTRA_COLORS = [(180, 120, 255), (120, 220, 120), (255, 110, 160), (200, 200, 90)]
+
+
+class _Series:
+    """One loss part: raw values per step and their bias-corrected EMA."""
+
+    def __init__(self) -> None:
+        self.steps: list[int] = []
+        self.raw: list[float] = []
+        self.smooth: list[float] = []
+        self._ema = 0.0
+        self._n = 0
+
+    def add(self, step: int, value: float) -> None:
+        self.steps.append(step)
+        self.raw.append(value)
+        if math.isfinite(value):
+            self._n += 1
+            self._ema = SMOOTHING * self._ema + (1 - SMOOTHING) * value
+        self.smooth.append(self._ema / (1 - SMOOTHING**self._n) if self._n else float("nan"))
+
+
+class TrainingMonitor(QWidget):
+    """Loss curves (raw + smoothed) per step, validation F1/AUC per epoch, lr, speed, log."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        pg.setConfigOptions(antialias=True)
+        self.plots = pg.GraphicsLayoutWidget()
+        self.loss_plot = self.plots.addPlot(row=0, col=0, colspan=2, title="Loss per step")
+        self.loss_plot.addLegend(offset=(-10, 5), colCount=5)
+        self.loss_plot.showGrid(x=True, y=True, alpha=0.2)
+        self.loss_plot.setLabel("bottom", "step")
+        self.val_plot = self.plots.addPlot(row=1, col=0, title="Validation per epoch")
+        self.val_plot.addLegend(offset=(-10, 5), colCount=2)
+        self.val_plot.showGrid(x=True, y=True, alpha=0.2)
+        self.val_plot.setLabel("bottom", "epoch")
+        self.val_plot.setYRange(0, 1.15)  # the band above 1 holds the legend
+        self.lr_plot = self.plots.addPlot(row=1, col=1, title="Learning rate")
+        self.lr_plot.showGrid(x=True, y=True, alpha=0.2)
+        self.lr_plot.setLabel("bottom", "step")
+        self.plots.ci.layout.setRowStretchFactor(0, 3)
+        self.plots.ci.layout.setRowStretchFactor(1, 2)
+        self.lr_curve = self.lr_plot.plot(pen=pg.mkPen((200, 200, 120), width=2))
+        self.val_curves = {
+            "f1": self.val_plot.plot(
+                pen=pg.mkPen((90, 200, 120), width=2), symbol="o", symbolSize=7, name="F1"
+            ),
+            "auc": self.val_plot.plot(
+                pen=pg.mkPen((200, 120, 255), width=2), symbol="s", symbolSize=7, name="AUC"
+            ),
+        }
+        self.raw_curves: dict[str, pg.PlotDataItem] = {}
+        self.smooth_curves: dict[str, pg.PlotDataItem] = {}
+
+        self.stats = QLabel("No training yet.")
+        self.stats.setWordWrap(True)
+        self.stats.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.log = QPlainTextEdit()
+        self.log.setReadOnly(True)
+        self.log.setMaximumBlockCount(5000)
+        self.log.setFont(QFont("monospace", 9))
+        splitter = QSplitter(Qt.Orientation.Vertical)
+        splitter.addWidget(self.plots)
+        splitter.addWidget(self.log)
+        splitter.setSizes([600, 160])
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.stats)
+        layout.addWidget(splitter, 1)
+
+        self._timer = QTimer(self)
+        self._timer.setInterval(PLOT_INTERVAL_MS)
+        self._timer.timeout.connect(self.redraw)
+        self.reset()
+
+    def reset(self) -> None:
+        self.series: dict[str, _Series] = {}
+        self.lr_steps: list[int] = []
+        self.lr_values: list[float] = []
+        self.val_epochs: list[int] = []
+        self.val_values: dict[str, list[float]] = {"f1": [], "auc": []}
+        self.log.clear()
+        self._dirty = True
+        self.redraw()
+
+    def _curves_for(self, name: str) -> None:
+        if name in self.raw_curves:
+            return
+        color = LOSS_COLORS.get(name) or EXTRA_COLORS[len(self.raw_curves) % len(EXTRA_COLORS)]
+        faded = pg.mkColor(color)
+        faded.setAlpha(70)
+        raw = self.loss_plot.plot(pen=pg.mkPen(faded, width=1))
+        smooth = self.loss_plot.plot(pen=pg.mkPen(color, width=2), name=name)
+        # Clicking a legend entry hides the smoothed curve; its raw curve follows.
+        smooth.visibleChanged.connect(lambda: raw.setVisible(smooth.isVisible()))
+        # The parts the status line names are shown at first; the others (per-term,
+        # per-stage) start hidden: click their legend entry.
+        if name not in MAIN_LOSSES:
+            smooth.setVisible(False)
+        self.raw_curves[name], self.smooth_curves[name] = raw, smooth
+
+    def add_event(self, event: dict[str, Any]) -> None:
+        kind = event.get("type")
+        if kind == "history":  # a resumed run: the curves so far, from its event log
+            for past in event["events"]:
+                self.add_event(past)
+            return
+        if kind == "step":
+            for name, value in event.get("losses", {}).items():
+                self.series.setdefault(name, _Series()).add(int(event["step"]), float(value))
+            self.lr_steps.append(int(event["step"]))
+            self.lr_values.append(float(event.get("lr", float("nan"))))
+            self._dirty = True
+        elif kind == "validation":
+            metrics = event.get("metrics", {})
+            self.val_epochs.append(int(event["epoch"]))
+            for key in self.val_values:
+                self.val_values[key].append(float(metrics.get(key, float("nan"))))
+            self._dirty = True
+        if not self._timer.isActive():
+            self._timer.start()
+
+    def stop(self) -> None:
+        self._timer.stop()
+        self.redraw()
+
+    @Slot()
+    def redraw(self) -> None:
+        """Push the collected points into the existing curves (setData, no new items)."""
+        if not self._dirty:
+            return
+        self._dirty = False
+        for name, series in self.series.items():
+            self._curves_for(name)
+            steps = np.asarray(series.steps, dtype=float)
+            self.raw_curves[name].setData(steps, np.asarray(series.raw, dtype=float))
+            self.smooth_curves[name].setData(steps, np.asarray(series.smooth, dtype=float))
+        for name in self.raw_curves:
+            if name not in self.series:
+                self.raw_curves[name].setData([], [])
+                self.smooth_curves[name].setData([], [])
+        self.lr_curve.setData(np.asarray(self.lr_steps, float), np.asarray(self.lr_values, float))
+        epochs = np.asarray(self.val_epochs, dtype=float)
+        for key, curve in self.val_curves.items():
+            curve.setData(epochs, np.asarray(self.val_values[key], dtype=float))
+
+    def point_counts(self) -> dict[str, int]:
+        """How many points each loss curve shows (tests read it)."""
+        counts = {}
+        for name, curve in self.smooth_curves.items():
+            xs = curve.getData()[0]
+            counts[name] = 0 if xs is None else len(xs)
+        return counts
+
+    def append_log(self, text: str) -> None:
+        self.log.appendPlainText(text)
+
+    def show_status(self, text: str, losses: dict[str, float]) -> None:
+        """The status line above the plots; every loss part in its tooltip."""
+        self.stats.setToolTip("\n".join(f"{k}: {v:.5f}" for k, v in losses.items()))
+        self.stats.setText(text)
