@@ -93,7 +93,7 @@ class Stepper:
         self.scaler.scale(loss).backward()
         self.scaler.step(self.optimizer)
         self.scaler.update()
-        self.last_loss = float(loss)
+        self.last_loss = float(loss.detach())
 
     def timed(self, steps: int) -> float:
         """Seconds per step over ``steps`` steps."""
@@ -232,7 +232,7 @@ def study_data(args) -> None:
         print(f"| {name} | {rate:.1f} |")
 
 
-def _train_rate(tree: Path, args, extra: list[str]) -> float:
+def _train_rate(tree: Path, args, threads: int | None) -> float:
     """images/s of ``ncl-forensics train`` run from ``tree``, after its first steps."""
     with tempfile.TemporaryDirectory() as tmp:
         run = Path(tmp) / "run"
@@ -242,9 +242,12 @@ def _train_rate(tree: Path, args, extra: list[str]) -> float:
             "--batch-size", str(args.batch_size), "--backbone", args.backbone,
             "--output-stride", str(args.output_stride), "--workers", "1", "--seed", "0",
             "--synthetic-length", str(args.e2e_steps * args.batch_size), "--val-every", "1000",
-            "--run-dir", str(run), "--out", str(Path(tmp) / "model.safetensors"), *extra,
+            "--run-dir", str(run), "--out", str(Path(tmp) / "model.safetensors"),
         ]  # fmt: skip
         env = {**os.environ, "PYTHONPATH": str(tree)}
+        env.pop("OMP_NUM_THREADS", None)
+        if threads:
+            env["OMP_NUM_THREADS"] = str(threads)
         subprocess.run(command, cwd=tree, env=env, check=True, capture_output=True)
         events = [json.loads(line) for line in (run / "events.jsonl").read_text().splitlines()]
     from datetime import datetime
@@ -260,15 +263,17 @@ def _train_rate(tree: Path, args, extra: list[str]) -> float:
 
 def study_e2e(args) -> None:
     here = Path(__file__).resolve().parents[1]
-    trees = [("this tree", here, [])]
+    trees = [("this tree", here)]
     if args.before:
-        trees.insert(0, ("before", Path(args.before).resolve(), []))
+        trees.insert(0, ("before", Path(args.before).resolve()))
     print(f"{cpu_name()} ({os.cpu_count()} logical CPUs); ncl-forensics train --synthetic")
     print(f"command: {shlex.join([sys.executable, *sys.argv])}")
-    print("| code | images/s (end to end) |")
-    print("|---|---|")
-    for name, tree, extra in trees:
-        print(f"| {name} | {_train_rate(tree, args, extra):.2f} |", flush=True)
+    print("| code | intra-op threads | images/s (end to end) |")
+    print("|---|---|---|")
+    for name, tree in trees:
+        for threads in args.e2e_threads:
+            rate = _train_rate(tree, args, threads or None)
+            print(f"| {name} | {threads or 'default'} | {rate:.2f} |", flush=True)
 
 
 def presets(args, device: torch.device) -> None:
@@ -300,6 +305,9 @@ def main() -> None:
     parser.add_argument("--e2e-steps", type=int, default=40)
     parser.add_argument("--e2e-skip", type=int, default=5, help="e2e: start-up steps not counted")
     parser.add_argument("--before", help="e2e: a checkout of the code to compare with")
+    parser.add_argument(
+        "--e2e-threads", type=int, nargs="+", default=[0, 1], help="e2e: OMP threads (0: default)"
+    )
     parser.add_argument(
         "--presets",
         nargs="*",
