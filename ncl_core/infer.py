@@ -25,7 +25,8 @@ from ncl_core.device import amp_dtype, describe, pick_device
 from ncl_core.errors import Cancelled
 from ncl_core.evidence import Evidence, load_evidence, read_ahead
 from ncl_core.metrics import image_score  # re-exported: defined beside the other metrics
-from ncl_core.modelfile import ModelInfo, ModelRegistry, load_model
+from ncl_core.modelfile import ModelInfo, load_model
+from ncl_core.registry import ModelRegistry
 
 MODES = ("auto", "resize", "tiled")
 # The smooth tile window never reaches zero, so a pixel seen by one tile only still counts.

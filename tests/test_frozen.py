@@ -30,7 +30,7 @@ def test_self_test_analyses_a_sample_with_the_default_model(tiny_model_path, cap
 
 def test_self_test_without_a_model_fails_with_one_clear_line(tmp_path, monkeypatch, capsys):
     missing = tmp_path / "resources" / "models" / "ncl-starter.safetensors"
-    monkeypatch.setattr("ncl_core.modelfile.bundled_model_path", lambda: missing)
+    monkeypatch.setattr("ncl_core.registry.bundled_model_path", lambda: missing)
 
     assert main(["--self-test"]) == 1
 

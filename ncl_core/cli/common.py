@@ -28,7 +28,7 @@ def fmt(value: Any) -> str:
 
 def load_predictor(args: argparse.Namespace):
     from ncl_core.infer import Predictor
-    from ncl_core.modelfile import resolve_model
+    from ncl_core.registry import resolve_model
 
     # --model: a file, a registry name or an id; none: the registry's default.
     predictor = Predictor.load(resolve_model(args.model).path, args.device)

@@ -26,7 +26,8 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ncl_core.modelfile import ModelFileError, ModelRegistry, resolve_model
+    from ncl_core.modelfile import ModelFileError
+    from ncl_core.registry import ModelRegistry, resolve_model
 
     registry = ModelRegistry()
     action = args.action

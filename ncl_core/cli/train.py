@@ -51,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
         signal.signal(signal.SIGINT, previous)
         close()
     if path is not None and args.register and dist.is_main:
-        from ncl_core.modelfile import ModelRegistry
+        from ncl_core.registry import ModelRegistry
 
         info = ModelRegistry().register_trained(path)
         print(f"registered as {info.name} ({info.id})", file=sys.stderr)
@@ -81,7 +81,7 @@ def train_config(args: argparse.Namespace, finetune: bool):
     )
     base = None
     if finetune:
-        from ncl_core.modelfile import resolve_model
+        from ncl_core.registry import resolve_model
 
         base = str(resolve_model(args.model).path)  # a file, a name, an id, or the default
     return TrainConfig(

@@ -53,7 +53,7 @@ def _no_bundled_model(monkeypatch, tmp_path):
     """GUI tests bring their own models: the registry starts empty whether or not the
     repository ships a starter model."""
     monkeypatch.setattr(
-        "ncl_core.modelfile.bundled_model_path", lambda: tmp_path / "no-bundled.safetensors"
+        "ncl_core.registry.bundled_model_path", lambda: tmp_path / "no-bundled.safetensors"
     )
 
 

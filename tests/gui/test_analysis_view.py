@@ -159,7 +159,7 @@ def test_without_a_model_images_still_open_with_a_clear_message(
     qtbot, make_window, image_file, monkeypatch, tmp_path
 ):
     monkeypatch.setattr(
-        "ncl_core.modelfile.bundled_model_path", lambda: tmp_path / "none.safetensors"
+        "ncl_core.registry.bundled_model_path", lambda: tmp_path / "none.safetensors"
     )
     window = make_window()
     assert window.models.info is None

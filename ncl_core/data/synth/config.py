@@ -1,0 +1,96 @@
+"""What the generator makes: the forgery kinds, region shapes, donor steps and ``SynthConfig``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ncl_core.config import JsonConfig
+
+KINDS = ("splice", "copy_move", "removal")
+SHAPES = ("polygon", "ellipse", "blob", "segment")
+DONOR_STEPS = ("resample", "jpeg", "noise", "blur", "gamma", "colour")
+MIN_PHOTO_SIDE = 64  # smaller photos are listed as skipped
+
+
+@dataclass
+class SynthConfig(JsonConfig):
+    """What to generate and how; every value drawn per image is recorded in its recipe."""
+
+    size: int = 512  # output side: a crop of the host at native scale (smaller photos: smaller)
+    types: tuple[str, ...] = KINDS
+    authentic_fraction: float = 0.25  # share of untouched (but post-processed) crops
+    seed: int = 0
+    # Host
+    host_rescale_p: float = 0.3  # rescale the whole host before any manipulation
+    host_rescale_range: tuple[float, float] = (0.5, 1.5)
+    # Region
+    area_range: tuple[float, float] = (0.01, 0.5)  # manipulated fraction of the image
+    removal_area_range: tuple[float, float] = (0.01, 0.15)  # inpainting large areas only smears
+    shape_weights: tuple[float, ...] = (0.25, 0.15, 0.25, 0.35)  # SHAPES, in order
+    feather_px: tuple[float, float] = (0.0, 3.0)  # width of the soft edge; below 0.5: a hard cut
+    # Splice
+    self_splice_p: float = 0.3  # donor = the same photo, reprocessed, from elsewhere
+    donor_resample_range: tuple[float, float] = (0.6, 1.6)
+    donor_jpeg_quality: tuple[int, int] = (50, 100)  # inclusive
+    donor_noise_sigma: tuple[float, float] = (1.0, 6.0)
+    donor_blur_sigma: tuple[float, float] = (0.4, 1.5)
+    donor_gamma_range: tuple[float, float] = (0.7, 1.4)
+    donor_colour_shift: float = 18.0  # max per-channel offset, grey levels
+    donor_step_p: tuple[float, ...] = (0.5, 0.5, 0.3, 0.2, 0.3, 0.3)  # DONOR_STEPS, in order
+    color_match_p: float = 0.5  # match the pasted colours to the target area
+    # Copy-move
+    transform_p: float = 0.7  # rotate and scale (else only shift)
+    scale_range: tuple[float, float] = (0.75, 1.33)
+    rotation_range: tuple[float, float] = (-45.0, 45.0)  # degrees
+    flip_p: float = 0.25
+    copy_jpeg_p: float = 0.3  # JPEG round trip of the copied content
+    min_shift: float = 0.5  # source-target distance, in region diameters
+    # Removal
+    removal_patch_p: float = 0.3  # cover with a patch from elsewhere; else inpaint
+    inpaint_radius: int = 5
+    # Global post-processing, in this order; JPEG last
+    resize_p: float = 0.05  # down-scale then back up (resampling traces)
+    resize_range: tuple[float, float] = (0.5, 0.9)
+    blur_p: float = 0.05
+    blur_kernels: tuple[int, ...] = (3, 5)
+    noise_p: float = 0.05
+    noise_sigma: tuple[float, float] = (1.0, 5.0)
+    jpeg_p: float = 0.8
+    jpeg_quality: tuple[int, int] = (60, 100)  # inclusive
+    # Output files
+    image_format: str = "png"  # "png" (lossless, default) or "jpg"
+    save_quality: int = 95  # JPEG quality of the written file when image_format is "jpg"
+
+    def __post_init__(self) -> None:
+        self.types = tuple(self.types)  # a list from a CLI or JSON works the same
+        unknown = set(self.types) - set(KINDS)
+        if not self.types or unknown:
+            raise ValueError(f"types must be a non-empty subset of {KINDS}, got {self.types!r}")
+        if self.size < 32:
+            raise ValueError("size must be at least 32 px")
+        if not 0.0 <= self.authentic_fraction <= 1.0:
+            raise ValueError("authentic_fraction must lie in [0, 1]")
+        for name in ("area_range", "removal_area_range"):
+            a, b = getattr(self, name)
+            if not 0.0 < a <= b < 1.0:
+                raise ValueError(f"{name} must be (low, high) with 0 < low <= high < 1")
+        if len(self.shape_weights) != len(SHAPES) or sum(self.shape_weights) <= 0:
+            raise ValueError(f"shape_weights needs one weight per shape {SHAPES}")
+        if len(self.donor_step_p) != len(DONOR_STEPS):
+            raise ValueError(f"donor_step_p needs one probability per step {DONOR_STEPS}")
+        if self.image_format not in ("png", "jpg"):
+            raise ValueError("image_format must be 'png' or 'jpg'")
+
+    @classmethod
+    def plain(cls, **overrides: Any) -> SynthConfig:
+        """No host rescale and no global post-processing: outside its region an item is the
+        native crop of its photo, bit for bit (what the invariant tests pin)."""
+        base = {
+            "host_rescale_p": 0.0,
+            "resize_p": 0.0,
+            "blur_p": 0.0,
+            "noise_p": 0.0,
+            "jpeg_p": 0.0,
+        }
+        return cls(**{**base, **overrides})
