@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app import gc_guard
 from app.analysis import AnalysisView
 from app.batch import BatchView
 from app.jobs import Job, JobManager
@@ -53,6 +54,9 @@ class MainWindow(QMainWindow):
 
     def __init__(self, settings: Settings | None = None) -> None:
         super().__init__()
+        # Garbage is collected on this thread only while the window lives (app/gc_guard.py).
+        gc_guard.collector().acquire()
+        self._gc_released = False
         self.settings = settings or Settings()
         self.setWindowTitle("NCL Forensics")
         self.jobs = JobManager(self)
@@ -327,6 +331,9 @@ class MainWindow(QMainWindow):
         self.show_message("Stopping the running work…", "info")
         self._wait_for_jobs()
         self._save_window()
+        if not self._gc_released:  # no worker runs now: collection may go back to any thread
+            self._gc_released = True
+            gc_guard.collector().release()
         event.accept()
 
     def _wait_for_jobs(self) -> None:

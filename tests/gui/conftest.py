@@ -6,6 +6,7 @@ config dir) and training runs of a test never touch the real user's folders.
 
 from __future__ import annotations
 
+import gc
 import os
 
 import numpy as np
@@ -83,6 +84,9 @@ def make_window(qtbot, monkeypatch):
     for window in windows:
         window.close()
         assert window.jobs.running() == []
+    # Their Qt objects go now, on this thread, not in some later test's worker thread.
+    windows.clear()
+    gc.collect()
 
 
 @pytest.fixture
