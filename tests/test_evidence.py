@@ -6,18 +6,13 @@ our own readers are all seen, in every thread.
 
 from __future__ import annotations
 
-import builtins
-import contextlib
 import hashlib
 import io
-import os
-import threading
-from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
+from open_counter import count_opens, opens
 from PIL import Image
 
 from ncl_core.analysis import Analysis, AnalysisError
@@ -28,35 +23,6 @@ from ncl_core.infer import InferenceSettings, Predictor
 from imaging import pattern, save
 
 SMALL = InferenceSettings(mode="resize", input_size=64)
-
-
-@contextlib.contextmanager
-def count_opens(monkeypatch: pytest.MonkeyPatch, files: list[Path]) -> Iterator[Counter]:
-    """Count the opens of ``files`` (by real path) until the block ends."""
-    watched = {os.path.realpath(f) for f in files}
-    counts: Counter = Counter()
-    lock = threading.Lock()
-
-    def wrap(real_open):
-        def opener(file, *args, **kwargs):
-            if isinstance(file, (str, bytes, os.PathLike)):
-                key = os.path.realpath(os.fsdecode(file))
-                if key in watched:
-                    with lock:
-                        counts[key] += 1
-            return real_open(file, *args, **kwargs)
-
-        return opener
-
-    with monkeypatch.context() as m:
-        m.setattr(builtins, "open", wrap(builtins.open))
-        m.setattr(io, "open", wrap(io.open))
-        m.setattr(os, "open", wrap(os.open))
-        yield counts
-
-
-def _opens(counts: Counter, path: Path) -> int:
-    return counts[os.path.realpath(path)]
 
 
 def _rotated_jpeg(path: Path) -> Path:
@@ -78,7 +44,7 @@ def test_load_evidence_reads_the_file_once_and_hashes_the_bytes_it_decoded(tmp_p
     with count_opens(monkeypatch, [path]) as counts:
         evidence = load_evidence(path)
 
-    assert _opens(counts, path) == 1
+    assert opens(counts, path) == 1
     assert evidence.data == before[0] and evidence.size_bytes == len(before[0])
     assert evidence.sha256 == hashlib.sha256(before[0]).hexdigest() == evidence.file_sha256
     assert evidence.image.shape == (40, 24, 3) and evidence.image.dtype == np.uint8
@@ -113,11 +79,11 @@ def test_analysing_one_image_opens_it_once(predictor, tmp_path, monkeypatch):
     with count_opens(monkeypatch, [path]) as counts:
         evidence = load_evidence(path)
         result = predictor.analyze(evidence, settings=SMALL)
-    assert _opens(counts, path) == 1
+    assert opens(counts, path) == 1
 
     with count_opens(monkeypatch, [path]) as counts:
         from_path = predictor.analyze(path, settings=SMALL)
-    assert _opens(counts, path) == 1
+    assert opens(counts, path) == 1
 
     for analysis in (result, from_path):
         assert analysis.sha256 == evidence.sha256 and analysis.source == str(path)
@@ -136,8 +102,8 @@ def test_analyze_stream_gives_each_analysis_with_its_evidence(predictor, tmp_pat
     with count_opens(monkeypatch, [*good, bad]) as counts:
         pairs = list(predictor.analyze_stream(sources, settings=SMALL))
 
-    assert [_opens(counts, p) for p in good] == [1, 1, 0]  # the Evidence was not read again
-    assert _opens(counts, bad) == 1
+    assert [opens(counts, p) for p in good] == [1, 1, 0]  # the Evidence was not read again
+    assert opens(counts, bad) == 1
     assert [type(r) for _, r in pairs] == [Analysis, AnalysisError, Analysis, Analysis]
     (e0, r0), (e1, r1), (e2, r2), (e3, r3) = pairs
     assert e1 is None and "bad.png" in r1.message

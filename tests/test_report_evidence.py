@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from open_counter import count_opens, opens
 from PIL import Image
-from test_evidence import _opens, count_opens
 
 from ncl_core.evidence import Evidence, load_evidence
 from ncl_core.infer import Predictor
@@ -84,7 +84,7 @@ def test_the_batch_report_reads_each_input_once(predictor, evidence, tmp_path, m
     assert at_verify.get(str(by_name["truncated.jpg"].resolve())) == 2
     # The end-of-batch check hashes every input once more, on purpose.
     for path in files:
-        assert _opens(counts, path) == at_verify[str(path.resolve())] + 1
+        assert opens(counts, path) == at_verify[str(path.resolve())] + 1
     row = next(r for r in summary.rows if r["name"] == "truncated.jpg")
     assert row["status"] == "error" and row["format"] == "JPEG" and row["sha256_start"]
 
@@ -105,7 +105,7 @@ def test_an_export_of_finished_analyses_does_not_run_the_model(
             ReportOptions(mode="resize"),
             finished=pairs,  # (Evidence, Analysis): nothing to read again
         )
-    assert [_opens(counts, p) for p in images] == [1, 1, 1]  # the end-of-batch hash check only
+    assert [opens(counts, p) for p in images] == [1, 1, 1]  # the end-of-batch hash check only
     assert [r["status"] for r in summary.rows] == [r["status"] for r in fresh.rows]
     for mine, theirs in zip(summary.rows, fresh.rows):
         assert mine["sha256_start"] == theirs["sha256_start"]
@@ -125,7 +125,7 @@ def test_an_export_of_finished_analyses_does_not_run_the_model(
             ReportOptions(mode="resize", threshold=0.9),
             finished=by_path,
         )
-    assert [_opens(counts, p) for p in images[:2]] == [2, 2]  # pictures + end-of-batch check
+    assert [opens(counts, p) for p in images[:2]] == [2, 2]  # pictures + end-of-batch check
     expected = [100 * float((a.probability >= 0.9).mean()) for _, a in pairs[:2]]
     assert [r["area_percent"] for r in strict.rows] == pytest.approx(expected)
     assert all(r["threshold"] == 0.9 for r in strict.rows)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from open_counter import count_opens
 from PIL import Image
 
 from app.qtimage import array_from_qimage
 
-from gui_helpers import count_opens, wait_analysis
+from gui_helpers import wait_analysis
 
 
 def _pixels(viewer) -> np.ndarray:
