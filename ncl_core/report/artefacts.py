@@ -236,14 +236,39 @@ def panel_rgb(pictures: list[np.ndarray], pane_px: int = PANEL_PANE_PX) -> np.nd
 def remove_stale_folders(out_dir: Path, keep: set[str]) -> None:
     """Delete picture folders of rows that were never written (a crash mid-image).
 
-    Only folders named like ours (five or more digits) are touched.
+    Only real folders named like ours (five or more digits) are touched, and inside them only
+    regular files: a symbolic link is never followed (it could lead into evidence), and
+    ``report_links`` refuses a report folder holding one before this runs.
     """
     images = out_dir / IMAGES_DIR
-    if not images.is_dir():
+    if images.is_symlink() or not images.is_dir():
         return
-    for entry in images.iterdir():
+    for entry in os.scandir(images):
         rel = f"{IMAGES_DIR}/{entry.name}"
-        if entry.is_dir() and entry.name.isdigit() and len(entry.name) >= 5 and rel not in keep:
-            for child in entry.iterdir():
-                child.unlink()
-            os.rmdir(entry)
+        if rel in keep or not (entry.name.isdigit() and len(entry.name) >= 5):
+            continue
+        if not entry.is_dir(follow_symlinks=False):
+            continue
+        children = list(os.scandir(entry.path))
+        if any(not c.is_file(follow_symlinks=False) for c in children):
+            continue  # not a folder this tool wrote: left alone
+        for child in children:
+            os.unlink(child.path)
+        os.rmdir(entry.path)
+
+
+def report_links(out_dir: Path, limit: int = 3) -> list[str]:
+    """Symbolic links anywhere inside a report folder (relative paths, at most ``limit``).
+
+    The tool writes, replaces and deletes files in its report folder; through a link it could
+    reach files elsewhere (evidence), so a folder holding one is refused.
+    """
+    found: list[str] = []
+    for folder, dirs, files in os.walk(out_dir, followlinks=False):
+        for name in sorted(dirs + files):
+            path = Path(folder) / name
+            if path.is_symlink():
+                found.append(path.relative_to(out_dir).as_posix())
+                if len(found) >= limit:
+                    return found
+    return found

@@ -13,6 +13,7 @@ import csv
 import io
 import json
 import os
+import re
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -75,6 +76,8 @@ HASH_UNCHECKED = "not checked"
 
 # Characters that make a spreadsheet treat a cell as a formula (CSV injection).
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+# The same after a line break inside a cell: some spreadsheets start a new cell line there.
+_FORMULA_AFTER_BREAK = re.compile(r"([\r\n])(?=[=+\-@\t])")
 
 
 def display_path(path: str | os.PathLike[str]) -> str:
@@ -115,22 +118,27 @@ def _csv_cell(value: Any) -> Any:
         value = " | ".join(str(v) for v in value)
     if isinstance(value, dict):
         value = json.dumps(value, ensure_ascii=False)
-    if isinstance(value, str) and value.startswith(_FORMULA_START):
+    if isinstance(value, str):
         # A leading apostrophe keeps Excel/LibreOffice from running a hostile EXIF field or
-        # file name as a formula. results.jsonl keeps the exact text.
-        return "'" + value
+        # file name as a formula, at the start and after every line break in the cell.
+        # results.jsonl keeps the exact text.
+        value = _FORMULA_AFTER_BREAK.sub(r"\1'", value)
+        if value.startswith(_FORMULA_START):
+            return "'" + value
     return value
 
 
-def _csv_line(values: Iterable[Any]) -> str:
+def _csv_line(values: Iterable[Any], quoting: int = csv.QUOTE_ALL) -> str:
+    # Every field of a row quoted: a carriage return in a name or a tag then stays inside its
+    # cell instead of starting a new row (minimal quoting only looks for the "\n" terminator).
     buf = io.StringIO()
-    csv.writer(buf, lineterminator="\n").writerow(values)
+    csv.writer(buf, lineterminator="\n", quoting=quoting).writerow(values)
     return buf.getvalue()
 
 
 def csv_text(rows: Iterable[dict[str, Any]]) -> str:
     """The whole results.csv: column names, then rows (the header is in report.json)."""
-    return _csv_line(ROW_FIELDS) + "".join(csv_row(r) for r in rows)
+    return _csv_line(ROW_FIELDS, csv.QUOTE_MINIMAL) + "".join(csv_row(r) for r in rows)
 
 
 def report_json_text(header: dict[str, Any]) -> str:

@@ -16,6 +16,7 @@ from ncl_core import __version__
 from ncl_core.errors import ReportError, ReportWriteError
 from ncl_core.hashing import sha256_file
 from ncl_core.infer import MODES
+from ncl_core.report.artefacts import report_links
 from ncl_core.report.rows import (
     HASH_MISMATCH,
     HASH_MISSING,
@@ -93,6 +94,13 @@ def prepare_out_dir(
         )
     if not (out_dir / RESULTS_JSONL).is_file():
         raise ReportError(f"{shown} holds no report to resume (no {RESULTS_JSONL})")
+    links = report_links(out_dir)
+    if links:
+        raise ReportError(
+            f"{shown} holds symbolic links ({', '.join(display_path(x) for x in links)}); "
+            "a report folder must hold only what this tool wrote, so that nothing outside it "
+            "is ever changed: remove the links, or start a new report folder"
+        )
     try:
         return load_journal(out_dir)
     except (OSError, ValueError) as exc:

@@ -1,0 +1,100 @@
+"""Hostile report folders and file names: a batch never deletes or rewrites anything outside its
+report folder, and its tables cannot be turned into formulas or shifted columns."""
+
+from __future__ import annotations
+
+import csv
+import os
+from pathlib import Path
+
+import pytest
+import torch
+from hostile_files import hashes
+
+from ncl_core.cli import EXIT_USAGE, main
+from ncl_core.config import ModelConfig
+from ncl_core.model import NCLNet
+from ncl_core.modelfile import save_model
+from ncl_core.report.artefacts import remove_stale_folders
+from ncl_core.report.rows import RESULTS_CSV, csv_text, empty_row
+
+from imaging import pattern, save
+from tiny import NARROW_CONFIG
+
+
+@pytest.fixture(scope="module")
+def narrow_model(tmp_path_factory) -> Path:
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("model") / "narrow.safetensors"
+    save_model(path, NCLNet(ModelConfig(**NARROW_CONFIG)), name="narrow")
+    return path
+
+
+@pytest.fixture
+def evidence(tmp_path: Path) -> Path:
+    folder = tmp_path / "evidence"
+    for i in range(3):
+        save(folder / f"img{i}.png", pattern(24, 32, seed=i))
+    return folder
+
+
+def test_resume_refuses_a_report_folder_holding_a_link_to_evidence(
+    tmp_path: Path, evidence: Path, narrow_model: Path, capsys
+) -> None:
+    before = hashes(evidence)
+    report = tmp_path / "report"
+    args = ["batch", str(evidence), "--report", str(report), "--model", str(narrow_model)]
+    assert main([*args, "--mode", "resize"]) == 0
+    # A stale-looking picture folder that is really a link to the evidence folder.
+    (report / "images" / "00009").symlink_to(evidence, target_is_directory=True)
+    capsys.readouterr()
+    assert main([*args, "--mode", "resize", "--resume"]) == EXIT_USAGE
+    err = capsys.readouterr().err
+    errors = [line for line in err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "symbolic link" in errors[0] and "images/00009" in errors[0]
+    assert "Traceback" not in err
+    assert hashes(evidence) == before
+    assert (report / "images" / "00009").is_symlink()
+
+
+def test_stale_folder_cleanup_never_follows_links(tmp_path: Path, evidence: Path) -> None:
+    before = hashes(evidence)
+    images = tmp_path / "report" / "images"
+    images.mkdir(parents=True)
+    (images / "00002").symlink_to(evidence, target_is_directory=True)
+    stale = images / "00003"
+    stale.mkdir()
+    (stale / "mask.png").write_bytes(b"x")
+    (stale / "linked.png").symlink_to(evidence / "img0.png")
+    real_stale = images / "00004"
+    real_stale.mkdir()
+    (real_stale / "mask.png").write_bytes(b"x")
+    remove_stale_folders(tmp_path / "report", keep=set())
+    assert hashes(evidence) == before
+    assert (images / "00002").is_symlink()  # the link itself is left: refused earlier
+    assert (stale / "linked.png").is_symlink()  # a folder holding a link is not ours
+    assert not real_stale.exists()
+
+
+def test_carriage_return_in_a_name_cannot_start_a_row_or_a_formula(tmp_path: Path) -> None:
+    hostile = "x.png\r=1+1.png"
+    rows = []
+    for i, name in enumerate([hostile, "y.png\n@SUM(A1)", "=cmd|' /C calc'!A0.png"], start=1):
+        row = empty_row(i, str(tmp_path / name))
+        row["exif_software"] = "Photoshop\r\n+HYPERLINK(1)"
+        rows.append(row)
+    text = csv_text(rows)
+    path = tmp_path / RESULTS_CSV
+    path.write_text(text, encoding="utf-8", newline="")
+    with open(path, encoding="utf-8", newline="") as fh:
+        parsed = list(csv.reader(fh))
+    assert len(parsed) == 1 + len(rows)  # no row split by a line break
+    assert all(len(r) == len(parsed[0]) for r in parsed)
+    for record in parsed[1:]:
+        for cell in record:
+            for line in cell.replace("\r\n", "\n").replace("\r", "\n").split("\n"):
+                assert not line.startswith(("=", "+", "-", "@")), cell
+    # Every field is quoted, so a spreadsheet keeps a line break inside its cell.
+    assert text.splitlines()[1].startswith('"1","') and "\r=1+1" not in text
+    name_cell = parsed[1][1]
+    assert name_cell.endswith("\r'=1+1.png") and name_cell.startswith(os.fspath(tmp_path))
