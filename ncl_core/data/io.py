@@ -15,7 +15,7 @@ from typing import BinaryIO
 
 import cv2
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError
 
 from ncl_core.errors import ImageReadError, MaskError
 
@@ -167,9 +167,7 @@ def _header(im: Image.Image) -> ImageInfo:
         exif_ifd, gps_ifd = exif.get_ifd(_EXIF_IFD), exif.get_ifd(_GPS_IFD)
     except Exception:  # damaged EXIF: the header is still worth reporting
         exif, exif_ifd, gps_ifd = Image.Exif(), {}, {}
-    orientation = int(exif.get(_ORIENTATION_TAG, 1) or 1)
-    if not 1 <= orientation <= 8:
-        orientation = 1
+    orientation = exif_orientation(exif) or 1
     width, height = im.size
     if orientation >= 5:  # orientations 5-8 swap the axes
         width, height = height, width
@@ -251,10 +249,9 @@ def _decode(data: bytes, name: str, max_pixels: int) -> tuple[np.ndarray, list[s
             raise
         except Exception as exc:
             reason = _reason(exc)
-            what = "truncated or corrupt" if "truncat" in reason.lower() else "cannot be decoded"
+            what = "is truncated or corrupt" if "truncat" in reason.lower() else "cannot be decoded"
             raise ImageReadError(
-                f"{name}: the {fmt} data is {what} ({reason}); "
-                "re-export or re-copy the original file."
+                f"{name}: the {fmt} data {what} ({reason}); re-export or re-copy the original file."
             ) from exc
     if sixteen_bit:
         warnings.append("16-bit image reduced to 8 bits per channel")
@@ -287,15 +284,48 @@ def _first_frame(im: Image.Image, warnings: list[str]) -> Image.Image:
     return im
 
 
+def exif_orientation(exif: Image.Exif | dict) -> int | None:
+    """The EXIF orientation 1-8, or None when absent or not a valid one.
+
+    The tag is the file's word only: a hostile file can store it as a fraction (6/0 is NaN),
+    as text or as a list, and none of that may stop the pixels from being read.
+    """
+    try:
+        value = exif.get(_ORIENTATION_TAG)
+    except Exception:  # noqa: BLE001 - a damaged block reads as no orientation
+        return None
+    if type(value) is int and 1 <= value <= 8:
+        return value
+    return None
+
+
+_TRANSPOSE = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+
+
 def _apply_orientation(im: Image.Image, warnings: list[str]) -> Image.Image:
     try:
-        orientation = im.getexif().get(_ORIENTATION_TAG, 1)
+        exif = im.getexif()
     except Exception:  # damaged EXIF must not make the pixels unreadable
         warnings.append("EXIF data is unreadable; orientation not applied")
         return im
-    if orientation in (2, 3, 4, 5, 6, 7, 8):
+    if _ORIENTATION_TAG not in exif:
+        return im
+    orientation = exif_orientation(exif)
+    if orientation is None:
+        shown = repr(exif.get(_ORIENTATION_TAG))[:40]
+        warnings.append(f"EXIF orientation {shown} is not valid (1-8); ignored, image not rotated")
+        return im
+    if orientation in _TRANSPOSE:
         warnings.append(f"image was EXIF-rotated (orientation {orientation})")
-        return ImageOps.exif_transpose(im)
+        return im.transpose(_TRANSPOSE[orientation])
     return im
 
 

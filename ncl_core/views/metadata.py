@@ -14,6 +14,7 @@ from __future__ import annotations
 import io
 import re
 import struct
+import warnings
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +27,14 @@ from ncl_core.data.io import READABLE_FORMATS
 from ncl_core.views.base import Evidence, NotApplicable, ViewResult, as_evidence
 
 MAX_VALUE_CHARS = 300
+# An EXIF thumbnail is at most 160 x 120 px by the standard; some writers store larger
+# previews. Anything over these is refused from its header, never decoded.
+THUMBNAIL_MAX_SIDE = 2048
+THUMBNAIL_MAX_PIXELS = 1_000_000
+_REFUSED_THUMBNAIL = (
+    "the embedded thumbnail claims {size}, far larger than a thumbnail; not decoded "
+    "(a sign of a crafted file)"
+)
 GPS_HIDDEN = "(hidden; show GPS to reveal)"
 # Software names that mean the file went through an editor, not only a camera.
 EDITORS = (
@@ -261,7 +270,21 @@ def compare_thumbnail(thumb_bytes: bytes, im: Image.Image) -> dict[str, Any]:
     black bars that some cameras add to keep the aspect ratio are cropped first.
     """
     try:
-        with Image.open(io.BytesIO(thumb_bytes), formats=("JPEG",)) as t:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            t = Image.open(io.BytesIO(thumb_bytes), formats=("JPEG",))
+    except Image.DecompressionBombError:
+        return {"status": "refused", "text": _REFUSED_THUMBNAIL.format(size="a size")}
+    except Exception:
+        return {"status": "unreadable", "text": "the embedded thumbnail cannot be decoded"}
+    try:
+        with t:
+            tw, th = t.size
+            if tw * th > THUMBNAIL_MAX_PIXELS or max(tw, th) > THUMBNAIL_MAX_SIDE:
+                # Checked from its header, before a pixel is decoded: a few KB can claim any
+                # size (a thumbnail bomb), and the image would be resized to it.
+                size = f"{tw} × {th} px"
+                return {"status": "refused", "text": _REFUSED_THUMBNAIL.format(size=size)}
             thumb = np.asarray(t.convert("L"), dtype=np.float32)
     except Exception:
         return {"status": "unreadable", "text": "the embedded thumbnail cannot be decoded"}
@@ -271,16 +294,17 @@ def compare_thumbnail(thumb_bytes: bytes, im: Image.Image) -> dict[str, Any]:
         return {"status": "blank", "text": "the embedded thumbnail is blank"}
     thumb = thumb[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
     th, tw = thumb.shape
-    im.draft("L", (tw * 2, th * 2))  # JPEG: decode at a reduced scale, fast
-    full = np.asarray(im.convert("L"), dtype=np.float32)
-    image_ratio, thumb_ratio = full.shape[1] / full.shape[0], tw / th
+    width, height = im.size
+    image_ratio, thumb_ratio = width / height, tw / th
     if abs(image_ratio / thumb_ratio - 1) > 0.1:
         return {
             "status": "differs",
-            "text": f"the thumbnail's shape ({tw} × {th}) is not the image's "
-            f"({full.shape[1]} × {full.shape[0]})",
+            "text": f"the thumbnail's shape ({tw} × {th}) is not the image's ({width} × {height})",
         }
-    small = cv2.resize(full, (tw, th), interpolation=cv2.INTER_AREA)
+    im.draft("L", (tw * 2, th * 2))  # JPEG: decode at a reduced scale, fast
+    # Shrunk as 8-bit grey, then compared in float at the thumbnail's (capped) size.
+    full = np.asarray(im.convert("L"))
+    small = cv2.resize(full, (tw, th), interpolation=cv2.INTER_AREA).astype(np.float32)
     # Compare structure, not brightness: an exposure tweak is not a different picture.
     a, b = small - small.mean(), thumb - thumb.mean()
     mad = float(np.abs(a - b).mean())

@@ -1,0 +1,106 @@
+"""Hostile metadata: bad tags never block the pixels, embedded images are capped before they
+are decoded, GPS stays hidden in every form, and damaged blocks hide nothing else."""
+
+from __future__ import annotations
+
+import json
+import tracemalloc
+from pathlib import Path
+
+import pytest
+import torch
+from hostile_files import (
+    ASCII,
+    RATIONAL,
+    big_thumbnail_jpeg,
+    exif_block,
+    hashes,
+    jpeg_bytes,
+    jpeg_with_exif,
+    png_chunk,
+    png_with_chunks,
+)
+
+from ncl_core.cli import EXIT_OK, main
+from ncl_core.config import ModelConfig
+from ncl_core.data.io import read_image, read_image_info
+from ncl_core.evidence import load_evidence
+from ncl_core.model import NCLNet
+from ncl_core.modelfile import save_model
+from ncl_core.views import metadata
+
+from imaging import pattern, save
+from tiny import NARROW_CONFIG
+
+SOFTWARE = (0x0131, ASCII, "Adobe Photoshop 25.0")
+
+
+@pytest.fixture(scope="module")
+def narrow_model(tmp_path_factory) -> Path:
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("model") / "narrow.safetensors"
+    save_model(path, NCLNet(ModelConfig(**NARROW_CONFIG)), name="narrow")
+    return path
+
+
+def _bad_orientations(folder: Path) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    return [
+        jpeg_with_exif(folder / "rational.jpg", exif_block([(0x0112, RATIONAL, (6, 0)), SOFTWARE])),
+        jpeg_with_exif(folder / "text.jpg", exif_block([(0x0112, ASCII, "six")])),
+    ]
+
+
+def test_a_bad_orientation_tag_never_blocks_the_pixels(
+    tmp_path: Path, narrow_model: Path, capsys
+) -> None:
+    evidence = tmp_path / "evidence"
+    bad = _bad_orientations(evidence)
+    save(evidence / "good.png", pattern(24, 32, seed=1))
+    before = hashes(evidence)
+    for path in bad:
+        image, warnings = read_image(path)
+        assert image.shape == (24, 32, 3)
+        assert any("orientation" in w and "ignored" in w for w in warnings)
+        assert read_image_info(path).orientation == 1
+    assert "Photoshop" in metadata.compute(load_evidence(bad[0])).summary
+
+    model = ["--model", str(narrow_model), "--mode", "resize"]
+    assert main(["analyze", *map(str, bad), *model]) == EXIT_OK
+    report = tmp_path / "report"
+    assert main(["batch", str(evidence), "--report", str(report), *model]) == EXIT_OK
+    header = json.loads((report / "report.json").read_text("utf-8"))
+    assert header["status"] == "complete" and header["n_ok"] == 3
+    # A resume over the finished report reads the same files again without stopping.
+    assert main(["batch", str(evidence), "--report", str(report), "--resume", *model]) == EXIT_OK
+    assert "Traceback" not in capsys.readouterr().err
+    assert hashes(evidence) == before
+
+
+def test_a_thumbnail_bomb_is_refused_from_its_header(tmp_path: Path) -> None:
+    # A 384 x 256 PNG carrying an EXIF thumbnail whose header claims 15 900 x 10 600 px.
+    bomb = big_thumbnail_jpeg(15_900, 10_600)
+    raw = exif_block([SOFTWARE], [], thumbnail=bomb)
+    path = png_with_chunks(tmp_path / "bomb.png", [png_chunk(b"eXIf", raw[6:])], pattern(256, 384))
+    before = hashes(tmp_path)
+    assert path.stat().st_size < 400_000
+    evidence = load_evidence(path)
+    tracemalloc.start()
+    try:
+        result = metadata.compute(evidence)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert result.details["thumbnail"]["status"] == "refused"
+    assert "15900 × 10600" in result.details["thumbnail"]["text"]
+    assert "thumbnail refused" in result.summary and "Photoshop" in result.summary
+    assert peak < 20_000_000  # decoding and upsampling to it would take gigabytes
+    assert hashes(tmp_path) == before
+
+
+def test_a_normal_thumbnail_is_still_compared(tmp_path: Path) -> None:
+    image = pattern(96, 128, seed=5)
+    thumb = jpeg_bytes(image[::8, ::8].copy())
+    path = jpeg_with_exif(tmp_path / "t.jpg", exif_block([SOFTWARE], [], thumb), image)
+    result = metadata.compute(load_evidence(path))
+    assert result.details["thumbnail"]["status"] == "matches"
