@@ -156,3 +156,17 @@ def png_itxt(key: str, text: str) -> bytes:
 
 def png_ztxt(key: str, text: bytes) -> bytes:
     return png_chunk(b"zTXt", key.encode() + b"\x00\x00" + zlib.compress(text, 9))
+
+
+def jpeg_with_xmp(path: Path, packet: bytes, array: np.ndarray | None = None) -> Path:
+    """A JPEG carrying an XMP packet in its APP1 segment."""
+    array = pattern(24, 32, seed=6) if array is None else array
+    data = jpeg_bytes(array)
+    body = b"http://ns.adobe.com/xap/1.0/\x00" + packet
+    app1 = b"\xff\xe1" + struct.pack(">H", len(body) + 2) + body
+    path.write_bytes(data[:2] + app1 + data[2:])
+    return path
+
+
+def png_text(key: str, text: str) -> bytes:
+    return png_chunk(b"tEXt", key.encode("latin-1") + b"\x00" + text.encode("latin-1"))

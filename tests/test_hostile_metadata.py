@@ -17,8 +17,12 @@ from hostile_files import (
     hashes,
     jpeg_bytes,
     jpeg_with_exif,
+    jpeg_with_xmp,
     png_chunk,
+    png_itxt,
+    png_text,
     png_with_chunks,
+    xmp_packet,
 )
 
 from ncl_core.cli import EXIT_OK, main
@@ -104,3 +108,62 @@ def test_a_normal_thumbnail_is_still_compared(tmp_path: Path) -> None:
     path = jpeg_with_exif(tmp_path / "t.jpg", exif_block([SOFTWARE], [], thumb), image)
     result = metadata.compute(load_evidence(path))
     assert result.details["thumbnail"]["status"] == "matches"
+
+
+LATITUDE, LONGITUDE = "48,51.4N", "2,21.1E"
+
+
+def _gps_files(folder: Path) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    ns = 'xmlns:exif="http://ns.adobe.com/exif/1.0/" xmlns:xmp="http://ns.adobe.com/xap/1.0/"'
+    element = xmp_packet(
+        f'<rdf:Description {ns} xmp:CreatorTool="GIMP 2.10">'
+        f"<exif:GPSLatitude>{LATITUDE}</exif:GPSLatitude></rdf:Description>"
+    )
+    attribute = xmp_packet(f'<rdf:Description {ns} exif:GPSLongitude="{LONGITUDE}"/>')
+    return [
+        jpeg_with_xmp(folder / "xmp_element.jpg", element),
+        jpeg_with_xmp(folder / "xmp_attribute.jpg", attribute),
+        png_with_chunks(folder / "png_text.png", [png_text("GPSLatitude", LATITUDE)]),
+        png_with_chunks(folder / "png_comment.png", [png_text("Comment", f"GPS lat {LATITUDE}")]),
+        png_with_chunks(
+            folder / "png_itxt_xmp.png", [png_itxt("XML:com.adobe.xmp", attribute.decode())]
+        ),
+    ]
+
+
+def test_gps_outside_the_exif_block_is_hidden_unless_asked(
+    tmp_path: Path, narrow_model: Path, capsys
+) -> None:
+    evidence = tmp_path / "evidence"
+    files = _gps_files(evidence)
+    before = hashes(evidence)
+    for path in files:
+        hidden = metadata.compute(load_evidence(path))
+        text = json.dumps(hidden.details)
+        assert LATITUDE not in text and LONGITUDE not in text, path.name
+        assert "GPS present" in hidden.summary, path.name
+        assert read_image_info(path).has_gps, path.name
+        shown = json.dumps(metadata.compute(load_evidence(path), show_gps=True).details)
+        assert LATITUDE in shown or LONGITUDE in shown, path.name
+    # The CLI's JSON and the batch report carry no position either.
+    out = tmp_path / "out"
+    model = ["--model", str(narrow_model), "--mode", "resize"]
+    args = ["analyze", *map(str, files), "--out", str(out), "--views", "metadata"]
+    assert main([*args, *model]) == EXIT_OK
+    report = tmp_path / "report"
+    assert main(["batch", str(evidence), "--report", str(report), *model]) == EXIT_OK
+    written = [
+        p
+        for d in (out, report)
+        for p in d.rglob("*")
+        if p.suffix in (".json", ".jsonl", ".csv", ".html")
+    ]
+    assert written
+    for path in written:
+        text = path.read_text("utf-8")
+        assert LATITUDE not in text and LONGITUDE not in text, path
+    rows = [json.loads(line) for line in (report / "results.jsonl").read_text("utf-8").splitlines()]
+    assert all(r["exif_has_gps"] for r in rows if r.get("record") == "row")
+    assert LATITUDE not in capsys.readouterr().out
+    assert hashes(evidence) == before

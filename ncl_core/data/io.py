@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
@@ -186,8 +187,23 @@ def _header(im: Image.Image) -> ImageInfo:
         n_frames=int(getattr(im, "n_frames", 1)),
         orientation=orientation,
         exif=text,
-        has_gps=bool(gps_ifd),
+        has_gps=bool(gps_ifd) or _gps_outside_exif(im),
     )
+
+
+_GPS_TEXT = re.compile(rb"gps\s*(lat|long|pos|coord)|latitude|longitude", re.I)
+
+
+def _gps_outside_exif(im: Image.Image) -> bool:
+    """A position in the XMP packet (exif:GPSLatitude) or a PNG text chunk, found without
+    parsing either (the metadata view lists and hides them)."""
+    for key, value in im.info.items():
+        if not isinstance(value, (str, bytes)) or key in ("icc_profile", "exif"):
+            continue
+        raw = value.encode("utf-8", "replace") if isinstance(value, str) else value
+        if _GPS_TEXT.search(raw[:1_000_000]) or _GPS_TEXT.search(str(key).encode()):
+            return True
+    return False
 
 
 def _check_file(path: Path, error: type[ImageReadError]) -> int:

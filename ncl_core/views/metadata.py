@@ -115,6 +115,12 @@ _SOFTWARE_TAGS = ("EXIF Software", "XMP xmp:CreatorTool", "IPTC OriginatingProgr
 _HISTORY_AGENT = "XMP stEvt:softwareAgent"
 
 
+# Tags that hold a position outside the EXIF GPS block: XMP's exif:GPSLatitude, a PNG text
+# chunk "GPSLongitude", a camera maker's own "geo" field. Their values are hidden like GPS.
+_GPS_TAG = re.compile(r"gps|latitude|longitude|geotag|geoloc|\blat\b|\blon\b|\blng\b", re.I)
+_GPS_VALUE = re.compile(r"gps\s*(lat|long|pos|coord)|\bgps\b|latitude|longitude", re.I)
+
+
 @dataclass
 class Entry:
     group: str  # EXIF | GPS | XMP | IPTC | PNG | File
@@ -235,6 +241,32 @@ def _png_text(im: Image.Image) -> list[Entry]:
     return [Entry("PNG", str(k), _text(v)) for k, v in text.items() if k != "XML:com.adobe.xmp"]
 
 
+def _is_gps_entry(entry: Entry) -> bool:
+    """A position outside the EXIF GPS block: an XMP property or a PNG text chunk."""
+    if entry.group == "GPS":
+        return True
+    if entry.group not in ("XMP", "PNG"):
+        return False
+    if _GPS_TAG.search(entry.tag):
+        return True
+    if entry.group == "PNG" and entry.tag.lower().startswith("raw profile type"):
+        # A hex dump of an EXIF block (ImageMagick); GPS IFD tag 0x8825 in either byte order.
+        compact = re.sub(r"\s", "", entry.value.lower())
+        return "8825" in compact or "2588" in compact
+    return entry.group == "PNG" and bool(_GPS_VALUE.search(entry.value))
+
+
+def _hide_gps(entries: list[Entry], show_gps: bool) -> bool:
+    """Hide every position (unless ``show_gps``); True when any was found."""
+    found = False
+    for entry in entries:
+        if entry.group != "GPS" and _is_gps_entry(entry):
+            found = True
+            if not show_gps:
+                entry.value = GPS_HIDDEN
+    return found
+
+
 def _ifd1_thumbnail(exif_block: bytes) -> bytes | None:
     """The JPEG thumbnail in IFD1 of a raw EXIF block (``Exif\\0\\0`` + TIFF), if any."""
     tiff = exif_block[6:] if exif_block.startswith(b"Exif\x00\x00") else exif_block
@@ -345,6 +377,7 @@ def read_metadata(data: bytes, show_gps: bool = False) -> dict[str, Any]:
             entries += xmp_entries(packet)
         entries += iptc_entries(im)
         entries += _png_text(im)
+        has_gps = _hide_gps(entries, show_gps) or has_gps
         thumbnail = None
         raw_exif = im.info.get("exif")
         thumb_bytes = _ifd1_thumbnail(raw_exif) if isinstance(raw_exif, bytes) else None
