@@ -107,6 +107,10 @@ class LossConfig(JsonConfig):
     # [ours, off until measured] PC-loss variants for small manipulated areas:
     pos_weight: float = 1.0  # BCE weight of manipulated pixels (class weighting)
     dice: float = 0.0  # weight of a soft Dice term on each stage, added to the PC loss
+    # [ours] weight of the image loss: BCE of the image score (the mean of the map's top 0.5 %,
+    # as inference scores an image) against "anything manipulated". On an authentic image its
+    # gradient falls on the few pixels scored highest: hard negatives, mined in every batch.
+    image_weight: float = 0.0
 
     def __post_init__(self) -> None:
         if self.contour_mode not in CONTOUR_MODES:
@@ -119,3 +123,5 @@ class LossConfig(JsonConfig):
             raise ValueError("tau must be positive")
         if self.pos_weight <= 0 or self.dice < 0:
             raise ValueError("pos_weight must be positive and dice not negative")
+        if self.image_weight < 0:
+            raise ValueError("image_weight must not be negative")

@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from ncl_core.config import LossConfig
+from ncl_core.metrics import SCORE_TOP_FRACTION
 from ncl_core.patches import AUTHENTIC, CONTOUR, TAMPERED
 
 NCL_TERMS = ("ncl_term1", "ncl_term2", "ncl_term3")
@@ -183,6 +184,17 @@ def _label_grid(labels: torch.Tensor, mask_hw: torch.Size) -> torch.Tensor:
     return labels.view(labels.shape[0], hp, k // hp)
 
 
+def image_loss(logits: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+    """BCE of each image's score (the mean probability of its top ``SCORE_TOP_FRACTION`` of
+    pixels, as ``ncl_core.metrics.image_score`` scores a map) against "the mask has a
+    manipulated pixel", averaged over the batch."""
+    prob = torch.sigmoid(logits.float()).flatten(1)
+    k = max(1, round(prob.shape[1] * SCORE_TOP_FRACTION))
+    score = prob.topk(k, dim=1).values.mean(dim=1).clamp(1e-6, 1 - 1e-6)
+    target = (masks.float().flatten(1).amax(dim=1) >= 0.5).float()
+    return F.binary_cross_entropy(score, target)
+
+
 def remap_contour(labels: torch.Tensor, contour_mode: str) -> torch.Tensor:
     """Labels as the NCL loss sees them under an ablation's ``contour_mode``."""
     if contour_mode == "as_tampered":
@@ -198,10 +210,10 @@ def total_loss(
     config: LossConfig | None = None,
     generator: torch.Generator | None = None,
 ) -> dict[str, torch.Tensor]:
-    """L = omega * L_NCL + L_PC, with every named part for logging.
+    """L = omega * L_NCL + L_PC (+ image_weight * L_image), with every named part for logging.
 
-    Keys: ``total``, ``ncl``, ``ncl_term1..3``, ``pc``, ``pc_stage1..4``. ``outputs`` is the
-    training forward's dict.
+    Keys: ``total``, ``ncl``, ``ncl_term1..3``, ``pc``, ``pc_stage1..4``, and ``image`` when its
+    weight is positive. ``outputs`` is the training forward's dict.
     """
     config = config or LossConfig()
     labels = outputs["patch_labels"]
@@ -227,4 +239,7 @@ def total_loss(
         parts[f"pc_stage{index}"] = value
     parts["pc"] = torch.stack(stages).sum()
     parts["total"] = config.omega * parts["ncl"] + parts["pc"]
+    if config.image_weight > 0:
+        parts["image"] = image_loss(outputs["logits"], masks)
+        parts["total"] = parts["total"] + config.image_weight * parts["image"]
     return parts

@@ -23,7 +23,7 @@ import torch
 ArrayLike = np.ndarray | torch.Tensor
 # [ours] image-level score: mean of the top 0.5 % pixel probabilities, so one hot pixel does
 # not flag an image and a small forged region still does.
-_SCORE_TOP_FRACTION = 0.005
+SCORE_TOP_FRACTION = 0.005
 
 
 @dataclass
@@ -81,7 +81,7 @@ def image_score(probability: np.ndarray) -> float:
     flat = probability.reshape(-1)
     if flat.size == 0:
         return 0.0
-    k = max(1, int(round(flat.size * _SCORE_TOP_FRACTION)))
+    k = max(1, int(round(flat.size * SCORE_TOP_FRACTION)))
     return float(np.partition(flat, flat.size - k)[-k:].mean())
 
 
@@ -111,6 +111,7 @@ class MetricAccumulator:
         self.tampered: list[bool] = []
         self.scores: list[float] = []
         self.score_labels: list[bool] = []
+        self.flagged: list[float] = []  # share of pixels at or above the threshold, per image
 
     def add(
         self,
@@ -126,6 +127,7 @@ class MetricAccumulator:
             tampered = bool(g.any())
         self.per_image.append(metrics)
         self.tampered.append(bool(tampered))
+        self.flagged.append(float((p >= self.threshold).float().mean()))
         if score is not None:
             self.scores.append(float(score))
             self.score_labels.append(bool(tampered))
@@ -152,6 +154,9 @@ class MetricAccumulator:
         aucs = [m.auc for m in rows if not math.isnan(m.auc)]
         out["auc"] = sum(aucs) / len(aucs) if aucs else math.nan
         out["n_auc"] = len(aucs)  # authentic images have no pixel AUC
+        authentic = [f for f, t in zip(self.flagged, self.tampered) if not t]
+        if authentic:  # how much of an authentic image is marked: a false alarm's size
+            out["authentic_flagged_median"] = float(np.median(authentic))
         if self.scores:
             image = image_metrics(self.scores, self.score_labels, self.threshold)
             out.update({f"image_{k}": v for k, v in image.items()}, n_scored=len(self.scores))

@@ -7,7 +7,14 @@ import torch
 import torch.nn.functional as F
 
 from ncl_core.config import LossConfig, ModelConfig
-from ncl_core.losses import _negative_mask, ncl_loss, ncl_loss_parts, pc_loss, total_loss
+from ncl_core.losses import (
+    _negative_mask,
+    image_loss,
+    ncl_loss,
+    ncl_loss_parts,
+    pc_loss,
+    total_loss,
+)
 from ncl_core.model import NCLNet
 
 TAU = 0.1
@@ -268,3 +275,34 @@ def test_omega_zero_is_plain_deep_supervision():
         ["total", "ncl", "ncl_term1", "ncl_term2", "ncl_term3", "pc"]
         + [f"pc_stage{i}" for i in range(1, 5)]
     )
+
+
+def test_image_loss_falls_on_the_highest_pixels_of_an_authentic_image():
+    logits = torch.full((1, 1, 40, 50), -4.0)
+    logits[0, 0, 5:7, 5:10] = 3.0  # ten hot pixels: 0.5 % of 2,000 is 10
+    logits.requires_grad_(True)
+    authentic = torch.zeros(1, 1, 40, 50)
+    loss = image_loss(logits, authentic)
+    loss.backward()
+    assert loss.item() == pytest.approx(
+        -math.log(1 - torch.sigmoid(torch.tensor(3.0)).item()), rel=1e-4
+    )
+    touched = logits.grad[0, 0] != 0
+    assert touched.sum() == 10 and touched[5:7, 5:10].all()
+    cold = image_loss(torch.full((1, 1, 40, 50), -4.0), authentic)
+    tampered = torch.zeros(1, 1, 40, 50)
+    tampered[0, 0, 0, 0] = 1
+    # The same hot map is right for a manipulated image: a lower loss there.
+    assert cold.item() < loss.item() and image_loss(logits.detach(), tampered).item() < loss.item()
+
+
+def test_image_weight_adds_the_image_part_to_the_total():
+    torch.manual_seed(0)
+    model = NCLNet(ModelConfig(backbone="resnet18", output_stride=16, patch_cells=2)).train()
+    masks = _batch("mixed")
+    outputs = model(torch.randn(2, 3, 64, 64), masks)
+    plain = total_loss(outputs, masks, LossConfig())
+    weighted = total_loss(outputs, masks, LossConfig(image_weight=0.5))
+    assert "image" not in plain and weighted["image"].item() > 0
+    expected = plain["total"].item() + 0.5 * weighted["image"].item()
+    assert weighted["total"].item() == pytest.approx(expected, rel=1e-5)

@@ -167,6 +167,10 @@ def test_accumulator_means_over_tampered_unless_asked():
     )
     assert tampered_only["image_accuracy"] == pytest.approx(3 / 5)
     assert tampered_only["n_scored"] == 5
+    # How much of the authentic image is marked at 0.5: a false alarm's size.
+    assert tampered_only["authentic_flagged_median"] == pytest.approx(
+        (authentic_prob >= 0.5).mean()
+    )
 
 
 def test_accumulator_explicit_label_and_empty_result():

@@ -150,8 +150,67 @@ def test_host_rescale_and_final_post_processing_are_recorded():
     config = SynthConfig(size=64, host_rescale_p=1.0, resize_p=1, blur_p=1, noise_p=1, jpeg_p=1)
     image, mask, recipe = make_item(_photo(12), None, "copy_move", np.random.default_rng(0), config)
     assert 0.5 <= recipe["host"]["rescale"] <= 1.5
-    assert set(recipe["post"]) == {"resize", "blur_kernel", "noise_sigma", "jpeg_quality"}
+    assert set(recipe["post"]) == {
+        "resize",
+        "blur_kernel",
+        "noise_sigma",
+        "jpeg_quality",
+        "jpeg_chroma",
+    }
     assert image.shape[:2] == mask.shape
+
+
+def test_publication_edits_a_larger_crop_then_downscales_it_to_the_size():
+    config = SynthConfig.plain(size=64, publish_scale_p=1.0, publish_scale_range=(0.4, 0.5))
+    for seed, kind in enumerate(("authentic", *KINDS)):
+        image, mask, recipe = make_item(
+            _photo(20 + seed, 400, 400),
+            _photo(30, 400, 400),
+            kind,
+            np.random.default_rng(seed),
+            config,
+        )
+        assert image.shape == (64, 64, 3) and mask.shape == (64, 64)
+        sx, sy = recipe["publish"]["publish_scale_xy"]
+        # Each axis by its own factor, both within the range widened by the aspect jitter.
+        assert 0.4 / 1.2 <= sx < 0.6 and 0.4 / 1.2 <= sy < 0.6
+        x, y, w, h = recipe["host"]["crop_xywh"]
+        assert (w, h) == (round(64 / sx), round(64 / sy))
+        if kind != "authentic":
+            assert 0 < mask.mean() < 1
+
+
+def test_regions_cover_the_border_almost_as_often_as_the_centre():
+    """Regions kept wholly inside the frame cover its centre far more often than its border,
+    and a network learns that prior; placed by their centre, the coverage is nearly flat."""
+
+    def coverage(config):
+        total = np.zeros((64, 64))
+        for i in range(90):
+            rng = np.random.default_rng([7, i])
+            kind = KINDS[i % 3]
+            total += make_item(_photo(i % 6, 96, 96), _photo(9, 96, 96), kind, rng, config)[1]
+        border = np.concatenate([total[:6].ravel(), total[-6:].ravel()])
+        return border.mean() / total[24:40, 24:40].mean()
+
+    assert coverage(SynthConfig.plain(size=64)) > 0.3  # measured 0.38
+    assert coverage(SynthConfig.plain(size=64, region_inside_p=1.0)) < 0.15  # measured 0.05
+
+
+def test_jpeg_chroma_subsampling_is_drawn_and_changes_the_pixels():
+    from ncl_core.data.perturb import jpeg_compress
+
+    image = _photo(3, 64, 64)
+    assert not np.array_equal(jpeg_compress(image, 90, "420"), jpeg_compress(image, 90, "444"))
+    config = SynthConfig.plain(size=64, jpeg_p=1.0, jpeg_444_p=0.5, jpeg_twice_p=0.5)
+    chroma, twice = set(), set()
+    for seed in range(24):
+        post = make_item(_photo(4), None, "authentic", np.random.default_rng(seed), config)[2][
+            "post"
+        ]
+        chroma.add(post["jpeg_chroma"])
+        twice.add(isinstance(post["jpeg_quality"], list))
+    assert chroma == {"420", "444"} and twice == {True, False}
 
 
 def test_colour_matching_moves_the_splice_towards_the_target():

@@ -9,7 +9,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from ncl_core.cli.common import EXIT_FAILED, EXIT_OK, progress
+from ncl_core.cli.common import EXIT_FAILED, EXIT_OK, progress, shown
 from ncl_core.errors import UsageError
 
 
@@ -54,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
         from ncl_core.registry import ModelRegistry
 
         info = ModelRegistry().register_trained(path)
-        print(f"registered as {info.name} ({info.id})", file=sys.stderr)
+        print(f"registered as {shown(info.name)} ({info.id})", file=sys.stderr)
     return EXIT_OK if path is not None else EXIT_FAILED
 
 
@@ -78,6 +78,7 @@ def train_config(args: argparse.Namespace, finetune: bool):
         contour_mode=args.contour_mode,
         pos_weight=args.pos_weight,
         dice=args.dice,
+        image_weight=args.image_weight,
     )
     base = None
     if finetune:
@@ -151,6 +152,7 @@ def train_printer() -> tuple[Callable[[dict[str, Any]], None], Callable[[], None
         if text is not None:
             # Validation results are the run's output (stdout); the rest is said on stderr.
             out = sys.stdout if kind == "validation" else sys.stderr
+            text = "\n".join(shown(line) for line in text.split("\n"))  # no escape codes
             (bar.write if bar else print)(text, file=out)
         if kind == "start":
             bar = progress(event["total_steps"], "train", unit="step")
@@ -268,6 +270,13 @@ def add_train_args(p: argparse.ArgumentParser, finetune: bool) -> None:
     )
     p.add_argument(
         "--dice", type=float, default=loss.dice, help="PC loss: weight of a soft Dice term"
+    )
+    p.add_argument(
+        "--image-weight",
+        type=float,
+        default=loss.image_weight,
+        help="weight of the image loss (the image score against 'anything manipulated'; on "
+        "authentic images it pushes down the pixels scored highest)",
     )
     p.add_argument(
         "--size", type=int, default=recipe.size, help="training crop side in px (native scale)"

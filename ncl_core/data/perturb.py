@@ -37,10 +37,20 @@ def gaussian_noise(
     return np.clip(image.astype(np.float32) + noise + 0.5, 0, 255).astype(np.uint8)
 
 
-def jpeg_compress(image: np.ndarray, quality: int) -> np.ndarray:
-    """Encode as JPEG at ``quality`` (libjpeg, 4:2:0 chroma) and decode again."""
+_CHROMA = {
+    "420": cv2.IMWRITE_JPEG_SAMPLING_FACTOR_420,
+    "422": cv2.IMWRITE_JPEG_SAMPLING_FACTOR_422,
+    "444": cv2.IMWRITE_JPEG_SAMPLING_FACTOR_444,
+}
+
+
+def jpeg_compress(image: np.ndarray, quality: int, chroma: str = "420") -> np.ndarray:
+    """Encode as JPEG at ``quality`` with ``chroma`` subsampling (libjpeg) and decode again."""
     bgr = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)  # OpenCV encodes BGR; a swap would skew chroma
-    ok, data = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
+    params = [cv2.IMWRITE_JPEG_QUALITY, int(quality)]
+    if chroma != "420":  # libjpeg's default; left implicit so that 4:2:0 files stay as before
+        params += [cv2.IMWRITE_JPEG_SAMPLING_FACTOR, _CHROMA[chroma]]
+    ok, data = cv2.imencode(".jpg", bgr, params)
     if not ok:
         raise RuntimeError("OpenCV failed to encode a JPEG")
     return cv2.cvtColor(cv2.imdecode(data, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)

@@ -31,7 +31,7 @@ class AugmentConfig(JsonConfig):
     hflip_p: float = 0.5  # [paper, DeepLabV3+]
     scale_p: float = 0.3  # [ours] mild random rescale before the crop (else native scale)
     scale_range: tuple[float, float] = (0.5, 1.5)
-    tampered_crop_p: float = 0.5  # [ours] centre the crop near a tampered pixel, when any
+    tampered_crop_p: float = 0.5  # [ours] a crop that holds a tampered pixel, when any
     blur_p: float = 0.2  # [paper] Gaussian blur; probability [ours]
     blur_kernels: tuple[int, ...] = (3, 5, 7)
     jpeg_p: float = 0.3  # [ours] re-compression, for robustness
@@ -82,12 +82,15 @@ def resize_mask(mask: np.ndarray, width: int, height: int) -> np.ndarray:
 
 
 def _crop_origin(length: int, size: int, centre: int | None, rng: np.random.Generator) -> int:
-    """Start of a ``size`` window inside ``[0, length)``, around ``centre`` when given."""
+    """Start of a ``size`` window inside ``[0, length)``, holding ``centre`` when given.
+
+    ``centre`` lands anywhere in the window, not in its middle: crops centred on manipulated
+    pixels teach a network that the middle of an image is where edits are."""
     if length <= size:
         return 0
     if centre is None:
         return int(rng.integers(0, length - size + 1))
-    start = centre - int(rng.integers(size // 4, 3 * size // 4 + 1))
+    start = centre - int(rng.integers(0, size))
     return int(min(max(start, 0), length - size))
 
 

@@ -26,8 +26,12 @@ class SynthConfig(JsonConfig):
     host_rescale_range: tuple[float, float] = (0.5, 1.5)
     # Region
     area_range: tuple[float, float] = (0.01, 0.5)  # manipulated fraction of the image
+    # Placement: the whole region inside the frame, else its centre anywhere in the frame (a
+    # region cut by the edge, as a cropped edit is). Always inside, the regions would cover
+    # the centre far more often than the border, and a network learns that prior.
+    region_inside_p: float = 0.1
     removal_area_range: tuple[float, float] = (0.01, 0.15)  # inpainting large areas only smears
-    shape_weights: tuple[float, ...] = (0.25, 0.15, 0.25, 0.35)  # SHAPES, in order
+    shape_weights: tuple[float, ...] = (0.2, 0.1, 0.25, 0.45)  # SHAPES, in order
     feather_px: tuple[float, float] = (0.0, 3.0)  # width of the soft edge; below 0.5: a hard cut
     # Splice
     self_splice_p: float = 0.3  # donor = the same photo, reprocessed, from elsewhere
@@ -49,6 +53,12 @@ class SynthConfig(JsonConfig):
     # Removal
     removal_patch_p: float = 0.3  # cover with a patch from elsewhere; else inpaint
     inpaint_radius: int = 5
+    # Publication: evidence is usually passed on smaller than it was edited. The edit is made
+    # on a host crop 1/scale times larger, then the whole item is downscaled to ``size``, each
+    # axis by its own factor (resize-mode inference squashes a whole image the same way).
+    publish_scale_p: float = 0.6
+    publish_scale_range: tuple[float, float] = (0.3, 1.0)
+    publish_aspect: float = 1.35  # largest ratio between the two axes' factors
     # Global post-processing, in this order; JPEG last
     resize_p: float = 0.05  # down-scale then back up (resampling traces)
     resize_range: tuple[float, float] = (0.5, 0.9)
@@ -56,8 +66,10 @@ class SynthConfig(JsonConfig):
     blur_kernels: tuple[int, ...] = (3, 5)
     noise_p: float = 0.05
     noise_sigma: tuple[float, float] = (1.0, 5.0)
-    jpeg_p: float = 0.8
-    jpeg_quality: tuple[int, int] = (60, 100)  # inclusive
+    jpeg_p: float = 0.85
+    jpeg_quality: tuple[int, int] = (60, 98)  # inclusive
+    jpeg_444_p: float = 0.3  # chroma kept at full resolution; else subsampled 4:2:0
+    jpeg_twice_p: float = 0.2  # of the JPEG items: passed on again, at another quality
     # Output files
     image_format: str = "png"  # "png" (lossless, default) or "jpg"
     save_quality: int = 95  # JPEG quality of the written file when image_format is "jpg"
@@ -79,6 +91,9 @@ class SynthConfig(JsonConfig):
             raise ValueError(f"shape_weights needs one weight per shape {SHAPES}")
         if len(self.donor_step_p) != len(DONOR_STEPS):
             raise ValueError(f"donor_step_p needs one probability per step {DONOR_STEPS}")
+        a, b = self.publish_scale_range
+        if not 0.0 < a <= b <= 1.0 or self.publish_aspect < 1.0:
+            raise ValueError("publish_scale_range must lie in (0, 1] and publish_aspect >= 1")
         if self.image_format not in ("png", "jpg"):
             raise ValueError("image_format must be 'png' or 'jpg'")
 
@@ -88,6 +103,7 @@ class SynthConfig(JsonConfig):
         native crop of its photo, bit for bit (what the invariant tests pin)."""
         base = {
             "host_rescale_p": 0.0,
+            "publish_scale_p": 0.0,
             "resize_p": 0.0,
             "blur_p": 0.0,
             "noise_p": 0.0,

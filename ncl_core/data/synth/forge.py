@@ -12,8 +12,15 @@ import numpy as np
 from ncl_core.data.perturb import gaussian_blur, gaussian_noise, jpeg_compress
 from ncl_core.data.synth.config import KINDS, SynthConfig
 from ncl_core.data.synth.photos import donor_canvas, host_crop
-from ncl_core.data.synth.regions import _bbox, _off_grid, blend, draw_region, feather
-from ncl_core.data.transforms import resize_image
+from ncl_core.data.synth.regions import (
+    _bbox,
+    _off_grid,
+    blend,
+    draw_region,
+    feather,
+    placement_range,
+)
+from ncl_core.data.transforms import resize_image, resize_mask
 from ncl_core.errors import SynthError
 
 _MAX_TRIES = 50
@@ -26,8 +33,10 @@ def _splice(
     h, w = host.shape[:2]
     region, params = draw_region(donor, cfg.area_range, rng, cfg)
     x, y, bw, bh = _bbox(region)
-    dx = _off_grid(-x, w - (x + bw), rng)
-    dy = _off_grid(-y, h - (y + bh), rng)
+    # Where the region lands is drawn like where a region lies (``placement_range``).
+    inside = params["inside"]
+    dx = _off_grid(*_range_of(placement_range(bw, w, inside), x), rng)
+    dy = _off_grid(*_range_of(placement_range(bh, h, inside), y), rng)
     shift = np.float32([[1, 0, dx], [0, 1, dy]])
     moved = cv2.warpAffine(donor, shift, (w, h), flags=cv2.INTER_NEAREST)
     alpha = cv2.warpAffine(region.astype(np.float32), shift, (w, h), flags=cv2.INTER_NEAREST)
@@ -64,8 +73,11 @@ def _copy_move(
     centre = np.array([x + bw / 2, y + bh / 2])
     corners = np.array([[x, y], [x + bw, y], [x, y + bh], [x + bw, y + bh]], float) - centre
     reach = corners @ linear.T
-    lo = -reach.min(axis=0)
-    hi = np.array([w, h], float) - reach.max(axis=0)
+    if params["inside"]:  # the whole copy inside the frame
+        lo = -reach.min(axis=0)
+        hi = np.array([w, h], float) - reach.max(axis=0)
+    else:  # its centre anywhere in the frame; the edge cuts the rest
+        lo, hi = np.zeros(2), np.array([w - 1, h - 1], float)
     if np.any(hi < lo):
         raise _Redraw()
     plain = not (scale != 1.0 or angle or flip)
@@ -123,6 +135,12 @@ def _removal(
     forged[hole == 0] = host[hole == 0]
     params.update(method=method, inpaint_radius=cfg.inpaint_radius, feather_px=0.0)
     return forged, hole.astype(np.float32), params
+
+
+def _range_of(start_range: tuple[int, int], start: int) -> tuple[int, int]:
+    """The inclusive range of shifts that move ``start`` into ``[low, high)``."""
+    low, high = start_range
+    return low - start, high - 1 - start
 
 
 class _Redraw(Exception):
@@ -183,11 +201,38 @@ def post_process(
         params["noise_sigma"] = round(float(rng.uniform(*config.noise_sigma)), 4)
         image = gaussian_noise(image, params["noise_sigma"], rng)
     if rng.random() < config.jpeg_p:
-        params["jpeg_quality"] = int(
-            rng.integers(config.jpeg_quality[0], config.jpeg_quality[1] + 1)
-        )
-        image = jpeg_compress(image, params["jpeg_quality"])
+        chroma = "444" if rng.random() < config.jpeg_444_p else "420"
+        qualities = [int(rng.integers(config.jpeg_quality[0], config.jpeg_quality[1] + 1))]
+        if rng.random() < config.jpeg_twice_p:
+            qualities.append(int(rng.integers(config.jpeg_quality[0], config.jpeg_quality[1] + 1)))
+        for quality in qualities:
+            image = jpeg_compress(image, quality, chroma)
+        params["jpeg_quality"] = qualities[0] if len(qualities) == 1 else qualities
+        params["jpeg_chroma"] = chroma
     return image, params
+
+
+def publication_size(rng: np.random.Generator, config: SynthConfig) -> tuple[int, int] | None:
+    """The (height, width) of the crop an item is edited on before it is downscaled to
+    ``config.size`` (each axis by its own factor), or None to edit it at ``config.size``."""
+    if rng.random() >= config.publish_scale_p:
+        return None
+    scale = float(rng.uniform(*config.publish_scale_range))
+    aspect = float(np.exp(rng.uniform(-1.0, 1.0) * np.log(config.publish_aspect)))
+    sy = min(1.0, scale * math.sqrt(aspect))
+    sx = min(1.0, scale / math.sqrt(aspect))
+    return math.ceil(config.size / sy), math.ceil(config.size / sx)
+
+
+def publish(
+    image: np.ndarray, mask: np.ndarray, size: int
+) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+    """Downscale an item edited at a larger size to at most ``size`` px a side (area
+    averaging; the mask keeps pixels at least half manipulated)."""
+    h, w = image.shape[:2]
+    out_h, out_w = min(h, size), min(w, size)
+    record = {"publish_scale_xy": [round(out_w / w, 4), round(out_h / h, 4)]}
+    return resize_image(image, out_w, out_h), resize_mask(mask, out_w, out_h), record
 
 
 def make_item(
@@ -197,9 +242,11 @@ def make_item(
     rng: np.random.Generator,
     config: SynthConfig,
 ) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
-    """One item from decoded photos: host crop, forgery (``kind`` or "authentic"), then the
-    global post-processing. ``donor_photo`` None makes a splice a self-splice."""
-    host, host_record = host_crop(host_photo, rng, config)
+    """One item from decoded photos: host crop, forgery (``kind`` or "authentic"), the
+    publication downscale (on ``publish_scale_p`` of the items), then the global
+    post-processing. ``donor_photo`` None makes a splice a self-splice."""
+    work_hw = publication_size(rng, config)
+    host, host_record = host_crop(host_photo, rng, config, work_hw)
     recipe: dict[str, Any] = {"host": host_record}
     if kind == "authentic":
         image, mask = host, np.zeros(host.shape[:2], bool)
@@ -214,6 +261,10 @@ def make_item(
             recipe["donor"] = {"self_splice": self_splice, **donor_record}
         image, mask, params = make_forgery(host, donor, kind, rng, config)
         recipe.update(params)
+    if work_hw is not None:
+        image, mask, recipe["publish"] = publish(image, mask, config.size)
+        if kind != "authentic":  # the share of the published image, as its mask file has it
+            recipe["area_fraction"] = round(float(mask.mean()), 6)
     image, recipe["post"] = post_process(image, rng, config)
     return image, mask, recipe
 

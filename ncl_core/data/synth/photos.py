@@ -73,32 +73,39 @@ class PhotoCache:
 
 
 def native_crop(
-    photo: np.ndarray, size: int, rng: np.random.Generator, rescale: float = 1.0
+    photo: np.ndarray, size: int | tuple[int, int], rng: np.random.Generator, rescale: float = 1.0
 ) -> tuple[np.ndarray, dict[str, Any]]:
-    """A random crop of at most ``size`` x ``size`` px at native scale, or of the photo
-    rescaled by ``rescale`` (only the crop's footprint is resampled, which is the same)."""
+    """A random crop of at most ``size`` px a side (or (height, width)) at native scale, or of
+    the photo rescaled by ``rescale`` (only the crop's footprint is resampled, which is the
+    same)."""
+    size_h, size_w = (size, size) if isinstance(size, int) else size
     height, width = photo.shape[:2]
-    src_h = min(height, math.ceil(size / rescale))
-    src_w = min(width, math.ceil(size / rescale))
+    src_h = min(height, math.ceil(size_h / rescale))
+    src_w = min(width, math.ceil(size_w / rescale))
     y = int(rng.integers(0, height - src_h + 1))
     x = int(rng.integers(0, width - src_w + 1))
     crop = photo[y : y + src_h, x : x + src_w]
     record: dict[str, Any] = {"crop_xywh": [x, y, src_w, src_h]}
     if rescale != 1.0:
-        out_w = min(size, max(8, round(src_w * rescale)))
-        out_h = min(size, max(8, round(src_h * rescale)))
+        out_w = min(size_w, max(8, round(src_w * rescale)))
+        out_h = min(size_h, max(8, round(src_h * rescale)))
         crop = resize_image(crop, round(src_w * rescale), round(src_h * rescale))[:out_h, :out_w]
         record["rescale"] = round(rescale, 4)
     return np.ascontiguousarray(crop), record
 
 
 def host_crop(
-    photo: np.ndarray, rng: np.random.Generator, cfg: SynthConfig
+    photo: np.ndarray,
+    rng: np.random.Generator,
+    cfg: SynthConfig,
+    size_hw: tuple[int, int] | None = None,
 ) -> tuple[np.ndarray, dict[str, Any]]:
+    """The host: a crop of ``size_hw`` (default ``cfg.size`` square) at native scale, or of
+    the photo mildly rescaled first."""
     rescale = 1.0
     if rng.random() < cfg.host_rescale_p:
         rescale = float(rng.uniform(*cfg.host_rescale_range))
-    return native_crop(photo, cfg.size, rng, rescale)
+    return native_crop(photo, size_hw or (cfg.size, cfg.size), rng, rescale)
 
 
 def donor_canvas(

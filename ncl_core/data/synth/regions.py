@@ -73,25 +73,42 @@ def content_segment(
 def draw_region(
     image: np.ndarray, area_range: tuple[float, float], rng: np.random.Generator, cfg: SynthConfig
 ) -> tuple[np.ndarray, dict[str, Any]]:
-    """An image-sized bool region of ``image``: a geometric shape or a content segment."""
+    """An image-sized bool region of ``image``: a geometric shape or a content segment.
+
+    A shape lies wholly inside on ``region_inside_p`` of the draws, else with its centre
+    anywhere in the frame (``params["inside"]`` says which; it also tells a splice or a
+    copy-move where the region may land)."""
     h, w = image.shape[:2]
     weights = np.asarray(cfg.shape_weights, float)
     shape = str(rng.choice(SHAPES, p=weights / weights.sum()))
     area = float(rng.uniform(*area_range)) * h * w
+    # Also where a splice or copy-move puts it (a content segment lies where it was found).
+    inside = bool(rng.random() < cfg.region_inside_p)
     if shape == "segment":
         region = content_segment(image, area, rng)
         if region is not None:
-            return region, {"shape": "segment"}
+            return region, {"shape": "segment", "inside": inside}
         shape = "blob"  # flat or busy content: fall back to a smooth blob
     canvas = random_shape(area, rng, shape)
     while canvas.shape[0] > h or canvas.shape[1] > w:  # too elongated: shrink it
         area *= 0.8
         canvas = random_shape(area, rng, shape)
-    y = int(rng.integers(0, h - canvas.shape[0] + 1))
-    x = int(rng.integers(0, w - canvas.shape[1] + 1))
+    ch, cw = canvas.shape
     region = np.zeros((h, w), bool)
-    region[y : y + canvas.shape[0], x : x + canvas.shape[1]] = canvas
-    return region, {"shape": shape}
+    while not region.any():  # a concave shape cut by the edge can leave nothing in the frame
+        y = int(rng.integers(*placement_range(ch, h, inside)))
+        x = int(rng.integers(*placement_range(cw, w, inside)))
+        y0, x0 = max(y, 0), max(x, 0)
+        region[y0 : y + ch, x0 : x + cw] = canvas[y0 - y : h - y, x0 - x : w - x]
+    return region, {"shape": shape, "inside": inside}
+
+
+def placement_range(extent: int, length: int, inside: bool) -> tuple[int, int]:
+    """[low, high) of the start of something ``extent`` long in a frame ``length`` long:
+    wholly inside, or with its centre anywhere in the frame (then cut by the edge)."""
+    if inside:
+        return 0, max(1, length - extent + 1)
+    return -(extent // 2), max(1 - extent // 2, length - extent // 2)
 
 
 def _bbox(region: np.ndarray) -> tuple[int, int, int, int]:
