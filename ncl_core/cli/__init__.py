@@ -90,5 +90,7 @@ def run(args: argparse.Namespace) -> int:
         kind = classify(exc)
         if args.debug or kind == "bug":
             raise
-        print(f"{_error_label()}: {exc}", file=sys.stderr)
+        from ncl_core.cli.common import shown
+
+        print(f"{_error_label()}: {shown(exc)}", file=sys.stderr)
         return EXIT_FAILED if kind == "failed" else EXIT_USAGE

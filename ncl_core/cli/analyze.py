@@ -16,6 +16,7 @@ from ncl_core.cli.common import (
     load_predictor,
     progress,
     refuse_inside,
+    shown,
     view_names,
 )
 
@@ -59,17 +60,17 @@ def run(args: argparse.Namespace) -> int:
             bar.update(1)
             if not result.ok:
                 failures += 1
-                bar.write(f"error: {result.message}", file=sys.stderr)
+                bar.write(f"error: {shown(result.message)}", file=sys.stderr)
                 continue
-            line = f"{result.source}: score {result.score:.3f}, tampered area {100 * result.area_fraction:.2f} %"
+            line = f"{shown(result.source)}: score {result.score:.3f}, tampered area {100 * result.area_fraction:.2f} %"
             found = _views_of(evidence, views, args.show_gps) if views else {}
             if out is not None:
                 stem = unique_stem(result.source, used)
                 write_outputs(out, stem, result, evidence.image, views=found)
             for warning in result.warnings:
-                line += f"\n  warning: {warning}"
+                line += f"\n  warning: {shown(warning)}"
             for name, view in found.items():
-                line += f"\n  {name}: {view.summary}"
+                line += f"\n  {name}: {shown(view.summary)}"
             bar.write(line)
     if failures:
         print(f"{failures} of {len(inputs)} image(s) could not be analysed", file=sys.stderr)

@@ -12,6 +12,7 @@ from ncl_core.cli.common import (
     add_analysis_args,
     load_predictor,
     progress,
+    shown,
     view_names,
 )
 
@@ -59,15 +60,17 @@ def run(args: argparse.Namespace) -> int:
             bar.update(1)
             row = event.get("row", {})
             if row.get("status") == "error":
-                bar.write(f"error: {row.get('error')}", file=sys.stderr)
+                bar.write(f"error: {shown(row.get('error'))}", file=sys.stderr)
 
     with bar:
         summary = run_batch(
             args.inputs, predictor, args.report, options, resume=args.resume, on_event=on_event
         )
     for problem in summary.problems:
-        print(f"warning: {problem.path}: {problem.message}", file=sys.stderr)
-    print(f"report: {summary.out_dir} ({summary.n_ok} analysed, {summary.n_errors} error(s))")
+        print(f"warning: {shown(problem.path)}: {shown(problem.message)}", file=sys.stderr)
+    print(
+        f"report: {shown(summary.out_dir)} ({summary.n_ok} analysed, {summary.n_errors} error(s))"
+    )
     if summary.n_hash_mismatches:
         print(
             f"WARNING: {summary.n_hash_mismatches} input file(s) changed during the batch",

@@ -4,6 +4,7 @@ the predictor, the inference settings and the forensic views they ask for."""
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -12,6 +13,29 @@ from typing import Any
 from ncl_core.errors import UsageError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+# Characters that must never reach a terminal as they are: C0 and C1 controls (escape sequences
+# can move the cursor, rewrite a printed score or clear the screen; a carriage return or line
+# feed can forge a line), bidirectional overrides and isolates (they reorder what is shown),
+# and lone surrogates (undecodable bytes of a file name).
+_UNSAFE = re.compile(
+    "[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]"
+)
+
+
+def _escape(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    if 0xDC80 <= code <= 0xDCFF:  # a raw byte of a file name (surrogateescape)
+        return f"\\x{code - 0xDC00:02x}"
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def shown(value: Any) -> str:
+    """``value`` as text safe to print: every control, bidirectional override and raw byte is
+    written as a visible escape (``\\x1b``, ``\\u202e``). File names, EXIF text, model names and
+    error messages come from files, so everything the CLI prints of them goes through this."""
+    return _UNSAFE.sub(_escape, str(value))
 
 
 def progress(total: int | None, desc: str, unit: str = "img"):
@@ -33,7 +57,8 @@ def load_predictor(args: argparse.Namespace):
     # --model: a file, a registry name or an id; none: the registry's default.
     predictor = Predictor.load(resolve_model(args.model).path, args.device)
     print(
-        f"model {predictor.model_id} ({predictor.model_sha256[:12]}) on {predictor.device}",
+        f"model {shown(predictor.model_id)} ({predictor.model_sha256[:12]}) on "
+        f"{shown(predictor.device)}",
         file=sys.stderr,
     )
     return predictor

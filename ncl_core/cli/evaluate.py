@@ -16,6 +16,7 @@ from ncl_core.cli.common import (
     inference_settings,
     load_predictor,
     progress,
+    shown,
 )
 
 EVAL_COLUMNS = (
@@ -107,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
         results.append(result)
     skipped = results[0]["skipped"]  # the same files fail under every perturbation
     for item in skipped:
-        print(f"error: {item['error']}", file=sys.stderr)
+        print(f"error: {shown(item['error'])}", file=sys.stderr)
     print(format_eval_table(results))
     if args.json:
         from ncl_core.fsutil import atomic_write_text

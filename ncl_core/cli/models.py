@@ -7,7 +7,7 @@ import contextlib
 import json
 from pathlib import Path
 
-from ncl_core.cli.common import EXIT_OK, fmt
+from ncl_core.cli.common import EXIT_OK, fmt, shown
 from ncl_core.errors import UsageError
 
 ACTIONS = ("list", "info", "import", "export", "remove", "default")
@@ -40,8 +40,8 @@ def run(args: argparse.Namespace) -> int:
             f1 = info.metrics.get("f1")
             tag = " [bundled]" if info.bundled else ""
             print(
-                f"{mark} {info.id}  {info.name:<28} {info.backbone:<10} "
-                f"F1 {fmt(f1)}  {info.created}{tag}"
+                f"{mark} {info.id}  {shown(info.name):<28} {info.backbone:<10} "
+                f"F1 {_metric(f1)}  {shown(info.created)}{tag}"
             )
         return EXIT_OK
     if action == "info":
@@ -50,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_OK
     if action == "import":
         info = registry.import_model(args.target, name=args.name)
-        print(f"imported {info.name} ({info.id}) to {info.path}")
+        print(f"imported {shown(info.name)} ({info.id}) to {shown(info.path)}")
     elif action == "export":
         if not args.dest:
             raise UsageError("models export ID DEST: give a destination file or folder")
@@ -59,13 +59,21 @@ def run(args: argparse.Namespace) -> int:
 
             if not args.half:
                 raise UsageError("models export FILE DEST copies nothing new: add --half")
-            print(f"exported to {export_half(args.target, args.dest)}")
+            print(f"exported to {shown(export_half(args.target, args.dest))}")
         else:
-            print(f"exported to {registry.export_model(args.target, args.dest, half=args.half)}")
+            dest = registry.export_model(args.target, args.dest, half=args.half)
+            print(f"exported to {shown(dest)}")
     elif action == "remove":
         registry.remove(args.target)
-        print(f"removed {args.target}")
+        print(f"removed {shown(args.target)}")
     elif action == "default":
         info = registry.set_default(args.target)
-        print(f"default model: {info.name} ({info.id})")
+        print(f"default model: {shown(info.name)} ({info.id})")
     return EXIT_OK
+
+
+def _metric(value: object) -> str:
+    """A metric from a model file's metadata: a number, or ``n/a`` for anything else."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return fmt(value)
+    return "  n/a"
