@@ -15,6 +15,12 @@ _TMP_NAME_BYTES = 200
 
 def shorten_name(name: str, max_bytes: int) -> str:
     """``name`` cut (at a character boundary) to at most ``max_bytes`` bytes on disk."""
+    if len(os.fsencode(name)) <= max_bytes:
+        return name
+    # A character takes at least one byte: the first max_bytes characters are enough, so the
+    # loop below is short however long the name (cutting one character at a time from the
+    # end of a 5-million-character name re-encoded it each time: minutes).
+    name = name[:max_bytes]
     while len(os.fsencode(name)) > max_bytes:
         name = name[:-1]
     return name

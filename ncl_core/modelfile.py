@@ -9,6 +9,7 @@ The user's registry of model files is ``ncl_core/registry.py``; its ``ModelRegis
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -33,6 +34,25 @@ if TYPE_CHECKING:
 FORMAT_NAME = "ncl-forensics-model"
 FORMAT_VERSION = 1
 _JSON_KEYS = ("trained_on", "metrics", "train_config", "inference")
+
+# Bounds on what a model file's metadata may say, checked before anything is built from it:
+# a shared file is untrusted, and a network 3 000 000 channels wide, an input side of 40 000 px
+# or a 1 px tile would exhaust memory or time before any other check ran.
+MAX_NAME_CHARS = 200
+MAX_TEXT_CHARS = 1_000  # created, parent, app_version
+MAX_JSON_CHARS = 1_000_000  # each JSON field
+MAX_JSON_DEPTH = 32
+CHANNEL_FIELDS = (
+    "aspp_channels",
+    "low_level_channels",
+    "decoder_channels",
+    "stage3_channels",
+    "stage4_channels",
+)
+MAX_CHANNELS = 2048
+MAX_PATCH_CELLS = 64
+INPUT_SIZE_RANGE = (32, 4096)  # resize mode's network input side, px
+TILE_RANGE = (64, 4096)  # tiled mode's tile side, px (a quarter of it is overlap)
 
 
 @dataclass
@@ -225,14 +245,34 @@ def _cached_sha256(path: Path) -> str:
 
 
 def read_model_info(path: str | Path, *, bundled: bool = False) -> ModelInfo:
-    """Read and validate a model file's metadata (no weights are loaded)."""
+    """Read and validate a model file's metadata (no weights are loaded).
+
+    Every field is checked against the bounds above before anything is built from it; a file
+    outside them is refused with ``ModelFileError`` naming the field.
+    """
     path = Path(path)
     meta = _read_header(path)
     try:
-        config = ModelConfig.from_json(meta["model_config"])
-        parsed = {key: json.loads(meta.get(key) or "{}") for key in _JSON_KEYS}
-    except (KeyError, ValueError, TypeError) as exc:
-        raise ModelFileError(f"{path}: the model's configuration is invalid ({exc})") from exc
+        for key, value in meta.items():
+            limit = MAX_JSON_CHARS if key in (*_JSON_KEYS, "model_config") else MAX_TEXT_CHARS
+            if key == "name":
+                limit = MAX_NAME_CHARS
+            if len(value) > limit:
+                raise ValueError(f"{key} is {len(value)} characters long (at most {limit})")
+        config_dict = _parse_json(meta["model_config"], "model_config")
+        check_config_dict(config_dict)
+        config = ModelConfig.from_dict(config_dict)
+        parsed = {key: _parse_json(meta.get(key) or "{}", key) for key in _JSON_KEYS}
+        for key, value in parsed.items():
+            if not isinstance(value, dict):
+                raise ValueError(f"{key} must be a JSON object, not {type(value).__name__}")
+        check_inference(parsed["inference"], parsed["train_config"])
+    except (KeyError, ValueError, TypeError, RecursionError) as exc:
+        reason = "nested too deeply" if isinstance(exc, RecursionError) else exc
+        raise ModelFileError(
+            f"{path}: the model's configuration is invalid ({reason}); the file is damaged "
+            "or was not written by NCL Forensics"
+        ) from None
     sha = _cached_sha256(path)
     return ModelInfo(
         id=sha[:12],
@@ -249,6 +289,101 @@ def read_model_info(path: str | Path, *, bundled: bool = False) -> ModelInfo:
         train_config=parsed["train_config"],
         inference=parsed["inference"],
     )
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a number a model file may hold")
+
+
+def _parse_json(text: str, key: str) -> Any:
+    """JSON of one metadata field: no NaN or Infinity, nested at most ``MAX_JSON_DEPTH`` deep
+    (the depth is checked on the text, before the parser could recurse)."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for ch in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif ch in "]}":
+            depth -= 1
+    if deepest > MAX_JSON_DEPTH:
+        raise ValueError(f"{key} is nested {deepest} levels deep (at most {MAX_JSON_DEPTH})")
+    try:
+        return json.loads(text, parse_constant=_refuse_constant)
+    except ValueError as exc:
+        raise ValueError(f"{key}: {exc}") from None
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return (_is_int(value) or isinstance(value, float)) and math.isfinite(value)
+
+
+def _check_int(value: Any, what: str, low: int, high: int) -> None:
+    if not _is_int(value) or not low <= value <= high:
+        raise ValueError(f"{what} must be a whole number from {low} to {high}, got {value!r}")
+
+
+def check_config_dict(config: Any) -> None:
+    """The types and bounds of a ``ModelConfig`` as a model file stores it (before building)."""
+    if not isinstance(config, dict):
+        raise ValueError("model_config must be a JSON object")
+    for key in CHANNEL_FIELDS:
+        if key in config:
+            _check_int(config[key], key, 1, MAX_CHANNELS)
+    if "patch_cells" in config:
+        _check_int(config["patch_cells"], "patch_cells", 1, MAX_PATCH_CELLS)
+    if "output_stride" in config:
+        _check_int(config["output_stride"], "output_stride", 8, 16)
+    for key in ("pivot", "noise_stem"):
+        if key in config and not isinstance(config[key], bool):
+            raise ValueError(f"{key} must be true or false, got {config[key]!r}")
+    if "backbone" in config and not isinstance(config["backbone"], str):
+        raise ValueError(f"backbone must be a name, got {config['backbone']!r}")
+    if "patch_eps" in config and not _is_number(config["patch_eps"]):
+        raise ValueError(f"patch_eps must be a number, got {config['patch_eps']!r}")
+
+
+def check_inference(inference: dict[str, Any], train_config: dict[str, Any]) -> None:
+    """The inference defaults a model file names (and the training size they fall back to)."""
+    mode = inference.get("mode")
+    if mode is not None and mode not in ("resize", "tiled"):
+        raise ValueError(f"inference mode must be resize or tiled, got {mode!r}")
+    for key, (low, high) in (("input_size", INPUT_SIZE_RANGE), ("tile", TILE_RANGE)):
+        if inference.get(key) is not None:
+            _check_int(inference[key], f"inference {key}", low, high)
+    if train_config.get("size") is not None:
+        _check_int(train_config["size"], "training size", *INPUT_SIZE_RANGE)
+    for key in ("threshold", "score_threshold"):
+        value = inference.get(key)
+        if value is not None and not (_is_number(value) and 0.0 <= value <= 1.0):
+            raise ValueError(f"inference {key} must be a number from 0 to 1, got {value!r}")
+    calibration = inference.get("calibration")
+    if calibration is None:
+        return
+    if not isinstance(calibration, dict):
+        raise ValueError("inference calibration must be a JSON object")
+    at = calibration.get("at_0.5")
+    if at is not None and not isinstance(at, dict):
+        raise ValueError("inference calibration at_0.5 must be a JSON object")
+    shown = [(calibration, "score_threshold"), (calibration, "image_auc")]
+    shown += [(at or {}, key) for key in ("f1", "floor_f1", "auc")]
+    for record, key in shown:
+        value = record.get(key)
+        if value is not None and not _is_number(value):
+            raise ValueError(f"inference calibration {key} must be a number, got {value!r}")
 
 
 def load_model(
@@ -277,11 +412,33 @@ def load_model(
                         f"{info.path}: tensor {key} has shape {tuple(tensor.shape)}, "
                         f"expected {tuple(expected[key].shape)}; the file is damaged"
                     )
-                tensors[key] = tensor.to(expected[key].dtype)
+                tensors[key] = _checked(info.path, key, tensor, expected[key].dtype)
     except SafetensorError as exc:
         raise ModelFileError(f"{info.path}: the weights cannot be read ({exc})") from exc
     model.load_state_dict(tensors)
     return model.to(device).eval(), info
+
+
+def _checked(path: Path, key: str, tensor: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """A stored tensor in the network's dtype, refused when it would give silent nonsense: a
+    float weight stored as integers, or NaN or infinite values (every score NaN, 0 or 1)."""
+    if dtype.is_floating_point:
+        if not tensor.dtype.is_floating_point:
+            raise ModelFileError(
+                f"{path}: tensor {key} is stored as {str(tensor.dtype).removeprefix('torch.')}, "
+                "not as floating-point weights; the file is damaged or crafted"
+            )
+        if not bool(torch.isfinite(tensor).all()):
+            raise ModelFileError(
+                f"{path}: tensor {key} holds NaN or infinite values; the model would give "
+                "meaningless scores (the file is damaged, or its training diverged)"
+            )
+    elif tensor.dtype.is_floating_point or tensor.dtype == torch.bool:
+        raise ModelFileError(
+            f"{path}: tensor {key} is stored as {str(tensor.dtype).removeprefix('torch.')}, "
+            f"expected {str(dtype).removeprefix('torch.')}; the file is damaged or crafted"
+        )
+    return tensor.to(dtype)
 
 
 def __getattr__(name: str) -> Any:

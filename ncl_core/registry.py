@@ -8,6 +8,7 @@ import contextlib
 import json
 import re
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,20 @@ from ncl_core.errors import ModelFileError
 from ncl_core.fsutil import atomic_path, atomic_write_text, shorten_name
 from ncl_core.modelfile import ModelInfo, export_half, load_model, read_model_info
 from ncl_core.paths import bundled_model_path, models_dir
+
+# What an id looks like: a prefix of a SHA-256 in hex (ids are its first 12 digits, and any
+# prefix of six or more digits resolves). A model may not be named like one.
+_ID_LIKE = re.compile(r"[0-9a-fA-F]{6,64}")
+
+
+def check_model_name(name: str) -> None:
+    """Refuse a name that could shadow another model's id (``models info ID`` must find the
+    model with that id, never a model named so)."""
+    if _ID_LIKE.fullmatch(name.strip()):
+        raise ModelFileError(
+            f"the model name {name!r} looks like a model id (hexadecimal digits), so it could "
+            "stand for another model; import it under another name with --name"
+        )
 
 
 def _file_stem(name: str) -> str:
@@ -46,7 +61,8 @@ class ModelRegistry:
         atomic_write_text(self._state_file, json.dumps(state, indent=2))
 
     def list(self) -> list[ModelInfo]:
-        """Every usable model, bundled first; unreadable files in the folder are skipped."""
+        """Every usable model, bundled first; unreadable files in the folder are skipped, and
+        a second file with the same contents (the same id) is listed once."""
         models: list[ModelInfo] = []
         if self.bundled_path.is_file():
             with contextlib.suppress(ModelFileError):
@@ -55,31 +71,56 @@ class ModelRegistry:
             for path in sorted(self.root.glob("*.safetensors")):
                 try:
                     models.append(read_model_info(path))
-                except ModelFileError:
+                except (ModelFileError, OSError):
                     continue
-        return models
+        seen: set[str] = set()
+        unique = []
+        for info in models:
+            if info.sha256 not in seen:
+                seen.add(info.sha256)
+                unique.append(info)
+        return unique
 
     def get(self, model_id: str) -> ModelInfo:
-        """A model by id (a prefix of its SHA-256) or by name."""
-        for info in self.list():
-            if info.sha256.startswith(model_id) or info.name == model_id:
-                return info
-        raise ModelFileError(
-            f"no model {model_id!r} in the registry; `ncl-forensics models list` shows them"
-        )
+        """A model by id (a prefix of its SHA-256) or by name; an id always wins over a name."""
+        return _lookup(self.list(), model_id) or _not_found(model_id)
 
     def import_model(self, path: str | Path, name: str | None = None) -> ModelInfo:
-        """Validate a model file (metadata and every weight) and copy it into the registry."""
+        """Validate a model file (metadata and every weight) and copy it into the registry.
+
+        Imports of the same file at the same time (two windows, two commands) leave one entry:
+        the check for an existing copy and the copy itself hold the registry's lock.
+        """
         path = Path(path)
         load_model(path)  # full validation: config builds and every tensor fits
         info = read_model_info(path)
-        for existing in self.list():
-            if existing.sha256 == info.sha256:
-                return existing
-        dest = self.root / f"{_file_stem(name or info.name)}-{info.id}.safetensors"
-        with atomic_path(dest) as tmp:
-            shutil.copyfile(path, tmp)
+        check_model_name(info.name)
+        if name is not None:
+            check_model_name(name)
+        with self._lock():
+            for existing in self.list():
+                if existing.sha256 == info.sha256:
+                    return existing
+            dest = self.root / f"{_file_stem(name or info.name)}-{info.id}.safetensors"
+            with atomic_path(dest) as tmp:
+                shutil.copyfile(path, tmp)
         return read_model_info(dest)
+
+    @contextlib.contextmanager
+    def _lock(self) -> Iterator[None]:
+        """An exclusive lock on the registry folder (a no-op where the system has no flock)."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        try:
+            import fcntl
+        except ImportError:  # Windows: imports there are not serialised
+            yield
+            return
+        with open(self.root / ".registry.lock", "a+b") as fh:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
 
     def register_trained(self, path: str | Path) -> ModelInfo:
         """Add a model this machine trained (same validation as an import)."""
@@ -145,14 +186,35 @@ def resolve_model(spec: str | Path | None, registry: ModelRegistry | None = None
     if path.is_file():
         return read_model_info(path, bundled=path.resolve() == registry.bundled_path.resolve())
     text = str(spec).strip()
-    for info in registry.list():
-        if info.name == text or info.id == text:
+    return _lookup(registry.list(), text) or _not_found(spec, file_too=True)
+
+
+def _lookup(models: list[ModelInfo], text: str) -> ModelInfo | None:
+    """The model ``text`` names: its id first, then a prefix of its SHA-256 (six or more hex
+    digits), only then its name, so a model named like another's id never stands for it."""
+    for info in models:
+        if info.id == text or info.sha256 == text.lower():
             return info
     if len(text) >= 6 and all(c in "0123456789abcdef" for c in text.lower()):
-        for info in registry.list():
-            if info.sha256.startswith(text.lower()):
-                return info
+        matches = [info for info in models if info.sha256.startswith(text.lower())]
+        if len(matches) == 1:
+            return matches[0]
+        if matches:
+            raise ModelFileError(
+                f"{text!r} is the start of {len(matches)} models' ids; give more of the id"
+            )
+    for info in models:
+        if info.name == text:
+            return info
+    return None
+
+
+def _not_found(spec: str | Path, file_too: bool = False) -> ModelInfo:
+    if file_too:
+        raise ModelFileError(
+            f"{spec}: no such model file, and no registered model has this name or id; "
+            "`ncl-forensics models list` shows the registered models"
+        )
     raise ModelFileError(
-        f"{spec}: no such model file, and no registered model has this name or id; "
-        "`ncl-forensics models list` shows the registered models"
+        f"no model {str(spec)!r} in the registry; `ncl-forensics models list` shows them"
     )

@@ -170,3 +170,39 @@ def jpeg_with_xmp(path: Path, packet: bytes, array: np.ndarray | None = None) ->
 
 def png_text(key: str, text: str) -> bytes:
     return png_chunk(b"tEXt", key.encode("latin-1") + b"\x00" + text.encode("latin-1"))
+
+
+def model_tensors(config: dict) -> dict:
+    """The weights of a freshly built network of ``config`` (a dict of ``ModelConfig``)."""
+    import torch
+
+    from ncl_core.config import ModelConfig
+    from ncl_core.model import NCLNet
+
+    torch.manual_seed(0)
+    net = NCLNet(ModelConfig(**config))
+    return {k: v.detach().clone().contiguous() for k, v in net.state_dict().items()}
+
+
+def write_model(path: Path, tensors: dict, config: dict, **metadata: str) -> Path:
+    """A model file written directly with safetensors: any weights, any metadata text."""
+    import json
+
+    from safetensors.torch import save_file
+
+    fields = {
+        "format": "ncl-forensics-model",
+        "format_version": "1",
+        "model_config": json.dumps(config),
+        "name": path.stem,
+        "created": "2026-01-01T00:00:00+00:00",
+        "app_version": "test",
+        "parent": "",
+        "trained_on": "{}",
+        "metrics": "{}",
+        "train_config": "{}",
+        "inference": "{}",
+    }
+    fields.update(metadata)
+    save_file(tensors, str(path), metadata=fields)
+    return path
