@@ -165,3 +165,13 @@ def test_concurrent_imports_of_one_file_leave_one_entry(tiny_model_path: Path) -
     assert len(set(results)) == 1 and isinstance(results[0], str)
     assert len(_registry_files()) == 1
     assert len([m for m in ModelRegistry().list() if not m.bundled]) == 1
+
+
+@pytest.mark.parametrize("flags", [["--tile", "1"], ["--tile", "-64"], ["--input-size", "40000"]])
+def test_inference_flags_out_of_bounds_are_usage_errors(
+    tmp_path: Path, tiny_model_path: Path, flags: list[str], capsys
+) -> None:
+    image = save(tmp_path / "img.png", pattern(24, 32))
+    assert main(["analyze", str(image), "--model", str(tiny_model_path), *flags]) == EXIT_USAGE
+    err = capsys.readouterr().err
+    assert f"error: {flags[0]} must be from" in err and "Traceback" not in err

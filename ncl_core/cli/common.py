@@ -74,7 +74,15 @@ def refuse_inside(out_dir: Path, inputs: Sequence[Path]) -> None:
 def inference_settings(args: argparse.Namespace):
     """The ``InferenceSettings`` of the analysis flags (:func:`add_analysis_args`)."""
     from ncl_core.infer import InferenceSettings
+    from ncl_core.modelfile import INPUT_SIZE_RANGE, TILE_RANGE
 
+    # The bounds a model file's own defaults must keep (a 1 px tile never finishes).
+    for flag, value, (low, high) in (
+        ("--tile", args.tile, TILE_RANGE),
+        ("--input-size", getattr(args, "input_size", None), INPUT_SIZE_RANGE),
+    ):
+        if value is not None and not low <= value <= high:
+            raise UsageError(f"{flag} must be from {low} to {high} px, got {value}")
     return InferenceSettings(
         mode=args.mode,
         threshold=args.threshold,
