@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import tracemalloc
+import zlib
 from pathlib import Path
 
 import pytest
@@ -22,6 +23,7 @@ from hostile_files import (
     png_itxt,
     png_text,
     png_with_chunks,
+    png_ztxt,
     xmp_packet,
 )
 
@@ -167,3 +169,59 @@ def test_gps_outside_the_exif_block_is_hidden_unless_asked(
     assert all(r["exif_has_gps"] for r in rows if r.get("record") == "row")
     assert LATITUDE not in capsys.readouterr().out
     assert hashes(evidence) == before
+
+
+def _oversized_chunks(folder: Path) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    big = b"A" * (2 * 1024 * 1024)  # 2 MB decompressed, a few KB in the file
+    return [
+        png_with_chunks(
+            folder / "ztxt.png", [png_ztxt("Comment", big), png_text("Software", "GIMP")]
+        ),
+        png_with_chunks(
+            folder / "iccp.png", [png_chunk(b"iCCP", b"icc\x00\x00" + zlib.compress(big, 9))]
+        ),
+        png_with_chunks(
+            folder / "itxt.png",
+            [png_chunk(b"iTXt", b"Note\x00\x01\x00\x00\x00" + zlib.compress(big, 9))],
+        ),
+    ]
+
+
+def test_an_oversized_png_text_or_icc_chunk_is_skipped_and_the_pixels_analysed(
+    tmp_path: Path, narrow_model: Path, capsys
+) -> None:
+    evidence = tmp_path / "evidence"
+    files = _oversized_chunks(evidence)
+    before = hashes(evidence)
+    for path in files:
+        assert path.stat().st_size < 50_000
+        image, warnings = read_image(path)
+        assert image.shape == (24, 32, 3), path.name
+        assert any("over 1 MB decompressed were skipped" in w for w in warnings), path.name
+        assert read_image_info(path).width == 32
+        result = metadata.compute(load_evidence(path))
+        assert any(row[1] == "(skipped)" for row in result.details["table"]), path.name
+    assert "GIMP" in metadata.compute(load_evidence(files[0])).summary
+    report = tmp_path / "report"
+    model = ["--model", str(narrow_model), "--mode", "resize"]
+    assert main(["batch", str(evidence), "--report", str(report), *model]) == EXIT_OK
+    header = json.loads((report / "report.json").read_text("utf-8"))
+    assert header["n_ok"] == len(files) and header["n_errors"] == 0
+    assert hashes(evidence) == before  # the chunks are left out of a copy, never the file
+
+
+def test_xmp_nested_8000_deep_still_shows_what_can_be_read(tmp_path: Path) -> None:
+    ns = 'xmlns:xmp="http://ns.adobe.com/xap/1.0/" xmlns:dc="http://purl.org/dc/elements/1.1/"'
+    deep = "<dc:subject>" * 8000 + "x" + "</dc:subject>" * 8000
+    packet = xmp_packet(
+        f'<rdf:Description {ns} xmp:CreatorTool="Adobe Photoshop 25.0">{deep}</rdf:Description>'
+    )
+    # In a PNG's iTXt chunk: a JPEG segment (64 KB) cannot hold 8 000 levels.
+    path = png_with_chunks(tmp_path / "deep.png", [png_itxt("XML:com.adobe.xmp", packet.decode())])
+    before = hashes(tmp_path)
+    result = metadata.compute(load_evidence(path))
+    tags = {(row[0], row[1]) for row in result.details["table"]}
+    assert ("XMP", "xmp:CreatorTool") in tags and ("XMP", "(truncated)") in tags
+    assert "Photoshop" in result.summary and "editor" in result.summary
+    assert hashes(tmp_path) == before

@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import os
 import re
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
@@ -111,7 +112,14 @@ def read_image_info(path: str | os.PathLike[str]) -> ImageInfo:
     """Format, size and a few EXIF fields from the header, without decoding pixel data."""
     path = Path(os.fspath(path))
     _check_file(path, ImageReadError)
-    with open(path, "rb") as fh, _open(fh, str(path)) as im:
+    with open(path, "rb") as fh:
+        if fh.read(8) != _PNG_SIGNATURE:
+            fh.seek(0)
+            with _open(fh, str(path)) as im:
+                return _header(im)
+    # A PNG: read whole, so that a text chunk too large for the decoder can be left out.
+    data, _ = without_oversized_png_chunks(_read_bytes(path, ImageReadError))
+    with _open(io.BytesIO(data), str(path)) as im:
         return _header(im)
 
 
@@ -250,8 +258,73 @@ def _open(fh: BinaryIO, name: str, error: type[ImageReadError] = ImageReadError)
         ) from exc
 
 
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_PNG_TEXT_CHUNKS = (b"tEXt", b"zTXt", b"iTXt", b"iCCP")
+# Pillow refuses a PNG whose text or colour-profile chunk decompresses to more than this
+# (ImageFile.SAFEBLOCK): the whole image, pixels included, a way to dodge analysis.
+PNG_CHUNK_LIMIT = 1024 * 1024
+
+
+def without_oversized_png_chunks(data: bytes) -> tuple[bytes, list[str]]:
+    """``data`` without the PNG text and ICC chunks too large for the decoder, and what was
+    dropped (``zTXt 'Comment'``); other files and ordinary PNGs come back as they are.
+
+    The evidence bytes are never changed: this is a copy for decoding, the hash is of the file.
+    """
+    if not data.startswith(_PNG_SIGNATURE):
+        return data, []
+    kept = [data[:8]]
+    skipped: list[str] = []
+    pos = 8
+    while pos + 12 <= len(data):
+        length = int.from_bytes(data[pos : pos + 4], "big")
+        kind = data[pos + 4 : pos + 8]
+        end = pos + 12 + length
+        if end > len(data):
+            break
+        if kind in _PNG_TEXT_CHUNKS and _chunk_too_large(kind, data[pos + 8 : end - 4]):
+            key = data[pos + 8 : pos + 8 + min(length, 80)].split(b"\x00", 1)[0]
+            skipped.append(f"{kind.decode('latin-1')} {key.decode('latin-1')!r}")
+        else:
+            kept.append(data[pos:end])
+        pos = end
+        if kind == b"IEND":
+            break
+    if not skipped:
+        return data, []
+    kept.append(data[pos:])
+    return b"".join(kept), skipped
+
+
+def _chunk_too_large(kind: bytes, body: bytes) -> bool:
+    if kind == b"tEXt":
+        return len(body) > PNG_CHUNK_LIMIT
+    _, _, rest = body.partition(b"\x00")
+    if kind == b"iTXt":
+        if len(rest) < 2 or rest[0] == 0:  # not compressed
+            return len(body) > PNG_CHUNK_LIMIT
+        rest = rest[2:].split(b"\x00", 2)[-1]  # language tag, translated keyword
+    else:
+        rest = rest[1:]  # compression method
+    try:
+        inflated = zlib.decompressobj().decompress(rest, PNG_CHUNK_LIMIT + 1)
+    except zlib.error:
+        return False  # damaged, not large: the decoder reports it
+    return len(inflated) > PNG_CHUNK_LIMIT
+
+
+def _skipped_warning(skipped: list[str]) -> str:
+    return (
+        f"PNG chunk(s) {', '.join(skipped[:3])} over 1 MB decompressed were skipped (their "
+        "text or colour profile was not read); the pixels were analysed"
+    )
+
+
 def _decode(data: bytes, name: str, max_pixels: int) -> tuple[np.ndarray, list[str], ImageInfo]:
     warnings: list[str] = []
+    data, skipped = without_oversized_png_chunks(data)
+    if skipped:
+        warnings.append(_skipped_warning(skipped))
     with _open(io.BytesIO(data), name) as im:
         fmt = _format_name(im)
         _check_pixels(im, name, max_pixels, ImageReadError)

@@ -23,10 +23,11 @@ import cv2
 import numpy as np
 from PIL import ExifTags, Image, IptcImagePlugin
 
-from ncl_core.data.io import READABLE_FORMATS
+from ncl_core.data.io import READABLE_FORMATS, without_oversized_png_chunks
 from ncl_core.views.base import Evidence, NotApplicable, ViewResult, as_evidence
 
 MAX_VALUE_CHARS = 300
+MAX_XMP_DEPTH = 64  # real packets nest under 10 levels
 # An EXIF thumbnail is at most 160 x 120 px by the standard; some writers store larger
 # previews. Anything over these is refused from its header, never decoded.
 THUMBNAIL_MAX_SIDE = 2048
@@ -205,7 +206,12 @@ def xmp_entries(packet: bytes) -> list[Entry]:
     entries: list[Entry] = []
     skip = {"rdf:RDF", "rdf:Description", "rdf:Seq", "rdf:Bag", "rdf:Alt", "rdf:li", "x:xmpmeta"}
 
-    def walk(node: ET.Element, owner: str | None) -> None:
+    # Walked with a stack of its own, not recursion: a packet nested 8 000 deep is valid XML,
+    # and recursion would fail the whole view (hiding even the software that wrote the file).
+    stack: list[tuple[ET.Element, str | None, int]] = [(root, None, 0)]
+    too_deep = False
+    while stack:
+        node, owner, depth = stack.pop()
         name = _xmp_name(node.tag)
         for key, value in node.attrib.items():
             key_name = _xmp_name(key)
@@ -214,10 +220,14 @@ def xmp_entries(packet: bytes) -> list[Entry]:
         label = owner if name in skip else name
         if len(node) == 0 and (node.text or "").strip() and label:
             entries.append(Entry("XMP", label, _text(node.text)))
-        for child in node:
-            walk(child, label)
-
-    walk(root, None)
+        if depth >= MAX_XMP_DEPTH:
+            too_deep = too_deep or len(node) > 0
+            continue
+        stack.extend((child, label, depth + 1) for child in reversed(node))
+    if too_deep:
+        entries.append(
+            Entry("XMP", "(truncated)", f"nested deeper than {MAX_XMP_DEPTH} levels; not read")
+        )
     return entries
 
 
@@ -359,6 +369,7 @@ def compare_thumbnail(thumb_bytes: bytes, im: Image.Image) -> dict[str, Any]:
 
 def read_metadata(data: bytes, show_gps: bool = False) -> dict[str, Any]:
     """All metadata of an image file's bytes: entries and findings (plain values)."""
+    data, skipped = without_oversized_png_chunks(data)
     try:
         im = Image.open(io.BytesIO(data), formats=READABLE_FORMATS)
     except Exception as exc:
@@ -366,6 +377,10 @@ def read_metadata(data: bytes, show_gps: bool = False) -> dict[str, Any]:
     with im:
         fmt = "JPEG" if im.format == "MPO" else str(im.format)
         entries = [Entry("File", "Format", fmt), Entry("File", "Mode", im.mode)]
+        entries += [
+            Entry("PNG", "(skipped)", f"{chunk}: over 1 MB decompressed, not read")
+            for chunk in skipped
+        ]
         if im.info.get("icc_profile"):
             entries.append(Entry("File", "ICC profile", f"{len(im.info['icc_profile'])} bytes"))
         if "jfif_version" in im.info:
