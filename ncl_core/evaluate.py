@@ -62,12 +62,23 @@ def evaluate(
         overall.add(prob, gt, score=score, tampered=tampered)
         kind = kinds.get(sample.image.name, "tampered" if tampered else "authentic")
         by_kind.setdefault(kind, MetricAccumulator()).add(prob, gt, score=score, tampered=tampered)
+    # A false alarm is what an analyst would be told: the calibrated finding on an authentic
+    # image (the image-score threshold stored with the model; 0.5 for an uncalibrated one).
+    cal = predictor.effective(settings).get("score_threshold")
+    alarm_at = float(cal) if cal is not None else 0.5
+    authentic_scores = [s for s, t in zip(overall.scores, overall.score_labels) if not t]
+    result = _clean(overall.result(include_authentic=include_authentic))
+    if authentic_scores:
+        alarms = sum(s >= alarm_at for s in authentic_scores)
+        result.update(
+            authentic_false_alarm=alarms / len(authentic_scores), alarm_threshold=alarm_at
+        )
     return {
         "n": len(samples) - len(skipped),
         "skipped": skipped,
         "perturbation": perturbation,
         "mode": settings.mode,
-        "overall": _clean(overall.result(include_authentic=include_authentic)),
+        "overall": result,
         "by_kind": {
             kind: _clean(acc.result(include_authentic=include_authentic))
             for kind, acc in sorted(by_kind.items())

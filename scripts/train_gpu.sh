@@ -40,6 +40,7 @@ case $stage in
 burst)
     "$cli" finetune --model "${BASE:-resources/models/ncl-starter.safetensors}" \
         --synthetic "$data/train" --val "$data/val" --val-limit "${VAL_LIMIT:-60}" \
+        --synthetic-authentic "${AUTHENTIC:-0.4}" --image-weight "${IMAGE_WEIGHT:-1.0}" \
         --size "${SIZE:-256}" --batch-size "$batch" --lr "${BURST_LR:-0.005}" \
         --warmup-steps "${WARMUP:-50}" --steps 1000000 --time-limit "${BURST_MIN:-11}" \
         --schedule-by-time --ema "${EMA:-0.999}" --snapshot-every "${SNAPSHOT_S:-60}" \

@@ -232,6 +232,11 @@ def test_eval_reports_the_floor_and_counts_authentic_images(
     overall = json.loads(report.read_text())["results"][0]["overall"]
     assert 0 < overall["floor_f1"] < 1 and overall["image_auc"] is not None
     assert overall["n_all"] == 10 and overall["n_tampered"] == 8
+    # Beside every pixel figure, what authentic images cost: the flagged share and the share
+    # of them the finding would call manipulated (the tiny model is uncalibrated: at 0.5).
+    assert "authFlag" in header and "falseAl" in header
+    assert 0 <= overall["authentic_flagged_median"] <= 1 and overall["alarm_threshold"] == 0.5
+    assert overall["authentic_false_alarm"] in (0.0, 0.5, 1.0)
 
 
 def test_flag_defaults_spelled_out_in_the_cli_are_the_librarys():

@@ -27,6 +27,8 @@ EVAL_COLUMNS = (
     ("iou", "IoU"),
     ("image_auc", "imgAUC"),
     ("image_accuracy", "imgAcc"),
+    ("authentic_flagged_median", "authFlag"),
+    ("authentic_false_alarm", "falseAl"),
 )
 
 
@@ -75,6 +77,10 @@ def format_eval_table(results: list[dict[str, Any]]) -> str:
     lines.append(
         "floor = mean per-image F1 of marking every pixel as manipulated, 2r/(1+r); "
         "a model at or below it has not learned to localise"
+    )
+    lines.append(
+        "authFlag = median share of an authentic image marked at 0.5; falseAl = share of "
+        "authentic images whose score reaches the model's calibrated threshold (0.5 uncalibrated)"
     )
     return "\n".join(lines)
 

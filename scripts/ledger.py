@@ -1,0 +1,230 @@
+#!/usr/bin/env python3
+"""The training ledger: one entry per training segment, in ``docs/training_log.json`` (the
+record) and ``docs/TRAINING_LOG.md`` (rendered from it, never edited by hand).
+
+    # after a segment: what it started from, what it ran, what it measured before and after
+    .venv/bin/python scripts/ledger.py add --run RUN_DIR --model MODEL_FILE \\
+        --before BENCH_BEFORE.json --after BENCH_AFTER.json --code-commit COMMIT \\
+        --data "photo pool, 195 train photos" --decision "not shipped: ..." [--note TEXT]
+    .venv/bin/python scripts/ledger.py render
+
+``BENCH_*.json`` are ``bench/bench_yardstick.py --json`` outputs holding the starting model
+and the resulting one (found by their SHA-256). Steps, images seen and wall time come from
+the run's ``events.jsonl``; the recipe from its ``config.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import hashlib
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+LEDGER = REPO / "docs" / "training_log.json"
+PAGE = REPO / "docs" / "TRAINING_LOG.md"
+RECIPE_KEYS = (
+    "size",
+    "batch_size",
+    "lr",
+    "schedule_by_time",
+    "time_limit_min",
+    "synthetic_authentic",
+    "synthetic_length",
+    "seed",
+    "ema_decay",
+    "val_mode",
+)
+
+
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _figures(bench: dict[str, Any], model_sha: str) -> dict[str, Any]:
+    """The summary figures of the model with this hash in a bench_yardstick JSON."""
+    for result in bench["results"].values():
+        if result.get("sha256") == model_sha:
+            s = result["summary"]
+            out: dict[str, Any] = {"image_auc": s.get("image_auc")}
+            for name, m in s.items():
+                if not isinstance(m, dict):
+                    continue
+                keep = ("f1", "floor", "best_f1", "auc", "flagged_median", "false_alarm")
+                out[name] = {k: round(m[k], 4) for k in keep if k in m}
+            return out
+    raise SystemExit(f"no model with SHA-256 {model_sha[:12]}… in the benchmark file")
+
+
+def run_summary(run: Path) -> dict[str, Any]:
+    events = [json.loads(line) for line in (run / "events.jsonl").read_text().splitlines()]
+    start = next(e for e in events if e["type"] == "start")
+    steps = [e for e in events if e["type"] == "step"]
+    end = events[-1]
+    t0 = dt.datetime.fromisoformat(start["time"])
+    t1 = dt.datetime.fromisoformat(end["time"])
+    config = json.loads((run / "config.json").read_text())
+    last = steps[-1]["step"] if steps else 0
+    first = steps[0]["step"] - 1 if steps else 0
+    return {
+        "started": start["time"],
+        "ended": end["time"],
+        "how_it_ended": end["type"],
+        "device": start.get("device"),
+        "amp": start.get("amp"),
+        "steps": last - first,
+        "images_seen": (last - first) * config["batch_size"],
+        "wall_min": round((t1 - t0).total_seconds() / 60, 1),
+        "recipe": {
+            **{k: config.get(k) for k in RECIPE_KEYS},
+            "loss": config["loss"],
+            "backbone": config["model"]["backbone"],
+        },
+    }
+
+
+def add(args: argparse.Namespace) -> None:
+    ledger = json.loads(LEDGER.read_text()) if LEDGER.exists() else {"segments": []}
+    run = run_summary(args.run)
+    config = json.loads((args.run / "config.json").read_text())
+    start_model = Path(config["base_model"]) if config.get("base_model") else None
+    start_sha = args.start_sha or (sha256(start_model) if start_model else None)
+    result_sha = sha256(args.model)
+    before = json.loads(args.before.read_text())
+    after = json.loads(args.after.read_text())
+    entry = {
+        "segment": len(ledger["segments"]),
+        "start_model_sha256": start_sha,
+        "result_model_sha256": result_sha,
+        "code_commit": args.code_commit,
+        "data": args.data,
+        "cpu": after.get("cpu"),
+        "cores": args.cores,
+        "core_min": round(run["wall_min"] * args.cores, 1),
+        **run,
+        "before": _figures(before, start_sha) if start_sha else None,
+        "after": _figures(after, result_sha),
+        "decision": args.decision,
+        "note": args.note,
+    }
+    ledger["segments"].append(entry)
+    LEDGER.write_text(json.dumps(ledger, indent=1) + "\n")
+    render()
+
+
+def _f(value: Any, digits: int = 3) -> str:
+    return "—" if value is None else f"{value:.{digits}f}"
+
+
+def _row(figs: dict[str, Any] | None) -> str:
+    if not figs:
+        return "— | — | — | — | — | —"
+    nist = figs.get("nist16-B", {})
+    native = figs.get("authentic-native-B", {})
+    pub = figs.get("authentic-published-B", {})
+    more = [
+        figs.get(k, {}).get("auc")
+        for k in ("copymove-comofod", "copymove-noso", "removal-inpainting")
+    ]
+    return " | ".join(
+        [
+            f"{_f(nist.get('f1'))} / {_f(nist.get('floor'))}",
+            _f(nist.get("auc")),
+            " / ".join(_f(v) for v in more),
+            f"{_f(native.get('flagged_median'))} / {_f(pub.get('flagged_median'))}",
+            f"{_f(native.get('false_alarm'), 2)} / {_f(pub.get('false_alarm'), 2)}",
+            _f(figs.get("image_auc")),
+        ]
+    )
+
+
+def render() -> None:
+    ledger = json.loads(LEDGER.read_text())
+    lines = [
+        "# Training ledger",
+        "",
+        "Every training segment of the bundled model's line, in order: what it started from, what",
+        "it ran, and what it measured before and after on the yardsticks, held-out halves only",
+        "(NIST16 half B; the copy-move and removal sets; authentic photos at native resolution and",
+        "as evidence arrives, half B). Rendered by `scripts/ledger.py render` from",
+        "[training_log.json](training_log.json); figures by `bench/bench_yardstick.py` (resize",
+        "mode, the model's default). F1 is at 0.5 beside the all-manipulated floor; *flagged* is",
+        "the median share of an authentic photo marked at 0.5; *false alarms* the share of",
+        "authentic photos whose calibrated finding says manipulation.",
+        "",
+        "## Segments",
+        "",
+    ]
+    total_images = 0
+    curve = []
+    for s in ledger["segments"]:
+        total_images += s.get("images_seen") or 0
+        curve.append((total_images, s))
+        lines += [
+            f"### Segment {s['segment']}: {s['started'][:10]}, {s.get('how_it_ended', '')}",
+            "",
+            f"- start model `{(s.get('start_model_sha256') or '—')[:16]}`, result `"
+            f"{s['result_model_sha256'][:16]}`; code {s.get('code_commit') or '—'}",
+            f"- data: {s.get('data')}",
+            f"- {s.get('steps')} steps, {s.get('images_seen')} images, {s.get('wall_min')} min wall "
+            f"on {s.get('cpu')} ({s.get('device')}, {s.get('amp')}), {s.get('core_min')} core-min",
+            f"- recipe: `{json.dumps(s.get('recipe'), sort_keys=True)}`",
+            f"- decision: {s.get('decision')}",
+        ]
+        if s.get("note"):
+            lines.append(f"- note: {s['note']}")
+        lines += [
+            "",
+            "| | NIST16-B F1 / floor | NIST16-B AUC | copy-move CoMoFoD / NoSo, removal AUC "
+            "| flagged native / published | false alarms native / published | image AUC |",
+            "|---|---|---|---|---|---|---|",
+            f"| before | {_row(s.get('before'))} |",
+            f"| after | {_row(s.get('after'))} |",
+            "",
+        ]
+    lines += [
+        "## The curve",
+        "",
+        "Images seen in training (all segments so far) against the figures after each segment.",
+        "",
+        "| images seen | segment | NIST16-B F1 / floor | NIST16-B AUC | copy-move CoMoFoD / NoSo, "
+        "removal AUC | flagged native / published | false alarms native / published | image AUC |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for images, s in curve:
+        lines.append(f"| {images:,} | {s['segment']} | {_row(s.get('after'))} |")
+    PAGE.write_text("\n".join(lines) + "\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("add", help="record a finished segment")
+    p.add_argument("--run", type=Path, required=True, help="the segment's run folder")
+    p.add_argument("--model", type=Path, required=True, help="the model file it produced")
+    p.add_argument("--before", type=Path, required=True)
+    p.add_argument("--after", type=Path, required=True)
+    p.add_argument("--start-sha", help="the starting model's SHA-256 (default: hash base_model)")
+    p.add_argument("--code-commit", required=True)
+    p.add_argument("--data", required=True, help="what it trained on, in words")
+    p.add_argument("--cores", type=int, default=2, help="cores the segment held")
+    p.add_argument("--decision", required=True)
+    p.add_argument("--note")
+    sub.add_parser("render", help="write docs/TRAINING_LOG.md from docs/training_log.json")
+    args = parser.parse_args(argv)
+    if args.command == "add":
+        add(args)
+    else:
+        render()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
