@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import secrets
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -67,6 +69,29 @@ def atomic_path(dest: str | Path, durable: bool = True) -> Iterator[Path]:
             if (first, second) != (exc.filename, exc.filename2):
                 raise OSError(exc.errno, exc.strerror, first, None, second) from exc
         raise
+
+
+# atomic_path's temporary names: ".<name>.<8 hex>.tmp".
+TEMP_NAME = re.compile(r"^\..+\.[0-9a-f]{8}\.tmp$")
+
+
+def remove_stale_temp_files(folder: str | Path, older_than_s: float = 3600.0) -> list[Path]:
+    """Delete ``atomic_path`` temporary files left in ``folder`` by a killed process.
+
+    Only names of that pattern, only regular files (never through a link), and only those
+    untouched for ``older_than_s`` seconds, so that a write in progress elsewhere is kept.
+    """
+    removed: list[Path] = []
+    now = time.time()
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(folder):
+            if not TEMP_NAME.match(entry.name) or not entry.is_file(follow_symlinks=False):
+                continue
+            with contextlib.suppress(OSError):
+                if now - entry.stat(follow_symlinks=False).st_mtime >= older_than_s:
+                    os.unlink(entry.path)
+                    removed.append(Path(entry.path))
+    return removed
 
 
 def atomic_write_bytes(dest: str | Path, data: bytes, durable: bool = True) -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ncl_core.errors import ModelFileError
-from ncl_core.fsutil import atomic_path, atomic_write_text, shorten_name
+from ncl_core.fsutil import atomic_path, atomic_write_text, remove_stale_temp_files, shorten_name
 from ncl_core.modelfile import ModelInfo, export_half, load_model, read_model_info
 from ncl_core.paths import bundled_model_path, models_dir
 
@@ -98,6 +98,7 @@ class ModelRegistry:
         if name is not None:
             check_model_name(name)
         with self._lock():
+            remove_stale_temp_files(self.root)  # copies cut short by a killed import
             for existing in self.list():
                 if existing.sha256 == info.sha256:
                     return existing

@@ -4,17 +4,22 @@ report folder, and its tables cannot be turned into formulas or shifted columns.
 from __future__ import annotations
 
 import csv
+import io
 import os
+import re
+import time
 from pathlib import Path
 
 import pytest
 import torch
 from hostile_files import hashes
+from tqdm import tqdm
 
 from ncl_core.cli import EXIT_USAGE, main
 from ncl_core.config import ModelConfig
 from ncl_core.model import NCLNet
 from ncl_core.modelfile import save_model
+from ncl_core.registry import ModelRegistry
 from ncl_core.report.artefacts import remove_stale_folders
 from ncl_core.report.rows import RESULTS_CSV, csv_text, empty_row
 
@@ -98,3 +103,42 @@ def test_carriage_return_in_a_name_cannot_start_a_row_or_a_formula(tmp_path: Pat
     assert text.splitlines()[1].startswith('"1","') and "\r=1+1" not in text
     name_cell = parsed[1][1]
     assert name_cell.endswith("\r'=1+1.png") and name_cell.startswith(os.fspath(tmp_path))
+
+
+def test_resumed_progress_starts_at_the_files_already_done(
+    tmp_path: Path, evidence: Path, narrow_model: Path, monkeypatch
+) -> None:
+    from ncl_core.cli import batch
+
+    shown = io.StringIO()
+    monkeypatch.setattr(
+        batch,
+        "progress",
+        lambda total, desc, unit="img": tqdm(total=total, desc=desc, file=shown, mininterval=0),
+    )
+    report = tmp_path / "report"
+    args = ["batch", str(evidence), "--report", str(report), "--model", str(narrow_model)]
+    assert main([*args, "--mode", "resize"]) == 0
+    save(evidence / "img3.png", pattern(24, 32, seed=3))  # one more file since the kill
+    shown.truncate(0)
+    shown.seek(0)
+    assert main([*args, "--mode", "resize", "--resume"]) == 0
+    counts = re.findall(r"(\d+)/4\b", shown.getvalue())
+    assert counts and counts[0] == "3" and counts[-1] == "4" and "0" not in counts
+
+
+def test_a_killed_import_leaves_no_temporary_copy_behind(tiny_model_path: Path) -> None:
+    registry = ModelRegistry()
+    registry.root.mkdir(parents=True)
+    stale = registry.root / ".tiny-0123456789ab.safetensors.0a1b2c3d.tmp"
+    stale.write_bytes(b"x" * 31)
+    empty = registry.root / ".other.safetensors.4e5f6a7b.tmp"
+    empty.write_bytes(b"")
+    fresh = registry.root / ".busy.safetensors.8c9d0e1f.tmp"
+    fresh.write_bytes(b"being written")
+    hour_ago = time.time() - 7200
+    for path in (stale, empty):
+        os.utime(path, (hour_ago, hour_ago))
+    registry.import_model(tiny_model_path)
+    assert not stale.exists() and not empty.exists()
+    assert fresh.exists()  # possibly another import, still writing

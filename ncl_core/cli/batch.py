@@ -55,7 +55,13 @@ def run(args: argparse.Namespace) -> int:
 
     def on_event(event: dict[str, Any]) -> None:
         if event["type"] == "start":
-            bar.reset(total=event.get("total"))
+            # A resumed report starts at the files already done; its rate (and so its time
+            # left) counts only the files analysed now.
+            done = int(event.get("done") or 0)
+            bar.total = event.get("total")
+            bar.initial = bar.n = bar.last_print_n = done
+            bar.start_t = bar.last_print_t = bar._time()
+            bar.refresh()
         elif event["type"] == "row":
             bar.update(1)
             row = event.get("row", {})
