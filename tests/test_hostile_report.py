@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import os
 import re
 import time
@@ -142,3 +143,34 @@ def test_a_killed_import_leaves_no_temporary_copy_behind(tiny_model_path: Path) 
     registry.import_model(tiny_model_path)
     assert not stale.exists() and not empty.exists()
     assert fresh.exists()  # possibly another import, still writing
+
+
+def test_views_work_on_a_bounded_copy_of_a_huge_image(
+    tmp_path: Path, evidence: Path, narrow_model: Path, monkeypatch, capsys
+) -> None:
+    """The 110 MP case by its bound: the limit is lowered to 300 px for 24 x 32 images."""
+    from ncl_core.report import views as report_views
+    from ncl_core.views import compute_views
+
+    monkeypatch.setattr(report_views, "VIEW_MAX_PIXELS", 300)
+    seen: list[tuple[int, int]] = []
+
+    def spy(names, source, params=None):
+        seen.append(source.image.shape[:2])
+        return compute_views(names, source, params)
+
+    monkeypatch.setattr(report_views, "compute_views", spy)
+    monkeypatch.setattr("ncl_core.views.compute_views", spy)
+    before = hashes(evidence)
+    report = tmp_path / "report"
+    model = ["--model", str(narrow_model), "--mode", "resize", "--views", "all"]
+    assert main(["batch", str(evidence), "--report", str(report), *model]) == 0
+    assert seen and all(h * w <= 300 for h, w in seen)
+    rows = [json.loads(x) for x in (report / "results.jsonl").read_text("utf-8").splitlines()[1:]]
+    assert all(any("scaled down to" in w for w in r["warnings"]) for r in rows)
+    seen.clear()
+    image = evidence / "img0.png"
+    assert main(["analyze", str(image), *model, "--out", str(tmp_path / "out")]) == 0
+    assert seen and all(h * w <= 300 for h, w in seen)
+    assert "scaled down to" in capsys.readouterr().out
+    assert hashes(evidence) == before

@@ -79,6 +79,15 @@ def run(args: argparse.Namespace) -> int:
 
 def _views_of(evidence, views: tuple[str, ...], show_gps: bool) -> dict[str, Any]:
     """The forensic views of the evidence the model analysed (no second read of the file)."""
+    from ncl_core.report.views import bounded_evidence
     from ncl_core.views import compute_views
 
-    return compute_views(views, evidence, {"metadata": {"show_gps": show_gps}})
+    bounded, note = bounded_evidence(evidence)
+    found = compute_views(views, bounded, {"metadata": {"show_gps": show_gps}})
+    if note:  # said once per image, in each view's record and summary line
+        for result in found.values():
+            result.details = {**(result.details or {}), "bounded": note}
+        first = next(iter(found.values()), None)
+        if first is not None:
+            first.summary = f"{first.summary} [{note}]"
+    return found
