@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -108,6 +109,19 @@ def unique_stem(source: str | os.PathLike[str], used: set[str]) -> str:
         stem = f"{base}-{n}"
     used.add(stem)
     return stem
+
+
+_OUTPUT_NAME = re.compile(r"^(.+)\.(?:[a-z]+\.png|json)$")
+
+
+def existing_stems(out_dir: str | os.PathLike[str]) -> set[str]:
+    """Stems of the output files already in ``out_dir`` (``photo`` of ``photo.mask.png``):
+    seeded into ``unique_stem``'s ``used`` so that a second run never overwrites a first."""
+    try:
+        names = os.listdir(out_dir)
+    except OSError:
+        return set()
+    return {m.group(1) for m in map(_OUTPUT_NAME.match, names) if m}
 
 
 def analysis_record(analysis: Analysis, extra: Mapping[str, Any] | None = None) -> dict[str, Any]:

@@ -83,3 +83,21 @@ def test_cli_output_escapes_hostile_names_tags_and_models(
     out = capsys.readouterr()
     _assert_clean(out.out + out.err)
     assert hashes(evidence) == before
+
+
+def test_analyze_out_never_overwrites_earlier_outputs(
+    tmp_path: Path, hostile_model: Path, capsys
+) -> None:
+    image = save(tmp_path / "evidence" / "photo.png", pattern(24, 32, seed=2))
+    out = tmp_path / "out"
+    out.mkdir()
+    earlier = out / "photo.mask.png"
+    earlier.write_bytes(b"an earlier analysis, kept")
+    (out / "photo-2.json").write_text("{}")
+    before = hashes(tmp_path / "evidence")
+    assert main(["analyze", str(image), "--out", str(out), "--model", str(hostile_model)]) == 0
+    assert earlier.read_bytes() == b"an earlier analysis, kept"
+    assert (out / "photo-2.json").read_text() == "{}"
+    assert (out / "photo-3.mask.png").is_file() and (out / "photo-3.json").is_file()
+    assert "outputs written as photo-3.*" in capsys.readouterr().out
+    assert hashes(tmp_path / "evidence") == before

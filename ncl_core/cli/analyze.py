@@ -44,7 +44,7 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ncl_core.outputs import unique_stem, write_outputs
+    from ncl_core.outputs import existing_stems, unique_stem, write_outputs
 
     inputs = [Path(p) for p in args.images]
     out = Path(args.out) if args.out else None
@@ -53,7 +53,8 @@ def run(args: argparse.Namespace) -> int:
         out.mkdir(parents=True, exist_ok=True)
     views = view_names(args)
     predictor = load_predictor(args)
-    failures, used = 0, set()
+    # Outputs already in the folder are kept: a new file gets the next free name (photo-2).
+    failures, used = 0, existing_stems(out) if out is not None else set()
     with progress(len(inputs), "analyze") as bar:
         # Each file is read once: the views and the output files use the evidence analysed.
         for evidence, result in predictor.analyze_stream(inputs, settings=inference_settings(args)):
@@ -67,6 +68,8 @@ def run(args: argparse.Namespace) -> int:
             if out is not None:
                 stem = unique_stem(result.source, used)
                 write_outputs(out, stem, result, evidence.image, views=found)
+                if stem != Path(result.source).stem:
+                    line += f"\n  outputs written as {shown(stem)}.* (the name was taken)"
             for warning in result.warnings:
                 line += f"\n  warning: {shown(warning)}"
             for name, view in found.items():

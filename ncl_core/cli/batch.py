@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from typing import Any
 
 from ncl_core.cli.common import (
@@ -60,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
             done = int(event.get("done") or 0)
             bar.total = event.get("total")
             bar.initial = bar.n = bar.last_print_n = done
-            bar.start_t = bar.last_print_t = bar._time()
+            bar.start_t = bar.last_print_t = time.time()
             bar.refresh()
         elif event["type"] == "row":
             bar.update(1)
