@@ -174,3 +174,10 @@ def test_views_work_on_a_bounded_copy_of_a_huge_image(
     assert seen and all(h * w <= 300 for h, w in seen)
     assert "scaled down to" in capsys.readouterr().out
     assert hashes(evidence) == before
+
+
+def test_a_right_to_left_override_in_a_name_is_marked_in_the_html(tmp_path: Path) -> None:
+    from ncl_core.report.html import _e
+
+    assert _e("invoice\u202egnp.exe") == "invoice[U+202E]gnp.exe"
+    assert _e("a\u2066b<") == "a[U+2066]b&lt;"

@@ -8,6 +8,7 @@ escaped escaping could not run or phone home.
 from __future__ import annotations
 
 import html
+import re
 from typing import Any
 from urllib.parse import quote
 
@@ -47,8 +48,14 @@ td.num { text-align: right; white-space: nowrap; }
 """
 
 
+# Bidirectional overrides and isolates reorder what is shown ("photo\u202egnp.exe" reads as
+# "photoexe.png"): in the page they are marked visibly instead, e.g. [U+202E].
+_BIDI = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
 def _e(value: Any) -> str:
-    return html.escape(str(value), quote=True)
+    text = _BIDI.sub(lambda m: f"[U+{ord(m.group()):04X}]", str(value))
+    return html.escape(text, quote=True)
 
 
 def _src(rel_path: str) -> str:
