@@ -154,7 +154,7 @@ def save_model(
         "app_version": __version__,
         "parent": parent or "",
         "trained_on": json.dumps(trained_on or {}),
-        "metrics": json.dumps(metrics or {}),
+        "metrics": json.dumps(_null_unmeasured(metrics or {})),
         "train_config": json.dumps(train_config or {}),
         "inference": json.dumps(inference or {}),
     }
@@ -295,6 +295,24 @@ def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a number a model file may hold")
 
 
+def _null_unmeasured(value: Any) -> Any:
+    """``value`` with every NaN (a figure that could not be measured) as None: JSON's null."""
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _null_unmeasured(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_null_unmeasured(v) for v in value]
+    return value
+
+
+def _unmeasured(name: str) -> None:
+    """NaN in recorded metrics means "not measured" (an image AUC without authentic images);
+    files written before NaN was stored as null hold it, the bundled model's among them."""
+    if name != "NaN":
+        _refuse_constant(name)
+
+
 def _parse_json(text: str, key: str) -> Any:
     """JSON of one metadata field: no NaN or Infinity, nested at most ``MAX_JSON_DEPTH`` deep
     (the depth is checked on the text, before the parser could recurse)."""
@@ -317,8 +335,9 @@ def _parse_json(text: str, key: str) -> Any:
             depth -= 1
     if deepest > MAX_JSON_DEPTH:
         raise ValueError(f"{key} is nested {deepest} levels deep (at most {MAX_JSON_DEPTH})")
+    constant = _unmeasured if key == "metrics" else _refuse_constant
     try:
-        return json.loads(text, parse_constant=_refuse_constant)
+        return json.loads(text, parse_constant=constant)
     except ValueError as exc:
         raise ValueError(f"{key}: {exc}") from None
 

@@ -1,4 +1,5 @@
 import json
+import math
 import pickle
 import struct
 
@@ -45,6 +46,29 @@ def test_round_trip_keeps_weights_and_metadata(tmp_path):
     x = torch.randn(1, 3, 64, 64)
     with torch.no_grad():
         assert torch.allclose(loaded(x), model(x))
+
+
+def test_an_unmeasured_metric_is_stored_as_null_and_an_old_nan_still_loads(tmp_path):
+    """A figure that could not be measured (an image AUC without authentic images) is NaN in
+    memory: it is written as null, and files that hold NaN there (the bundled model's of
+    2026-11-30 among them) still load; NaN anywhere else stays refused."""
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+
+    model = NCLNet(ModelConfig(**TINY_CONFIG)).eval()
+    path = save_model(tmp_path / "m.safetensors", model, metrics={"f1": 0.1, "image_auc": math.nan})
+    assert load_model(path)[1].metrics == {"f1": 0.1, "image_auc": None}
+    with safe_open(str(path), "np") as fh:
+        meta = fh.metadata()
+    tensors = load_file(str(path))
+    old = tmp_path / "old.safetensors"
+    save_file(tensors, str(old), metadata={**meta, "metrics": '{"image_auc": NaN}'})
+    assert load_model(old)[1].metrics == {"image_auc": None}
+    bad = tmp_path / "bad.safetensors"
+    inference = json.dumps({"calibration": {"score_threshold": "x"}}).replace('"x"', "NaN")
+    save_file(tensors, str(bad), metadata={**meta, "inference": inference})
+    with pytest.raises(ModelFileError):
+        load_model(bad)
 
 
 def test_half_weights_are_smaller_and_close(tmp_path):
