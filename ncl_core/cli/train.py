@@ -34,9 +34,11 @@ def run(args: argparse.Namespace) -> int:
     dist = DistEnv.from_environ()
     if args.nproc is not None and not dist.active:
         return _launch_processes(args)
+    if args.more_time is not None and not args.resume:
+        raise UsageError("--more-time goes with --resume RUN_DIR (a run to give more time)")
     on_event, close = train_printer()
     if args.resume:
-        trainer = Trainer.resume(args.resume, on_event)
+        trainer = Trainer.resume(args.resume, on_event, more_minutes=args.more_time)
     else:
         if not (args.data or args.synthetic):
             raise UsageError(
@@ -50,7 +52,9 @@ def run(args: argparse.Namespace) -> int:
     finally:
         signal.signal(signal.SIGINT, previous)
         close()
-    if path is not None and args.register and dist.is_main:
+    # Registered when asked, now or when the run began (a resume remembers it), and always
+    # when no --out was given: the model's home is then the registry.
+    if path is not None and (args.register or trainer.config.register) and dist.is_main:
         from ncl_core.registry import ModelRegistry
 
         info = ModelRegistry().register_trained(path)
@@ -91,8 +95,9 @@ def train_config(args: argparse.Namespace, finetune: bool):
         synthetic=args.synthetic,
         synthetic_length=args.synthetic_length,
         synthetic_authentic=args.synthetic_authentic,
-        out=args.out,
+        out=args.out,  # None: in the run folder, and registered
         name=args.name,
+        register=bool(args.register or not args.out),
         model=model,
         loss=loss,
         base_model=base,
@@ -218,7 +223,10 @@ def add_train_args(p: argparse.ArgumentParser, finetune: bool) -> None:
 
     p.add_argument("--data", nargs="+", help="labeled dataset folder(s) or IMDL-BenCo JSON list(s)")
     p.add_argument(
-        "--val", nargs="+", help="validation set(s) (default: a 10 %% hash split of --data)"
+        "--val",
+        nargs="+",
+        help="validation set(s) (default: about 10 %% of --data, split by a hash of the file "
+        "names)",
     )
     p.add_argument(
         "--synthetic", help="folder of authentic photos: train on forgeries made on the fly"
@@ -232,8 +240,8 @@ def add_train_args(p: argparse.ArgumentParser, finetune: bool) -> None:
     )
     p.add_argument(
         "--out",
-        default="ncl-model.safetensors" if not finetune else "ncl-finetuned.safetensors",
-        help="model file to write (the best by validation F1)",
+        help="model file to write (the best by validation F1); default: in the run folder, "
+        "and the model is added to the registry (never the current folder)",
     )
     p.add_argument("--name", help="model name stored in the file")
     if finetune:
@@ -353,7 +361,19 @@ def add_train_args(p: argparse.ArgumentParser, finetune: bool) -> None:
     p.add_argument(
         "--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its last checkpoint"
     )
-    p.add_argument("--register", action="store_true", help="add the trained model to the registry")
+    p.add_argument(
+        "--more-time",
+        type=float,
+        metavar="MIN",
+        help="with --resume: give the run MIN more minutes (its time limit grows by MIN and a "
+        "clock-driven learning rate follows the longer schedule); needed to resume a run "
+        "stopped by its time limit",
+    )
+    p.add_argument(
+        "--register",
+        action="store_true",
+        help="add the trained model to the registry (also after a --resume; always without --out)",
+    )
     p.add_argument(
         "--nproc",
         type=int,

@@ -26,8 +26,11 @@ class TrainConfig(JsonConfig):
     synthetic: str | None = None  # folder of authentic photos: forgeries made on the fly
     synthetic_length: int = 2000  # synthetic items per epoch
     synthetic_authentic: float = 0.25  # share of untouched photos, so "nothing forged" is learned
-    out: str = "ncl-model.safetensors"  # model file written (best by validation F1)
-    name: str | None = None
+    out: str | None = None  # model file written (best by validation F1); None: in the run
+    # folder, ``<run_dir>/<name>.safetensors`` (never the current folder)
+    name: str | None = None  # None: "ncl-<run folder name>"
+    register: bool = False  # the CLI adds the model to the registry when the run ends; kept
+    # here so that a resumed run registers it too
     # Defaults: the from-scratch recipe (ncl_core/training/recipes.py), as the CLI and GUI use.
     model: ModelConfig = field(
         default_factory=lambda: ModelConfig(

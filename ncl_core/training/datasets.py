@@ -65,10 +65,15 @@ def scan_sources(cfg: TrainConfig) -> DataSources:
         trained_on["validation"].append(str(root))
         found.val_samples.extend(index.samples)
     if cfg.data and not cfg.val and cfg.val_fraction > 0:
+        n = len(found.train_samples)
         found.train_samples, found.val_samples = split_samples(
             found.train_samples, cfg.val_fraction
         )
-        trained_on["validation"].append(f"{cfg.val_fraction:.0%} hash split of the data")
+        # What the hash split took, which differs from the asked share on small sets.
+        n_val = len(found.val_samples)
+        trained_on["validation"].append(
+            f"hash split of the data: {n_val} of {n} images ({n_val / max(n, 1):.0%})"
+        )
     if cfg.val_limit and len(found.val_samples) > cfg.val_limit:
         stride = len(found.val_samples) / cfg.val_limit
         found.val_samples = [found.val_samples[int(i * stride)] for i in range(cfg.val_limit)]

@@ -157,7 +157,7 @@ class Keeper:
             save_model(
                 path,
                 model,
-                name=self.config.name or Path(self.config.out).stem,
+                name=self.config.name or run.model_path.stem,
                 trained_on=run.meta["trained_on"],
                 metrics={"snapshot_step": run.progress.step},
                 parent=run.meta["parent"],
@@ -167,9 +167,14 @@ class Keeper:
         self.emit(SnapshotEvent(type="snapshot", path=str(path), step=run.progress.step))
 
     def save_model(self, run: RunState, metrics: dict[str, float]) -> None:
-        """The model file: ``run.model``'s weights as they are now, with ``metrics``."""
+        """The model file: ``run.model``'s weights as they are now, with ``metrics`` (those
+        that are numbers: a figure a set cannot give, such as the image AUC of a set without
+        authentic images, is NaN, and a model file holds no NaN)."""
         if not self.dist.is_main:
             return
+        metrics = {
+            k: v for k, v in metrics.items() if isinstance(v, (int, float)) and math.isfinite(v)
+        }
         save_model(
             run.model_path,
             run.model,

@@ -24,6 +24,7 @@ class Progress:
     best_metrics: dict[str, float] = field(default_factory=dict)
     nonfinite: int = 0  # non-finite losses in a row
     elapsed_s: float = 0.0  # training time, resumes included
+    time_up: bool = False  # the run stopped at its time limit (a resume needs more time)
 
     def to_dict(self) -> dict[str, Any]:
         return dict(vars(self))

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -32,7 +33,7 @@ from ncl_core.distributed import (
     is_peer_failure,
 )
 from ncl_core.errors import TrainingError
-from ncl_core.fsutil import atomic_write_text
+from ncl_core.fsutil import atomic_write_text, shorten_name
 from ncl_core.paths import runs_dir
 from ncl_core.training import events as ev
 from ncl_core.training.config import TrainConfig
@@ -61,6 +62,21 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
+def _time_is_up(config: TrainConfig, checkpoint: dict[str, Any]) -> bool:
+    """Whether a checkpointed run with a clock-driven schedule has no time left."""
+    if config.time_limit_min is None:
+        return False
+    if checkpoint.get("time_up"):
+        return True
+    return float(checkpoint.get("elapsed_s", 0.0)) >= 60.0 * config.time_limit_min - 1.0
+
+
+def default_model_path(run_dir: Path, name: str) -> Path:
+    """Where a run without ``out`` writes its model: in its own folder, never the current one."""
+    stem = re.sub(r"[^\w.-]+", "_", name).strip("._") or "model"  # a name, not a path
+    return run_dir / f"{shorten_name(stem, 120)}.safetensors"
+
+
 class Trainer:
     """Trains an ``NCLNet``; ``fit()`` blocks (run it in a worker thread), ``cancel()`` is safe
     to call from any thread."""
@@ -86,13 +102,43 @@ class Trainer:
 
     @classmethod
     def resume(
-        cls, run_dir: str | Path, on_event: Callable[[ev.Event], None] | None = None
+        cls,
+        run_dir: str | Path,
+        on_event: Callable[[ev.Event], None] | None = None,
+        more_minutes: float | None = None,
     ) -> Trainer:
-        """A trainer that continues the run in ``run_dir`` from its last checkpoint."""
+        """A trainer that continues the run in ``run_dir`` from its last checkpoint.
+
+        ``more_minutes`` gives the run more time: a run whose learning rate follows the clock
+        (``schedule_by_time``) gets its time limit raised by that much, and its schedule
+        continues over the longer span (the rate rises again to where the longer schedule
+        stands, then reaches 0 at the new limit); any other run gets that limit for this
+        session. A run that stopped at its time limit needs more time to resume
+        (``TrainingError`` otherwise: it would train one step at learning rate 0).
+        """
         run_dir = Path(run_dir)
         checkpoint = read_checkpoint(run_dir)
         config = TrainConfig.from_json(checkpoint["config"])
         config.run_dir = str(run_dir)
+        if more_minutes is not None:
+            if not math.isfinite(more_minutes) or more_minutes <= 0:
+                raise TrainingError(
+                    f"more time must be a positive number of minutes, not {more_minutes:g}"
+                )
+            elapsed_min = float(checkpoint.get("elapsed_s", 0.0)) / 60.0
+            if config.schedule_by_time and config.time_limit_min is not None:
+                # The limit counts training time over every session: what was used, plus more.
+                config.time_limit_min = max(config.time_limit_min, elapsed_min) + more_minutes
+            else:
+                config.time_limit_min = more_minutes
+            checkpoint["time_up"] = False
+        elif config.schedule_by_time and _time_is_up(config, checkpoint):
+            raise TrainingError(
+                f"{run_dir}: this run used all of its {config.time_limit_min:g}-minute time "
+                "limit, so its learning rate is 0; give it more time to continue "
+                f"(ncl-forensics finetune --resume {run_dir} --more-time MIN, or "
+                "More time in the Training view's Resume dialog)"
+            )
         trainer = cls(config, on_event)
         trainer._checkpoint = checkpoint
         return trainer
@@ -199,6 +245,10 @@ class Trainer:
         if self.run_dir is None:
             self.run_dir = runs_dir() / datetime.now().strftime("%Y%m%d-%H%M%S")
             cfg.run_dir = str(self.run_dir)
+        if cfg.name is None:
+            cfg.name = f"ncl-{self.run_dir.name}"
+        if cfg.out is None:
+            cfg.out = str(default_model_path(self.run_dir, cfg.name))
         if dist.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
         self._keeper = Keeper(cfg, dist, self.run_dir, self._emit)
@@ -320,7 +370,8 @@ class Trainer:
                 progress,
                 warn=lambda message: self._log(message, "warning"),
             )
-            progress.elapsed_s = run.elapsed_before + time.perf_counter() - run.t_start
+            now = time.perf_counter()
+            progress.elapsed_s = run.elapsed_before + now - run.t_start
             if not dist.active:  # else rank 0's, as agreed after each step (below)
                 self._elapsed_s = progress.elapsed_s
             if losses is not None and run.ema is not None:
@@ -344,7 +395,7 @@ class Trainer:
                         losses=losses,
                         lr=run.optimizer.param_groups[0]["lr"],
                         images_per_s=len(batch["path"]) * dist.world_size / max(per_step, 1e-9),
-                        eta_s=per_step * (run.total_steps - progress.step),
+                        eta_s=self._eta(run, per_step, now),
                     )
                 )
             if progress.step % cfg.checkpoint_every == 0:
@@ -359,8 +410,17 @@ class Trainer:
                 run.out_of_time = self._agree(progress, run.device, run.deadline)
             else:
                 run.out_of_time = run.deadline is not None and time.perf_counter() >= run.deadline
+            progress.time_up = run.out_of_time
             if self._stopping() or progress.step >= run.total_steps or run.out_of_time:
                 break
+
+    def _eta(self, run: RunState, per_step: float, now: float) -> float:
+        """Seconds left: the remaining steps at the recent pace, or the time left before the
+        time limit when that comes first (validation at the end not included)."""
+        eta = per_step * (run.total_steps - run.progress.step)
+        if run.deadline is not None:
+            eta = min(eta, max(0.0, run.deadline - now))
+        return eta
 
     def _end_epoch(self, run: RunState) -> None:
         """After an epoch (or a stop inside one): validate when due and keep the best model,
