@@ -74,7 +74,9 @@ METADATA_CASES = {
     "training_size_40000": dict(train_config={"size": 40_000}),
     "score_threshold_text": dict(inference={"calibration": {"score_threshold": "high"}}),
     "metrics_nested_100000": dict(raw={"metrics": '{"a": ' + DEEP + "}"}),
-    "metrics_nan": dict(raw={"metrics": '{"f1": NaN}'}),
+    # NaN in metrics reads as "not measured" (null); anywhere else it is refused.
+    "inference_nan": dict(raw={"inference": '{"threshold": NaN}'}),
+    "metrics_infinity": dict(raw={"metrics": '{"f1": Infinity}'}),
     "name_5_million": dict(raw={"name": "n" * 5_000_000}),
 }
 
