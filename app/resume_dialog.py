@@ -13,7 +13,9 @@ from PySide6.QtWidgets import (
     QAbstractItemView,
     QDialog,
     QDialogButtonBox,
+    QDoubleSpinBox,
     QFileDialog,
+    QFormLayout,
     QHeaderView,
     QLabel,
     QPushButton,
@@ -96,7 +98,7 @@ class ResumeDialog(QDialog):
                 self.table.setItem(row, col, item)
         self.table.resizeRowsToContents()
         self.table.setVisible(bool(self.runs))
-        self.table.itemSelectionChanged.connect(self._update_buttons)
+        self.table.itemSelectionChanged.connect(self._on_selected)
         self.table.itemDoubleClicked.connect(lambda _item: self.accept())
 
         buttons = QDialogButtonBox()
@@ -109,17 +111,55 @@ class ResumeDialog(QDialog):
         buttons.rejected.connect(self.reject)
         self.other_button.clicked.connect(self._choose_other)
 
+        self.more_spin = QDoubleSpinBox()
+        self.more_spin.setRange(0.0, 100_000.0)
+        self.more_spin.setDecimals(0)
+        self.more_spin.setSuffix(" min")
+        self.more_spin.setSpecialValueText("none")
+        self.more_spin.setToolTip(
+            "Give the run more time: its time limit grows by this much, and a learning rate "
+            "that follows the clock continues over the longer schedule"
+        )
+        self.more_spin.valueChanged.connect(self._update_buttons)
+        self.time_note = QLabel("")
+        self.time_note.setWordWrap(True)
+        more = QFormLayout()
+        more.addRow("More time", self.more_spin)
+        more.addRow(self.time_note)
+
         layout = QVBoxLayout(self)
         layout.addWidget(intro)
         layout.addWidget(self.table, 1)
+        layout.addLayout(more)
         layout.addWidget(buttons)
         if self.runs:
             self.table.selectRow(0)
         self._update_buttons()
         self.resize(1180, 200 + 40 * min(len(self.runs), 8))
 
+    def _on_selected(self) -> None:
+        """A run that used all its time is offered more (15 minutes, or what is there)."""
+        run = self.selected_run()
+        if run is not None and run.needs_more_time and not self.more_spin.value():
+            self.more_spin.setValue(15)
+        self._update_buttons()
+
     def _update_buttons(self) -> None:
-        self.resume_button.setEnabled(self.selected_run() is not None)
+        run = self.selected_run()
+        blocked = run is not None and run.needs_more_time and not self.more_spin.value()
+        self.resume_button.setEnabled(run is not None and not blocked)
+        if run is not None and run.needs_more_time:
+            self.time_note.setText(
+                f"This run used all of its {run.time_limit_min:g}-minute time limit and its "
+                "learning rate reached 0: it continues only with more time."
+            )
+            self.time_note.setStyleSheet("" if self.more_spin.value() else "color:#d9a53b;")
+        else:
+            self.time_note.setText("")
+
+    def more_minutes(self) -> float | None:
+        """The minutes of more time asked for; None for none."""
+        return self.more_spin.value() or None
 
     def selected_run(self) -> RunSummary | None:
         rows = self.table.selectionModel().selectedRows()

@@ -35,6 +35,7 @@ from ncl_core.data.io import ImageInfo
 from ncl_core.evidence import Evidence
 from ncl_core.infer import MODES
 from ncl_core.render import COLORMAPS
+from ncl_core.report.rows import finding
 
 OVERLAY_MODES = (
     ("heatmap", "Heatmap"),
@@ -224,6 +225,7 @@ class AnalysisPanel(QScrollArea):
         form = QFormLayout(box)
         self.score_label = _selectable("–")
         self.score_label.setToolTip("Image-level tampering score in [0, 1]")
+        self.finding_label = _selectable("–")
         self.area_label = _selectable("–")
         self.area_label.setToolTip("Share of pixels at or above the threshold")
         self.model_label = _selectable("–")
@@ -232,6 +234,7 @@ class AnalysisPanel(QScrollArea):
         self.warnings_label = _selectable("")
         self.warnings_label.setStyleSheet("color:#d9a53b;")
         form.addRow("Score", self.score_label)
+        form.addRow("Finding", self.finding_label)
         form.addRow("Tampered area", self.area_label)
         form.addRow("Model", self.model_label)
         form.addRow("Device", self.device_label)
@@ -381,13 +384,16 @@ class AnalysisPanel(QScrollArea):
             self.score_label.setText(text if shown else "–")
             alarm = no_model or note in ("analysis failed", "could not be opened")
             self.score_label.setStyleSheet("color:#e07070;" if alarm else "")
-            for label in (self.area_label, self.time_label, self.model_label):
+            for label in (self.area_label, self.time_label, self.model_label, self.finding_label):
                 label.setText("–")
+            self.finding_label.setStyleSheet("")
+            self.finding_label.setToolTip("")
             self.device_label.setText(models.loaded_device or "–")
             self.warnings_label.setText("")
             return
         self.score_label.setStyleSheet("")
         self.score_label.setText(f"{a.score:.3f}")
+        self._show_finding(a, models)
         threshold = self.state.overlay.threshold
         self.show_area(float((a.probability >= threshold).mean()), threshold)
         self.model_label.setText(f"{a.model_id} ({a.model_sha256[:12]})")
@@ -399,6 +405,39 @@ class AnalysisPanel(QScrollArea):
         self.warnings_label.setText("\n".join(breakable(f"⚠ {w}") for w in a.warnings))
         if a.sha256:
             self.show_sha(a.sha256)
+
+    def _show_finding(self, a: Analysis, models: ModelState) -> None:
+        """The report's finding for the score: against the model's calibrated threshold, or
+        said to be uncalibrated (a fine-tuned model does not inherit its base's calibration)."""
+        threshold = a.settings.get("score_threshold")
+        calibrated = isinstance(threshold, (int, float)) and not isinstance(threshold, bool)
+        self.finding_label.setText(finding(a.score, threshold if calibrated else 0.5, calibrated))
+        if calibrated:
+            self.finding_label.setStyleSheet("")
+            self.finding_label.setToolTip(
+                "The model's image-score threshold was measured on labeled manipulated and "
+                "authentic images (ncl-forensics calibrate)"
+            )
+            return
+        info = models.info
+        fine_tuned = info is not None and info.sha256 == a.model_sha256 and bool(info.parent)
+        why = (
+            "This fine-tuned model is not calibrated: fine-tuning changes the scores, so its "
+            "base model's calibration does not carry over."
+            if fine_tuned
+            else "This model is not calibrated on labeled images."
+        )
+        self.finding_label.setStyleSheet("color:#d9a53b;")
+        self.finding_label.setToolTip(
+            f"{why} The score is compared with 0.5, which may not suit it. Calibrate it on "
+            "manipulated and authentic images of yours: ncl-forensics calibrate --model M "
+            "--data FORGERIES AUTHENTIC --out FILE"
+        )
+        if fine_tuned:
+            text = self.finding_label.text()
+            self.finding_label.setText(
+                text.replace("(uncalibrated model)", "(fine-tuned model, not calibrated)")
+            )
 
     def set_savable(self, savable: bool) -> None:
         for button in self.save_buttons.values():

@@ -174,6 +174,9 @@ class TrainingForm(QWidget):
         self.base_combo.setCurrentIndex(max(0, index))
         self.base_combo.blockSignals(False)
         self._models = list(models)
+        # The signals were blocked: the recipe of what "Start from" shows now is applied here
+        # (fine-tuning the active model shows the fine-tune recipe, not the from-scratch one).
+        self._apply_recipe()
 
     def set_active_model(self, info: ModelInfo | None) -> None:
         """The model now active in the window: the default of "Start from"."""

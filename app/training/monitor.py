@@ -22,6 +22,8 @@ SMOOTHING = 0.9  # EMA weight of the smoothed loss curves (as TensorBoard's slid
 # Known loss parts get fixed colours; any other part a model returns gets the next one.
 LOSS_COLORS = {"total": (240, 240, 240), "ncl": (255, 150, 40), "pc": (80, 170, 255)}
 EXTRA_COLORS = [(180, 120, 255), (120, 220, 120), (255, 110, 160), (200, 200, 90)]
+VAL_LABELS = {"f1": "F1 at 0.5", "auc": "pixel AUC", "floor_f1": "floor (all manipulated)"}
+IDLE_TEXT = "No training yet."
 
 
 class _Series:
@@ -44,39 +46,50 @@ class _Series:
 
 
 class TrainingMonitor(QWidget):
-    """Loss curves (raw + smoothed) per step, validation F1/AUC per epoch, lr, speed, log."""
+    """Loss curves (raw + smoothed) per step, validation F1/AUC and the all-manipulated floor,
+    lr, speed, log. The legends sit in rows of their own, above their plots, never over the
+    curves."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         pg.setConfigOptions(antialias=True)
         self.plots = pg.GraphicsLayoutWidget()
-        self.loss_plot = self.plots.addPlot(row=0, col=0, colspan=2, title="Loss per step")
-        self.loss_plot.addLegend(offset=(-10, 5), colCount=5)
+        self.loss_legend = pg.LegendItem(colCount=6)
+        self.plots.addItem(self.loss_legend, row=0, col=0, colspan=2)
+        self.loss_plot = self.plots.addPlot(row=1, col=0, colspan=2, title="Loss per step")
         self.loss_plot.showGrid(x=True, y=True, alpha=0.2)
         self.loss_plot.setLabel("bottom", "step")
-        self.val_plot = self.plots.addPlot(row=1, col=0, title="Validation per epoch")
-        self.val_plot.addLegend(offset=(-10, 5), colCount=2)
+        self.val_legend = pg.LegendItem(colCount=3)
+        self.plots.addItem(self.val_legend, row=2, col=0)
+        self.val_plot = self.plots.addPlot(row=3, col=0, title="Validation (held-out images)")
         self.val_plot.showGrid(x=True, y=True, alpha=0.2)
-        self.val_plot.setLabel("bottom", "epoch")
-        self.val_plot.setYRange(0, 1.15)  # the band above 1 holds the legend
-        self.lr_plot = self.plots.addPlot(row=1, col=1, title="Learning rate")
+        self.val_plot.setLabel("bottom", "step")
+        self.val_plot.setYRange(0, 1)
+        self.lr_plot = self.plots.addPlot(row=3, col=1, title="Learning rate")
         self.lr_plot.showGrid(x=True, y=True, alpha=0.2)
         self.lr_plot.setLabel("bottom", "step")
-        self.plots.ci.layout.setRowStretchFactor(0, 3)
-        self.plots.ci.layout.setRowStretchFactor(1, 2)
+        self.plots.ci.layout.setRowStretchFactor(1, 3)
+        self.plots.ci.layout.setRowStretchFactor(3, 2)
         self.lr_curve = self.lr_plot.plot(pen=pg.mkPen((200, 200, 120), width=2))
         self.val_curves = {
             "f1": self.val_plot.plot(
-                pen=pg.mkPen((90, 200, 120), width=2), symbol="o", symbolSize=7, name="F1"
+                pen=pg.mkPen((90, 200, 120), width=2), symbol="o", symbolSize=7
             ),
             "auc": self.val_plot.plot(
-                pen=pg.mkPen((200, 120, 255), width=2), symbol="s", symbolSize=7, name="AUC"
+                pen=pg.mkPen((200, 120, 255), width=2), symbol="s", symbolSize=7
+            ),
+            # Marking every pixel manipulated scores this F1: a model at or below it has not
+            # learned to localise (README, "Judging a model").
+            "floor_f1": self.val_plot.plot(
+                pen=pg.mkPen((170, 170, 170), width=2, style=Qt.PenStyle.DashLine)
             ),
         }
+        for key, label in VAL_LABELS.items():
+            self.val_legend.addItem(self.val_curves[key], label)
         self.raw_curves: dict[str, pg.PlotDataItem] = {}
         self.smooth_curves: dict[str, pg.PlotDataItem] = {}
 
-        self.stats = QLabel("No training yet.")
+        self.stats = QLabel(IDLE_TEXT)
         self.stats.setWordWrap(True)
         self.stats.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.log = QPlainTextEdit()
@@ -101,8 +114,8 @@ class TrainingMonitor(QWidget):
         self.series: dict[str, _Series] = {}
         self.lr_steps: list[int] = []
         self.lr_values: list[float] = []
-        self.val_epochs: list[int] = []
-        self.val_values: dict[str, list[float]] = {"f1": [], "auc": []}
+        self.val_steps: list[int] = []
+        self.val_values: dict[str, list[float]] = {key: [] for key in VAL_LABELS}
         self.log.clear()
         self._dirty = True
         self.redraw()
@@ -114,7 +127,8 @@ class TrainingMonitor(QWidget):
         faded = pg.mkColor(color)
         faded.setAlpha(70)
         raw = self.loss_plot.plot(pen=pg.mkPen(faded, width=1))
-        smooth = self.loss_plot.plot(pen=pg.mkPen(color, width=2), name=name)
+        smooth = self.loss_plot.plot(pen=pg.mkPen(color, width=2))
+        self.loss_legend.addItem(smooth, name)
         # Clicking a legend entry hides the smoothed curve; its raw curve follows.
         smooth.visibleChanged.connect(lambda: raw.setVisible(smooth.isVisible()))
         # The parts the status line names are shown at first; the others (per-term,
@@ -137,7 +151,7 @@ class TrainingMonitor(QWidget):
             self._dirty = True
         elif kind == "validation":
             metrics = event.get("metrics", {})
-            self.val_epochs.append(int(event["epoch"]))
+            self.val_steps.append(int(event.get("step", 0)))
             for key in self.val_values:
                 self.val_values[key].append(float(metrics.get(key, float("nan"))))
             self._dirty = True
@@ -164,9 +178,9 @@ class TrainingMonitor(QWidget):
                 self.raw_curves[name].setData([], [])
                 self.smooth_curves[name].setData([], [])
         self.lr_curve.setData(np.asarray(self.lr_steps, float), np.asarray(self.lr_values, float))
-        epochs = np.asarray(self.val_epochs, dtype=float)
+        steps = np.asarray(self.val_steps, dtype=float)
         for key, curve in self.val_curves.items():
-            curve.setData(epochs, np.asarray(self.val_values[key], dtype=float))
+            curve.setData(steps, np.asarray(self.val_values[key], dtype=float))
 
     def point_counts(self) -> dict[str, int]:
         """How many points each loss curve shows (tests read it)."""
@@ -178,6 +192,21 @@ class TrainingMonitor(QWidget):
 
     def append_log(self, text: str) -> None:
         self.log.appendPlainText(text)
+
+    def starting(self, title: str) -> None:
+        """A run was asked for: said at once, before the data is read and the first step."""
+        self.reset()
+        self.append_log(title)
+        self.show_status(f"{title}: starting (reading the data, building the model)…", {})
+
+    def started(self, event: dict[str, Any]) -> None:
+        """The trainer's ``start`` event: what runs, until the first step reports."""
+        self.show_status(
+            f"Training on {event.get('device', '?')}: {event.get('n_train', '?')} training / "
+            f"{event.get('n_val', '?')} validation items, {event.get('total_steps', '?')} steps; "
+            "waiting for the first step…",
+            {},
+        )
 
     def show_status(self, text: str, losses: dict[str, float]) -> None:
         """The status line above the plots; every loss part in its tooltip."""

@@ -123,12 +123,19 @@ class TrainingView(QWidget):
             return None
         return self._run(lambda on_event: Trainer(config, on_event), f"Training {config.name}")
 
-    def resume(self, run_dir: str | Path) -> Job | None:
+    def resume(self, run_dir: str | Path, more_minutes: float | None = None) -> Job | None:
+        """Continue a run from its checkpoint; ``more_minutes`` gives it more time (needed
+        when it stopped at its time limit)."""
         if self.is_busy():
             return None
         run_dir = Path(run_dir)
+        title = f"Resuming {run_dir}" + (
+            f" with {more_minutes:g} more minutes" if more_minutes else ""
+        )
         return self._run(
-            lambda on_event: Trainer.resume(run_dir, on_event), f"Resuming {run_dir}", run_dir
+            lambda on_event: Trainer.resume(run_dir, on_event, more_minutes=more_minutes),
+            title,
+            run_dir,
         )
 
     def resume_dialog(self) -> ResumeDialog:
@@ -140,7 +147,7 @@ class TrainingView(QWidget):
     def _choose_resume(self) -> None:
         dialog = self.resume_dialog()
         if dialog.exec() and dialog.selected_path() is not None:  # exec: 1 when accepted
-            self.resume(dialog.selected_path())
+            self.resume(dialog.selected_path(), dialog.more_minutes())
 
     def cancel(self) -> None:
         if self._job is not None:
@@ -155,8 +162,7 @@ class TrainingView(QWidget):
             ctx.on_cancel(trainer.cancel)
             return trainer.fit()  # the model file written; None when cancelled
 
-        self.monitor.reset()
-        self.monitor.append_log(title)
+        self.monitor.starting(title)
         self.result_label.setText("")
         self.activate_button.setVisible(False)
         job = Job("training", train)
@@ -180,6 +186,7 @@ class TrainingView(QWidget):
         kind = event.get("type")
         if kind == "start":
             self.run_dir = Path(event["run_dir"])
+            self.monitor.started(event)
         text = format_event(event)
         if text is None:
             return
@@ -187,6 +194,8 @@ class TrainingView(QWidget):
             self.monitor.show_status(text, event.get("losses", {}))
         else:
             self.monitor.append_log(text)
+        if kind in ("finished", "cancelled", "failed"):
+            self.monitor.show_status(text[:1].upper() + text[1:], {})  # no ETA any more
 
     @Slot(object)
     def _on_trained(self, path: Path | None) -> None:
@@ -218,6 +227,7 @@ class TrainingView(QWidget):
     @Slot(str)
     def _on_failed(self, text: str) -> None:
         self.monitor.append_log(f"error: {text}")
+        self.monitor.show_status(f"Stopped: {text}", {})
         self.message.emit(f"Training stopped: {text}", "error")
 
     @Slot()

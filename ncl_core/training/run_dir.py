@@ -56,12 +56,20 @@ class RunSummary:
     started: datetime | None = None  # local time of the run's first event
     updated: datetime | None = None  # local time of its last checkpoint (or last event)
     state: str = "interrupted"  # interrupted | cancelled | stopped | failed | finished
+    time_limit_min: float | None = None  # the run's time limit (all sessions, when clock-driven)
+    schedule_by_time: bool = False  # its learning rate follows the clock to the time limit
     has_checkpoint: bool = False
     notes: list[str] = field(default_factory=list)  # what could not be read, and why
 
     @property
     def resumable(self) -> bool:
         return self.has_checkpoint
+
+    @property
+    def needs_more_time(self) -> bool:
+        """It stopped at a time limit its learning rate followed to 0: a resume needs more
+        time (``Trainer.resume(..., more_minutes=...)``)."""
+        return self.state == "stopped" and self.schedule_by_time
 
     def model_text(self) -> str:
         """E.g. "my-model: fine-tuning casia-v1 (resnet50)" or "resnet18 from scratch"."""
@@ -153,6 +161,10 @@ def _read_config(run: RunSummary) -> None:
         run.data = tuple(str(d) for d in data)
     synthetic = config.get("synthetic")
     run.synthetic = synthetic if isinstance(synthetic, str) and synthetic else None
+    limit = config.get("time_limit_min")
+    if isinstance(limit, (int, float)) and not isinstance(limit, bool) and limit > 0:
+        run.time_limit_min = float(limit)
+    run.schedule_by_time = config.get("schedule_by_time") is True and run.time_limit_min is not None
     steps = config.get("steps")
     if isinstance(steps, int) and steps > 0:
         run.total_steps = steps  # the events say it for epoch-based runs too

@@ -168,7 +168,7 @@ def test_resume_lists_each_run_with_model_data_step_and_date(qtbot, make_window,
     # The Resume… button shows this dialog and resumes the chosen run.
     chosen = []
     monkeypatch.setattr(ResumeDialog, "exec", lambda self: QDialog.DialogCode.Accepted)
-    monkeypatch.setattr(view, "resume", chosen.append)
+    monkeypatch.setattr(view, "resume", lambda path, more=None: chosen.append(path))
     view.resume_button.click()
     assert chosen == [fine_tune]
 
