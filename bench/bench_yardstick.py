@@ -1,6 +1,7 @@
 """A model on the yardsticks, as an analyst would meet it: real forgeries and authentic photos.
 
-For each model (a model file, or ``ela`` for error level analysis with no training) and each
+For each model (a model file; ``ela``, error level analysis with no training; ``centre``, a map
+that is only the distance to the border, what a pure position prior scores) and each
 set of a yardstick folder (``scripts/build_yardsticks.py`` makes it; ``--extra`` adds labeled
 sets such as the copy-move and removal sets), per image:
 
@@ -65,15 +66,19 @@ class Scorer:
 
     def __init__(self, spec: str, mode: str) -> None:
         self.spec = spec
+        self.predictor = None
+        self.threshold = 0.5
+        self.calibrated = False
+        self.sha = None
+        if spec == "centre":  # position alone: brighter the farther from the border
+            self.view = None
+            self.name = "centre prior (no image content)"
+            return
         if spec == "ela":
             from ncl_core.views import VIEWS
 
             self.view = VIEWS["ela"]
-            self.predictor = None
-            self.threshold = 0.5
-            self.calibrated = False
             self.name = "ELA"
-            self.sha = None
             return
         from ncl_core.infer import InferenceSettings, Predictor
 
@@ -87,6 +92,12 @@ class Scorer:
         self.sha = self.predictor.model_sha256
 
     def __call__(self, image: np.ndarray) -> tuple[np.ndarray, float]:
+        if self.spec == "centre":
+            h, w = image.shape[:2]
+            ys = np.minimum(np.arange(h), np.arange(h)[::-1])[:, None]
+            xs = np.minimum(np.arange(w), np.arange(w)[::-1])[None, :]
+            prob = (2 * np.minimum(ys, xs) / min(h, w)).astype(np.float32)
+            return prob, image_score(prob)
         if self.predictor is None:
             found = self.view.compute(image)
             prob = found.map.astype(np.float32)
@@ -203,7 +214,13 @@ def main() -> int:
     )
     parser.add_argument("--sets", nargs="+", default=list(DEFAULT_SETS))
     parser.add_argument("--extra", nargs="*", default=[], help="more labeled sets (folders)")
-    parser.add_argument("--models", nargs="+", required=True, help="model files, or 'ela'")
+    parser.add_argument(
+        "--models",
+        nargs="+",
+        required=True,
+        help="model files; 'ela' (error level analysis) or 'centre' (a map of the distance to "
+        "the border: what position alone scores)",
+    )
     parser.add_argument("--mode", default="auto")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
@@ -248,7 +265,7 @@ def main() -> int:
     comparisons = {}
     specs = list(results)
     for other in specs[1:]:
-        if "ela" in (specs[0], other):
+        if {specs[0], other} & {"ela", "centre"}:
             continue
         comparisons[other] = paired(results[specs[0]]["rows"], results[other]["rows"])
         print(f"\n== {results[other]['name']} minus {results[specs[0]]['name']} (paired, 95 %)")
