@@ -40,9 +40,10 @@ def run(args: argparse.Namespace) -> int:
     if args.resume:
         trainer = Trainer.resume(args.resume, on_event, more_minutes=args.more_time)
     else:
-        if not (args.data or args.synthetic):
+        if not (args.data or args.synthetic or args.labeled_set):
             raise UsageError(
-                "give --data DIR (labeled images) or --synthetic DIR (authentic photos)"
+                "give --set NAME (a labeled set), --data DIR (labeled images) or --synthetic "
+                "DIR (authentic photos)"
             )
         trainer = Trainer(train_config(args, finetune), on_event)
     # Ctrl-C stops after the current step and leaves a resumable checkpoint.
@@ -89,8 +90,14 @@ def train_config(args: argparse.Namespace, finetune: bool):
         from ncl_core.registry import resolve_model
 
         base = str(resolve_model(args.model).path)  # a file, a name, an id, or the default
+    data = tuple(args.data or ())
+    if args.labeled_set:
+        from ncl_core.sets import LabeledSets
+
+        data += (str(LabeledSets().path(args.labeled_set)),)  # SetError names the sets there are
     return TrainConfig(
-        data=tuple(args.data or ()),
+        data=data,
+        labeled_set=args.labeled_set,
         val=tuple(args.val or ()),
         synthetic=args.synthetic,
         synthetic_length=args.synthetic_length,
@@ -221,6 +228,13 @@ def add_train_args(p: argparse.ArgumentParser, finetune: bool) -> None:
     # The rest are TrainConfig's (ncl_core/training/config.py), spelled out: it loads torch, and
     # building the parser must stay fast.
 
+    p.add_argument(
+        "--set",
+        dest="labeled_set",
+        metavar="NAME",
+        help="a labeled set kept by the app (`ncl-forensics sets list`); a fifth of it is held "
+        "out to measure the model before and after",
+    )
     p.add_argument("--data", nargs="+", help="labeled dataset folder(s) or IMDL-BenCo JSON list(s)")
     p.add_argument(
         "--val",

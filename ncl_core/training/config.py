@@ -22,6 +22,7 @@ class TrainConfig(JsonConfig):
     """Every training setting; the CLI and the GUI both fill this one dataclass."""
 
     data: tuple[str, ...] = ()  # dataset folders or IMDL-BenCo JSON lists
+    labeled_set: str | None = None  # the name of the labeled set (ncl_core.sets) among ``data``
     val: tuple[str, ...] = ()  # validation sets; empty = a hash split of ``data``
     synthetic: str | None = None  # folder of authentic photos: forgeries made on the fly
     synthetic_length: int = 2000  # synthetic items per epoch

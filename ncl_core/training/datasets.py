@@ -14,6 +14,7 @@ uninterrupted one would.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -64,11 +65,28 @@ def scan_sources(cfg: TrainConfig) -> DataSources:
         index = scan_dataset(root)
         trained_on["validation"].append(str(root))
         found.val_samples.extend(index.samples)
-    if cfg.data and not cfg.val and cfg.val_fraction > 0:
+    if cfg.labeled_set:
+        trained_on["set"] = {"name": cfg.labeled_set, "images": len(found.train_samples)}
+    if cfg.data and not cfg.val and cfg.labeled_set:
+        n = len(found.train_samples)
+        found.train_samples, found.val_samples = hold_out(found.train_samples)
+    elif cfg.data and not cfg.val and cfg.val_fraction > 0:
         n = len(found.train_samples)
         found.train_samples, found.val_samples = split_samples(
             found.train_samples, cfg.val_fraction
         )
+    if cfg.data and not cfg.val and cfg.labeled_set:
+        n_val = len(found.val_samples)
+        trained_on["set"]["held_out"] = n_val
+        trained_on["validation"].append(
+            f"held out of the set {cfg.labeled_set}: {n_val} of {n} images"
+        )
+        if not n_val:
+            found.warnings.append(
+                f"the set {cfg.labeled_set} has {n} image(s): too few to hold any out, so "
+                "nothing measures what the run gains; add more"
+            )
+    elif cfg.data and not cfg.val and cfg.val_fraction > 0:
         # What the hash split took, which differs from the asked share on small sets.
         n_val = len(found.val_samples)
         trained_on["validation"].append(
@@ -82,6 +100,29 @@ def scan_sources(cfg: TrainConfig) -> DataSources:
         found.photos, problems = scan_photos(cfg.synthetic)
         found.warnings.extend(problems)
     return found
+
+
+SET_HELD_OUT = 0.2  # the share of a labeled set held out to measure the model
+SET_MIN_TRAIN = 4  # a set this small or smaller trains on everything (and says so)
+
+
+def hold_out(samples: list[Sample]) -> tuple[list[Sample], list[Sample]]:
+    """A labeled set's training and held-out parts: a fifth of the images (at least one, in
+    proportion manipulated and authentic alike), chosen by a hash of their names, so that the
+    same image is held out in every run on the set and as the set grows a little."""
+    if len(samples) <= SET_MIN_TRAIN:
+        return list(samples), []
+
+    def position(sample: Sample) -> bytes:
+        return hashlib.sha256(f"ncl-set:{sample.image.name}".encode()).digest()
+
+    held: list[Sample] = []
+    for group in ([s for s in samples if s.tampered], [s for s in samples if not s.tampered]):
+        if group:
+            count = max(1, round(SET_HELD_OUT * len(group))) if len(group) > 1 else 0
+            held += sorted(group, key=position)[:count]
+    chosen = {id(s) for s in held}
+    return [s for s in samples if id(s) not in chosen], held
 
 
 def build_datasets(cfg: TrainConfig, found: DataSources) -> TrainingData:
