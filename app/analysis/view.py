@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import cv2
 import numpy as np
 from PySide6.QtCore import QByteArray, Qt, Signal, Slot
 from PySide6.QtGui import QImage, QKeySequence, QPixmap, QShortcut
@@ -24,6 +25,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.analysis.labeling import LabelBox, Labeler
 from app.analysis.layers import OverlayLayers
 from app.analysis.panel import AnalysisPanel
 from app.analysis.saving import SaveActions
@@ -129,6 +131,13 @@ class AnalysisView(SaveActions, QWidget):
         center_widget.setLayout(center)
 
         self.panel = AnalysisPanel(self.jobs, self.state)
+        self.labeler = Labeler(self.viewer, self)
+        self.label_box = LabelBox(self.jobs, self.labeler)
+        self.label_box.set_source(self._label_source)
+        self.label_box.install_shortcuts(self)
+        # Below the Result box: mark what the model missed or wrongly flagged.
+        results = self.panel.content.layout().indexOf(self.panel.result_box)
+        self.panel.content.layout().insertWidget(results + 1, self.label_box)
         self.panel.save_requested.connect(self.save_dialog)
         self.panel.ground_truth_requested.connect(self.choose_ground_truth)
         self.forensic = self.panel.forensic
@@ -172,6 +181,23 @@ class AnalysisView(SaveActions, QWidget):
     def mask(self) -> np.ndarray | None:
         """The binary mask as drawn now (at the layers' resolution)."""
         return self.layers.mask
+
+    def _label_source(self) -> tuple[Path | None, np.ndarray | None, tuple[int, int] | None]:
+        """What a new label starts from: the shown file, the model's mask of it at the current
+        threshold at full resolution (None without a result of this image), the image's shape."""
+        image = self.state.image
+        if self.path is None or image is None:
+            return None, None, None
+        shape = image.shape[:2]
+        a = self.analysis
+        if a is None or not self.is_savable():
+            return self.path, None, shape
+        mask = a.probability >= self.threshold()
+        if mask.shape != shape:
+            mask = cv2.resize(
+                mask.astype(np.uint8), (shape[1], shape[0]), interpolation=cv2.INTER_NEAREST
+            ).astype(bool)
+        return self.path, mask, shape
 
     @property
     def mask_renders(self) -> int:
@@ -303,6 +329,7 @@ class AnalysisView(SaveActions, QWidget):
     def _on_image_shown(self, pixels: QImage, new: bool) -> None:
         state = self.state
         if new:
+            self.label_box.image_changed()
             self.panel.show_ground_truth(None)
             self.layers.forget()
             # On raster platforms the pixmap shares the pixels of ``pixels`` (no copy).

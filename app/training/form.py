@@ -33,6 +33,7 @@ from ncl_core.config import ModelConfig
 from ncl_core.data.datasets import scan_dataset
 from ncl_core.modelfile import ModelInfo
 from ncl_core.paths import runs_dir
+from ncl_core.sets import LabeledSets, SetError
 from ncl_core.training import TrainConfig
 from ncl_core.training.recipes import Recipe, recipe_for
 
@@ -60,6 +61,7 @@ class TrainingForm(QWidget):
         self.base_combo.currentIndexChanged.connect(self._apply_recipe)
         self.set_models([])
         self._apply_recipe()
+        self.refresh_sets()
 
     def _build_data_box(self) -> QGroupBox:
         data_box = QGroupBox("Data")
@@ -77,6 +79,13 @@ class TrainingForm(QWidget):
         self.val_field.changed.connect(self._validate_val)
         self.val_summary = QLabel("")
         self.val_summary.setWordWrap(True)
+        self.set_combo = QComboBox()
+        self.set_combo.setToolTip(
+            "A labeled set made in the Analysis view (or with ncl-forensics sets add): "
+            "a fifth of it is held out to measure the model before and after"
+        )
+        self.set_combo.currentIndexChanged.connect(self._on_set_chosen)
+        data_form.addRow("Labeled set", self.set_combo)
         data_form.addRow("Training", self.data_field)
         data_form.addRow(self.data_summary)
         data_form.addRow("Validation", self.val_field)
@@ -207,10 +216,56 @@ class TrainingForm(QWidget):
         if self.workers_spin.isEnabled():
             self.workers_spin.setValue(recipe.workers)
 
+    # -- labeled sets -------------------------------------------------------------------------
+    def refresh_sets(self) -> None:
+        """List the labeled sets again (keeping the chosen one while it exists)."""
+        chosen = self.set_combo.currentData()
+        self.set_combo.blockSignals(True)
+        self.set_combo.clear()
+        self.set_combo.addItem("none: train on the folder below", None)
+        for labeled in LabeledSets().list():
+            self.set_combo.addItem(
+                f"{labeled.name} ({len(labeled.items)} images: {labeled.n_tampered} "
+                f"manipulated, {labeled.n_authentic} authentic)",
+                labeled.name,
+            )
+        self.set_combo.setCurrentIndex(max(0, self.set_combo.findData(chosen)))
+        self.set_combo.blockSignals(False)
+        self._on_set_chosen()
+
+    def chosen_set(self) -> str | None:
+        return self.set_combo.currentData()
+
+    def _on_set_chosen(self) -> None:
+        name = self.chosen_set()
+        self.data_field.setEnabled(name is None)
+        if name is None:
+            self._validate_data(self.data_field.text())
+            return
+        try:
+            labeled = LabeledSets().get(name)
+        except SetError as exc:
+            self.dataset_ok = False
+            self.data_summary.setStyleSheet("color:#e07070;")
+            self.data_summary.setText(str(exc))
+            return
+        n = len(labeled.items)
+        self.dataset_ok = n > 0
+        self.data_summary.setStyleSheet("" if n >= 5 else "color:#d9a53b;")
+        text = (
+            f"Set {name}: {n} images ({labeled.n_tampered} manipulated, {labeled.n_authentic} "
+            "authentic); a fifth is held out to measure the model before and after."
+        )
+        if n < 5:
+            text += " Too few to hold any out: add more images to measure what it gains."
+        self.data_summary.setText(text if n else f"Set {name} holds no image.")
+
     # -- dataset check ------------------------------------------------------------------------
     def data_problem(self) -> str | None:
         """Why the chosen training folder cannot be used, once its check says so (None while
         there is none, it is being checked, or it is usable)."""
+        if self.chosen_set() is not None:
+            return None if self.dataset_ok else self.data_summary.text()
         if not self.data_field.text() or self.dataset_ok or "Checking" in self.data_summary.text():
             return None
         return self.data_summary.text().split("\n")[0]
@@ -240,6 +295,8 @@ class TrainingForm(QWidget):
     def _show_dataset(self, summary: dict[str, Any], label: QLabel, is_train: bool, text: str):
         if (self.data_field if is_train else self.val_field).text() != text:
             return  # the field changed meanwhile
+        if is_train and self.chosen_set() is not None:
+            return  # a labeled set was chosen meanwhile
         n_t, n_a, n_u = summary["n_tampered"], summary["n_authentic"], summary["n_unpaired"]
         lines = [f"Layout: {summary['layout']} — {n_t} tampered, {n_a} authentic"]
         if n_u:
@@ -265,9 +322,13 @@ class TrainingForm(QWidget):
     # -- the run's settings -------------------------------------------------------------------
     def build_config(self) -> TrainConfig:
         """The TrainConfig of the form (ValueError when a value is not allowed)."""
-        data = self.data_field.text()
+        labeled_set = self.chosen_set()
+        try:
+            data = str(LabeledSets().path(labeled_set)) if labeled_set else self.data_field.text()
+        except SetError as exc:  # removed meanwhile
+            raise ValueError(str(exc)) from None
         if not data:
-            raise ValueError("choose a labeled training folder first")
+            raise ValueError("choose a labeled set or a labeled training folder first")
         base = str(self.base_combo.currentData() or "preset:resnet18")
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
         run_dir = runs_dir() / stamp
@@ -283,6 +344,7 @@ class TrainingForm(QWidget):
         val = self.val_field.text()
         return TrainConfig(
             data=(data,),
+            labeled_set=labeled_set,
             val=(val,) if val else (),
             out=str(run_dir / f"{name}.safetensors"),
             name=name,

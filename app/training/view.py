@@ -104,6 +104,11 @@ class TrainingView(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(splitter)
 
+    def showEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        """The labeled sets may have grown in the Analysis view: listed again when shown."""
+        self.form.refresh_sets()
+        super().showEvent(event)
+
     # -- run ----------------------------------------------------------------------------------
     def is_busy(self) -> bool:
         """A run, or the registration of the model it wrote, is under way."""
