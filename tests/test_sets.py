@@ -140,5 +140,10 @@ def test_finetune_on_a_set_holds_part_of_it_out_and_records_the_set(
     assert info.trained_on["set"] == {"name": "tiny", "images": 10, "held_out": 3}
     assert info.trained_on["n_val"] == 3 and info.trained_on["n_train"] == 7
     assert "held out of the set tiny: 3 of 10" in json.dumps(info.trained_on)
+    # The base model was measured on the held-out images first: the before beside the after.
+    assert {"f1", "auc", "floor_f1"} <= set(info.trained_on["baseline"])
+    printed = capsys.readouterr()
+    assert "before fine-tuning, the base model on the validation images" in printed.out
+    assert "F1 " in printed.err and " before, " in printed.err
     assert main(["finetune", "--set", "absent"]) == EXIT_USAGE
     assert "no labeled set named 'absent'" in capsys.readouterr().err

@@ -61,7 +61,11 @@ class EpochEvent(_Timed):
     step: int
 
 
-class ValidationEvent(_Timed):
+class _Baseline(_Timed, total=False):
+    baseline: bool  # the base model of a fine-tune, measured before the first step
+
+
+class ValidationEvent(_Baseline):
     type: Literal["validation"]
     epoch: int
     step: int
@@ -175,6 +179,8 @@ def format_event(event: Mapping[str, Any]) -> str | None:
             for k in VALIDATION_SHOWN
             if isinstance(m.get(k), float) and math.isfinite(m[k])
         )
+        if event.get("baseline"):
+            return f"before fine-tuning, the base model on the validation images: {shown}"
         return f"epoch {event['epoch']} validation: {shown}"
     if kind == "log":
         prefix = "warning: " if event.get("level") == "warning" else ""

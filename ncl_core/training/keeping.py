@@ -116,6 +116,19 @@ class Keeper:
                 return
         self._keep_if_best(run, metrics)
 
+    def measure_baseline(self, run: RunState) -> None:
+        """A fine-tune's starting point: the base model on the validation images, before the
+        first step (reported as a ``baseline`` validation at step 0, and kept in the model
+        file beside the figures after)."""
+        if self.dist.is_main:
+            metrics = validate(run.model, run.val_set, run.device, run.amp, self.config.workers)
+            finite = {k: v for k, v in metrics.items() if math.isfinite(v)}
+            run.progress.baseline = finite
+            self.emit(
+                ValidationEvent(type="validation", epoch=0, step=0, metrics=metrics, baseline=True)
+            )
+        barrier(self.dist)
+
     def _keep_if_best(self, run: RunState, metrics: dict[str, float]) -> None:
         progress = run.progress
         self.emit(
@@ -175,11 +188,14 @@ class Keeper:
         metrics = {
             k: v for k, v in metrics.items() if isinstance(v, (int, float)) and math.isfinite(v)
         }
+        trained_on = run.meta["trained_on"]
+        if run.progress.baseline:
+            trained_on = {**trained_on, "baseline": run.progress.baseline}
         save_model(
             run.model_path,
             run.model,
             name=self.config.name or run.model_path.stem,
-            trained_on=run.meta["trained_on"],
+            trained_on=trained_on,
             metrics=metrics,
             parent=run.meta["parent"],
             train_config=self.config.to_dict(),

@@ -25,6 +25,8 @@ class Progress:
     nonfinite: int = 0  # non-finite losses in a row
     elapsed_s: float = 0.0  # training time, resumes included
     time_up: bool = False  # the run stopped at its time limit (a resume needs more time)
+    baseline: dict[str, float] = field(default_factory=dict)  # a fine-tune's base model,
+    # measured on the validation (held-out) images before the first step
 
     def to_dict(self) -> dict[str, Any]:
         return dict(vars(self))

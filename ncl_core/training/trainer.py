@@ -71,6 +71,17 @@ def _time_is_up(config: TrainConfig, checkpoint: dict[str, Any]) -> bool:
     return float(checkpoint.get("elapsed_s", 0.0)) >= 60.0 * config.time_limit_min - 1.0
 
 
+def before_after(before: dict[str, float], after: dict[str, float]) -> str:
+    """One line: what fine-tuning gained on the validation images."""
+
+    def pair(key: str) -> str:
+        b, a = before.get(key, math.nan), after.get(key, math.nan)
+        return f"{b:.3f} before, {a:.3f} after"
+
+    floor = after.get("floor_f1", before.get("floor_f1", math.nan))
+    return f"on the validation images: F1 {pair('f1')} (floor {floor:.3f}); pixel AUC {pair('auc')}"
+
+
 def default_model_path(run_dir: Path, name: str) -> Path:
     """Where a run without ``out`` writes its model: in its own folder, never the current one."""
     stem = re.sub(r"[^\w.-]+", "_", name).strip("._") or "model"  # a name, not a path
@@ -224,6 +235,8 @@ class Trainer:
             self._keeper.save_model(run, progress.best_metrics)
             if run.val_set is None:
                 self._log("no validation set: the final weights were saved", "warning")
+        if progress.baseline and progress.best_metrics:
+            self._log(before_after(progress.baseline, progress.best_metrics))
         self._emit(
             ev.FinishedEvent(
                 type="finished",
@@ -302,6 +315,8 @@ class Trainer:
                 run_dir=str(self.run_dir),
             )
         )
+        if self._checkpoint is None and cfg.base_model and val_set is not None:
+            self._keeper.measure_baseline(run)  # where the fine-tune starts from
         run.t_start = run.last_snapshot = time.perf_counter()
         run.elapsed_before = run.progress.elapsed_s
         if cfg.time_limit_min is not None:
