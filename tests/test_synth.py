@@ -366,3 +366,21 @@ def test_sources_with_odd_modes_still_work(tmp_path):
     generate_dataset(src, tmp_path / "out", 2, SynthConfig(size=32, types=("splice",)))
     image, _ = read_image(tmp_path / "out" / "tampered" / "000000_splice.png")
     assert image.shape == (32, 32, 3)
+
+
+def test_regions_prefer_textured_content_as_pasted_objects_are():
+    """On an image that is half flat and half textured, regions fall mostly on the texture;
+    with ``texture_power`` 0 they fall on either half alike."""
+    from ncl_core.data.synth.regions import draw_region
+
+    image = np.full((96, 96, 3), 128, np.uint8)
+    image[:, 48:] = _photo(5, 96, 48)
+    shares = {}
+    for power in (0.0, 4.0):
+        config = SynthConfig.plain(size=96, texture_power=power, shape_weights=(1, 1, 1, 0))
+        inside = [
+            draw_region(image, (0.02, 0.1), np.random.default_rng(seed), config)[0]
+            for seed in range(60)
+        ]
+        shares[power] = np.mean([r[:, 48:].sum() / r.sum() for r in inside])
+    assert shares[4.0] > 0.75 and 0.3 < shares[0.0] < 0.7

@@ -30,6 +30,10 @@ class SynthConfig(JsonConfig):
     # region cut by the edge, as a cropped edit is). Always inside, the regions would cover
     # the centre far more often than the border, and a network learns that prior.
     region_inside_p: float = 0.1
+    # Texture: a region smoother than its image is kept with probability (its texture / the
+    # image's) ** texture_power (0: any region). Pasted objects are textured; flat regions
+    # alone teach that smooth means manipulated, which real forgeries contradict.
+    texture_power: float = 4.0
     removal_area_range: tuple[float, float] = (0.01, 0.15)  # inpainting large areas only smears
     shape_weights: tuple[float, ...] = (0.2, 0.1, 0.25, 0.45)  # SHAPES, in order
     feather_px: tuple[float, float] = (0.0, 3.0)  # width of the soft edge; below 0.5: a hard cut

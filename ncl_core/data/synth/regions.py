@@ -70,6 +70,13 @@ def content_segment(
     return None
 
 
+def local_texture(image: np.ndarray, side: int = 9) -> np.ndarray:
+    """Standard deviation of the grey levels in a ``side`` x ``side`` window, per pixel."""
+    grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY).astype(np.float32)
+    mean = cv2.blur(grey, (side, side))
+    return np.sqrt(np.maximum(cv2.blur(grey * grey, (side, side)) - mean * mean, 0.0))
+
+
 def draw_region(
     image: np.ndarray, area_range: tuple[float, float], rng: np.random.Generator, cfg: SynthConfig
 ) -> tuple[np.ndarray, dict[str, Any]]:
@@ -77,7 +84,29 @@ def draw_region(
 
     A shape lies wholly inside on ``region_inside_p`` of the draws, else with its centre
     anywhere in the frame (``params["inside"]`` says which; it also tells a splice or a
-    copy-move where the region may land)."""
+    copy-move where the region may land). Regions smoother than the image on average are
+    kept with probability (their texture / the image's) ** ``texture_power``, else drawn
+    again: what people paste are objects, which are textured, and flat regions alone would
+    teach a network that smooth means manipulated."""
+    region, params = _draw_one(image, area_range, rng, cfg)
+    if cfg.texture_power <= 0:
+        return region, params
+    texture = local_texture(image)
+    overall = float(texture.mean()) + 1e-6
+    for _ in range(_TEXTURE_TRIES):
+        ratio = float(texture[region].mean()) / overall
+        if rng.random() < min(1.0, ratio**cfg.texture_power):
+            break
+        region, params = _draw_one(image, area_range, rng, cfg)
+    return region, params
+
+
+_TEXTURE_TRIES = 8
+
+
+def _draw_one(
+    image: np.ndarray, area_range: tuple[float, float], rng: np.random.Generator, cfg: SynthConfig
+) -> tuple[np.ndarray, dict[str, Any]]:
     h, w = image.shape[:2]
     weights = np.asarray(cfg.shape_weights, float)
     shape = str(rng.choice(SHAPES, p=weights / weights.sum()))
