@@ -25,9 +25,16 @@ from ncl_core.metrics import MetricAccumulator, image_metrics
 PIXEL_THRESHOLDS = tuple(round(t, 2) for t in np.arange(0.05, 0.96, 0.05))
 
 
-def score_threshold(scores: Sequence[float], labels: Sequence[bool]) -> tuple[float, float]:
+DEFAULT_MAX_FALSE_ALARM = 0.1
+
+
+def score_threshold(
+    scores: Sequence[float], labels: Sequence[bool], max_false_alarm: float | None = None
+) -> tuple[float, float]:
     """The image-score threshold with the best balanced accuracy ((TPR + TNR) / 2), and that
-    accuracy. Candidates are midpoints between neighbouring distinct scores."""
+    accuracy. Candidates are midpoints between neighbouring distinct scores. With
+    ``max_false_alarm``, only thresholds that call at most that share of the authentic images
+    manipulated are candidates: a finding an analyst can trust when it fires."""
     s = np.asarray(scores, float)
     y = np.asarray(labels, bool)
     if y.all() or not y.any():
@@ -35,8 +42,11 @@ def score_threshold(scores: Sequence[float], labels: Sequence[bool]) -> tuple[fl
     distinct = np.unique(s)
     candidates = np.concatenate([[distinct[0] - 1e-6], (distinct[:-1] + distinct[1:]) / 2])
     best_t, best_acc = 0.5, -1.0
+    candidates = np.append(candidates, distinct[-1] + 1e-6)  # "never": always allowed
     for t in candidates:
         pred = s >= t
+        if max_false_alarm is not None and pred[~y].mean() > max_false_alarm:
+            continue
         acc = 0.5 * (pred[y].mean() + (~pred[~y]).mean())
         if acc > best_acc:
             best_t, best_acc = float(t), float(acc)
@@ -60,10 +70,13 @@ def calibrate(
     samples: Sequence[Sample],
     settings: InferenceSettings | None = None,
     progress: Callable[[int, int], None] | None = None,
+    max_false_alarm: float | None = DEFAULT_MAX_FALSE_ALARM,
 ) -> dict[str, Any]:
     """Analyse ``samples`` (manipulated with masks, and authentic) and return the calibration:
-    ``threshold`` (pixel), ``score_threshold`` (image), what they achieve, and the figures at
-    the default threshold 0.5 with the all-manipulated floor. Unreadable files are skipped."""
+    ``threshold`` (pixel), ``score_threshold`` (image, calling at most ``max_false_alarm`` of
+    the authentic images manipulated; None: the best balanced accuracy whatever it costs),
+    what they achieve, and the figures at the default threshold 0.5 with the all-manipulated
+    floor. Unreadable files are skipped."""
     settings = predictor.resolve(settings or InferenceSettings())
     accumulator = MetricAccumulator()
     f1_grid: list[np.ndarray] = []
@@ -98,10 +111,14 @@ def calibrate(
         },
     }
     if 0 < sum(labels) < len(labels):
-        t, acc = score_threshold(scores, labels)
+        t, acc = score_threshold(scores, labels, max_false_alarm)
+        s, y = np.asarray(scores), np.asarray(labels, bool)
         record.update(
             score_threshold=round(t, 4),
             balanced_accuracy=round(acc, 4),
+            max_false_alarm=max_false_alarm,
+            false_alarm_rate=round(float((s[~y] >= t).mean()), 4),
+            detection_rate=round(float((s[y] >= t).mean()), 4),
             image_auc=image_metrics(scores, labels)["auc"],
         )
     return record

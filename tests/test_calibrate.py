@@ -27,6 +27,19 @@ def test_score_threshold_separates_when_it_can():
         score_threshold([0.5, 0.6], [True, True])
 
 
+def test_score_threshold_can_bound_the_false_alarms():
+    # Balanced accuracy alone picks 0.35 (half the authentic images flagged); at most one in
+    # four flagged forces the threshold above the second-highest authentic score.
+    scores = [0.1, 0.3, 0.4, 0.7, 0.35, 0.5, 0.6, 0.8]
+    labels = [False, False, False, False, True, True, True, True]
+    t, _ = score_threshold(scores, labels)
+    assert t < 0.4
+    t, acc = score_threshold(scores, labels, max_false_alarm=0.25)
+    assert 0.4 < t <= 0.5 and acc == pytest.approx(0.5 * (3 / 4 + 3 / 4))
+    t, _ = score_threshold(scores, labels, max_false_alarm=0.0)
+    assert t > 0.7
+
+
 def test_f1_by_threshold_matches_the_metrics():
     rng = np.random.default_rng(0)
     prob = rng.random((40, 50)).astype(np.float32)
