@@ -1,7 +1,8 @@
 """A model on the yardsticks, as an analyst would meet it: real forgeries and authentic photos.
 
 For each model (a model file; ``ela``, error level analysis with no training; ``centre``, a map
-that is only the distance to the border, what a pure position prior scores) and each
+that is only the distance to the border, what a pure position prior scores; ``texture``, the
+local grey-level spread, what busy content alone scores) and each
 set of a yardstick folder (``scripts/build_yardsticks.py`` makes it; ``--extra`` adds labeled
 sets such as the copy-move and removal sets), per image:
 
@@ -74,6 +75,10 @@ class Scorer:
             self.view = None
             self.name = "centre prior (no image content)"
             return
+        if spec == "texture":  # content alone: brighter where the image is busier
+            self.view = None
+            self.name = "texture (local grey-level spread)"
+            return
         if spec == "ela":
             from ncl_core.views import VIEWS
 
@@ -98,6 +103,15 @@ class Scorer:
             xs = np.minimum(np.arange(w), np.arange(w)[::-1])[None, :]
             prob = (2 * np.minimum(ys, xs) / min(h, w)).astype(np.float32)
             return prob, image_score(prob)
+        if self.spec == "texture":
+            import cv2
+
+            from ncl_core.data.synth.regions import local_texture
+
+            h, w = image.shape[:2]
+            spread = local_texture(cv2.resize(image, (256, 256), interpolation=cv2.INTER_AREA))
+            prob = cv2.resize(spread / max(float(spread.max()), 1e-6), (w, h))
+            return prob.astype(np.float32), image_score(prob)
         if self.predictor is None:
             found = self.view.compute(image)
             prob = found.map.astype(np.float32)
@@ -218,8 +232,9 @@ def main() -> int:
         "--models",
         nargs="+",
         required=True,
-        help="model files; 'ela' (error level analysis) or 'centre' (a map of the distance to "
-        "the border: what position alone scores)",
+        help="model files; 'ela' (error level analysis), 'centre' (a map of the distance to "
+        "the border: what position alone scores) or 'texture' (local grey-level spread at 256 "
+        "px: what busy content alone scores)",
     )
     parser.add_argument("--mode", default="auto")
     parser.add_argument("--json", type=Path)
@@ -265,7 +280,7 @@ def main() -> int:
     comparisons = {}
     specs = list(results)
     for other in specs[1:]:
-        if {specs[0], other} & {"ela", "centre"}:
+        if {specs[0], other} & {"ela", "centre", "texture"}:
             continue
         comparisons[other] = paired(results[specs[0]]["rows"], results[other]["rows"])
         print(f"\n== {results[other]['name']} minus {results[specs[0]]['name']} (paired, 95 %)")

@@ -52,7 +52,7 @@ CHANNEL_FIELDS = (
 MAX_CHANNELS = 2048
 MAX_PATCH_CELLS = 64
 INPUT_SIZE_RANGE = (32, 4096)  # resize mode's network input side, px
-TILE_RANGE = (64, 4096)  # tiled mode's tile side, px (a quarter of it is overlap)
+TILE_RANGE = (64, 4096)  # tiled mode's tile side, px (half of it overlaps the next tile)
 
 
 @dataclass
