@@ -5,7 +5,7 @@ import os
 import pytest
 import torch
 
-from tiny import TINY_CONFIG
+from tiny import NARROW_CONFIG, TINY_CONFIG
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 torch.set_num_threads(min(2, torch.get_num_threads()))
@@ -34,6 +34,20 @@ def tiny_model_path(tmp_path_factory):
     torch.manual_seed(0)
     path = tmp_path_factory.mktemp("models") / "tiny.safetensors"
     save_model(path, NCLNet(ModelConfig(**TINY_CONFIG)), name="tiny", metrics={"f1": 0.5})
+    return path
+
+
+@pytest.fixture(scope="session")
+def narrow_model(tmp_path_factory):
+    """A model file of the narrow test network (its metadata within every bound a real file
+    must keep), for the hostile-input tests."""
+    from ncl_core.config import ModelConfig
+    from ncl_core.model import NCLNet
+    from ncl_core.modelfile import save_model
+
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("model") / "narrow.safetensors"
+    save_model(path, NCLNet(ModelConfig(**NARROW_CONFIG)), name="narrow")
     return path
 
 

@@ -8,8 +8,6 @@ import tracemalloc
 import zlib
 from pathlib import Path
 
-import pytest
-import torch
 from hostile_files import (
     ASCII,
     RATIONAL,
@@ -28,25 +26,13 @@ from hostile_files import (
 )
 
 from ncl_core.cli import EXIT_OK, main
-from ncl_core.config import ModelConfig
 from ncl_core.data.io import read_image, read_image_info
 from ncl_core.evidence import load_evidence
-from ncl_core.model import NCLNet
-from ncl_core.modelfile import save_model
 from ncl_core.views import metadata
 
 from imaging import pattern, save
-from tiny import NARROW_CONFIG
 
 SOFTWARE = (0x0131, ASCII, "Adobe Photoshop 25.0")
-
-
-@pytest.fixture(scope="module")
-def narrow_model(tmp_path_factory) -> Path:
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("model") / "narrow.safetensors"
-    save_model(path, NCLNet(ModelConfig(**NARROW_CONFIG)), name="narrow")
-    return path
 
 
 def _bad_orientations(folder: Path) -> list[Path]:

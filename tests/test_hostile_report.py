@@ -12,28 +12,15 @@ import time
 from pathlib import Path
 
 import pytest
-import torch
 from hostile_files import hashes
 from tqdm import tqdm
 
 from ncl_core.cli import EXIT_USAGE, main
-from ncl_core.config import ModelConfig
-from ncl_core.model import NCLNet
-from ncl_core.modelfile import save_model
 from ncl_core.registry import ModelRegistry
 from ncl_core.report.artefacts import remove_stale_folders
 from ncl_core.report.rows import RESULTS_CSV, csv_text, empty_row
 
 from imaging import pattern, save
-from tiny import NARROW_CONFIG
-
-
-@pytest.fixture(scope="module")
-def narrow_model(tmp_path_factory) -> Path:
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("model") / "narrow.safetensors"
-    save_model(path, NCLNet(ModelConfig(**NARROW_CONFIG)), name="narrow")
-    return path
 
 
 @pytest.fixture
