@@ -33,7 +33,17 @@ from ncl_core.errors import EvidenceFolderError
 from ncl_core.modelfile import ModelInfo
 from ncl_core.outputs import default_output_folder, refuse_inside_evidence
 
-COLUMNS = ("", "Name", "Backbone", "Trained on", "F1", "AUC", "Created", "SHA-256")
+COLUMNS = (
+    "",
+    "Name",
+    "Backbone",
+    "Trained on",
+    "F1 / floor",
+    "AUC",
+    "Measured on",
+    "Created",
+    "SHA-256",
+)
 
 
 def trained_on_text(info: ModelInfo) -> str:
@@ -51,6 +61,24 @@ def trained_on_text(info: ModelInfo) -> str:
 def _metric(info: ModelInfo, key: str) -> str:
     value = info.metrics.get(key)
     return f"{value:.3f}" if isinstance(value, (int, float)) else "–"
+
+
+def f1_text(info: ModelInfo) -> str:
+    """F1 at 0.5 beside the all-manipulated floor of the same images: alone it says little."""
+    if not isinstance(info.metrics.get("floor_f1"), (int, float)):
+        return _metric(info, "f1")
+    return f"{_metric(info, 'f1')} / {_metric(info, 'floor_f1')}"
+
+
+def measured_on_text(info: ModelInfo) -> str:
+    """How many images the figures come from: figures of different models are comparable only
+    when measured on the same images."""
+    n = info.metrics.get("n_images")
+    if not isinstance(n, (int, float)):
+        return "–"
+    sets = info.trained_on.get("validation") or []
+    where = f" of {Path(str(sets[0])).name}" if sets else ""
+    return f"{int(n)} image(s){where}" + (f" +{len(sets) - 1}" if len(sets) > 1 else "")
 
 
 class ModelsView(QWidget):
@@ -206,8 +234,9 @@ class ModelsView(QWidget):
                 info.name + (" (bundled)" if info.bundled else ""),
                 f"{info.backbone} / OS {info.config.output_stride}",
                 trained_on_text(info),
-                _metric(info, "f1"),
+                f1_text(info),
                 _metric(info, "auc"),
+                measured_on_text(info),
                 info.created[:19].replace("T", " "),
                 info.sha256,
             )
@@ -215,6 +244,11 @@ class ModelsView(QWidget):
                 item = QTableWidgetItem(value)
                 if col == 0:
                     item.setToolTip("active model")
+                if col in (4, 5, 6):
+                    item.setToolTip(
+                        "validation figures at the model's best step; compare models only on "
+                        "the same images (ncl-forensics eval)"
+                    )
                 if col == len(values) - 1:
                     item.setToolTip(info.sha256)
                 self.table.setItem(row, col, item)

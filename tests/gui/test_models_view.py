@@ -56,3 +56,19 @@ def test_a_model_is_never_exported_into_an_evidence_folder(
     assert view.export_model(registered_model, dest) is None
     assert window.message_bar.level == "error" and "evidence" in window.message_bar.text()
     assert not dest.exists()
+
+
+def test_figures_stand_beside_their_floor_and_the_images_they_come_from():
+    from types import SimpleNamespace
+
+    from app.models_view import f1_text, measured_on_text
+
+    starter = SimpleNamespace(
+        metrics={"f1": 0.128, "floor_f1": 0.129, "n_images": 170.0},
+        trained_on={"validation": ["/data/nist16-A", "/data/authentic-A"]},
+    )
+    tuned = SimpleNamespace(metrics={"f1": 0.31, "n_images": 6}, trained_on={})
+    assert f1_text(starter) == "0.128 / 0.129" and f1_text(tuned) == "0.310"
+    assert measured_on_text(starter) == "170 image(s) of nist16-A +1"
+    assert measured_on_text(tuned) == "6 image(s)"
+    assert measured_on_text(SimpleNamespace(metrics={}, trained_on={})) == "–"
