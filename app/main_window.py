@@ -42,7 +42,8 @@ from ncl_core.device import DeviceError, describe, pick_device
 from ncl_core.modelfile import ModelInfo
 
 IMAGE_FILTER = (
-    "Images (*.jpg *.jpeg *.png *.tif *.tiff *.bmp *.webp *.gif *.JPG *.JPEG *.PNG *.TIF);;"
+    "Images (*.jpg *.jpeg *.png *.tif *.tiff *.bmp *.webp *.gif *.heic *.heif *.avif "
+    "*.JPG *.JPEG *.PNG *.TIF *.HEIC *.HEIF *.AVIF);;"
     "All files (*)"
 )
 TAB_ANALYSIS, TAB_BATCH, TAB_TRAINING, TAB_MODELS = range(4)

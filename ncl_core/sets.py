@@ -296,4 +296,12 @@ def _suffix(image: Path, format_name: str | None) -> str:
     return by_format
 
 
-_FORMAT_SUFFIX = {"JPEG": ".jpg", "PNG": ".png", "TIFF": ".tif", "WEBP": ".webp", "BMP": ".bmp"}
+_FORMAT_SUFFIX = {
+    "JPEG": ".jpg",
+    "PNG": ".png",
+    "TIFF": ".tif",
+    "WEBP": ".webp",
+    "BMP": ".bmp",
+    "HEIF": ".heic",
+    "AVIF": ".avif",
+}

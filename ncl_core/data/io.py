@@ -17,16 +17,22 @@ from typing import BinaryIO
 
 import cv2
 import numpy as np
+import pillow_heif
 from PIL import Image, UnidentifiedImageError
 
 from ncl_core.errors import ImageReadError, MaskError
 
 DEFAULT_MAX_PIXELS = 120_000_000
 
+# HEIC/HEIF (phone photos) through libheif; AVIF is Pillow's own decoder. Thumbnails, depth
+# maps and auxiliary images are never decoded: only the primary picture is evidence here.
+# libheif's own security limits stay on.
+pillow_heif.register_heif_opener(thumbnails=False, depth_images=False, aux_images=False)
+
 # Only these Pillow decoders are ever tried. Pillow can open more (EPS even runs Ghostscript),
 # but evidence files must not reach decoders we do not test. The JPEG decoder also yields MPO, camera
 # JPEGs that carry a second picture (e.g. a preview); those are reported as JPEG.
-READABLE_FORMATS = ("JPEG", "PNG", "TIFF", "BMP", "WEBP", "GIF", "PPM")
+READABLE_FORMATS = ("JPEG", "PNG", "TIFF", "BMP", "WEBP", "GIF", "PPM", "AVIF", "HEIF")
 IMAGE_EXTENSIONS = (
     ".jpg",
     ".jpeg",
@@ -40,6 +46,10 @@ IMAGE_EXTENSIONS = (
     ".gif",
     ".ppm",
     ".pgm",
+    ".heic",
+    ".heif",
+    ".hif",
+    ".avif",
 )
 
 _ORIENTATION_TAG = 0x0112
@@ -47,7 +57,21 @@ _EXIF_IFD = 0x8769
 _GPS_IFD = 0x8825
 _EXIF_TEXT_TAGS = {"make": 0x010F, "model": 0x0110, "software": 0x0131, "datetime": 0x0132}
 _DATETIME_ORIGINAL = 0x9003
-_HINT = "check that the file is a complete JPEG, PNG, TIFF, BMP, WebP or GIF image"
+_HINT = "check that the file is a complete JPEG, PNG, TIFF, BMP, WebP, GIF, HEIC or AVIF image"
+_SUPPORTED = "JPEG, PNG, TIFF, BMP, WebP, GIF, HEIC/HEIF, AVIF"
+# ISO base media files (HEIF, AVIF) start with an ftyp box naming their brand.
+_HEIF_BRANDS = {
+    b"heic": "HEIC",
+    b"heix": "HEIC",
+    b"heim": "HEIC",
+    b"heis": "HEIC",
+    b"hevc": "HEIC",
+    b"hevx": "HEIC",
+    b"mif1": "HEIF",
+    b"msf1": "HEIF",
+    b"avif": "AVIF",
+    b"avis": "AVIF",
+}
 
 
 @dataclass
@@ -176,10 +200,14 @@ def _header(im: Image.Image) -> ImageInfo:
         exif_ifd, gps_ifd = exif.get_ifd(_EXIF_IFD), exif.get_ifd(_GPS_IFD)
     except Exception:  # damaged EXIF: the header is still worth reporting
         exif, exif_ifd, gps_ifd = Image.Exif(), {}, {}
-    orientation = exif_orientation(exif) or 1
     width, height = im.size
-    if orientation >= 5:  # orientations 5-8 swap the axes
-        width, height = height, width
+    applied = decoder_orientation(im)
+    if applied is not None:
+        orientation = applied  # the decoder already turned the pixels upright
+    else:
+        orientation = exif_orientation(exif) or 1
+        if orientation >= 5:  # orientations 5-8 swap the axes
+            width, height = height, width
     text: dict[str, str] = {}
     for key, tag in _EXIF_TEXT_TAGS.items():
         if exif.get(tag):
@@ -247,15 +275,32 @@ def _open(fh: BinaryIO, name: str, error: type[ImageReadError] = ImageReadError)
             f"({_reason(exc)}); if the file is genuine, downscale it with an image editor first."
         ) from exc
     except UnidentifiedImageError as exc:
+        container = _heif_brand(fh)
+        if container is not None:
+            # The decoders refuse a damaged HEIF/AVIF file as unidentified: say what it is.
+            raise error(
+                f"{name}: the {container} data is truncated or damaged (the decoder could not "
+                "read its header); re-export or re-copy the original file."
+            ) from exc
         raise error(
             f"{name}: not an image, or a format this app cannot read "
-            "(supported: JPEG, PNG, TIFF, BMP, WebP, GIF); check the file type."
+            f"(supported: {_SUPPORTED}); check the file type."
         ) from exc
     except Exception as exc:  # Pillow raises many types on damaged headers
         raise error(
             f"{name}: the image header is truncated or damaged ({_reason(exc)}); "
             "re-export or re-copy the original file."
         ) from exc
+
+
+def _heif_brand(fh: BinaryIO) -> str | None:
+    """``HEIC``, ``HEIF`` or ``AVIF`` when the file starts with such an ftyp box, else None."""
+    try:
+        fh.seek(0)
+        head = fh.read(12)
+    except Exception:  # noqa: BLE001 - only a better message is at stake
+        return None
+    return _HEIF_BRANDS.get(head[8:12]) if head[4:8] == b"ftyp" else None
 
 
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -338,7 +383,12 @@ def _decode(data: bytes, name: str, max_pixels: int) -> tuple[np.ndarray, list[s
             raise
         except Exception as exc:
             reason = _reason(exc)
-            what = "is truncated or corrupt" if "truncat" in reason.lower() else "cannot be decoded"
+            cut = ("truncat", "outside of file bounds", "end of file")  # Pillow's, libheif's
+            what = (
+                "is truncated or corrupt"
+                if any(word in reason.lower() for word in cut)
+                else "cannot be decoded"
+            )
             raise ImageReadError(
                 f"{name}: the {fmt} data {what} ({reason}); re-export or re-copy the original file."
             ) from exc
@@ -365,12 +415,31 @@ def _check_pixels(im: Image.Image, name: str, max_pixels: int, error: type[Image
 
 def _first_frame(im: Image.Image, warnings: list[str]) -> Image.Image:
     n_frames = int(getattr(im, "n_frames", 1))
-    if n_frames > 1:
+    if n_frames > 1 and im.format == "HEIF":
+        # A HEIF file names its primary image (a burst, an edit beside the original); the
+        # decoder opened it, and it is what every viewer shows.
+        warnings.append(f"file holds {n_frames} images; only the primary one was read")
+    elif n_frames > 1:
         kind = "pages" if im.format == "TIFF" else "frames"
         warnings.append(f"file has {n_frames} {kind}; only the first was read")
         im.seek(0)
     im.load()
+    bit_depth = im.info.get("bit_depth") if im.format == "HEIF" else None
+    if isinstance(bit_depth, int) and bit_depth > 8 and not im.mode.startswith("I"):
+        warnings.append(f"{bit_depth}-bit image reduced to 8 bits per channel")
     return im
+
+
+def decoder_orientation(im: Image.Image) -> int | None:
+    """The EXIF orientation a decoder already applied to the pixels, or None.
+
+    libheif turns a HEIF image upright by its container's transforms and the EXIF block then
+    reads 1; pillow-heif keeps the stored value as ``original_orientation``.
+    """
+    if im.format != "HEIF":
+        return None
+    value = im.info.get("original_orientation")
+    return value if type(value) is int and 1 <= value <= 8 else 1
 
 
 def exif_orientation(exif: Image.Exif | dict) -> int | None:
@@ -400,6 +469,13 @@ _TRANSPOSE = {
 
 
 def _apply_orientation(im: Image.Image, warnings: list[str]) -> Image.Image:
+    applied = decoder_orientation(im)
+    if applied is not None:
+        if applied != 1:
+            warnings.append(
+                f"image turned upright by its HEIF container (EXIF orientation {applied})"
+            )
+        return im
     try:
         exif = im.getexif()
     except Exception:  # damaged EXIF must not make the pixels unreadable

@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 from PIL import ExifTags, Image, IptcImagePlugin
 
-from ncl_core.data.io import READABLE_FORMATS, without_oversized_png_chunks
+from ncl_core.data.io import READABLE_FORMATS, decoder_orientation, without_oversized_png_chunks
 from ncl_core.views.base import Evidence, NotApplicable, ViewResult, as_evidence
 
 MAX_VALUE_CHARS = 300
@@ -156,9 +156,14 @@ def _exif_entries(im: Image.Image, show_gps: bool) -> tuple[list[Entry], bool]:
         exif = im.getexif()
     except Exception:
         return [Entry("EXIF", "(damaged)", "the EXIF block could not be read")], False
+    stored_orientation = decoder_orientation(im)
     for tag, value in exif.items():
         if tag in (ExifTags.IFD.Exif, ExifTags.IFD.GPSInfo, ExifTags.IFD.Interop):
             continue
+        if tag == ExifTags.Base.Orientation and stored_orientation is not None:
+            # The HEIF decoder rewrites the tag to 1 once it has turned the pixels upright;
+            # the file says otherwise, and the table shows what the file says.
+            value = stored_orientation
         entries.append(Entry("EXIF", ExifTags.TAGS.get(tag, f"0x{tag:04X}"), _text(value)))
     for ifd in (ExifTags.IFD.Exif, ExifTags.IFD.Interop):
         try:
@@ -367,6 +372,21 @@ def compare_thumbnail(thumb_bytes: bytes, im: Image.Image) -> dict[str, Any]:
     }
 
 
+def _container_entries(im: Image.Image, data: bytes) -> list[Entry]:
+    """HEIF and AVIF: the brand of the file's ftyp box, and what the decoder says of it."""
+    if im.format not in ("HEIF", "AVIF") or data[4:8] != b"ftyp":
+        return []
+    entries = [Entry("File", "Brand", _text(data[8:12]))]
+    bit_depth = im.info.get("bit_depth")
+    if isinstance(bit_depth, int):
+        entries.append(Entry("File", "Bit depth", str(bit_depth)))
+    n_images = int(getattr(im, "n_frames", 1))
+    if n_images > 1:
+        kind = "images (the primary one is analysed)" if im.format == "HEIF" else "frames"
+        entries.append(Entry("File", "Images", f"{n_images} {kind}"))
+    return entries
+
+
 def read_metadata(data: bytes, show_gps: bool = False) -> dict[str, Any]:
     """All metadata of an image file's bytes: entries and findings (plain values)."""
     data, skipped = without_oversized_png_chunks(data)
@@ -385,6 +405,7 @@ def read_metadata(data: bytes, show_gps: bool = False) -> dict[str, Any]:
             entries.append(Entry("File", "ICC profile", f"{len(im.info['icc_profile'])} bytes"))
         if "jfif_version" in im.info:
             entries.append(Entry("File", "JFIF", ".".join(map(str, im.info["jfif_version"]))))
+        entries += _container_entries(im, data)
         exif_entries, has_gps = _exif_entries(im, show_gps)
         entries += exif_entries
         packet = _xmp_packet(im)
