@@ -119,6 +119,10 @@ class ForensicViews(QGroupBox):
             return None
         return self._cache.get(self.sha256, {}).get(name)
 
+    def computed(self) -> dict[str, ViewResult]:
+        """The current image's views computed so far, by name."""
+        return dict(self._cache.get(self.sha256, {})) if self.sha256 is not None else {}
+
     def map_for(self, name: str, analysis: Analysis | None) -> np.ndarray | None:
         if name == NCL:
             return analysis.probability if analysis is not None else None

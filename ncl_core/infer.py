@@ -25,6 +25,7 @@ from ncl_core.data.transforms import resize_image, to_tensor
 from ncl_core.device import amp_dtype, describe, pick_device
 from ncl_core.errors import Cancelled
 from ncl_core.evidence import Evidence, load_evidence, read_ahead
+from ncl_core.finding import model_quality
 from ncl_core.metrics import image_score  # re-exported: defined beside the other metrics
 from ncl_core.modelfile import ModelInfo, load_model
 from ncl_core.registry import ModelRegistry
@@ -348,6 +349,8 @@ class Predictor:
             "overlap": default_overlap(tile) if settings.overlap is None else settings.overlap,
             # The model's calibrated image-score threshold, when its file has one.
             "score_threshold": self.defaults.get("score_threshold"),
+            # Its measured localisation and origin, which the finding words (ncl_core.finding).
+            "model_quality": model_quality(self.info),
         }
 
     def analyze_stream(

@@ -125,10 +125,13 @@ def existing_stems(out_dir: str | os.PathLike[str]) -> set[str]:
 
 
 def analysis_record(analysis: Analysis, extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """The JSON record of an analysis: the application's version, its summary, ``extra``."""
+    """The JSON record of an analysis: the application's version, its finding (``text`` in the
+    words the panel and the reports use), its summary, ``extra``."""
     from ncl_core import __version__
+    from ncl_core.finding import analysis_finding
 
-    return {"app_version": __version__, **analysis.summary(), **(extra or {})}
+    finding = analysis_finding(analysis).record()
+    return {"app_version": __version__, "finding": finding, **analysis.summary(), **(extra or {})}
 
 
 def write_output(

@@ -36,6 +36,8 @@ def test_analyze_writes_outputs_and_exit_codes(tmp_path, images, tiny_model_path
         "64",
     ]
     assert main(args) == EXIT_OK
+    printed = capsys.readouterr().out
+    assert printed.count("  finding: ") == 2 and "uncalibrated model" in printed
     for stem in ("img0", "img1"):
         for suffix in (".mask.png", ".heatmap.png", ".overlay.png", ".json"):
             assert (out / f"{stem}{suffix}").is_file()

@@ -82,6 +82,11 @@ def test_write_outputs_writes_the_command_lines_files_and_record(analysed, tmp_p
         == str(tmp_path / "photo.ela.png")
     )
     assert "metadata" not in saved["outputs"] and saved["views"]["metadata"]["summary"]
+    # The finding, in the words the panel, the command line and the reports use.
+    from ncl_core.finding import analysis_finding
+
+    assert saved["finding"]["text"] == analysis_finding(analysis).text
+    assert {"regions", "area_fraction", "localized", "calibrated"} <= set(saved["finding"])
 
 
 def test_write_output_kinds_and_names(analysed, tmp_path):

@@ -24,6 +24,7 @@ from ncl_core import __version__
 from ncl_core.analysis import Analysis, AnalysisError
 from ncl_core.config import ModelConfig
 from ncl_core.evidence import Evidence, load_or_error
+from ncl_core.finding import image_finding
 from ncl_core.hashing import sha256_file
 from ncl_core.infer import Predictor
 from ncl_core.model import NCLNet
@@ -41,7 +42,7 @@ from ncl_core.report import (
     ReportOptions,
     run_batch,
 )
-from ncl_core.report.rows import display_path, finding
+from ncl_core.report.rows import display_path
 
 from imaging import pattern, save
 from tiny import NARROW_CONFIG
@@ -243,7 +244,16 @@ def test_batch_report_on_a_messy_folder(real_report: SimpleNamespace, real_predi
         mask = np.asarray(Image.open(out / row["mask_path"]))
         assert mask.shape == (row["height"], row["width"]) and set(np.unique(mask)) <= {0, 255}
         assert row["area_percent"] == pytest.approx(100 * (mask == 255).mean())
-        assert row["finding"] == finding(row["score"], 0.5)
+        assert (
+            row["finding"]
+            == image_finding(
+                row["score"],
+                None,
+                0.5,
+                area_fraction=row["area_percent"] / 100,
+                regions=row["regions"],
+            ).text
+        )
         for key in ("image_path", "heatmap_path", "overlay_path", "thumbnail_path", "panel_path"):
             assert (out / row[key]).is_file()
     red = by_name["a_red.jpg"]
@@ -339,21 +349,26 @@ def test_formats_option_and_findings(evidence: Path, tmp_path: Path) -> None:
     assert not (out / INDEX_HTML).exists() and not (out / RESULTS_CSV).exists()
     by_name = {r["name"]: r for r in summary.rows}
     red = by_name["a_red.jpg"]  # the fake flags red pixels
-    assert red["finding"] == f"{FINDING_POSITIVE} (uncalibrated model)" and red["score"] > 0.9
+    assert red["finding"].startswith(f"{FINDING_POSITIVE} (score ") and red["score"] > 0.9
+    assert "0.5; uncalibrated model" in red["finding"]
     assert red["area_percent"] == pytest.approx(100 * 16 * 20 / (40 * 56), abs=1.0)
-    assert (
-        by_name["b_plain.png"]["finding"] == "none indicated at threshold 0.5 (uncalibrated model)"
-    )
+    # The red patch is one concentrated region: localized, with its area and region count.
+    assert "localized: " in red["finding"] and "in 1 region at 0.50" in red["finding"]
+    assert red["regions"] == 1
+    plain = by_name["b_plain.png"]["finding"]
+    assert plain.startswith("none indicated (score ") and "uncalibrated model" in plain
 
 
 def test_findings_follow_the_model_calibration() -> None:
-    from ncl_core.report.rows import finding
+    def text(score, threshold):
+        found = image_finding(score, None, 0.5, {"score_threshold": threshold}, area_fraction=0)
+        return found.text
 
     # A score of 0.55 reads differently by calibration: above a calibrated 0.52, below 0.6.
-    assert finding(0.55, 0.52, calibrated=True).startswith(FINDING_POSITIVE)
-    assert finding(0.55, 0.6, calibrated=True).startswith("none indicated")
-    assert "calibrated 0.60" in finding(0.55, 0.6, calibrated=True)
-    assert "uncalibrated" in finding(0.55, 0.5)
+    assert text(0.55, 0.52).startswith(FINDING_POSITIVE)
+    assert text(0.55, 0.6).startswith("none indicated")
+    assert "calibrated 0.60" in text(0.55, 0.6)
+    assert "uncalibrated" in text(0.55, None)
 
 
 def test_cancel_then_resume_gives_every_row_once(evidence: Path, tmp_path: Path) -> None:

@@ -33,9 +33,9 @@ from app.model_state import ModelState
 from ncl_core.analysis import Analysis
 from ncl_core.data.io import ImageInfo
 from ncl_core.evidence import Evidence
+from ncl_core.finding import image_finding
 from ncl_core.infer import MODES
 from ncl_core.render import COLORMAPS
-from ncl_core.report.rows import finding
 
 OVERLAY_MODES = (
     ("heatmap", "Heatmap"),
@@ -103,6 +103,8 @@ class AnalysisPanel(QScrollArea):
     def __init__(self, jobs: JobManager, state: AnalysisState, parent=None) -> None:
         super().__init__(parent)
         self.state = state
+        self._worded: Analysis | None = None  # the analysis whose finding is shown
+        self._settings: dict = {}
         self.content = QWidget()
         layout = QVBoxLayout(self.content)
         layout.addWidget(self._build_display_box())
@@ -234,8 +236,9 @@ class AnalysisPanel(QScrollArea):
         self.time_label = _selectable("–")
         self.warnings_label = _selectable("")
         self.warnings_label.setStyleSheet("color:#d9a53b;")
-        form.addRow("Score", self.score_label)
+        self.finding_label.setWordWrap(True)
         form.addRow("Finding", self.finding_label)
+        form.addRow("Score", self.score_label)
         form.addRow("Tampered area", self.area_label)
         form.addRow("Model", self.model_label)
         form.addRow("Device", self.device_label)
@@ -368,7 +371,14 @@ class AnalysisPanel(QScrollArea):
         self.patch_counts_label.setText(text)
 
     def show_area(self, fraction: float, threshold: float) -> None:
-        self.area_label.setText(f"{100 * fraction:.2f} % at threshold {threshold:.2f}")
+        """The tampered area at ``threshold``, and the finding worded at it (its regions)."""
+        a = self._worded
+        found = None
+        if a is not None:
+            found = image_finding(a.score, a.probability, threshold, self._settings)
+            self._show_finding(found)
+        regions = "" if found is None else f" in {found.regions} region(s)"
+        self.area_label.setText(f"{100 * fraction:.2f} %{regions} at threshold {threshold:.2f}")
 
     def show_result(
         self, analysis: Analysis | None, models: ModelState, note: str, has_image: bool
@@ -376,6 +386,8 @@ class AnalysisPanel(QScrollArea):
         """The Result box: the analysis, else why there is none (``note``, or no model)."""
         self._fit_timer.start()
         a = analysis
+        self._worded = a
+        self._settings = {} if a is None else _with_origin(a, models)
         if a is None:
             no_model = models.info is None and not models.loading
             text = "no model: " + (models.error or "") if no_model else "–"
@@ -394,7 +406,6 @@ class AnalysisPanel(QScrollArea):
             return
         self.score_label.setStyleSheet("")
         self.score_label.setText(f"{a.score:.3f}")
-        self._show_finding(a, models)
         threshold = self.state.overlay.threshold
         self.show_area(float((a.probability >= threshold).mean()), threshold)
         self.model_label.setText(f"{a.model_id} ({a.model_sha256[:12]})")
@@ -407,39 +418,49 @@ class AnalysisPanel(QScrollArea):
         if a.sha256:
             self.show_sha(a.sha256)
 
-    def _show_finding(self, a: Analysis, models: ModelState) -> None:
-        """The report's finding for the score: against the model's calibrated threshold, or
-        said to be uncalibrated (a fine-tuned model does not inherit its base's calibration)."""
-        threshold = a.settings.get("score_threshold")
-        calibrated = isinstance(threshold, (int, float)) and not isinstance(threshold, bool)
-        self.finding_label.setText(finding(a.score, threshold if calibrated else 0.5, calibrated))
-        if calibrated:
+    def _show_finding(self, found) -> None:
+        """The finding the reports and the command line give (``ncl_core.finding``), worded at
+        the shown threshold: against the model's calibrated threshold, or said to be
+        uncalibrated (a fine-tuned model does not inherit its base's calibration)."""
+        self.finding_label.setText(found.text)
+        tips = []
+        if found.calibrated:
             self.finding_label.setStyleSheet("")
-            self.finding_label.setToolTip(
+            tips.append(
                 "The model's image-score threshold was measured on labeled manipulated and "
-                "authentic images (ncl-forensics calibrate)"
+                "authentic images (ncl-forensics calibrate)."
             )
-            return
-        info = models.info
-        fine_tuned = info is not None and info.sha256 == a.model_sha256 and bool(info.parent)
-        why = (
-            "This fine-tuned model is not calibrated: fine-tuning changes the scores, so its "
-            "base model's calibration does not carry over."
-            if fine_tuned
-            else "This model is not calibrated on labeled images."
-        )
-        self.finding_label.setStyleSheet("color:#d9a53b;")
-        self.finding_label.setToolTip(
-            f"{why} The score is compared with 0.5, which may not suit it. Calibrate it on "
-            "manipulated and authentic images of yours: ncl-forensics calibrate --model M "
-            "--data FORGERIES AUTHENTIC --out FILE"
-        )
-        if fine_tuned:
-            text = self.finding_label.text()
-            self.finding_label.setText(
-                text.replace("(uncalibrated model)", "(fine-tuned model, not calibrated)")
+        else:
+            self.finding_label.setStyleSheet("color:#d9a53b;")
+            tips.append(
+                "This model is not calibrated on labeled images (a fine-tuned model does not "
+                "inherit its base model's calibration: fine-tuning changes the scores). The "
+                "score is compared with 0.5, which may not suit it. Calibrate it on manipulated "
+                "and authentic images of yours: ncl-forensics calibrate --model M --data "
+                "FORGERIES AUTHENTIC --out FILE"
             )
+        tips.append(
+            "Localized means concentrated: at most 15 % of the image in at most 3 regions; "
+            "a larger or scattered response is no localisation."
+        )
+        if found.hint:
+            tips.append(
+                "The model's measured F1 on real forgeries is near the all-manipulated floor "
+                "(the F1 of marking every pixel): read its map as a hint and check it against "
+                "the forensic views."
+            )
+        self.finding_label.setToolTip("\n\n".join(tips))
 
     def set_savable(self, savable: bool) -> None:
         for button in self.save_buttons.values():
             button.setEnabled(savable)
+
+
+def _with_origin(a: Analysis, models: ModelState) -> dict:
+    """``a.settings``, saying the model is fine-tuned where the active model file (the one
+    that analysed ``a``) names a base model and the analysis did not record it."""
+    info = models.info
+    quality = dict(a.settings.get("model_quality") or {})
+    if info is not None and info.sha256 == a.model_sha256 and info.parent:
+        quality["fine_tuned"] = True
+    return {**a.settings, "model_quality": quality}

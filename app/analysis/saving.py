@@ -42,9 +42,12 @@ def save_output(
     analysis: Analysis,
     image: np.ndarray,
     overlay: OverlaySettings,
+    views: dict | None = None,
 ) -> Path:
     """Write ``kind`` of ``analysis`` at ``overlay.threshold`` to ``target``, drawn as
-    ``overlay`` says (style, opacity, colour map); returns ``target``."""
+    ``overlay`` says (style, opacity, colour map); returns ``target``. The JSON carries the
+    finding at that threshold and the summaries of ``views`` (the forensic views computed)."""
+    extra = {"views": {n: r.record() for n, r in views.items()}} if views else None
     return write_output(
         kind,
         target,
@@ -53,6 +56,7 @@ def save_output(
         cmap=overlay.colormap,
         overlay=overlay.overlay,
         alpha=overlay.opacity,
+        extra=extra,
     )
 
 
@@ -128,9 +132,11 @@ class SaveActions:
             return None
         state = self.state
         analysis, image, overlay = state.analysis, state.image, state.overlay
+        forensic = getattr(getattr(self, "panel", None), "forensic", None)
+        views = forensic.computed() if forensic is not None and kind == "json" else None
 
         def write(ctx: JobContext) -> Path:
-            return save_output(kind, Path(target), analysis, image, overlay)
+            return save_output(kind, Path(target), analysis, image, overlay, views)
 
         job = Job(f"save {kind}", write)
         job.succeeded.connect(lambda p: self.message.emit(f"Saved {p}", "success"))

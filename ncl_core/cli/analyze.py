@@ -44,6 +44,7 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ncl_core.finding import analysis_finding
     from ncl_core.outputs import existing_stems, unique_stem, write_outputs
 
     inputs = [Path(p) for p in args.images]
@@ -64,6 +65,7 @@ def run(args: argparse.Namespace) -> int:
                 bar.write(f"error: {shown(result.message)}", file=sys.stderr)
                 continue
             line = f"{shown(result.source)}: score {result.score:.3f}, tampered area {100 * result.area_fraction:.2f} %"
+            line += f"\n  finding: {analysis_finding(result).text}"
             found = _views_of(evidence, views, args.show_gps) if views else {}
             if out is not None:
                 stem = unique_stem(result.source, used)

@@ -6,6 +6,7 @@ header), results.jsonl, SHA256SUMS and the pictures under ``images/``; see
 ``ncl_core.report.rows`` for the row fields.
 """
 
+from ncl_core.finding import FINDING_POSITIVE, image_finding
 from ncl_core.report.batch import (
     FORMATS,
     SHA256SUMS,
@@ -19,13 +20,11 @@ from ncl_core.report.batch import (
 from ncl_core.report.html import INDEX_HTML
 from ncl_core.report.pdf import REPORT_PDF
 from ncl_core.report.rows import (
-    FINDING_POSITIVE,
     REPORT_JSON,
     RESULTS_CSV,
     RESULTS_JSONL,
     ROW_FIELDS,
     SKIPPED_NOT_IMAGE,
-    finding,
     load_journal,
 )
 
@@ -45,7 +44,7 @@ __all__ = [
     "ReportError",
     "ReportWriteError",
     "ReportOptions",
-    "finding",
+    "image_finding",
     "load_journal",
     "run_batch",
 ]

@@ -19,6 +19,7 @@ import numpy as np
 from ncl_core.analysis import Analysis, AnalysisError
 from ncl_core.data.io import ImageReadError, read_image_info
 from ncl_core.evidence import Evidence, load_evidence
+from ncl_core.finding import analysis_finding
 from ncl_core.hashing import sha256_file
 from ncl_core.outputs import write_output
 from ncl_core.render import (
@@ -35,7 +36,6 @@ from ncl_core.report.rows import (
     STATUS_SKIPPED,
     display_path,
     empty_row,
-    finding,
 )
 from ncl_core.report.views import add_views
 
@@ -118,6 +118,7 @@ def build_row(
         # A broken model file can output NaN; that is this image's error, not the batch's.
         row["error"] = f"{row['path']}: the model returned an invalid score ({result.score})"
         return row
+    found = analysis_finding(result)
     row.update(
         status="ok",
         width=result.width,
@@ -126,11 +127,8 @@ def build_row(
         score=float(result.score),
         area_percent=100.0 * result.area_fraction,
         threshold=float(result.threshold),
-        finding=finding(
-            float(result.score),
-            float(result.settings.get("score_threshold") or result.threshold),
-            calibrated=result.settings.get("score_threshold") is not None,
-        ),
+        finding=found.text,
+        regions=found.regions,
         warnings=list(result.warnings),
         duration_s=float(result.duration_s),
         analysed_utc=result.started_utc,

@@ -48,7 +48,13 @@ def score_text(row: dict[str, Any]) -> str:
 
 
 def area_text(row: dict[str, Any]) -> str:
-    return NOT_GIVEN if row.get("area_percent") is None else f"{float(row['area_percent']):.2f} %"
+    if row.get("area_percent") is None:
+        return NOT_GIVEN
+    text = f"{float(row['area_percent']):.2f} %"
+    regions = row.get("regions")
+    if isinstance(regions, int) and not isinstance(regions, bool):
+        text += f" in {regions} region{'' if regions == 1 else 's'}"
+    return text
 
 
 def size_text(size: Any) -> str:

@@ -25,7 +25,6 @@ RESULTS_JSONL = "results.jsonl"
 REPORT_JSON = "report.json"
 REPORT_FORMAT_VERSION = 1
 
-FINDING_POSITIVE = "localized manipulation indicated"
 # Row statuses: analysed; could not be read or analysed; not an image by its name (not read).
 STATUS_OK, STATUS_ERROR, STATUS_SKIPPED = "ok", "error", "skipped"
 SKIPPED_NOT_IMAGE = "skipped: not an image"
@@ -50,6 +49,7 @@ ROW_FIELDS: tuple[str, ...] = (
     "metadata",
     "score",
     "area_percent",
+    "regions",
     "threshold",
     "finding",
     "warnings",
@@ -87,18 +87,6 @@ def display_path(path: str | os.PathLike[str]) -> str:
     ``\\xNN`` instead of making the report crash.
     """
     return os.fsencode(path).decode("utf-8", "backslashreplace")
-
-
-def finding(score: float, threshold: float, calibrated: bool = False) -> str:
-    """The hedged, one-line finding for an image-level score. ``calibrated``: ``threshold`` is
-    the model's own score threshold, measured on manipulated and authentic images."""
-    if calibrated:
-        if score >= threshold:
-            return f"{FINDING_POSITIVE} (score {score:.2f} at or above the model's calibrated {threshold:.2f})"
-        return f"none indicated (score {score:.2f} below the model's calibrated {threshold:.2f})"
-    if score >= threshold:
-        return f"{FINDING_POSITIVE} (uncalibrated model)"
-    return f"none indicated at threshold {threshold:g} (uncalibrated model)"
 
 
 def empty_row(index: int, path: str) -> dict[str, Any]:

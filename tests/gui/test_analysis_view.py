@@ -106,6 +106,12 @@ def test_threshold_slider_redraws_the_mask_without_running_the_model(
     assert np.array_equal(view.mask, expected)
     assert 0 < view.mask.sum() < view.mask.size
     assert view.panel.area_label.text().startswith(f"{100 * expected.mean():.2f} %")
+    # The finding is worded again at the new threshold, in the reports' words.
+    from ncl_core.finding import analysis_finding
+
+    found = analysis_finding(view.analysis, view.threshold())
+    assert view.panel.finding_label.text() == found.text
+    assert f"at {view.threshold():.2f}" in found.text
     qtbot.wait(50)
     assert not np.array_equal(_pixels(view.viewer), before)
     assert len(calls) == 1  # no new inference
@@ -196,6 +202,8 @@ def test_save_writes_mask_heatmap_overlay_and_json(qtbot, window, image_file, tm
     view = window.analysis
     window.open_paths([image_file])
     wait_analysis(qtbot, view)
+    forensic = view.forensic
+    qtbot.waitUntil(lambda: forensic.result("metadata") is not None and not forensic.is_busy())
     out = tmp_path / "out"
     out.mkdir()
     for kind, name in (
@@ -215,6 +223,9 @@ def test_save_writes_mask_heatmap_overlay_and_json(qtbot, window, image_file, tm
     assert data["sha256"] == view.analysis.sha256
     assert data["threshold"] == view.threshold()
     assert data["model_sha256"] == window.models.info.sha256
+    # The finding the panel shows, and the summaries of the forensic views computed.
+    assert data["finding"]["text"] == view.panel.finding_label.text()
+    assert data["views"]["metadata"]["summary"] == forensic.result("metadata").summary
 
 
 def test_command_line_images_open_the_first_and_queue_all(qtbot, window, image_file, tmp_path):
