@@ -31,7 +31,7 @@ from app.jobs import Job, JobContext, JobManager
 from ncl_core.analysis import Analysis
 from ncl_core.evidence import Evidence
 from ncl_core.infer import Cancelled
-from ncl_core.views import MAP_VIEWS, VIEWS, ViewResult, compute_view
+from ncl_core.views import MAP_VIEWS, VIEWS, ViewResult, compute_view, ela
 
 NCL = "ncl"  # the model's probability map, shown like any other map
 CACHED_IMAGES = 6  # images whose views are kept (a 12 MP map is 48 MB)
@@ -76,6 +76,17 @@ class ForensicViews(QGroupBox):
         self.beside_combo.currentIndexChanged.connect(self._on_selection)
         form.addRow("Show", self.show_combo)
         form.addRow("Beside it", self.beside_combo)
+        self.ela_quality_combo = QComboBox()
+        self.ela_quality_combo.addItem("Auto: the file's own, or its JPEG past", ela.AUTO)
+        for quality in range(100, 45, -5):
+            self.ela_quality_combo.addItem(str(quality), quality)
+        self.ela_quality_combo.setToolTip(
+            "The JPEG quality ELA re-saves at. Auto: a JPEG's own quality (its quantisation "
+            "tables); for a lossless file with a JPEG past, the quality of that past; else 90. "
+            "The quality used is in the line below."
+        )
+        self.ela_quality_combo.currentIndexChanged.connect(self._on_ela_quality)
+        form.addRow("ELA quality", self.ela_quality_combo)
         self.status_label = QLabel("–")
         self.status_label.setWordWrap(True)
         self.status_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -169,6 +180,7 @@ class ForensicViews(QGroupBox):
         # the grey levels (4 bytes a pixel), goes when the job ends.
         evidence, sha = replace(self.evidence), self.sha256
         computed_in = self.computed_in
+        params = {"ela": {"quality": self.ela_quality()}}
 
         def work(ctx: JobContext) -> tuple[str, dict[str, ViewResult]]:
             import threading
@@ -182,7 +194,7 @@ class ForensicViews(QGroupBox):
                 if key == _GPS_KEY:
                     out[key] = compute_view("metadata", evidence, show_gps=True)
                 else:
-                    out[key] = compute_view(key, evidence)
+                    out[key] = compute_view(key, evidence, **params.get(key, {}))
             return sha, out
 
         job = Job("forensic views", work)
@@ -203,6 +215,12 @@ class ForensicViews(QGroupBox):
     @Slot(object)
     def _on_results(self, payload: tuple[str, dict[str, ViewResult]]) -> None:
         sha, results = payload
+        ela_result = results.get("ela")
+        if ela_result is not None and ela_result.details.get("quality_requested") not in (
+            None,
+            self.ela_quality(),
+        ):
+            del results["ela"]  # the quality was changed while it ran: computed again
         self._cache.setdefault(sha, {}).update(results)
         self._cache.move_to_end(sha)
         while len(self._cache) > CACHED_IMAGES:
@@ -225,6 +243,18 @@ class ForensicViews(QGroupBox):
     # -- controls ---------------------------------------------------------------------------
     @Slot()
     def _on_selection(self) -> None:
+        self._show_status()
+        self._request()
+        self.changed.emit()
+
+    def ela_quality(self) -> int | str:
+        """The quality ELA re-saves at: a number, or ``auto``."""
+        return self.ela_quality_combo.currentData()
+
+    @Slot()
+    def _on_ela_quality(self) -> None:
+        for results in self._cache.values():
+            results.pop("ela", None)
         self._show_status()
         self._request()
         self.changed.emit()

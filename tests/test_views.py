@@ -18,6 +18,7 @@ from ncl_core.views import (
     clone,
     compute_view,
     compute_views,
+    ela,
     jpeg,
     metadata,
     parse_names,
@@ -68,7 +69,42 @@ def test_ela_lights_up_a_region_pasted_without_compression_into_a_compressed_hos
     assert result.applicable and result.map.shape == host.shape[:2]
     assert result.map[pasted].mean() > 0.6
     assert result.map[~pasted].mean() < 0.2
-    assert result.details["quality"] == 90
+    # No file: the host's JPEG past (quality 75) is found in its pixels and re-saved at.
+    assert result.details["quality"] == 75 and "estimated" in result.summary
+
+
+def _pixel_auc(values: np.ndarray, truth: np.ndarray) -> float:
+    """Pixel AUC: the chance that a pasted pixel outranks an authentic one (ties: half)."""
+    pos = truth.ravel()
+    _, inverse, counts = np.unique(values.ravel(), return_inverse=True, return_counts=True)
+    ranks = (np.cumsum(counts) - (counts - 1) / 2.0)[inverse]
+    n_pos, n_neg = pos.sum(), (~pos).sum()
+    return float((ranks[pos].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def test_ela_finds_the_jpeg_past_of_a_lossless_file_and_the_quality_of_a_jpeg():
+    # A lossless file whose host was JPEG-compressed at 75, an uncompressed region pasted in:
+    # at a fixed 90 the host is re-quantised too; at its own 75 it is left almost unchanged.
+    host = _decode(_jpeg(_textured(256, 256, seed=5), 75)).copy()
+    host[96:160, 64:160] = _textured(64, 96, seed=6)
+    pasted = _box(host.shape[:2], 96, 160, 64, 160)
+    png = Evidence(host, _png(host))
+    auto = compute_view("ela", png)
+    assert auto.details["quality"] == 75 and auto.details["quality_source"] == ela.HOW_HISTORY
+    at_90 = compute_view("ela", png, quality=90)
+    assert at_90.details["quality_source"] == ela.HOW_CHOSEN
+    assert _pixel_auc(auto.map, pasted) >= max(0.95, _pixel_auc(at_90.map, pasted))
+    assert ela.jpeg_history(np.full((64, 64, 3), 128, np.uint8))[0] is None  # flat: no past
+
+    # A JPEG file: its own quality, from its quantisation tables.
+    data = _jpeg(host, 82)
+    from_file = compute_view("ela", Evidence(_decode(data), data))
+    assert from_file.details["quality"] == 82 and "quantisation tables" in from_file.summary
+    # An image never compressed: the default quality, said so.
+    clean = compute_view("ela", Evidence(_textured(128, 128, seed=7)))
+    assert clean.details["quality"] == ela.DEFAULT_QUALITY and "no JPEG history" in clean.summary
+    with pytest.raises(ValueError, match="1..100"):
+        ela.compute(Evidence(host), quality=0)
 
 
 def test_ela_of_a_compressed_image_left_alone_has_no_bright_region():

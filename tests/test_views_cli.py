@@ -68,7 +68,9 @@ def test_analyze_with_views_writes_grey_maps_and_records_each_summary(
     assert not (out / "plain.jpeg.png").exists()
     assert (out / "plain.ela.png").is_file()
     printed = capsys.readouterr().out
-    assert "ela: re-saved at quality 90" in printed
+    # ELA re-saves a JPEG at its own quality, a never-compressed PNG at the default.
+    assert "ela: re-saved at quality 95 (the file's own quality" in printed
+    assert "ela: re-saved at quality 90 (no JPEG history found" in printed
     assert {p.name: p.read_bytes() for p in evidence.iterdir()} == before
 
 
@@ -77,3 +79,13 @@ def test_unknown_view_is_a_usage_error(tmp_path, tiny_model_path, capsys):
     args = ["analyze", str(image), "--views", "ela,magic", "--model", str(tiny_model_path)]
     assert main(args) == EXIT_USAGE
     assert "unknown view 'magic'" in capsys.readouterr().err
+
+
+def test_ela_quality_is_chosen_or_a_usage_error(tmp_path, tiny_model_path, capsys):
+    image = save(tmp_path / "a.png", pattern(40, 56, seed=1))
+    args = ["analyze", str(image), "--views", "ela", "--model", str(tiny_model_path)]
+    assert main([*args, "--ela-quality", "70"]) == EXIT_OK
+    assert "ela: re-saved at quality 70 (chosen)" in capsys.readouterr().out
+    assert main([*args, "--ela-quality", "101"]) == EXIT_USAGE
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--ela-quality must be a JPEG quality from 1 to 100" in err

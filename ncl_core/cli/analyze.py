@@ -19,6 +19,7 @@ from ncl_core.cli.common import (
     shown,
     view_names,
 )
+from ncl_core.errors import UserError
 
 
 def add_parser(subparsers) -> None:
@@ -33,6 +34,14 @@ def add_parser(subparsers) -> None:
         help="forensic views beside the model, comma-separated: ela,noise,jpeg,clone,metadata "
         "or all; with --out each map is written as <name>.<view>.png (8-bit grey, brighter = "
         "more suspicious) and each view's summary goes into the JSON",
+    )
+    p.add_argument(
+        "--ela-quality",
+        default="auto",
+        metavar="Q",
+        help="ELA view: the JPEG quality to re-save at, 1-100, or auto (default: a JPEG's own "
+        "quality from its quantisation tables; for a lossless file with a JPEG past, that "
+        "past's quality; else 90)",
     )
     p.add_argument(
         "--show-gps",
@@ -53,6 +62,7 @@ def run(args: argparse.Namespace) -> int:
         refuse_inside(out, inputs)
         out.mkdir(parents=True, exist_ok=True)
     views = view_names(args)
+    ela_quality = _ela_quality(args.ela_quality)
     predictor = load_predictor(args)
     # Outputs already in the folder are kept: a new file gets the next free name (photo-2).
     failures, used = 0, existing_stems(out) if out is not None else set()
@@ -66,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
                 continue
             line = f"{shown(result.source)}: score {result.score:.3f}, tampered area {100 * result.area_fraction:.2f} %"
             line += f"\n  finding: {analysis_finding(result).text}"
-            found = _views_of(evidence, views, args.show_gps) if views else {}
+            found = _views_of(evidence, views, args.show_gps, ela_quality) if views else {}
             if out is not None:
                 stem = unique_stem(result.source, used)
                 write_outputs(out, stem, result, evidence.image, views=found)
@@ -82,13 +92,29 @@ def run(args: argparse.Namespace) -> int:
     return EXIT_FAILED if failures else EXIT_OK
 
 
-def _views_of(evidence, views: tuple[str, ...], show_gps: bool) -> dict[str, Any]:
+def _ela_quality(text: str) -> int | str:
+    """``--ela-quality``: ``auto`` or 1..100; anything else is the user's error, said once."""
+    if text.strip().lower() == "auto":
+        return "auto"
+    try:
+        quality = int(text)
+    except ValueError:
+        quality = 0
+    if not 1 <= quality <= 100:
+        raise UserError(f"--ela-quality must be a JPEG quality from 1 to 100 or auto, got {text!r}")
+    return quality
+
+
+def _views_of(
+    evidence, views: tuple[str, ...], show_gps: bool, ela_quality: int | str = "auto"
+) -> dict[str, Any]:
     """The forensic views of the evidence the model analysed (no second read of the file)."""
     from ncl_core.report.views import bounded_evidence
     from ncl_core.views import compute_views
 
     bounded, note = bounded_evidence(evidence)
-    found = compute_views(views, bounded, {"metadata": {"show_gps": show_gps}})
+    params = {"metadata": {"show_gps": show_gps}, "ela": {"quality": ela_quality}}
+    found = compute_views(views, bounded, params)
     if note:  # said once per image, in each view's record and summary line
         for result in found.values():
             result.details = {**(result.details or {}), "bounded": note}

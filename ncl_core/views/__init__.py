@@ -37,7 +37,7 @@ VIEWS: dict[str, View] = {
             ela.compute,
             True,
             "larger error on re-saving",
-            "Re-saves as JPEG (quality 90) and shows how much each region changes.",
+            "Re-saves as JPEG at the image's own quality and shows how much each region changes.",
         ),
         View(
             "noise",

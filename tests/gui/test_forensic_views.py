@@ -121,3 +121,18 @@ def test_gps_on_demand_and_not_applicable_views(qtbot, window, forged_jpeg, imag
     assert "not applicable: not a JPEG file (PNG)" in panel.status_label.text()
     assert "not applicable" in panel.meta_summary.text()
     assert panel.shown_map(view.analysis) is None
+
+
+def test_ela_quality_is_the_files_own_and_can_be_chosen(qtbot, window, forged_jpeg):
+    view = window.analysis
+    panel = view.forensic
+    window.open_paths([forged_jpeg])
+    wait_analysis(qtbot, view)
+    panel.select(shown="ela")
+    qtbot.waitUntil(lambda: panel.result("ela") is not None and not panel.is_busy())
+    assert panel.result("ela").details["quality"] == 95  # the file's own tables
+    assert "quality 95 (the file's own quality" in panel.status_label.text()
+    panel.ela_quality_combo.setCurrentIndex(panel.ela_quality_combo.findData(70))
+    qtbot.waitUntil(lambda: panel.result("ela") is not None and not panel.is_busy())
+    assert panel.result("ela").details["quality"] == 70
+    assert "quality 70 (chosen)" in panel.status_label.text()
