@@ -6,6 +6,9 @@
 - ``OUT/nist16-A`` and ``OUT/nist16-B``: the real forgeries split by a hash of the image name
   (``split_samples(samples, 0.5, salt="nist-split")``: its validation side is A). Links to the
   original files, nothing copied. A selects and calibrates; B is held out for reporting.
+- ``OUT/nist16-B-offcentre``: two crops of each half-B forgery, 60 % of each side, placed at
+  random, kept when 0.5-95 % of the crop is manipulated: where the manipulated region lies
+  relative to the frame is no longer a clue, so a position prior scores about chance there.
 - ``OUT/authentic-native-{A,B}/authentic/``: crops of held-out authentic photos at native resolution (up
   to 1,024 x 768, on the 8 x 8 grid, stored losslessly; two of each photo over 2 MP).
 - ``OUT/authentic-published-{A,B}/authentic/``: the same photos as evidence usually arrives: the whole
@@ -64,6 +67,36 @@ def split_nist(nist: Path, out: Path) -> dict[str, int]:
                 _link(s.mask, root / "masks" / s.mask.name)
         counts[f"nist16-{label}"] = len(part)
     return counts
+
+
+def offcentre_crops(half_b: Path, out: Path) -> int:
+    """Two random crops (60 % of each side) of each forgery of ``half_b``, saved losslessly
+    (the JPEG already in them stays; nothing is recompressed), with their masks."""
+    count = 0
+    for sample in scan_dataset(half_b).samples:
+        image = read_image(sample.image)[0]
+        mask = np.asarray(Image.open(sample.mask).convert("L")) > 127
+        if mask.shape != image.shape[:2]:
+            continue
+        rng = _rng(f"offcentre:{sample.image.name}")
+        h, w = mask.shape
+        ch, cw = int(h * 0.6), int(w * 0.6)
+        for k in range(2):
+            for _ in range(20):
+                y, x = int(rng.integers(0, h - ch + 1)), int(rng.integers(0, w - cw + 1))
+                share = mask[y : y + ch, x : x + cw].mean()
+                if 0.005 <= share <= 0.95:
+                    break
+            else:
+                continue
+            stem = f"{sample.image.stem}-{k}"
+            (out / "tampered").mkdir(parents=True, exist_ok=True)
+            (out / "masks").mkdir(parents=True, exist_ok=True)
+            Image.fromarray(image[y : y + ch, x : x + cw]).save(out / "tampered" / f"{stem}.png")
+            crop = (mask[y : y + ch, x : x + cw] * 255).astype(np.uint8)
+            Image.fromarray(crop).save(out / "masks" / f"{stem}.png")
+            count += 1
+    return count
 
 
 def _jpeg(image: np.ndarray, quality: int, subsampling: int) -> np.ndarray:
@@ -159,6 +192,8 @@ def main(argv: list[str] | None = None) -> int:
     counts: dict[str, int] = {}
     if args.nist:
         counts.update(split_nist(args.nist, args.out))
+        offcentre = args.out / "nist16-B-offcentre"
+        counts[offcentre.name] = offcentre_crops(args.out / "nist16-B", offcentre)
     if args.photos:
         counts.update(build_authentic(args.photos, args.out))
     record = {"counts": counts, "nist": str(args.nist), "photos": [str(p) for p in args.photos]}
