@@ -37,6 +37,12 @@ def add_parser(subparsers) -> None:
         help="forensic views on each file's page, comma-separated: ela,noise,jpeg,clone,metadata "
         "or all (every row gets the metadata summary regardless)",
     )
+    p.add_argument(
+        "--sign-key",
+        metavar="FILE",
+        help="sign the report's manifest with your Ed25519 private key (MANIFEST.sig; "
+        "passphrase from NCL_FORENSICS_KEY_PASSPHRASE or asked)",
+    )
     add_analysis_args(p, input_size=False)
     p.set_defaults(func=run)
 
@@ -44,6 +50,11 @@ def add_parser(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     from ncl_core.report import ReportOptions, run_batch
 
+    signing_key = None
+    if args.sign_key:  # read first: a wrong passphrase must not cost a whole batch
+        from ncl_core.signing import load_private_key
+
+        signing_key = load_private_key(args.sign_key)
     predictor = load_predictor(args)
     options = ReportOptions(
         mode=args.mode,
@@ -51,6 +62,7 @@ def run(args: argparse.Namespace) -> int:
         analyst=args.analyst,
         case_id=args.case_id,
         views=view_names(args),
+        signing_key=signing_key,
     )
     bar = progress(None, "batch")
 

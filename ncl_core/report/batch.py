@@ -4,14 +4,14 @@ Order of work: refuse bad folders, scan, (on resume) skip files already in the j
 stream (``ncl_core.report.stream``): each file is read once, the model analyses image *n+1*
 while a worker thread draws image *n* from the evidence in memory, and its row is written
 durably. At the end every input is hashed again, and the finished tables, index.html,
-report.pdf and SHA256SUMS are written. Finished analyses can be handed in (``finished``): an
+report.pdf, MANIFEST.json (signed in MANIFEST.sig with the analyst's key, if given) and
+SHA256SUMS are written. Finished analyses can be handed in (``finished``): an
 export of work already done does not run the model again.
 """
 
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -26,6 +26,7 @@ from ncl_core.hashing import sha256_file
 from ncl_core.outputs import refuse_inside_evidence
 from ncl_core.report.artefacts import item_folder, remove_stale_folders, write_colorbar
 from ncl_core.report.html import INDEX_HTML, html_document
+from ncl_core.report.manifest import SHA256SUMS, sha256sums_text, write_manifest
 from ncl_core.report.pdf import REPORT_PDF, pdf_bytes
 from ncl_core.report.rows import (
     HASH_MATCH,
@@ -58,10 +59,6 @@ __all__ = [
     "ReportWriteError",
     "run_batch",
 ]
-
-SHA256SUMS = "SHA256SUMS"
-# Names of fsutil's temporary files (mkstemp: ".<name>.<8 random chars>.tmp").
-_TEMP_NAME = re.compile(r"^\..+\.[a-z0-9_]{8}\.tmp$")
 
 
 @dataclass
@@ -303,27 +300,13 @@ def _write_documents(
     options: ReportOptions,
     colorbar: str,
 ) -> None:
-    """Final tables, index.html, report.pdf, then SHA256SUMS over everything in the folder."""
+    """Final tables, index.html, report.pdf, then the manifest (and its signature), then
+    SHA256SUMS over everything in the folder."""
     write_tables(out_dir, header, rows, with_csv="csv" in options.formats)
     if "html" in options.formats:
         text = html_document(header, rows, colorbar)
         atomic_write_bytes(out_dir / INDEX_HTML, text.encode("utf-8"))
     if "pdf" in options.formats:
         atomic_write_bytes(out_dir / REPORT_PDF, pdf_bytes(header, rows, out_dir, colorbar))
+    write_manifest(out_dir, header, rows, options.signing_key)
     atomic_write_bytes(out_dir / SHA256SUMS, sha256sums_text(out_dir).encode("utf-8"))
-
-
-def sha256sums_text(out_dir: Path) -> str:
-    """``sha256sum -c`` compatible lines for every file in the report folder but SHA256SUMS.
-
-    Temporary files left by an interrupted write are deleted first.
-    """
-    lines = []
-    for path in sorted(out_dir.rglob("*")):
-        if not path.is_file() or path == out_dir / SHA256SUMS:
-            continue
-        if _TEMP_NAME.match(path.name):
-            path.unlink()
-            continue
-        lines.append(f"{sha256_file(path)}  {path.relative_to(out_dir).as_posix()}\n")
-    return "".join(lines)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 import platform
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -50,6 +50,8 @@ class ReportOptions:
     thumbnails: int = 160  # longest side of summary thumbnails, px
     formats: tuple[str, ...] = FORMATS
     views: tuple[str, ...] = ()  # forensic views (ncl_core.views) on each analysed file's page
+    # An Ed25519 private key (ncl_core.signing.load_private_key): MANIFEST.json is signed with it.
+    signing_key: Any = field(default=None, repr=False)
 
 
 def utc_now() -> str:
