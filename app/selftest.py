@@ -77,6 +77,37 @@ def _steps(say):
             f"{result.width}x{result.height} px in {result.duration_s:.2f} s"
         )
 
+    def image_formats() -> None:
+        # HEIC (pillow-heif's libheif) and AVIF (Pillow's libavif) are native libraries the
+        # bundle must carry: a tiny image of each, encoded in memory, must decode.
+        import io
+
+        import numpy as np
+        from PIL import Image
+
+        from ncl_core.data.io import decode_image
+
+        picture = np.zeros((16, 24, 3), np.uint8)
+        picture[:, 12:] = 200
+        for fmt in ("HEIF", "AVIF"):
+            buffer = io.BytesIO()
+            Image.fromarray(picture).save(buffer, format=fmt, quality=90)
+            image, _, info = decode_image(buffer.getvalue(), f"test.{fmt.lower()}")
+            if image.shape != picture.shape or info.format != fmt:
+                raise SelfTestError(f"a {fmt} test image decoded as {info.format} {image.shape}")
+        say("image formats: HEIC/HEIF and AVIF decode")
+
+    def signing() -> None:
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+        from ncl_core.signing import check_signature, sign_bytes
+
+        data = b"manifest"
+        record = sign_bytes(Ed25519PrivateKey.generate(), data, "MANIFEST.json")
+        if not check_signature(record, data).ok or check_signature(record, b"changed").ok:
+            raise SelfTestError("Ed25519 signatures of report manifests do not check out")
+        say("report signatures: Ed25519")
+
     def gui_modules() -> None:
         os.environ.setdefault("QT_API", "pyside6")
         import pyqtgraph
@@ -104,6 +135,8 @@ def _steps(say):
         ("sample images", samples),
         ("model", model),
         ("analysis", analysis),
+        ("image formats", image_formats),
+        ("report signatures", signing),
         ("GUI modules", gui_modules),
         ("Qt platform plugin", qt_platform),
     ]
