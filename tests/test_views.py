@@ -123,7 +123,7 @@ def test_noise_map_lights_up_a_region_with_added_noise_and_flags_it():
     image = np.clip(image, 0, 255).astype(np.uint8)
     noisy = _box(image.shape[:2], 96, 160, 64, 160)
 
-    result = compute_view("noise", Evidence(image))
+    result = compute_view("noise", Evidence(image), method="level")
 
     assert result.map[noisy].mean() > 0.9
     assert result.map[~noisy].mean() < 0.3
@@ -131,10 +131,15 @@ def test_noise_map_lights_up_a_region_with_added_noise_and_flags_it():
     assert result.details["n_smoother"] == 0
     assert result.details["outlier_box"] == [64, 96, 160, 160]
     assert "noisier" in result.summary
+    # The default map, the windows' distance from the image's own noise features, ranks the
+    # noisier region above the rest without being told what noise is.
+    features = compute_view("noise", Evidence(image))
+    assert features.details["map"] == "features" and "noise features" in features.summary
+    assert features.map.shape == image.shape[:2] and _pixel_auc(features.map, noisy) > 0.75
 
 
 def test_noise_of_evenly_noisy_image_flags_nothing():
-    result = compute_view("noise", Evidence(pattern(256, 256, seed=5, noise=6)))
+    result = compute_view("noise", Evidence(pattern(256, 256, seed=5, noise=6)), method="level")
     assert result.details["n_noisier"] == result.details["n_smoother"] == 0
     # The scale is at least twice the median: an even level sits at about half brightness.
     assert result.map.max() <= 0.6

@@ -44,8 +44,9 @@ VIEWS: dict[str, View] = {
             "Noise level",
             noise.compute,
             True,
-            "more noise",
-            "Local noise from a wavelet residual; regions unlike the rest are flagged.",
+            "noise unlike the image's own",
+            "Local noise features (residual co-occurrences) against the image's own model; "
+            "the noise level per block, regions unlike the rest flagged.",
         ),
         View(
             "jpeg",

@@ -1,16 +1,19 @@
-"""Local noise level from a wavelet residual, and the regions whose noise does not fit.
+"""Noise: a map of the windows whose noise features do not fit the image's own model
+(``noise_features``, after Splicebuster; ``method="level"``: the noise level itself), and the
+local noise level from a wavelet residual, with the blocks whose level does not fit.
 
 The finest diagonal wavelet band (Haar HH) holds mostly sensor noise; its median absolute
 value per block (Donoho's estimator, sigma = MAD / 0.6745) ignores the few edges a block
 holds. One camera gives one noise level across a photo: a block whose level departs from the
 image's own distribution (robust z-score) came from elsewhere, or was blurred, denoised or
-re-noised. Brighter means more noise.
+re-noised. In the level map brighter means more noise; in the features map, less alike.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from ncl_core.views import noise_features as nf
 from ncl_core.views.base import (
     Evidence,
     NotApplicable,
@@ -27,6 +30,9 @@ DEFAULT_Z = 3.0  # robust z-score beyond which a block departs from the image's 
 _MAD_TO_SIGMA = 1.0 / 0.6745
 _MIN_BLOCKS = 4
 MIN_JUDGED_SIGMA = 0.25  # grey levels: a median noise level below this cannot be compared to
+# The map: the inconsistency of local noise features (default), or the noise level itself.
+SPLICEBUSTER, LEVEL = "features", "level"
+METHODS = (SPLICEBUSTER, LEVEL)
 
 
 def haar_hh(gray: np.ndarray) -> np.ndarray:
@@ -49,9 +55,32 @@ def block_sigma(gray: np.ndarray, block: int = DEFAULT_BLOCK) -> np.ndarray:
     return (np.median(tiles.reshape(rows, cols, c * c), axis=2) * _MAD_TO_SIGMA).astype(np.float32)
 
 
+def inconsistency_map(gray: np.ndarray, height: int, width: int) -> tuple[np.ndarray, dict]:
+    """The Splicebuster-style map (``noise_features``): each window's distance from the model
+    of the image's own noise features, per pixel, with its figures."""
+    cells = nf.outlier_distance(nf.window_features(gray))
+    typical = float(np.median(cells))
+    spread = float(np.quantile(cells, 0.99))
+    pixels = upsample_blocks(cells, nf.CELL, height, width)
+    scale = max(spread, typical * 2.0, 1e-6)
+    details = {
+        "method": SPLICEBUSTER,
+        "cell_px": nf.CELL,
+        "window_px": nf.CELL * nf.WINDOW_CELLS,
+        "median_distance": round(typical, 3),
+        "p99_distance": round(spread, 3),
+    }
+    return np.clip(pixels / scale, 0.0, 1.0).astype(np.float32), details
+
+
 def compute(
-    source: Evidence | np.ndarray, block: int = DEFAULT_BLOCK, z_threshold: float = DEFAULT_Z
+    source: Evidence | np.ndarray,
+    block: int = DEFAULT_BLOCK,
+    z_threshold: float = DEFAULT_Z,
+    method: str = SPLICEBUSTER,
 ) -> ViewResult:
+    if method not in METHODS:
+        raise ValueError(f"noise method must be one of {', '.join(METHODS)}, got {method!r}")
     ev = as_evidence(source)
     require_pixels(ev, min_side=2 * block)
     sigma = block_sigma(ev.gray, block)
@@ -111,4 +140,14 @@ def compute(
             int(min(w, (xs.max() + 1) * block)),
             int(min(h, (ys.max() + 1) * block)),
         ]
-    return ViewResult("noise", normalise(level_map, scale), summary, True, details)
+    shown = normalise(level_map, scale)
+    min_side = nf.CELL * (nf.WINDOW_CELLS + 1)
+    if method == SPLICEBUSTER and min(h, w) >= min_side and not unjudged:
+        shown, found = inconsistency_map(ev.gray, h, w)
+        details["features"] = found
+        summary += (
+            f"; map: how far each {found['window_px']} px window's noise features lie from "
+            "the image's own"
+        )
+    details["map"] = method if "features" in details else LEVEL
+    return ViewResult("noise", shown, summary, True, details)
