@@ -82,7 +82,8 @@ class ReportDialog(QDialog):
         note = QLabel(
             "The report reuses the batch's analyses made with the same model and mode (other "
             "files are analysed), hashes each input at the start and the end, and writes HTML, "
-            "PDF, CSV, JSONL and SHA256SUMS into the folder."
+            "PDF, CSV, JSONL, MANIFEST.json and SHA256SUMS into the folder (check it later with "
+            "ncl-forensics verify FOLDER; sign it with ncl-forensics sign)."
         )
         note.setWordWrap(True)
         form.addRow(note)

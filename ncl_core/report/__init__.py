@@ -2,8 +2,9 @@
 
 ``run_batch`` is the entry point, used by ``ncl-forensics batch`` and the GUI's batch view.
 A report folder holds index.html, report.pdf, results.csv (a plain table), report.json (its
-header), results.jsonl, SHA256SUMS and the pictures under ``images/``; see
-``ncl_core.report.rows`` for the row fields.
+header), results.jsonl, MANIFEST.json (every file's SHA-256, the evidence's, the tool's and the
+model's; ``ncl_core.report.manifest``, checked by ``ncl_core.verify``), SHA256SUMS and the
+pictures under ``images/``; see ``ncl_core.report.rows`` for the row fields.
 """
 
 from ncl_core.finding import FINDING_POSITIVE, image_finding

@@ -153,6 +153,11 @@ def header_items(header: dict[str, Any]) -> list[tuple[str, str]]:
         ),
         ("SHA-256 mismatches", str(header.get("n_hash_mismatches", 0))),
         ("Platform", text(header.get("platform"))),
+        (
+            "Integrity",
+            "MANIFEST.json lists every file of this folder with its SHA-256 (MANIFEST.sig "
+            "signs it, where present); check the folder with: ncl-forensics verify FOLDER",
+        ),
     ]
     return items
 
