@@ -361,3 +361,18 @@ def test_openssh_keys_work_and_other_kinds_are_refused(tmp_path, made, capsys):
         lines = [line for line in out.splitlines() if line.startswith("error")]
         assert code == EXIT_USAGE and len(lines) == 1
         assert name in lines[0] and reason in lines[0] and "Ed25519" in lines[0]
+
+
+def test_library_versions_need_no_distribution_metadata(monkeypatch):
+    """A PyInstaller bundle carries modules without most distributions' metadata."""
+    import PIL
+
+    from ncl_core.report import manifest
+
+    def no_metadata(name):
+        raise manifest.metadata.PackageNotFoundError(name)
+
+    monkeypatch.setattr(manifest.metadata, "version", no_metadata)
+    versions = manifest._library_versions()
+    assert versions["Pillow"] == PIL.__version__ and versions["pillow-heif"] == "1.8.1"
+    assert versions["libheif"] and versions["numpy"]

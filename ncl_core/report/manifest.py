@@ -16,6 +16,7 @@ import os
 import platform
 import re
 import stat
+import sys
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -31,14 +32,16 @@ MANIFEST_FORMAT = 1
 UNLISTED = frozenset({MANIFEST_JSON, MANIFEST_SIG, SHA256SUMS})
 # Names of fsutil's temporary files (".<name>.<8 random chars>.tmp").
 TEMP_NAME = re.compile(r"^\..+\.[a-z0-9_]{8}\.tmp$")
-# The distributions whose versions decide what a report says: the decoders above all.
+# The libraries whose versions decide what a report says (the decoders above all): their
+# distribution and their module. The module's own ``__version__`` comes first: a PyInstaller
+# bundle carries the modules without most distributions' metadata.
 _LIBRARIES = (
-    "Pillow",
-    "pillow-heif",
-    "numpy",
-    "opencv-python-headless",
-    "torch",
-    "cryptography",
+    ("Pillow", "PIL"),
+    ("pillow-heif", "pillow_heif"),
+    ("numpy", "numpy"),
+    ("opencv-python-headless", "cv2"),
+    ("torch", "torch"),
+    ("cryptography", "cryptography"),
 )
 
 __all__ = [
@@ -86,11 +89,15 @@ def report_files(out_dir: Path, unlisted: frozenset[str] = UNLISTED) -> list[str
 
 def _library_versions() -> dict[str, str | None]:
     versions: dict[str, str | None] = {}
-    for name in _LIBRARIES:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            versions[name] = None
+    for dist, module_name in _LIBRARIES:
+        module = sys.modules.get(module_name)  # never imported here only for its version
+        found = getattr(module, "__version__", None) if module is not None else None
+        if found is None:
+            try:
+                found = metadata.version(dist)
+            except metadata.PackageNotFoundError:
+                found = None
+        versions[dist] = None if found is None else str(found)
     try:
         import pillow_heif
 
