@@ -173,6 +173,9 @@ class Predictor:
         )
         self.input_size = int(self.defaults.get("input_size") or train_size)
         self.tile_size = int(self.defaults.get("tile") or train_size)
+        # Calibration can move the map so that its best pixel threshold sits at 0.5: the
+        # logits are shifted before the sigmoid (rankings, and so pixel AUC, are unchanged).
+        self.logit_shift = float(self.defaults.get("logit_shift") or 0.0)
         if device.type == "cuda":
             self.model = self.model.to(memory_format=torch.channels_last)
             torch.backends.cudnn.benchmark = True
@@ -200,7 +203,7 @@ class Predictor:
             self.torch_device.type, dtype=self._amp or torch.float32, enabled=self._amp is not None
         ):
             logits = self.model(batch)
-        return torch.sigmoid(logits.float())[:, 0].cpu().numpy()
+        return torch.sigmoid(logits.float() - self.logit_shift)[:, 0].cpu().numpy()
 
     def _resize_mode(self, image: np.ndarray, settings: InferenceSettings) -> np.ndarray:
         h, w = image.shape[:2]
@@ -349,6 +352,7 @@ class Predictor:
             "overlap": default_overlap(tile) if settings.overlap is None else settings.overlap,
             # The model's calibrated image-score threshold, when its file has one.
             "score_threshold": self.defaults.get("score_threshold"),
+            "logit_shift": self.logit_shift,
             # Its measured localisation and origin, which the finding words (ncl_core.finding).
             "model_quality": model_quality(self.info),
         }

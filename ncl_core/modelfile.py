@@ -52,6 +52,7 @@ CHANNEL_FIELDS = (
 MAX_CHANNELS = 2048
 MAX_PATCH_CELLS = 64
 INPUT_SIZE_RANGE = (32, 4096)  # resize mode's network input side, px
+LOGIT_SHIFT_MAX = 10.0  # a calibrated pixel threshold between 0.00005 and 0.99995
 TILE_RANGE = (64, 4096)  # tiled mode's tile side, px (half of it overlaps the next tile)
 
 
@@ -389,6 +390,14 @@ def check_inference(inference: dict[str, Any], train_config: dict[str, Any]) -> 
         value = inference.get(key)
         if value is not None and not (_is_number(value) and 0.0 <= value <= 1.0):
             raise ValueError(f"inference {key} must be a number from 0 to 1, got {value!r}")
+    shift = inference.get("logit_shift")
+    if shift is not None and not (
+        _is_number(shift) and -LOGIT_SHIFT_MAX <= shift <= LOGIT_SHIFT_MAX
+    ):
+        raise ValueError(
+            f"inference logit_shift must be a number from {-LOGIT_SHIFT_MAX:g} to "
+            f"{LOGIT_SHIFT_MAX:g}, got {shift!r}"
+        )
     calibration = inference.get("calibration")
     if calibration is None:
         return

@@ -100,3 +100,21 @@ def test_calibrate_refuses_to_write_into_the_data(tmp_path, tiny_dataset, tiny_m
         ]
     )
     assert code != EXIT_OK and not (tiny_dataset / "m.safetensors").exists()
+
+
+def test_threshold_at_half_moves_the_map_and_keeps_its_ranking(
+    tmp_path, tiny_dataset, tiny_model_path
+):
+    out = tmp_path / "moved.safetensors"
+    args = ["calibrate", "--model", str(tiny_model_path), "--data", str(tiny_dataset)]
+    assert main([*args, "--mode", "resize", "--threshold-at-half", "--out", str(out)]) == EXIT_OK
+    inference = read_model_info(out).inference
+    shift = inference["logit_shift"]
+    assert shift == inference["calibration"]["logit_shift"] and shift != 0
+    image = pattern(70, 90)
+    plain = Predictor.load(tiny_model_path, device="cpu").analyze(image, mode="resize")
+    moved = Predictor.load(out, device="cpu").analyze(image, mode="resize")
+    p = np.clip(plain.probability.astype(np.float64), 1e-6, 1 - 1e-6)
+    expected = 1 / (1 + np.exp(-(np.log(p / (1 - p)) - shift)))
+    np.testing.assert_allclose(moved.probability, expected, atol=2e-3)
+    assert moved.settings["logit_shift"] == pytest.approx(shift)

@@ -46,6 +46,13 @@ def add_parser(subparsers) -> None:
         help="the image-score threshold calls at most this share of the authentic images "
         "manipulated (default 0.1; 1 keeps the best balanced accuracy whatever it costs)",
     )
+    p.add_argument(
+        "--threshold-at-half",
+        action="store_true",
+        help="move the map so that the pixel threshold that localises best on this data sits "
+        "at 0.5 (a shift of the logits stored with the model; rankings and pixel AUC are "
+        "unchanged), then calibrate the image score on the moved map",
+    )
     p.add_argument("--half", action="store_true", help="write fp16 weights")
     add_model_args(p)
     p.set_defaults(func=run)
@@ -70,6 +77,16 @@ def run(args: argparse.Namespace) -> int:
         record = calibrate(
             predictor, samples, settings, lambda i, n: bar.update(1), args.max_false_alarm
         )
+    if args.threshold_at_half:
+        import math
+
+        t = record["threshold"]
+        predictor.logit_shift += math.log(t / (1 - t))
+        with progress(len(samples), "calibrate, moved") as bar:
+            record = calibrate(
+                predictor, samples, settings, lambda i, n: bar.update(1), args.max_false_alarm
+            )
+        record["logit_shift"] = round(predictor.logit_shift, 4)
     record["data"] = [str(d) for d in args.data]
     effective = predictor.effective(settings)
     inference = {
@@ -81,6 +98,8 @@ def run(args: argparse.Namespace) -> int:
     }
     if "score_threshold" in record:
         inference["score_threshold"] = record["score_threshold"]
+    if predictor.logit_shift:
+        inference["logit_shift"] = round(predictor.logit_shift, 4)
     export_model(predictor.info.path, out, half=args.half, inference=inference)
     at = record["at_0.5"]
     print(
