@@ -19,6 +19,7 @@ import time
 from ncl_core.data.datasets import scan_dataset
 from ncl_core.data.io import ImageReadError
 from ncl_core.evaluate import read_pair
+from ncl_core.evidence import Evidence
 from ncl_core.metrics import MetricAccumulator, image_score
 from ncl_core.views import VIEWS
 
@@ -42,7 +43,10 @@ def main() -> int:
                 image, gt = read_pair(sample)
             except ImageReadError:
                 continue
-            found = view.compute(image)
+            # With the file's bytes, as the app and analyze give them (ELA reads a JPEG's
+            # quantisation tables to choose its quality).
+            path = sample.image
+            found = view.compute(Evidence(image, path.read_bytes(), path.name, path=path))
             if found.map is None:
                 continue
             acc.add(found.map, gt, score=image_score(found.map), tampered=bool(gt.any()))

@@ -35,6 +35,7 @@ import numpy as np
 from ncl_core.data.datasets import scan_dataset
 from ncl_core.data.io import ImageReadError
 from ncl_core.evaluate import read_pair
+from ncl_core.evidence import Evidence
 from ncl_core.metrics import _flat_pair, _pixel_metrics, image_metrics, image_score
 
 from machine import cpu_name
@@ -96,7 +97,7 @@ class Scorer:
         self.name = Path(spec).stem
         self.sha = self.predictor.model_sha256
 
-    def __call__(self, image: np.ndarray) -> tuple[np.ndarray, float]:
+    def __call__(self, image: np.ndarray, path: Path) -> tuple[np.ndarray, float]:
         if self.spec == "centre":
             h, w = image.shape[:2]
             ys = np.minimum(np.arange(h), np.arange(h)[::-1])[:, None]
@@ -113,7 +114,9 @@ class Scorer:
             prob = cv2.resize(spread / max(float(spread.max()), 1e-6), (w, h))
             return prob.astype(np.float32), image_score(prob)
         if self.predictor is None:
-            found = self.view.compute(image)
+            # With the file's bytes, as the app and analyze give them (ELA reads a JPEG's
+            # quantisation tables to choose its quality).
+            found = self.view.compute(Evidence(image, path.read_bytes(), path.name, path=path))
             prob = found.map.astype(np.float32)
             return prob, image_score(prob)
         analysis = self.predictor.analyze(image, settings=self.settings)
@@ -131,7 +134,7 @@ def rows_for(scorer: Scorer, sets: dict[str, Path]) -> list[dict[str, Any]]:
             except ImageReadError as exc:
                 print(f"skipped {sample.image}: {exc}", file=sys.stderr)
                 continue
-            prob, score = scorer(image)
+            prob, score = scorer(image, sample.image)
             h, w = gt.shape
             if prob.shape != (h, w):
                 prob = cv2.resize(prob, (w, h), interpolation=cv2.INTER_LINEAR)
