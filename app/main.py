@@ -21,7 +21,9 @@ def main(argv: list[str] | None = None) -> int:
         from app.selftest import run_self_test
 
         return run_self_test()
-    if argv and (argv[0] in SUBCOMMANDS or argv[0] in ("-h", "--help", "--version")):
+    # The CLI's global options may come before its subcommand: `ncl-forensics --debug batch …`.
+    command = argv[1:] if argv[:1] == ["--debug"] else argv
+    if command and (command[0] in SUBCOMMANDS or command[0] in ("-h", "--help", "--version")):
         from ncl_core.cli import main as cli_main
 
         return cli_main(argv)

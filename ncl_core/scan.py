@@ -6,8 +6,10 @@ reason: in evidence, a hidden file is still a file the analyst must account for.
 
 Symbolic links are followed, but a folder is entered at most once, identified by the
 ``(st_dev, st_ino)`` of the real directory, so a symlink loop ends the walk there and is
-reported. A file reached through several links appears once, under the first path in sorted
-order. FIFOs, sockets and devices are reported and not opened (reading a FIFO would block).
+reported. A file reached through several names (symbolic or hard links) appears once, under
+the first path in sorted order, and every other name is listed in ``aliases`` with the path it
+was merged into. FIFOs, sockets and devices are reported and not opened (reading a FIFO would
+block).
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ class ScanProblem:
 class ScanResult:
     files: list[Path] = field(default_factory=list)
     problems: list[ScanProblem] = field(default_factory=list)
+    # (another name, the listed file it names): links and hard links to one file, merged
+    aliases: list[tuple[Path, Path]] = field(default_factory=list)
 
 
 def _identity(st: os.stat_result) -> tuple[int, int]:
@@ -125,10 +129,13 @@ def scan_inputs(paths: Iterable[str | Path], exclude: Iterable[str | Path] = ())
     for raw in paths:
         walker.walk(Path(os.path.abspath(raw)))
     result = ScanResult()
-    seen_files: set[tuple[int, int]] = set()
+    first_name: dict[tuple[int, int], Path] = {}
     for path, ident in sorted(walker.candidates, key=lambda c: str(c[0])):
-        if ident not in seen_files:
-            seen_files.add(ident)
-            result.files.append(path)
+        if ident in first_name:
+            if path != first_name[ident]:  # the same path given twice is not an alias
+                result.aliases.append((path, first_name[ident]))
+            continue
+        first_name[ident] = path
+        result.files.append(path)
     result.problems = sorted(walker.problems, key=lambda p: str(p.path))
     return result

@@ -178,6 +178,20 @@ def test_subcommands_do_not_import_qt(tmp_path):
     assert result.returncode == 0, result.stderr
 
 
+def test_the_global_debug_flag_may_come_before_the_subcommand():
+    # `ncl-forensics --debug batch …` is the CLI, as `--debug` is documented as global: it
+    # opened the GUI. The CLI ran if the listing worked and Qt was never imported.
+    code = (
+        "import sys\n"
+        "from app.main import main\n"
+        "rc = main(['--debug', 'models', 'list'])\n"
+        "sys.exit(3 if any(m.startswith(('PySide6', 'pyqtgraph')) for m in sys.modules) else rc)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert "ncl-starter" in result.stdout
+
+
 def test_python_dash_m_runs_the_same_cli():
     result = subprocess.run(
         [sys.executable, "-m", "ncl_core", "--version"], capture_output=True, text=True

@@ -359,6 +359,22 @@ def test_formats_option_and_findings(evidence: Path, tmp_path: Path) -> None:
     assert plain.startswith("none indicated (score ") and "uncalibrated model" in plain
 
 
+def test_links_to_one_file_are_analysed_once_and_listed(evidence: Path, tmp_path: Path) -> None:
+    import json
+    import os
+
+    os.link(evidence / "a_red.jpg", evidence / "z_hard.jpg")
+    out = tmp_path / "report"
+    summary = run_batch([evidence], FakePredictor(), out, ReportOptions(formats=("html",)))
+    names = [r["name"] for r in summary.rows]
+    assert "z_hard.jpg" not in names and names.count("a_red.jpg") == 1
+    assert summary.aliases == [(evidence / "z_hard.jpg", evidence / "a_red.jpg")]
+    header = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    merged = header["merged_aliases"]
+    assert [m["path"].endswith("z_hard.jpg") for m in merged] == [True]
+    assert "z_hard.jpg" in (out / INDEX_HTML).read_text(encoding="utf-8")
+
+
 def test_findings_follow_the_model_calibration() -> None:
     def text(score, threshold):
         found = image_finding(score, None, 0.5, {"score_threshold": threshold}, area_fraction=0)

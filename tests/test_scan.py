@@ -52,6 +52,17 @@ def test_links_to_files_and_folders_count_once(tmp_path: Path) -> None:
     assert len(result.files) == 1 and result.files[0].name in ("img.jpg", "alias.jpg")
     assert result.files == [root / "again" / "img.jpg"]  # first in sorted order
     assert result.problems == []
+    # The other names are listed with the name they were merged into, not dropped silently.
+    kept = root / "again" / "img.jpg"
+    assert sorted(result.aliases) == [(root / "alias.jpg", kept), (real, kept)]
+
+
+def test_hard_links_are_merged_and_listed(tmp_path: Path) -> None:
+    first = _touch(tmp_path / "a.jpg")
+    os.link(first, tmp_path / "b.jpg")
+    result = scan_inputs([tmp_path, first])  # a file given twice is not an alias of itself
+    assert result.files == [first]
+    assert result.aliases == [(tmp_path / "b.jpg", first)]
 
 
 def test_missing_broken_and_special_paths_are_problems(tmp_path: Path) -> None:

@@ -87,6 +87,15 @@ def run(args: argparse.Namespace) -> int:
         )
     for problem in summary.problems:
         print(f"warning: {shown(problem.path)}: {shown(problem.message)}", file=sys.stderr)
+    if summary.aliases:
+        print(
+            f"note: {len(summary.aliases)} path(s) named a file already listed (symbolic or hard "
+            "links) and were analysed once, under the first name; all are in report.json "
+            "(merged_aliases)",
+            file=sys.stderr,
+        )
+        for alias, kept in summary.aliases[:5]:
+            print(f"  {shown(alias)} = {shown(kept)}", file=sys.stderr)
     print(
         f"report: {shown(summary.out_dir)} ({summary.n_ok} analysed, {summary.n_errors} error(s))"
     )

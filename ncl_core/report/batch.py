@@ -74,6 +74,7 @@ class BatchSummary:
     n_skipped: int = 0  # files that are not images by their name: listed, not analysed
     n_hash_mismatches: int = 0
     problems: list[ScanProblem] = field(default_factory=list)
+    aliases: list[tuple[Path, Path]] = field(default_factory=list)
 
 
 def run_batch(
@@ -137,7 +138,7 @@ def _run_batch(
         raise ReportError("no files to analyse" + (f" ({why})" if why else ""))
     previous = prepare_out_dir(out_dir, resume)
 
-    header = make_header(predictor, options, roots, out_dir, scan.problems, previous)
+    header = make_header(predictor, options, roots, out_dir, scan.problems, previous, scan.aliases)
     rows: list[dict[str, Any]] = list(previous[1]) if previous else []
     todo, known = files_to_do(scan.files, rows)
     try:
@@ -185,6 +186,7 @@ def _run_batch(
         n_skipped=header["n_skipped"],
         n_hash_mismatches=header["n_hash_mismatches"],
         problems=list(scan.problems),
+        aliases=list(scan.aliases),
     )
     emit(
         {

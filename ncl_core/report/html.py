@@ -193,6 +193,21 @@ def html_document(header: dict[str, Any], rows: list[dict[str, Any]], colorbar_p
     parts.append('<section id="header"><h2>Report</h2>')
     parts.append(_table(present.header_items(header), mono=("Model file SHA-256", "Inputs")))
     parts.append("</section>")
+    aliases = header.get("merged_aliases") or []
+    if aliases:
+        items = "".join(
+            f'<li><span class="mono">{_e(a["path"])}</span> = '
+            f'<span class="mono">{_e(a["same_as"])}</span></li>'
+            for a in aliases[:200]
+        )
+        more = (
+            f"<p>… and {len(aliases) - 200} more in report.json.</p>" if len(aliases) > 200 else ""
+        )
+        parts.append(
+            '<section id="aliases"><h2>Other names of files analysed once</h2>'
+            "<p>Symbolic or hard links to a file listed under its first name.</p>"
+            f"<ul>{items}</ul>{more}</section>"
+        )
     problems = header.get("scan_problems") or []
     if problems:
         items = "".join(

@@ -116,6 +116,7 @@ def make_header(
     out_dir: Path,
     problems: list[ScanProblem],
     previous: tuple[dict[str, Any], list[dict[str, Any]]] | None,
+    aliases: list[tuple[Path, Path]] = (),
 ) -> dict[str, Any]:
     now = utc_now()
     header: dict[str, Any] = {
@@ -149,6 +150,10 @@ def make_header(
         "n_skipped": 0,
         "n_hash_mismatches": 0,
         "scan_problems": [{"path": display_path(p.path), "message": p.message} for p in problems],
+        # Other names (links, hard links) of files analysed once under their first name.
+        "merged_aliases": [
+            {"path": display_path(alias), "same_as": display_path(kept)} for alias, kept in aliases
+        ],
         "platform": platform.platform(),
     }
     if previous is None:
