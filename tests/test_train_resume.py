@@ -3,6 +3,9 @@ resume."""
 
 from __future__ import annotations
 
+import os
+import time
+
 import pytest
 
 from ncl_core.cli import EXIT_OK, EXIT_USAGE, main
@@ -41,9 +44,16 @@ def test_a_run_out_of_time_resumes_only_with_more_time_and_continues_its_schedul
     run = tmp_path / "run"
     with pytest.raises(TrainingError, match="more time"):
         Trainer.resume(run)
+    # What a killed process left half-written: removed on resume once a minute old.
+    left = run / ".snapshot.safetensors.0a1b2c3d.tmp"
+    fresh = run / ".checkpoint.pt.4e5f6a7b.tmp"
+    left.write_bytes(b"x" * 1000)
+    fresh.write_bytes(b"")
+    os.utime(left, (time.time() - 120, time.time() - 120))
 
     rest = []
     resumed = Trainer.resume(run, rest.append, more_minutes=5.0)
+    assert not left.exists() and fresh.exists()
     assert resumed.config.time_limit_min == pytest.approx(limit + 5.0, abs=0.01)
     resumed.fit()
     steps = _steps(rest)

@@ -14,14 +14,13 @@ from __future__ import annotations
 import json
 import os
 import platform
-import re
 import stat
 import sys
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from ncl_core.fsutil import atomic_write_bytes
+from ncl_core.fsutil import TEMP_NAME, atomic_write_bytes
 from ncl_core.hashing import sha256_file
 
 MANIFEST_JSON = "MANIFEST.json"
@@ -30,8 +29,6 @@ SHA256SUMS = "SHA256SUMS"
 MANIFEST_FORMAT = 1
 # Top-level files the manifest does not list: itself, its signature, and SHA256SUMS.
 UNLISTED = frozenset({MANIFEST_JSON, MANIFEST_SIG, SHA256SUMS})
-# Names of fsutil's temporary files (".<name>.<8 random chars>.tmp").
-TEMP_NAME = re.compile(r"^\..+\.[a-z0-9_]{8}\.tmp$")
 # The libraries whose versions decide what a report says (the decoders above all): their
 # distribution and their module. The module's own ``__version__`` comes first: a PyInstaller
 # bundle carries the modules without most distributions' metadata.

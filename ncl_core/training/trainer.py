@@ -33,7 +33,7 @@ from ncl_core.distributed import (
     is_peer_failure,
 )
 from ncl_core.errors import TrainingError
-from ncl_core.fsutil import atomic_write_text, shorten_name
+from ncl_core.fsutil import atomic_write_text, remove_stale_temp_files, shorten_name
 from ncl_core.paths import runs_dir
 from ncl_core.training import events as ev
 from ncl_core.training.config import TrainConfig
@@ -128,6 +128,9 @@ class Trainer:
         (``TrainingError`` otherwise: it would train one step at learning rate 0).
         """
         run_dir = Path(run_dir)
+        # Half-written checkpoints and snapshots of a killed process (up to 124 MB each);
+        # a minute old at least, so that a write in progress elsewhere is left alone.
+        remove_stale_temp_files(run_dir, older_than_s=60.0)
         checkpoint = read_checkpoint(run_dir)
         config = TrainConfig.from_json(checkpoint["config"])
         config.run_dir = str(run_dir)
