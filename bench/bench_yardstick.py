@@ -80,11 +80,11 @@ class Scorer:
             self.view = None
             self.name = "texture (local grey-level spread)"
             return
-        if spec == "ela":
+        if spec in ("ela", "noise", "dq", "combined"):  # a view of ncl_core.views, by name
             from ncl_core.views import VIEWS
 
-            self.view = VIEWS["ela"]
-            self.name = "ELA"
+            self.view = VIEWS[spec]
+            self.name = "ELA" if spec == "ela" else VIEWS[spec].title
             return
         from ncl_core.infer import InferenceSettings, Predictor
 
@@ -116,8 +116,14 @@ class Scorer:
         if self.predictor is None:
             # With the file's bytes, as the app and analyze give them (ELA reads a JPEG's
             # quantisation tables to choose its quality).
-            found = self.view.compute(Evidence(image, path.read_bytes(), path.name, path=path))
-            prob = found.map.astype(np.float32)
+            from ncl_core.views import compute_view
+
+            evidence = Evidence(image, path.read_bytes(), path.name, path=path)
+            found = compute_view(self.view.name, evidence)
+            if found.map is None:  # not applicable (a DQ map of a PNG): a blank map
+                prob = np.zeros(image.shape[:2], np.float32)
+            else:
+                prob = found.map.astype(np.float32)
             return prob, image_score(prob)
         analysis = self.predictor.analyze(image, settings=self.settings)
         return analysis.probability, float(analysis.score)
@@ -235,7 +241,8 @@ def main() -> int:
         "--models",
         nargs="+",
         required=True,
-        help="model files; 'ela' (error level analysis), 'centre' (a map of the distance to "
+        help="model files; 'ela' (error level analysis), 'noise', 'dq' or 'combined' (those "
+        "forensic views; a map a view cannot make scores as a blank one), 'centre' (a map of the distance to "
         "the border: what position alone scores) or 'texture' (local grey-level spread at 256 "
         "px: what busy content alone scores)",
     )
@@ -283,7 +290,7 @@ def main() -> int:
     comparisons = {}
     specs = list(results)
     for other in specs[1:]:
-        if {specs[0], other} & {"ela", "centre", "texture"}:
+        if {specs[0], other} & {"ela", "noise", "dq", "combined", "centre", "texture"}:
             continue
         comparisons[other] = paired(results[specs[0]]["rows"], results[other]["rows"])
         print(f"\n== {results[other]['name']} minus {results[specs[0]]['name']} (paired, 95 %)")

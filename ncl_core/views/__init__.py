@@ -1,4 +1,5 @@
-"""Classic forensic views beside the model: ELA, noise, JPEG, clone detection, metadata.
+"""Classic forensic views beside the model: ELA, noise, JPEG, double quantisation, clone
+detection, metadata.
 
 Each view is one module with ``compute(evidence, **params) -> ViewResult``; ``VIEWS`` is the
 one registry the CLI, the reports and the GUI read. A map is float32 H x W in [0, 1] of the
@@ -14,7 +15,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from ncl_core.views import clone, ela, jpeg, metadata, noise
+from ncl_core.views import clone, dq, ela, jpeg, metadata, noise
 from ncl_core.views.base import Evidence, NotApplicable, ViewResult, as_evidence
 
 
@@ -55,6 +56,15 @@ VIEWS: dict[str, View] = {
             True,
             "different compression history",
             "Quantisation tables, quality, encoder; a JPEG-ghost map of earlier compression.",
+        ),
+        View(
+            "dq",
+            "Double quantisation (JPEG)",
+            dq.compute,
+            True,
+            "compressed once where the rest was compressed twice",
+            "Per 8x8 block, the probability that its DCT coefficients lack the first "
+            "compression the rest of the JPEG shows (aligned double quantisation).",
         ),
         View(
             "clone",
