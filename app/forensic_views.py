@@ -53,6 +53,8 @@ class ForensicViews(QGroupBox):
         self._job: Job | None = None
         self._job_sha: str | None = None  # the image the running job computes views of
         self.computed_in: list[str] = []  # thread names the views ran in (tests read it)
+        # The model's map of the image shown (None before its analysis): a cue of "combined".
+        self.model_map: np.ndarray | None = None
 
         form = QFormLayout(self)
         self.show_combo = QComboBox()
@@ -146,6 +148,19 @@ class ForensicViews(QGroupBox):
     def beside_map(self, analysis: Analysis | None) -> np.ndarray | None:
         return self.map_for(self.beside(), analysis) if self.beside() else None
 
+    def set_model_map(self, probability: np.ndarray | None) -> None:
+        """The model's map of the image shown, when its analysis arrives (or None): a combined
+        view computed without it is computed again with it."""
+        if probability is self.model_map:
+            return
+        self.model_map = probability
+        done = self._cache.get(self.sha256 or "", {})
+        old = done.get("combined")
+        if old is not None and bool(old.details.get("with_model")) != (probability is not None):
+            del done["combined"]
+            self._request()
+            self.changed.emit()
+
     def is_busy(self) -> bool:
         return self._job is not None and self._job.is_running()
 
@@ -180,7 +195,7 @@ class ForensicViews(QGroupBox):
         # the grey levels (4 bytes a pixel), goes when the job ends.
         evidence, sha = replace(self.evidence), self.sha256
         computed_in = self.computed_in
-        params = {"ela": {"quality": self.ela_quality()}}
+        params = {"ela": {"quality": self.ela_quality()}, "combined": {"model_map": self.model_map}}
 
         def work(ctx: JobContext) -> tuple[str, dict[str, ViewResult]]:
             import threading

@@ -80,11 +80,21 @@ class Scorer:
             self.view = None
             self.name = "texture (local grey-level spread)"
             return
-        if spec in ("ela", "noise", "dq", "combined"):  # a view of ncl_core.views, by name
+        self.view_params: dict[str, Any] = {}
+        name, _, weights = spec.partition("=")  # combined=WEIGHTS.json: other combiner weights
+        if name in ("ela", "noise", "dq", "combined"):  # a view of ncl_core.views, by name
             from ncl_core.views import VIEWS
 
-            self.view = VIEWS[spec]
-            self.name = "ELA" if spec == "ela" else VIEWS[spec].title
+            self.view = VIEWS[name]
+            self.name = "ELA" if name == "ela" else VIEWS[name].title
+            if name == "combined":  # with the bundled model's map, as the app gives it
+                from ncl_core.infer import Predictor
+
+                self.model = Predictor.load(
+                    "resources/models/ncl-starter.safetensors", device="cpu"
+                )
+                self.name += f" ({Path(weights).name})" if weights else ""
+                self.view_params = {"weights_path": weights or None}
             return
         from ncl_core.infer import InferenceSettings, Predictor
 
@@ -119,7 +129,10 @@ class Scorer:
             from ncl_core.views import compute_view
 
             evidence = Evidence(image, path.read_bytes(), path.name, path=path)
-            found = compute_view(self.view.name, evidence)
+            params = dict(self.view_params)
+            if self.view.name == "combined":
+                params["model_map"] = self.model.analyze(evidence).probability
+            found = compute_view(self.view.name, evidence, **params)
             if found.map is None:  # not applicable (a DQ map of a PNG): a blank map
                 prob = np.zeros(image.shape[:2], np.float32)
             else:
@@ -290,7 +303,7 @@ def main() -> int:
     comparisons = {}
     specs = list(results)
     for other in specs[1:]:
-        if {specs[0], other} & {"ela", "noise", "dq", "combined", "centre", "texture"}:
+        if {specs[0], other} & {"centre", "texture"}:
             continue
         comparisons[other] = paired(results[specs[0]]["rows"], results[other]["rows"])
         print(f"\n== {results[other]['name']} minus {results[specs[0]]['name']} (paired, 95 %)")

@@ -342,12 +342,14 @@ class AnalysisView(SaveActions, QWidget):
         self.opened.emit(str(state.path))
         self.panel.show_file(state.evidence, state.sha256)
         self._update_result_panel()
+        self.forensic.model_map = self.analysis.probability if self.analysis is not None else None
         self.forensic.set_image(state.evidence, state.sha256)
         if new:
             self.layers.render()
 
     @Slot(bool)
     def _on_result_changed(self, redraw: bool) -> None:
+        self.forensic.set_model_map(self.analysis.probability if self.analysis else None)
         self.layers.forget()
         self._update_result_panel()
         if redraw:

@@ -76,7 +76,11 @@ def run(args: argparse.Namespace) -> int:
                 continue
             line = f"{shown(result.source)}: score {result.score:.3f}, tampered area {100 * result.area_fraction:.2f} %"
             line += f"\n  finding: {analysis_finding(result).text}"
-            found = _views_of(evidence, views, args.show_gps, ela_quality) if views else {}
+            found = (
+                _views_of(evidence, views, args.show_gps, ela_quality, result.probability)
+                if views
+                else {}
+            )
             if out is not None:
                 stem = unique_stem(result.source, used)
                 write_outputs(out, stem, result, evidence.image, views=found)
@@ -106,14 +110,23 @@ def _ela_quality(text: str) -> int | str:
 
 
 def _views_of(
-    evidence, views: tuple[str, ...], show_gps: bool, ela_quality: int | str = "auto"
+    evidence,
+    views: tuple[str, ...],
+    show_gps: bool,
+    ela_quality: int | str = "auto",
+    model_map: Any = None,
 ) -> dict[str, Any]:
-    """The forensic views of the evidence the model analysed (no second read of the file)."""
+    """The forensic views of the evidence the model analysed (no second read of the file);
+    ``model_map``: the model's probability map, one cue of the combined view."""
     from ncl_core.report.views import bounded_evidence
     from ncl_core.views import compute_views
 
     bounded, note = bounded_evidence(evidence)
-    params = {"metadata": {"show_gps": show_gps}, "ela": {"quality": ela_quality}}
+    params = {
+        "metadata": {"show_gps": show_gps},
+        "ela": {"quality": ela_quality},
+        "combined": {"model_map": model_map},
+    }
     found = compute_views(views, bounded, params)
     if note:  # said once per image, in each view's record and summary line
         for result in found.values():

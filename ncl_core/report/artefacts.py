@@ -141,7 +141,7 @@ def build_row(
         evidence, result, out_dir, item_folder(index), thumbnail_px, row["warnings"]
     )
     row.update(pictures)
-    add_views(row, evidence, out_dir, item_folder(index), views)
+    add_views(row, evidence, out_dir, item_folder(index), views, result.probability)
     return row
 
 

@@ -58,17 +58,23 @@ def check_views(names: tuple[str, ...]) -> None:
 
 
 def add_views(
-    row: dict[str, Any], evidence: Evidence, out_dir: Path, folder: str, views: tuple[str, ...]
+    row: dict[str, Any],
+    evidence: Evidence,
+    out_dir: Path,
+    folder: str,
+    views: tuple[str, ...],
+    model_map: np.ndarray | None = None,
 ) -> None:
     """Fill ``metadata`` (always) and ``views`` / ``views_panel_path`` (the chosen views), from
-    the evidence the model analysed (the same bytes, not read again)."""
+    the evidence the model analysed (the same bytes, not read again); ``model_map``, the
+    model's probability map, is one cue of the combined view."""
     if row.get("sha256_start") and evidence.file_sha256 not in (None, row["sha256_start"]):
         row["warnings"].append("the file changed between the model's analysis and the views")
     names = ("metadata", *(v for v in views if v != "metadata"))
     bounded, note = bounded_evidence(evidence) if views else (evidence, None)
     if note:
         row["warnings"].append(note)
-    results = compute_views(names, bounded)
+    results = compute_views(names, bounded, {"combined": {"model_map": model_map}})
     row["metadata"] = results["metadata"].summary
     if not views:
         return

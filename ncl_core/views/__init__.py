@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from ncl_core.views import clone, dq, ela, jpeg, metadata, noise
+from ncl_core.views import clone, combined, dq, ela, jpeg, metadata, noise
 from ncl_core.views.base import Evidence, NotApplicable, ViewResult, as_evidence
 
 
@@ -73,6 +73,15 @@ VIEWS: dict[str, View] = {
             True,
             "copied region or its source",
             "Regions repeated elsewhere in the image (keypoints, and blocks for low texture).",
+        ),
+        View(
+            "combined",
+            "Combined evidence",
+            combined.compute,
+            True,
+            "more likely manipulated, all cues weighed",
+            "The model's map, ELA, noise features, double quantisation and texture fused by a "
+            "small combiner learned on synthetic forgeries; each cue's share in the summary.",
         ),
         View(
             "metadata",

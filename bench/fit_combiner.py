@@ -1,0 +1,102 @@
+"""Fit the combined view's logistic combiner on labeled synthetic forgeries.
+
+    .venv/bin/python bench/fit_combiner.py SYNTH_SET --model resources/models/ncl-starter.safetensors \
+        --cache FEATURES.npz [--out ncl_core/views/combined.json]
+
+``SYNTH_SET``: a folder with ``tampered/`` and ``masks/`` (``ncl-forensics synth PHOTOS OUT
+--format jpg`` makes one). Each image's cues are computed as the view computes them (the
+model's map from the model file, ELA, noise features, DQ, texture) and ranked; a few thousand
+cells per image are kept (in ``--cache``, so a refit needs no recomputation). Two weight sets
+are fitted: with the model's map and without it. Never fit on a yardstick.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from ncl_core.data.datasets import scan_dataset
+from ncl_core.evaluate import read_pair
+from ncl_core.evidence import Evidence
+from ncl_core.views import combined
+
+CELLS_PER_IMAGE = 3000
+
+
+def extract(root: Path, model: str | None, limit: int | None = None):
+    predictor = None
+    if model:
+        from ncl_core.infer import Predictor
+
+        predictor = Predictor.load(model, device="cpu")
+    xs, ys = [], []
+    rng = np.random.default_rng(0)
+    samples = [s for s in scan_dataset(root).samples if s.mask is not None][:limit]
+    t0 = time.perf_counter()
+    for i, sample in enumerate(samples):
+        image, gt = read_pair(sample)
+        ev = Evidence(image, sample.image.read_bytes(), sample.image.name, path=sample.image)
+        model_map = predictor.analyze(ev).probability if predictor else None
+        maps, _ = combined.cue_maps(ev, model_map)
+        x = combined.features(maps)
+        size = x.shape[:2]
+        y = cv2.resize(gt.astype(np.float32), (size[1], size[0]), interpolation=cv2.INTER_AREA)
+        x, y = x.reshape(-1, x.shape[-1]), (y.reshape(-1) >= 0.5).astype(np.uint8)
+        pick = rng.choice(len(y), min(CELLS_PER_IMAGE, len(y)), replace=False)
+        xs.append(x[pick])
+        ys.append(y[pick])
+        if i % 20 == 0:
+            print(f"{i}/{len(samples)} {time.perf_counter() - t0:.0f} s", file=sys.stderr)
+    return xs, ys
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("root", type=Path)
+    parser.add_argument("--model")
+    parser.add_argument("--cache", type=Path)
+    parser.add_argument("--out", type=Path)
+    parser.add_argument("--l2", type=float, default=1e-3)
+    parser.add_argument("--limit", type=int)
+    args = parser.parse_args()
+    if args.cache and args.cache.exists():
+        data = np.load(args.cache)
+        n = int(data["n"])
+        xs = [data[f"x{i}"] for i in range(n)]
+        ys = [data[f"y{i}"] for i in range(n)]
+    else:
+        xs, ys = extract(args.root, args.model, args.limit)
+        if args.cache:
+            np.savez_compressed(
+                args.cache,
+                n=len(xs),
+                **{f"x{i}": x for i, x in enumerate(xs)},
+                **{f"y{i}": y for i, y in enumerate(ys)},
+            )
+    result = {
+        "format": 1,
+        "cues": list(combined.CUES),
+        "about": (
+            "logistic regression of a cell's manipulated label on the per-image ranks of the "
+            f"cues, fitted on {len(xs)} synthetic forgeries (splice, copy-move, removal; "
+            f"JPEG, 512 px), {CELLS_PER_IMAGE} cells each, L2 {args.l2}"
+        ),
+        "with_model": combined.fit(xs, ys, combined.CUES, args.l2),
+        "without_model": combined.fit(
+            xs, ys, tuple(c for c in combined.CUES if c != "model"), args.l2
+        ),
+    }
+    print(json.dumps(result, indent=1))
+    if args.out:
+        args.out.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

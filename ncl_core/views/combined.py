@@ -1,0 +1,207 @@
+"""Combined evidence: the model's map and the classic maps fused by a small learned combiner.
+
+Each cue is a map of the image: the model's probability (where the caller has it), error
+level (ELA at the file's own quality), the noise-feature outliers, the double-quantisation
+probability (JPEG files) and the local grey-level spread (texture, so that the combiner can
+discount what busy content alone lights up). Each is brought to a grid of at most
+``GRID`` cells a side and replaced by its rank within the image (0 = the least, 1 = the most
+suspicious cell of that cue), so that cues of different scales and images of different
+contrasts meet on one footing; a cue the image does not have (a PNG's DQ, no model) is a
+constant, which moves no cell against another. A logistic regression on those ranks, fitted on
+synthetic forgeries (``fit``) and stored as plain numbers in ``combined.json`` beside this
+module (one weight set with the model's map, one without), gives each cell a probability of
+being manipulated; the map is that probability back at the image's size. No position enters:
+the combiner sees what each cue says about a cell, never where the cell is.
+
+Each cue's share of the map, reported in the summary and the details, is its weight times the
+spread of its ranks in this image, over the sum of those: how much of the map's variation that
+cue makes.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from ncl_core.views import dq, ela, noise
+from ncl_core.views.base import (
+    Evidence,
+    NotApplicable,
+    ViewResult,
+    as_evidence,
+    require_pixels,
+)
+
+CUES = ("model", "ela", "noise", "dq", "texture")
+CUE_TITLES = {
+    "model": "model",
+    "ela": "ELA",
+    "noise": "noise features",
+    "dq": "double quantisation",
+    "texture": "texture",
+}
+GRID = 256  # cells on the longer side
+TEXTURE_SIDE = 5  # cells
+WEIGHTS_FILE = Path(__file__).with_name("combined.json")
+
+
+@lru_cache(maxsize=1)
+def load_weights(path: str | None = None) -> dict[str, Any]:
+    """The stored combiner: {"with_model": {...}, "without_model": {...}, ...}."""
+    return json.loads(Path(path or WEIGHTS_FILE).read_text(encoding="utf-8"))
+
+
+def _grid_size(height: int, width: int) -> tuple[int, int]:
+    scale = min(1.0, GRID / max(height, width))
+    return max(1, round(height * scale)), max(1, round(width * scale))
+
+
+def _to_grid(m: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    m = np.nan_to_num(np.asarray(m, np.float32), nan=0.0, posinf=1.0, neginf=0.0)
+    return cv2.resize(m, (size[1], size[0]), interpolation=cv2.INTER_AREA)
+
+
+def ranks(m: np.ndarray) -> np.ndarray:
+    """Each cell's rank within the map, in [0, 1] (ties share their mean rank)."""
+    flat = m.ravel()
+    if flat.size < 2 or float(flat.max() - flat.min()) <= 1e-9:
+        return np.full(m.shape, 0.5, np.float32)
+    values, inverse, counts = np.unique(flat, return_inverse=True, return_counts=True)
+    ends = np.cumsum(counts)
+    mean_rank = (ends - (counts + 1) / 2.0) / (flat.size - 1)
+    return mean_rank[inverse].reshape(m.shape).astype(np.float32)
+
+
+def _texture(ev: Evidence, size: tuple[int, int]) -> np.ndarray:
+    grey = _to_grid(ev.gray, size)
+    k = (TEXTURE_SIDE, TEXTURE_SIDE)
+    mean = cv2.blur(grey, k)
+    return np.sqrt(np.maximum(cv2.blur(grey * grey, k) - mean * mean, 0.0))
+
+
+def cue_maps(
+    ev: Evidence, model_map: np.ndarray | None = None, **given: np.ndarray | None
+) -> tuple[dict[str, np.ndarray | None], dict[str, str]]:
+    """Each cue on the grid (None where the image does not have it) and a note per cue.
+
+    ``given``: cue maps already computed (image-sized), used instead of computing them again.
+    """
+    size = _grid_size(*ev.image.shape[:2])
+    maps: dict[str, np.ndarray | None] = {}
+    notes: dict[str, str] = {}
+    computers = {"ela": ela.compute, "noise": noise.compute, "dq": dq.compute}
+    for cue in CUES:
+        m = given.get(cue)
+        if cue == "model":
+            m = model_map
+        elif cue == "texture":
+            m = _texture(ev, size)
+        elif m is None:
+            try:
+                found = computers[cue](ev)
+                m, notes[cue] = found.map, found.summary
+            except NotApplicable as exc:
+                m, notes[cue] = None, f"not applicable: {exc}"
+        if m is None:
+            maps[cue] = None
+            notes.setdefault(cue, "not available")
+            continue
+        maps[cue] = m if m.shape == size else _to_grid(m, size)
+    return maps, notes
+
+
+def features(maps: dict[str, np.ndarray | None]) -> np.ndarray:
+    """Per cell, the rank of each cue in ``CUES`` order: (rows, cols, len(CUES))."""
+    shape = next(m.shape for m in maps.values() if m is not None)
+    return np.stack(
+        [ranks(maps[c]) if maps[c] is not None else np.full(shape, 0.5, np.float32) for c in CUES],
+        axis=-1,
+    )
+
+
+def combine(x: np.ndarray, weights: dict[str, Any]) -> np.ndarray:
+    w = np.array([float(weights["weights"].get(c, 0.0)) for c in CUES], np.float32)
+    z = x @ w + np.float32(weights["bias"])
+    return (1.0 / (1.0 + np.exp(-np.clip(z, -30, 30)))).astype(np.float32)
+
+
+def shares(x: np.ndarray, weights: dict[str, Any]) -> dict[str, float]:
+    """Each cue's share of the map's variation in this image (sums to 1)."""
+    flat = x.reshape(-1, x.shape[-1])
+    raw = {
+        c: abs(float(weights["weights"].get(c, 0.0))) * float(flat[:, i].std())
+        for i, c in enumerate(CUES)
+    }
+    total = sum(raw.values())
+    return {c: (v / total if total > 0 else 0.0) for c, v in raw.items()}
+
+
+def compute(
+    source: Evidence | np.ndarray,
+    model_map: np.ndarray | None = None,
+    weights_path: str | None = None,
+) -> ViewResult:
+    ev = as_evidence(source)
+    require_pixels(ev, min_side=32)
+    stored = load_weights(weights_path)
+    have_model = model_map is not None
+    weights = stored["with_model" if have_model else "without_model"]
+    maps, notes = cue_maps(ev, model_map)
+    x = features(maps)
+    cells = combine(x, weights)
+    h, w = ev.image.shape[:2]
+    full = cv2.resize(cells, (w, h), interpolation=cv2.INTER_LINEAR)
+    np.clip(full, 0.0, 1.0, out=full)
+    part = shares(x, weights)
+    used = [c for c in CUES if maps[c] is not None]
+    text = ", ".join(
+        f"{CUE_TITLES[c]} {100 * part[c]:.0f} %" for c in sorted(used, key=lambda c: -part[c])
+    )
+    flagged = float((full >= 0.5).mean())
+    summary = f"{100 * flagged:.1f} % of the image at p >= 0.5; the map's share by cue: {text}" + (
+        "" if have_model else " (without the model's map)"
+    )
+    details = {
+        "shares": {c: round(part[c], 3) for c in used},
+        "weights": dict(weights["weights"]),
+        "bias": weights["bias"],
+        "with_model": have_model,
+        "cues_missing": [c for c in CUES if maps[c] is None],
+        "flagged_fraction": round(flagged, 5),
+        "notes": {c: notes[c] for c in notes if c != "model"},
+    }
+    return ViewResult("combined", full, summary, True, details)
+
+
+# -- fitting (offline, on synthetic forgeries) -----------------------------------------------
+def fit(
+    xs: list[np.ndarray], ys: list[np.ndarray], cues: tuple[str, ...], l2: float = 1e-3
+) -> dict[str, Any]:
+    """Logistic regression (Newton's method) of the cells' labels on their cue ranks.
+
+    ``xs``: per image (cells, len(CUES)) features; ``ys``: (cells,) 0/1 labels; ``cues``: the
+    cues it may use (the others get weight 0).
+    """
+    idx = [CUES.index(c) for c in cues]
+    x = np.concatenate([a[:, idx] for a in xs]).astype(np.float64)
+    y = np.concatenate(ys).astype(np.float64)
+    a = np.hstack([x, np.ones((len(x), 1))])
+    beta = np.zeros(a.shape[1])
+    for _ in range(50):
+        p = 1.0 / (1.0 + np.exp(-np.clip(a @ beta, -30, 30)))
+        grad = a.T @ (p - y) + l2 * len(y) * np.r_[beta[:-1], 0.0]
+        hess = (a * (p * (1 - p))[:, None]).T @ a + l2 * len(y) * np.diag(
+            np.r_[np.ones(len(idx)), 0.0]
+        )
+        step = np.linalg.solve(hess, grad)
+        beta -= step
+        if float(np.abs(step).max()) < 1e-8:
+            break
+    weights = {c: 0.0 for c in CUES}
+    weights.update({c: round(float(b), 4) for c, b in zip(cues, beta[:-1])})
+    return {"weights": weights, "bias": round(float(beta[-1]), 4)}

@@ -1,0 +1,65 @@
+"""The combined view: the cues ranked per image and weighed by the stored combiner."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+from PIL import Image
+
+from ncl_core.evidence import Evidence
+from ncl_core.views import VIEWS, compute_view
+from ncl_core.views.combined import CUES, fit, load_weights, ranks
+
+
+def _jpeg(image: np.ndarray, quality: int) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(image).save(buf, "JPEG", quality=quality)
+    return buf.getvalue()
+
+
+def _forged() -> tuple[Evidence, np.ndarray]:
+    rng = np.random.default_rng(3)
+    host = np.clip(rng.normal(128, 20, (128, 160, 3)), 0, 255).astype(np.uint8)
+    host = np.asarray(Image.open(io.BytesIO(_jpeg(host, 70)))).copy()
+    host[32:80, 48:112] = np.clip(rng.normal(128, 20, (48, 64, 3)), 0, 255).astype(np.uint8)
+    data = _jpeg(host, 90)
+    gt = np.zeros((128, 160), bool)
+    gt[32:80, 48:112] = True
+    return Evidence.from_bytes(data, "f.jpg"), gt
+
+
+def test_ranks_are_in_0_1_and_a_constant_map_is_a_half():
+    r = ranks(np.array([[3.0, 1.0], [2.0, 2.0]]))
+    assert r.min() == 0.0 and r.max() == 1.0 and r[1, 0] == r[1, 1]
+    assert np.all(ranks(np.ones((4, 4))) == 0.5)
+
+
+def test_stored_weights_are_plain_numbers_for_every_cue():
+    stored = load_weights()
+    for key in ("with_model", "without_model"):
+        assert set(stored[key]["weights"]) == set(CUES)
+        assert isinstance(stored[key]["bias"], float)
+    assert stored["without_model"]["weights"]["model"] == 0.0
+
+
+def test_combined_map_is_image_sized_and_uses_the_model_map_when_given():
+    evidence, gt = _forged()
+    plain = compute_view("combined", evidence)
+    assert plain.applicable and plain.map.shape == (128, 160) and plain.map.dtype == np.float32
+    assert not plain.details["with_model"] and "without the model" in plain.summary
+    model_map = gt.astype(np.float32) * 0.8 + 0.1  # a model that marks the region
+    found = compute_view("combined", evidence, model_map=model_map)
+    assert found.details["with_model"]
+    assert abs(sum(found.details["shares"].values()) - 1.0) < 1e-3
+    assert "model" in found.summary and "%" in found.summary
+    assert found.map[gt].mean() > found.map[~gt].mean() + 0.05
+    assert VIEWS["combined"].has_map
+
+
+def test_fit_learns_the_informative_cue():
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0, 1, (4000, len(CUES))).astype(np.float32)
+    y = (rng.uniform(0, 1, 4000) < x[:, 1]).astype(np.uint8)  # only ELA says anything
+    w = fit([x], [y], CUES)["weights"]
+    assert w["ela"] > 2.0 and max(abs(w[c]) for c in CUES if c != "ela") < 0.5
