@@ -63,3 +63,22 @@ def test_fit_learns_the_informative_cue():
     y = (rng.uniform(0, 1, 4000) < x[:, 1]).astype(np.uint8)  # only ELA says anything
     w = fit([x], [y], CUES)["weights"]
     assert w["ela"] > 2.0 and max(abs(w[c]) for c in CUES if c != "ela") < 0.5
+
+
+def test_analyze_writes_the_combined_map_with_the_model_as_a_cue(tmp_path, tiny_model_path):
+    import json
+
+    from ncl_core.cli import EXIT_OK, main
+
+    evidence, _ = _forged()
+    (tmp_path / "evidence").mkdir()
+    path = tmp_path / "evidence" / "forged.jpg"
+    path.write_bytes(evidence.data)
+    out = tmp_path / "out"
+    args = ["analyze", str(path), "--views", "combined", "--out", str(out)]
+    code = main([*args, "--model", str(tiny_model_path), "--input-size", "64"])
+    assert code == EXIT_OK
+    with Image.open(out / "forged.combined.png") as im:
+        assert im.mode == "L" and im.size == (160, 128)
+    record = json.loads((out / "forged.json").read_text())["views"]["combined"]
+    assert record["details"]["with_model"] and "model" in record["details"]["shares"]

@@ -34,7 +34,7 @@ def add_parser(subparsers) -> None:
     p.add_argument(
         "--views",
         metavar="LIST",
-        help="forensic views on each file's page, comma-separated: ela,noise,jpeg,clone,metadata "
+        help="forensic views on each file's page, comma-separated: ela,noise,jpeg,dq,clone,combined,metadata "
         "or all (every row gets the metadata summary regardless)",
     )
     p.add_argument(
