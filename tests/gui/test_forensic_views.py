@@ -136,3 +136,17 @@ def test_ela_quality_is_the_files_own_and_can_be_chosen(qtbot, window, forged_jp
     qtbot.waitUntil(lambda: panel.result("ela") is not None and not panel.is_busy())
     assert panel.result("ela").details["quality"] == 70
     assert "quality 70 (chosen)" in panel.status_label.text()
+
+
+def test_combined_view_takes_the_model_map_as_a_cue(qtbot, window, forged_jpeg):
+    view = window.analysis
+    window.open_paths([forged_jpeg])
+    wait_analysis(qtbot, view)
+    panel = view.forensic
+    panel.select(shown="combined")
+    qtbot.waitUntil(
+        lambda: panel.result("combined") is not None and not panel.is_busy(), timeout=30000
+    )
+    result = panel.result("combined")
+    assert result.details["with_model"] and result.map.shape == view.analysis.probability.shape
+    assert "share by cue" in panel.status_label.text()
