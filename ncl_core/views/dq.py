@@ -127,22 +127,27 @@ def _fit_first_step(
     p0 = _hist(calibration / q2)
     p0 = (p0 + _EPS * p0.sum()) / (p0.sum() * (1 + _EPS * len(p0)))
     base = float((h * np.log(p0)).sum())
-    best = None
-    for q1 in range(1, MAX_FIRST_STEP + 1):
-        if q1 == q2 or q2 % q1 == 0:  # no trace: the second step re-quantises exactly
-            continue
-        p1 = _hist(np.rint(calibration / q1) * q1 / q2)
-        p1 = (p1 + _EPS * p1.sum()) / (p1.sum() * (1 + _EPS * len(p1)))
-        alpha = 0.5
-        for _ in range(30):
-            mix = alpha * p1 + (1 - alpha) * p0
-            alpha = float((h * alpha * p1 / mix).sum() / n)
-            alpha = min(max(alpha, 1e-3), 1 - 1e-3)
+    steps = [q1 for q1 in range(1, MAX_FIRST_STEP + 1) if q1 != q2 and q2 % q1 != 0]
+    if not steps:  # no trace possible: each first step is re-quantised exactly by the second
+        return None
+    p1 = np.stack([_hist(np.rint(calibration / q1) * q1 / q2) for q1 in steps])
+    p1 = (p1 + _EPS * p1.sum(axis=1, keepdims=True)) / (
+        p1.sum(axis=1, keepdims=True) * (1 + _EPS * p1.shape[1])
+    )
+    alpha = np.full((len(steps), 1), 0.5)
+    for _ in range(30):  # EM for the mixture weight, every candidate at once
         mix = alpha * p1 + (1 - alpha) * p0
-        gain = (float((h * np.log(mix)).sum()) - base) / n
-        if best is None or gain > best[2]:
-            best = (q1, alpha, gain, np.clip(np.log(p0 / p1), -LLR_CLIP, LLR_CLIP))
-    if best is None or best[2] < MIN_GAIN or best[1] < MIN_DOUBLE_SHARE:
+        alpha = np.clip((h * alpha * p1 / mix).sum(axis=1, keepdims=True) / n, 1e-3, 1 - 1e-3)
+    mix = alpha * p1 + (1 - alpha) * p0
+    gains = ((h * np.log(mix)).sum(axis=1) - base) / n
+    i = int(np.argmax(gains))
+    best = (
+        steps[i],
+        float(alpha[i, 0]),
+        float(gains[i]),
+        np.clip(np.log(p0 / p1[i]), -LLR_CLIP, LLR_CLIP),
+    )
+    if best[2] < MIN_GAIN or best[1] < MIN_DOUBLE_SHARE:
         return None
     return best
 
