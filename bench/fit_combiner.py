@@ -29,7 +29,9 @@ from ncl_core.views import combined
 CELLS_PER_IMAGE = 3000
 
 
-def extract(root: Path, model: str | None, limit: int | None = None):
+def extract(
+    root: Path, model: str | None, limit: int | None = None, cells: int | None = CELLS_PER_IMAGE
+):
     predictor = None
     if model:
         from ncl_core.infer import Predictor
@@ -48,12 +50,62 @@ def extract(root: Path, model: str | None, limit: int | None = None):
         size = x.shape[:2]
         y = cv2.resize(gt.astype(np.float32), (size[1], size[0]), interpolation=cv2.INTER_AREA)
         x, y = x.reshape(-1, x.shape[-1]), (y.reshape(-1) >= 0.5).astype(np.uint8)
-        pick = rng.choice(len(y), min(CELLS_PER_IMAGE, len(y)), replace=False)
-        xs.append(x[pick])
-        ys.append(y[pick])
+        if cells is not None:
+            pick = rng.choice(len(y), min(cells, len(y)), replace=False)
+            x, y = x[pick], y[pick]
+        xs.append(x)
+        ys.append(y)
         if i % 20 == 0:
             print(f"{i}/{len(samples)} {time.perf_counter() - t0:.0f} s", file=sys.stderr)
     return xs, ys
+
+
+def _auc(score: np.ndarray, label: np.ndarray) -> float:
+    pos, neg = int(label.sum()), int((1 - label).sum())
+    if pos == 0 or neg == 0:
+        return float("nan")
+    order = np.argsort(score, kind="mergesort")
+    ranked = np.empty(len(score))
+    ranked[order] = np.arange(1, len(score) + 1)
+    # mean ranks for ties
+    _, inv, counts = np.unique(score, return_inverse=True, return_counts=True)
+    sums = np.bincount(inv, weights=ranked)
+    ranked = (sums / counts)[inv]
+    return float((ranked[label == 1].sum() - pos * (pos + 1) / 2) / (pos * neg))
+
+
+def select(args, xs, ys, fitted) -> None:
+    """Candidates: the fitted combiner, refits on fewer cues, the plain mean of the ranks."""
+    cues = combined.CUES
+    candidates = {"fitted, all cues": fitted["with_model"]}
+    for drop in (("texture",), ("dq",), ("texture", "dq"), ("noise",), ("ela",)):
+        keep = tuple(c for c in cues if c not in drop)
+        candidates[f"refit without {'+'.join(drop)}"] = combined.fit(xs, ys, keep, args.l2)
+    candidates["mean rank model+ela+noise"] = {
+        "weights": {c: (1.0 if c in ("model", "ela", "noise") else 0.0) for c in cues},
+        "bias": 0.0,
+    }
+    for c in cues:
+        candidates[f"{c} alone"] = {"weights": {k: float(k == c) for k in cues}, "bias": 0.0}
+    for root in args.select:
+        cache = (
+            args.select_cache.with_suffix(f".{Path(root).name}.npz") if args.select_cache else None
+        )
+        if cache and cache.exists():
+            data = np.load(cache)
+            sx = [data[f"x{i}"] for i in range(int(data["n"]))]
+            sy = [data[f"y{i}"] for i in range(int(data["n"]))]
+        else:
+            sx, sy = extract(Path(root), args.model, cells=None)
+            if cache:
+                np.savez_compressed(
+                    cache, n=len(sx), **{f"x{i}": x for i, x in enumerate(sx)},
+                    **{f"y{i}": y for i, y in enumerate(sy)},
+                )  # fmt: skip
+        print(f"\n{Path(root).name} ({len(sx)} images): mean per-image AUC over cells")
+        for name, w in candidates.items():
+            aucs = [_auc(combined.combine(x, w), y) for x, y in zip(sx, sy)]
+            print(f"  {name:<34} {np.nanmean(aucs):.3f}   {w['weights']}")
 
 
 def main() -> int:
@@ -64,6 +116,14 @@ def main() -> int:
     parser.add_argument("--out", type=Path)
     parser.add_argument("--l2", type=float, default=1e-3)
     parser.add_argument("--limit", type=int)
+    parser.add_argument(
+        "--select",
+        nargs="*",
+        default=[],
+        help="labeled sets (never the ones reported) on which each candidate combiner's mean "
+        "per-image AUC over the cells is printed, to choose one",
+    )
+    parser.add_argument("--select-cache", type=Path, help="features of the --select sets")
     args = parser.parse_args()
     if args.cache and args.cache.exists():
         data = np.load(args.cache)
@@ -93,6 +153,8 @@ def main() -> int:
         ),
     }
     print(json.dumps(result, indent=1))
+    if args.select:
+        select(args, xs, ys, result)
     if args.out:
         args.out.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
     return 0
