@@ -82,3 +82,15 @@ def test_analyze_writes_the_combined_map_with_the_model_as_a_cue(tmp_path, tiny_
         assert im.mode == "L" and im.size == (160, 128)
     record = json.loads((out / "forged.json").read_text())["views"]["combined"]
     assert record["details"]["with_model"] and "model" in record["details"]["shares"]
+
+
+def test_combined_reuses_its_cue_views_computed_beside_it():
+    from ncl_core.views import compute_views
+
+    evidence, gt = _forged()
+    model_map = gt.astype(np.float32)
+    alone = compute_view("combined", evidence, model_map=model_map)
+    found = compute_views(
+        ("noise", "ela", "dq", "combined"), evidence, {"combined": {"model_map": model_map}}
+    )
+    assert np.allclose(found["combined"].map, alone.map, atol=1e-6)

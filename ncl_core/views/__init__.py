@@ -135,8 +135,17 @@ def compute_views(
     """
     results: dict[str, ViewResult] = {}
     for name in names:
+        kwargs = dict((params or {}).get(name, {}))
+        if name == "combined":  # its cue views, where computed here with their defaults
+            kwargs["given"] = {
+                cue: results[cue].map
+                for cue in ("noise", "dq", "ela")
+                if cue in results
+                and results[cue].map is not None
+                and (params or {}).get(cue, {}).get("quality", ela.AUTO) == ela.AUTO
+            }
         try:
-            results[name] = compute_view(name, source, **(params or {}).get(name, {}))
+            results[name] = compute_view(name, source, **kwargs)
         except Exception as exc:  # a bug or a hostile file: one view's failure, not the image's
             text = f"{type(exc).__name__}: {exc}"
             results[name] = ViewResult(name, None, f"failed: {text}", False, {"error": text})

@@ -146,13 +146,16 @@ def compute(
     source: Evidence | np.ndarray,
     model_map: np.ndarray | None = None,
     weights_path: str | None = None,
+    given: dict[str, np.ndarray] | None = None,
 ) -> ViewResult:
+    """``given``: maps of the cue views (``ela``, ``noise``, ``dq``) already computed for this
+    image with their default settings, used instead of computing them again."""
     ev = as_evidence(source)
     require_pixels(ev, min_side=32)
     stored = load_weights(weights_path)
     have_model = model_map is not None
     weights = stored["with_model" if have_model else "without_model"]
-    maps, notes = cue_maps(ev, model_map)
+    maps, notes = cue_maps(ev, model_map, **(given or {}))
     x = features(maps)
     cells = combine(x, weights)
     h, w = ev.image.shape[:2]
