@@ -39,7 +39,7 @@ def extract(
         predictor = Predictor.load(model, device="cpu")
     xs, ys = [], []
     rng = np.random.default_rng(0)
-    samples = [s for s in scan_dataset(root).samples if s.mask is not None][:limit]
+    samples = scan_dataset(root).samples[:limit]  # authentic images too: all cells 0
     t0 = time.perf_counter()
     for i, sample in enumerate(samples):
         image, gt = read_pair(sample)
@@ -78,9 +78,12 @@ def select(args, xs, ys, fitted) -> None:
     """Candidates: the fitted combiner, refits on fewer cues, the plain mean of the ranks."""
     cues = combined.CUES
     candidates = {"fitted, all cues": fitted["with_model"]}
-    for drop in (("texture",), ("dq",), ("texture", "dq"), ("noise",), ("ela",)):
+    for drop in (("texture",), ("dq",), ("noise",), ("ela",)):
         keep = tuple(c for c in cues if c not in drop)
         candidates[f"refit without {'+'.join(drop)}"] = combined.fit(xs, ys, keep, args.l2)
+    candidates["the stored combiner"] = combined.load_weights(str(combined.WEIGHTS_FILE))[
+        "with_model"
+    ]
     candidates["mean rank model+ela+noise"] = {
         "weights": {c: (1.0 if c in ("model", "ela", "noise") else 0.0) for c in cues},
         "bias": 0.0,
@@ -102,10 +105,22 @@ def select(args, xs, ys, fitted) -> None:
                     cache, n=len(sx), **{f"x{i}": x for i, x in enumerate(sx)},
                     **{f"y{i}": y for i, y in enumerate(sy)},
                 )  # fmt: skip
-        print(f"\n{Path(root).name} ({len(sx)} images): mean per-image AUC over cells")
+        print(
+            f"\n{Path(root).name} ({len(sx)} images): per image, over cells: AUC, F1 at 0.5, flagged"
+        )
         for name, w in candidates.items():
-            aucs = [_auc(combined.combine(x, w), y) for x, y in zip(sx, sy)]
-            print(f"  {name:<34} {np.nanmean(aucs):.3f}   {w['weights']}")
+            aucs, f1s, flagged = [], [], []
+            for x, y in zip(sx, sy):
+                p = combined.combine(x, w)
+                aucs.append(_auc(p, y))
+                hit = p >= 0.5
+                flagged.append(float(hit.mean()))
+                if y.any():
+                    f1s.append(
+                        2 * float((hit & (y == 1)).sum()) / (float(hit.sum()) + float(y.sum()))
+                    )
+            f1 = np.mean(f1s) if f1s else float("nan")
+            print(f"  {name:<34} {np.nanmean(aucs):.3f} {f1:.3f} {np.mean(flagged):.3f}")
 
 
 def main() -> int:
@@ -116,6 +131,7 @@ def main() -> int:
     parser.add_argument("--out", type=Path)
     parser.add_argument("--l2", type=float, default=1e-3)
     parser.add_argument("--limit", type=int)
+    parser.add_argument("--drop", nargs="*", default=[], help="cues left out of the combiner")
     parser.add_argument(
         "--select",
         nargs="*",
@@ -139,18 +155,20 @@ def main() -> int:
                 **{f"x{i}": x for i, x in enumerate(xs)},
                 **{f"y{i}": y for i, y in enumerate(ys)},
             )
+    cues = tuple(c for c in combined.CUES if c not in args.drop)
     result = {
         "format": 1,
-        "cues": list(combined.CUES),
+        "features": list(combined.FEATURES),
         "about": (
             "logistic regression of a cell's manipulated label on the per-image ranks of the "
-            f"cues, fitted on {len(xs)} synthetic forgeries (splice, copy-move, removal; "
-            f"JPEG, 512 px), {CELLS_PER_IMAGE} cells each, L2 {args.l2}"
+            f"cues and the values of {', '.join(combined.VALUED)}, fitted on {len(xs)} synthetic "
+            f"images ({sum(1 for y in ys if not y.any())} of them authentic; splice, copy-move, "
+            f"removal; JPEG, 512 px), {CELLS_PER_IMAGE} cells each, L2 {args.l2}; cues left "
+            f"out: {', '.join(args.drop) or 'none'}; logit moved so that "
+            f"{100 * combined.AUTHENTIC_SHARE:.0f} % of the authentic images' cells reach 0.5"
         ),
-        "with_model": combined.fit(xs, ys, combined.CUES, args.l2),
-        "without_model": combined.fit(
-            xs, ys, tuple(c for c in combined.CUES if c != "model"), args.l2
-        ),
+        "with_model": combined.fit(xs, ys, cues, args.l2),
+        "without_model": combined.fit(xs, ys, tuple(c for c in cues if c != "model"), args.l2),
     }
     print(json.dumps(result, indent=1))
     if args.select:

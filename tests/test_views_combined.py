@@ -9,7 +9,7 @@ from PIL import Image
 
 from ncl_core.evidence import Evidence
 from ncl_core.views import VIEWS, compute_view
-from ncl_core.views.combined import CUES, fit, load_weights, ranks
+from ncl_core.views.combined import CUES, FEATURES, fit, load_weights, ranks
 
 
 def _jpeg(image: np.ndarray, quality: int) -> bytes:
@@ -38,9 +38,10 @@ def test_ranks_are_in_0_1_and_a_constant_map_is_a_half():
 def test_stored_weights_are_plain_numbers_for_every_cue():
     stored = load_weights()
     for key in ("with_model", "without_model"):
-        assert set(stored[key]["weights"]) == set(CUES)
+        assert set(stored[key]["weights"]) == set(FEATURES)
         assert isinstance(stored[key]["bias"], float)
     assert stored["without_model"]["weights"]["model"] == 0.0
+    assert stored["without_model"]["weights"]["model:value"] == 0.0
 
 
 def test_combined_map_is_image_sized_and_uses_the_model_map_when_given():
@@ -59,10 +60,11 @@ def test_combined_map_is_image_sized_and_uses_the_model_map_when_given():
 
 def test_fit_learns_the_informative_cue():
     rng = np.random.default_rng(0)
-    x = rng.uniform(0, 1, (4000, len(CUES))).astype(np.float32)
+    x = rng.uniform(0, 1, (4000, len(FEATURES))).astype(np.float32)
     y = (rng.uniform(0, 1, 4000) < x[:, 1]).astype(np.uint8)  # only ELA says anything
     w = fit([x], [y], CUES)["weights"]
-    assert w["ela"] > 2.0 and max(abs(w[c]) for c in CUES if c != "ela") < 0.5
+    assert w["ela"] > 2.0 and max(abs(w[f]) for f in FEATURES if f != "ela") < 0.5
+    assert set(w) == set(FEATURES) and len(CUES) < len(FEATURES)
 
 
 def test_analyze_writes_the_combined_map_with_the_model_as_a_cue(tmp_path, tiny_model_path):

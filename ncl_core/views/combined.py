@@ -7,7 +7,9 @@ discount what busy content alone lights up). Each is brought to a grid of at mos
 ``GRID`` cells a side and replaced by its rank within the image (0 = the least, 1 = the most
 suspicious cell of that cue), so that cues of different scales and images of different
 contrasts meet on one footing; a cue the image does not have (a PNG's DQ, no model) is a
-constant, which moves no cell against another. A logistic regression on those ranks, fitted on
+constant, which moves no cell against another. The values of the cues whose maps mean the same
+in every image (the model's probability, ELA, noise, DQ) are features too, so that an image
+with no strong cue stays dimmer. A logistic regression on those features, fitted on
 synthetic forgeries (``fit``) and stored as plain numbers in ``combined.json`` beside this
 module (one weight set with the model's map, one without), gives each cell a probability of
 being manipulated; the map is that probability back at the image's size. No position enters:
@@ -16,7 +18,7 @@ the combiner sees what each cue says about a cell, never where the cell is.
 Each cue's share of the map, reported in the summary and the details, is its weight times the
 spread of its ranks in this image, over the sum of those: how much of the map's variation that
 cue makes. The map is a probability per cell moved by one shift of the logit, stored with the
-weights, so that 0.5 is the threshold that localised best on the synthetic forgeries.
+weights, so that one cell in ten of the authentic photos it was fitted on reaches 0.5.
 """
 
 from __future__ import annotations
@@ -39,6 +41,11 @@ from ncl_core.views.base import (
 )
 
 CUES = ("model", "ela", "noise", "dq", "texture")
+# Each cue's rank within the image, and for the cues whose map has a meaning across images
+# (a probability, an error level on a fixed floor) its value too: ranks say where in the image,
+# values let a strong cue count more than a weak one and an image with no evidence stay dim.
+VALUED = ("model", "ela", "noise", "dq")
+FEATURES = CUES + tuple(f"{c}:value" for c in VALUED)
 CUE_TITLES = {
     "model": "model",
     "ela": "ELA",
@@ -49,6 +56,7 @@ CUE_TITLES = {
 GRID = 256  # cells on the longer side
 TEXTURE_SIDE = 5  # cells
 WEIGHTS_FILE = Path(__file__).with_name("combined.json")
+AUTHENTIC_SHARE = 0.10  # of the fitting data's authentic cells at or above 0.5
 
 
 @lru_cache(maxsize=1)
@@ -117,27 +125,32 @@ def cue_maps(
 
 
 def features(maps: dict[str, np.ndarray | None]) -> np.ndarray:
-    """Per cell, the rank of each cue in ``CUES`` order: (rows, cols, len(CUES))."""
+    """Per cell, ``FEATURES`` in order: each cue's rank (0.5 where the image does not have
+    the cue), then the values of the ``VALUED`` cues (0 where missing): (rows, cols, n)."""
     shape = next(m.shape for m in maps.values() if m is not None)
-    return np.stack(
-        [ranks(maps[c]) if maps[c] is not None else np.full(shape, 0.5, np.float32) for c in CUES],
-        axis=-1,
-    )
+    cols = [
+        ranks(maps[c]) if maps[c] is not None else np.full(shape, 0.5, np.float32) for c in CUES
+    ]
+    cols += [
+        np.clip(maps[c], 0.0, 1.0) if maps[c] is not None else np.zeros(shape, np.float32)
+        for c in VALUED
+    ]
+    return np.stack(cols, axis=-1).astype(np.float32)
 
 
 def combine(x: np.ndarray, weights: dict[str, Any]) -> np.ndarray:
-    w = np.array([float(weights["weights"].get(c, 0.0)) for c in CUES], np.float32)
+    w = np.array([float(weights["weights"].get(f, 0.0)) for f in FEATURES], np.float32)
     z = x @ w + np.float32(weights["bias"])
     return (1.0 / (1.0 + np.exp(-np.clip(z, -30, 30)))).astype(np.float32)
 
 
 def shares(x: np.ndarray, weights: dict[str, Any]) -> dict[str, float]:
-    """Each cue's share of the map's variation in this image (sums to 1)."""
+    """Each cue's share of the map's variation in this image (sums to 1): its features'
+    weights times their spread here."""
     flat = x.reshape(-1, x.shape[-1])
-    raw = {
-        c: abs(float(weights["weights"].get(c, 0.0))) * float(flat[:, i].std())
-        for i, c in enumerate(CUES)
-    }
+    raw = {c: 0.0 for c in CUES}
+    for i, f in enumerate(FEATURES):
+        raw[f.split(":")[0]] += abs(float(weights["weights"].get(f, 0.0))) * float(flat[:, i].std())
     total = sum(raw.values())
     return {c: (v / total if total > 0 else 0.0) for c, v in raw.items()}
 
@@ -186,12 +199,13 @@ def compute(
 def fit(
     xs: list[np.ndarray], ys: list[np.ndarray], cues: tuple[str, ...], l2: float = 1e-3
 ) -> dict[str, Any]:
-    """Logistic regression (Newton's method) of the cells' labels on their cue ranks.
+    """Logistic regression (Newton's method) of the cells' labels on their features.
 
-    ``xs``: per image (cells, len(CUES)) features; ``ys``: (cells,) 0/1 labels; ``cues``: the
-    cues it may use (the others get weight 0).
+    ``xs``: per image (cells, len(FEATURES)); ``ys``: (cells,) 0/1 labels; ``cues``: the cues
+    whose features it may use (the others get weight 0).
     """
-    idx = [CUES.index(c) for c in cues]
+    names = [f for f in FEATURES if f.split(":")[0] in cues]
+    idx = [FEATURES.index(f) for f in names]
     x = np.concatenate([a[:, idx] for a in xs]).astype(np.float64)
     y = np.concatenate(ys).astype(np.float64)
     a = np.hstack([x, np.ones((len(x), 1))])
@@ -206,19 +220,29 @@ def fit(
         beta -= step
         if float(np.abs(step).max()) < 1e-8:
             break
-    # The map is moved (the bias only: rankings unchanged) so that 0.5 is the cell threshold
-    # that localises best (pooled F1) on the fitting data: a probability per cell stays low
-    # where manipulated regions are a small part of each image, and would mark nothing.
+    # The map is moved (the bias only: rankings unchanged) so that 0.5 is a level that
+    # ``AUTHENTIC_SHARE`` of the cells of the authentic images among the fitting data reach (a
+    # probability per cell stays low where manipulated regions are a small part of each image,
+    # and would mark nothing); without authentic images, the threshold of the best pooled F1.
     z = a @ beta
-    cuts = np.quantile(z, np.linspace(0.5, 0.995, 100))
     positives = float(y.sum())
+    cuts = np.quantile(z, np.linspace(0.5, 0.995, 100))
     f1 = [2 * float(y[z >= t].sum()) / max(float((z >= t).sum()) + positives, 1.0) for t in cuts]
-    shift = float(cuts[int(np.argmax(f1))])
-    weights = {c: 0.0 for c in CUES}
-    weights.update({c: round(float(b), 4) for c, b in zip(cues, beta[:-1])})
+    clean = np.concatenate(
+        [np.zeros(len(b), bool) if b.any() else np.ones(len(b), bool) for b in ys]
+    )
+    if clean.any():
+        shift = float(np.quantile(z[clean], 1.0 - AUTHENTIC_SHARE))
+    else:
+        shift = float(cuts[int(np.argmax(f1))])
+    weights = {f: 0.0 for f in FEATURES}
+    weights.update({f: round(float(b), 4) for f, b in zip(names, beta[:-1])})
     return {
         "weights": weights,
         "bias": round(float(beta[-1]) - shift, 4),
         "shift": round(-shift, 4),
         "fit_best_f1": round(max(f1), 4),
+        "fit_f1_at_half": round(
+            2 * float(y[z >= shift].sum()) / max(float((z >= shift).sum()) + positives, 1.0), 4
+        ),
     }
