@@ -175,7 +175,8 @@ def compute(
     full = cv2.resize(cells, (w, h), interpolation=cv2.INTER_LINEAR)
     np.clip(full, 0.0, 1.0, out=full)
     part = shares(x, weights)
-    used = [c for c in CUES if maps[c] is not None]
+    weighed = {f.split(":")[0] for f, v in weights["weights"].items() if float(v) != 0.0}
+    used = [c for c in CUES if maps[c] is not None and c in weighed]
     text = ", ".join(
         f"{CUE_TITLES[c]} {100 * part[c]:.0f} %" for c in sorted(used, key=lambda c: -part[c])
     )
