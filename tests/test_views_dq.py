@@ -84,3 +84,19 @@ def test_dq_of_a_jpeg_compressed_once_is_blank_and_a_png_is_not_judged():
     Image.fromarray(_textured(96, 96, seed=2)).save(buf, "PNG")
     png = compute_view("dq", Evidence.from_bytes(buf.getvalue(), "p.png"))
     assert not png.applicable and "not a JPEG file" in png.summary
+
+
+def test_dq_of_a_large_file_is_computed_on_a_bounded_window(monkeypatch):
+    import ncl_core.views.dq as dq
+
+    data, _ = _forged()
+    full = compute_view("dq", Evidence.from_bytes(data, "f.jpg"))
+    monkeypatch.setattr(dq, "MAX_PIXELS", 160 * 200)  # the file is 256 x 320
+    bounded = compute_view("dq", Evidence.from_bytes(data, "f.jpg"))
+    x, y, w, h = bounded.details["window_xywh"]
+    assert w * h <= 160 * 200 and x % 8 == y % 8 == 0
+    assert "computed on the centred" in bounded.summary
+    m = bounded.map
+    assert m[:y].max() == 0 and m[y + h :].max() == 0  # outside the window: blank
+    inner = m[y : y + h, x : x + w]
+    assert inner.mean() > 0 and full.map.shape == m.shape

@@ -64,6 +64,9 @@ MIN_NONZERO = 0.05  # a frequency whose coefficients are this rarely non-zero sa
 LLR_CLIP = 3.0  # per coefficient, nats
 WINDOW_BLOCKS = 3
 CALIBRATION_BLOCKS = 60_000  # blocks sampled to model the distributions
+# The coefficients of at most this many pixels (a centred window on the 8 x 8 grid) are
+# computed: the rest of a larger file stays blank, so memory does not grow with the image.
+MAX_PIXELS = 16_000_000
 _EPS = 1e-4
 
 
@@ -91,7 +94,7 @@ def read_luma(data: bytes) -> tuple[np.ndarray, int]:
         with Image.open(io.BytesIO(data), formats=READABLE_FORMATS) as im:
             im.draft("L", im.size)
             orientation = int(im.getexif().get(0x0112, 1) or 1)
-            luma = np.asarray(im.convert("L"), dtype=np.float32)
+            luma = np.asarray(im.convert("L"))  # uint8: float copies are made of a window
     except Exception as exc:
         raise NotApplicable(f"the JPEG cannot be decoded ({type(exc).__name__})") from exc
     return luma, orientation
@@ -195,6 +198,17 @@ def dq_blocks(luma: np.ndarray, q_table: np.ndarray) -> tuple[np.ndarray, list[d
     return (1.0 / (1.0 + np.exp(-np.clip(smooth, -30, 30)))).astype(np.float32), used
 
 
+def analysed_window(height: int, width: int) -> tuple[int, int, int, int]:
+    """(y, x, height, width) of the part of the file whose coefficients are computed: all of
+    it up to ``MAX_PIXELS``, else a centred window of that size on the 8 x 8 grid."""
+    full_h, full_w = height // 8 * 8, width // 8 * 8
+    if full_h * full_w <= MAX_PIXELS:
+        return 0, 0, full_h, full_w
+    scale = (MAX_PIXELS / (full_h * full_w)) ** 0.5
+    wh, ww = int(full_h * scale) // 8 * 8, int(full_w * scale) // 8 * 8
+    return (full_h - wh) // 16 * 8, (full_w - ww) // 16 * 8, wh, ww
+
+
 def compute(source: Evidence | np.ndarray) -> ViewResult:
     ev = as_evidence(source)
     if ev.data is None:
@@ -207,23 +221,27 @@ def compute(source: Evidence | np.ndarray) -> ViewResult:
     q_table = tables.get(0)
     if q_table is None:
         q_table = next(iter(tables.values()))
-    blocks, used = dq_blocks(luma, q_table)
+    y0, x0, wh, ww = analysed_window(*luma.shape)
+    window, used = dq_blocks(luma[y0 : y0 + wh, x0 : x0 + ww], q_table)
+    blocks = np.zeros((luma.shape[0] // 8, luma.shape[1] // 8), np.float32)
+    blocks[y0 // 8 : y0 // 8 + window.shape[0], x0 // 8 : x0 // 8 + window.shape[1]] = window
     blocks = _oriented(blocks, orientation)
     h, w = ev.image.shape[:2]
     fh, fw = (luma.shape[1], luma.shape[0]) if orientation in (5, 6, 7, 8) else luma.shape
     if (fh, fw) == (h, w):
         dq_map = upsample_blocks(blocks, 8, h, w)
-    else:  # a scaled-down copy of the image: the file's blocks resized to it
-        full = upsample_blocks(blocks, 8, fh, fw)
-        dq_map = cv2.resize(full, (w, h), interpolation=cv2.INTER_AREA)
+    else:  # a scaled-down copy of the image: the file's blocks resized to it, one step
+        dq_map = cv2.resize(blocks, (w, h), interpolation=cv2.INTER_NEAREST)
     details: dict[str, object] = {"frequencies": used, "orientation": orientation}
+    if (wh, ww) != (luma.shape[0] // 8 * 8, luma.shape[1] // 8 * 8):
+        details["window_xywh"] = [x0, y0, ww, wh]
     if not used:
         summary = (
             "no trace of aligned double JPEG compression (compressed once, or the first "
             "compression is hidden by the second or sat on another grid): the map is blank"
         )
         details["double_compressed"] = False
-        return ViewResult("dq", dq_map, summary, True, details)
+        return ViewResult("dq", dq_map, summary + _window_note(details), True, details)
     steps = sorted({u["first_step"] for u in used[:3]})
     strong = float((blocks >= 0.9).mean())
     share = float(np.mean([u["double_share"] for u in used]))
@@ -233,4 +251,14 @@ def compute(source: Evidence | np.ndarray) -> ViewResult:
         f"fit it): {100 * strong:.1f} % of the image looks compressed once (p >= 0.9)"
     )
     details.update(double_compressed=True, single_fraction=round(strong, 5))
-    return ViewResult("dq", dq_map, summary, True, details)
+    return ViewResult("dq", dq_map, summary + _window_note(details), True, details)
+
+
+def _window_note(details: dict[str, object]) -> str:
+    if "window_xywh" not in details:
+        return ""
+    x, y, w, h = details["window_xywh"]  # type: ignore[misc]
+    return (
+        f" [computed on the centred {w} x {h} px of the file (at most "
+        f"{MAX_PIXELS / 1e6:g} MP); the rest of the map is blank]"
+    )
