@@ -204,7 +204,7 @@ def summarize(rows: list[dict[str, Any]], threshold: float) -> dict[str, Any]:
             s["false_alarm_ci"] = _boot(alarms, np.mean)
             s["border_profile"] = np.nanmean([r["border"] for r in auth], axis=0).tolist()
         out[set_name] = s
-    forged = [r for r in rows if r["tampered"] and r["set"].startswith("nist16")]
+    forged = [r for r in rows if r["tampered"] and r["set"] == "nist16-B"]
     auth = [r for r in rows if not r["tampered"]]
     if forged and auth:
         scores = [r["score"] for r in forged + auth]
