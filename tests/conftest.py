@@ -8,11 +8,11 @@ import torch
 from tiny import NARROW_CONFIG, TINY_CONFIG
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-# One torch thread in the tests and in every process they start: on a 2-core machine the
-# tests' own threads and torch's would otherwise fight (one learning-rate test took 47 s with
-# the default threads and 23.5 s with one).
+# At most two torch threads here, one in every process the tests start: processes that run
+# beside the suite (CLI runs, DDP workers) would otherwise fight it for a 2-core machine's
+# cores. (The whole suite, quiet 2-core Xeon: 5 min 31 s with one thread here.)
 os.environ.setdefault("OMP_NUM_THREADS", "1")
-torch.set_num_threads(1)
+torch.set_num_threads(min(2, torch.get_num_threads()))
 
 
 @pytest.fixture(autouse=True)
