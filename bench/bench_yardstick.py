@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from ncl_core.artifacts import border_distance
 from ncl_core.data.datasets import scan_dataset
 from ncl_core.data.io import ImageReadError
 from ncl_core.evaluate import read_pair
@@ -52,10 +53,7 @@ BORDER_BANDS = (0.0, 0.05, 0.15, 0.3, 0.5)  # distance to the nearest edge / sho
 def border_profile(prob: np.ndarray) -> list[float]:
     """Mean probability in bands of distance to the nearest image edge (fraction of the
     shorter side): the outermost band first, the centre last."""
-    h, w = prob.shape
-    ys = np.minimum(np.arange(h), np.arange(h)[::-1])[:, None]
-    xs = np.minimum(np.arange(w), np.arange(w)[::-1])[None, :]
-    dist = np.minimum(ys, xs) / min(h, w)
+    dist = border_distance(*prob.shape) / min(prob.shape)
     out = []
     for lo, hi in zip(BORDER_BANDS[:-1], BORDER_BANDS[1:]):
         band = (dist >= lo) & (dist < hi)
@@ -110,9 +108,7 @@ class Scorer:
     def __call__(self, image: np.ndarray, path: Path) -> tuple[np.ndarray, float]:
         if self.spec == "centre":
             h, w = image.shape[:2]
-            ys = np.minimum(np.arange(h), np.arange(h)[::-1])[:, None]
-            xs = np.minimum(np.arange(w), np.arange(w)[::-1])[None, :]
-            prob = (2 * np.minimum(ys, xs) / min(h, w)).astype(np.float32)
+            prob = (2 * border_distance(h, w) / min(h, w)).astype(np.float32)
             return prob, image_score(prob)
         if self.spec == "texture":
             import cv2

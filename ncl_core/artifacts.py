@@ -29,6 +29,13 @@ _MIN_BINS = 8
 _OVERSAMPLE = 8
 
 
+def border_distance(height: int, width: int) -> np.ndarray:
+    """Each pixel's distance in px to the nearest edge, ``min(y, x, h-1-y, w-1-x)``."""
+    ys = np.minimum(np.arange(height), np.arange(height)[::-1])
+    xs = np.minimum(np.arange(width), np.arange(width)[::-1])
+    return np.minimum(ys[:, None], xs[None, :])
+
+
 def border_profile(prob: np.ndarray, band: int = 16, bands: int | None = None) -> list[float]:
     """Mean of ``prob`` by bands of distance to the nearest edge, border first.
 
@@ -42,10 +49,7 @@ def border_profile(prob: np.ndarray, band: int = 16, bands: int | None = None) -
         raise ValueError(f"expected a non-empty 2-D map, got shape {prob.shape}")
     if band < 1:
         raise ValueError("band must be at least 1 px")
-    h, w = prob.shape
-    ys = np.minimum(np.arange(h), np.arange(h)[::-1])
-    xs = np.minimum(np.arange(w), np.arange(w)[::-1])
-    index = np.minimum(ys[:, None], xs[None, :]) // band
+    index = border_distance(*prob.shape) // band
     count = int(index.max()) + 1 if bands is None else min(int(bands), int(index.max()) + 1)
     sums = np.bincount(index.ravel(), weights=prob.ravel())[:count]
     sizes = np.bincount(index.ravel())[:count]
