@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -144,6 +145,12 @@ def test_finetune_on_a_set_holds_part_of_it_out_and_records_the_set(
     assert {"f1", "auc", "floor_f1"} <= set(info.trained_on["baseline"])
     printed = capsys.readouterr()
     assert "before fine-tuning, the base model on the validation images" in printed.out
-    assert "F1 " in printed.err and " before, " in printed.err
+    # ... and the run ends with the table of both and the held-out images drawn by both.
+    table = printed.out[printed.out.index("before and after fine-tuning on 3 validation") :]
+    assert "F1 at 0.5" in table and "pixel AUC" in table and "the floor" in table
+    pictures = sorted(Path(table.split("side by side: ")[1].split()[0]).glob("*.png"))
+    assert 1 <= len(pictures) <= 3
+    strip = np.asarray(Image.open(pictures[0]))
+    assert strip.shape[1] > 3 * strip.shape[0]  # four panels side by side
     assert main(["finetune", "--set", "absent"]) == EXIT_USAGE
     assert "no labeled set named 'absent'" in capsys.readouterr().err

@@ -13,8 +13,16 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer, Slot
 from PySide6.QtGui import QFont
-from PySide6.QtWidgets import QLabel, QPlainTextEdit, QSplitter, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QLabel,
+    QPlainTextEdit,
+    QSplitter,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
 
+from app.training.comparison import BeforeAfterPanel
 from ncl_core.training.events import MAIN_LOSSES
 
 PLOT_INTERVAL_MS = 150
@@ -98,7 +106,12 @@ class TrainingMonitor(QWidget):
         self.log.setFont(QFont("monospace", 9))
         splitter = QSplitter(Qt.Orientation.Vertical)
         splitter.addWidget(self.plots)
-        splitter.addWidget(self.log)
+        # The log, and at the end of a fine-tune what it gained, share the lower pane.
+        self.comparison = BeforeAfterPanel()
+        self.lower = QTabWidget()
+        self.lower.addTab(self.log, "Log")
+        self.lower.addTab(self.comparison, "Before / after")
+        splitter.addWidget(self.lower)
         splitter.setSizes([600, 160])
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -117,6 +130,8 @@ class TrainingMonitor(QWidget):
         self.val_steps: list[int] = []
         self.val_values: dict[str, list[float]] = {key: [] for key in VAL_LABELS}
         self.log.clear()
+        self.comparison.clear()
+        self.lower.setCurrentWidget(self.log)
         self._dirty = True
         self.redraw()
 
@@ -155,6 +170,9 @@ class TrainingMonitor(QWidget):
             for key in self.val_values:
                 self.val_values[key].append(float(metrics.get(key, float("nan"))))
             self._dirty = True
+        elif kind == "comparison":
+            self.comparison.show_comparison(event)
+            self.lower.setCurrentWidget(self.comparison)
         if not self._timer.isActive():
             self._timer.start()
 

@@ -162,8 +162,9 @@ def train_printer() -> tuple[Callable[[dict[str, Any]], None], Callable[[], None
             return
         text = format_event(event)
         if text is not None:
-            # Validation results are the run's output (stdout); the rest is said on stderr.
-            out = sys.stdout if kind == "validation" else sys.stderr
+            # Validation results and the before/after are the run's output (stdout); the rest
+            # is said on stderr.
+            out = sys.stdout if kind in ("validation", "comparison") else sys.stderr
             text = "\n".join(shown(line) for line in text.split("\n"))  # no escape codes
             (bar.write if bar else print)(text, file=out)
         if kind == "start":

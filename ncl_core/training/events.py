@@ -21,6 +21,16 @@ from typing import Any, Literal, TypedDict
 MAIN_LOSSES = ("total", "ncl", "pc")
 # The validation metrics named in a validation's line, when present and finite.
 VALIDATION_SHOWN = ("f1", "best_f1", "floor_f1", "auc", "iou", "image_auc")
+# The figures of the table, in order, with the words a reader sees; ``floor_f1`` (F1 of
+# marking every pixel) is the same before and after, so it is shown once, beside F1.
+COMPARED = (
+    ("f1", "F1 at 0.5"),
+    ("best_f1", "F1 at the best threshold"),
+    ("auc", "pixel AUC"),
+    ("iou", "IoU at 0.5"),
+    ("image_auc", "image AUC"),
+    ("authentic_flagged_median", "flagged share of authentic images (median)"),
+)
 
 
 class _Timed(TypedDict, total=False):
@@ -116,6 +126,16 @@ class FinishedEvent(_Timed):
     duration_s: float
 
 
+class ComparisonEvent(_Timed):
+    """A fine-tune's before/after on its held-out images (``ncl_core.training.comparison``)."""
+
+    type: Literal["comparison"]
+    rows: list[dict[str, Any]]  # {"metric", "label", "before", "after"}
+    floor_f1: float | None
+    n_images: int
+    pictures: list[str]  # image | truth | before | after, one PNG per held-out image
+
+
 class FailedEvent(_Timed):
     type: Literal["failed"]
     message: str
@@ -131,6 +151,7 @@ TrainingEvent = (
     | LogEvent
     | DatasetEvent
     | CancelledEvent
+    | ComparisonEvent
     | FinishedEvent
     | FailedEvent
 )
@@ -196,8 +217,43 @@ def format_event(event: Mapping[str, Any]) -> str | None:
     if kind == "cancelled":
         folder = Path(event["checkpoint"]).parent
         return f"cancelled at step {event['step']}; resume with --resume {folder}"
+    if kind == "comparison":
+        text = format_comparison(event["rows"], event.get("floor_f1"), event.get("n_images"))
+        if event.get("pictures"):
+            text += f"\n  side by side: {Path(event['pictures'][0]).parent}"
+        return text
     if kind == "finished":
         return f"finished: model written to {event['model_path']}"
     if kind == "failed":
         return f"failed: {event['message']}"
     return None
+
+
+def comparison_rows(before: dict[str, Any], after: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per figure both measurements hold: ``{"metric", "label", "before", "after"}``."""
+    rows = []
+    for key, label in COMPARED:
+        b, a = before.get(key), after.get(key)
+        if _finite(b) and _finite(a):
+            rows.append({"metric": key, "label": label, "before": float(b), "after": float(a)})
+    return rows
+
+
+def format_comparison(rows: list[dict[str, Any]], floor: float | None, n_images: int | None) -> str:
+    """The table as text (the CLI prints it; the GUI shows the same rows in a table)."""
+    where = f" on {n_images} validation image(s)" if n_images else " on the validation images"
+    lines = [f"before and after fine-tuning{where}:"]
+    width = max((len(r["label"]) for r in rows), default=10)
+    lines.append(f"  {'':{width}}  {'before':>7}  {'after':>7}  {'change':>7}")
+    for r in rows:
+        change = r["after"] - r["before"]
+        lines.append(
+            f"  {r['label']:{width}}  {r['before']:7.3f}  {r['after']:7.3f}  {change:+7.3f}"
+        )
+    if _finite(floor):
+        lines.append(f"  (marking every pixel scores F1 {floor:.3f}: the floor)")
+    return "\n".join(lines)
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, (int, float)) and math.isfinite(value)

@@ -32,10 +32,12 @@ from ncl_core.distributed import (
     init_process_group,
     is_peer_failure,
 )
-from ncl_core.errors import TrainingError
+from ncl_core.errors import NCLError, TrainingError
 from ncl_core.fsutil import atomic_write_text, remove_stale_temp_files, shorten_name
+from ncl_core.modelfile import load_model
 from ncl_core.paths import runs_dir
 from ncl_core.training import events as ev
+from ncl_core.training.comparison import PICTURES_DIR, draw_before_after
 from ncl_core.training.config import TrainConfig
 from ncl_core.training.datasets import (
     EpochBatches,
@@ -69,17 +71,6 @@ def _time_is_up(config: TrainConfig, checkpoint: dict[str, Any]) -> bool:
     if checkpoint.get("time_up"):
         return True
     return float(checkpoint.get("elapsed_s", 0.0)) >= 60.0 * config.time_limit_min - 1.0
-
-
-def before_after(before: dict[str, float], after: dict[str, float]) -> str:
-    """One line: what fine-tuning gained on the validation images."""
-
-    def pair(key: str) -> str:
-        b, a = before.get(key, math.nan), after.get(key, math.nan)
-        return f"{b:.3f} before, {a:.3f} after"
-
-    floor = after.get("floor_f1", before.get("floor_f1", math.nan))
-    return f"on the validation images: F1 {pair('f1')} (floor {floor:.3f}); pixel AUC {pair('auc')}"
 
 
 def default_model_path(run_dir: Path, name: str) -> Path:
@@ -238,8 +229,8 @@ class Trainer:
             self._keeper.save_model(run, progress.best_metrics)
             if run.val_set is None:
                 self._log("no validation set: the final weights were saved", "warning")
-        if progress.baseline and progress.best_metrics:
-            self._log(before_after(progress.baseline, progress.best_metrics))
+        if progress.baseline and progress.best_metrics and self.dist.is_main:
+            self._compare(run)
         self._emit(
             ev.FinishedEvent(
                 type="finished",
@@ -253,6 +244,35 @@ class Trainer:
         )
         barrier(self.dist)  # every process returns once the model file is there
         return run.model_path
+
+    def _compare(self, run: RunState) -> None:
+        """A fine-tune's before/after on its held-out images: the table of both validations,
+        and a few held-out images drawn by the base model and the kept one."""
+        progress = run.progress
+        pictures: list[str] = []
+        try:
+            base, _ = load_model(self.config.base_model)
+            tuned, _ = load_model(run.model_path)
+            pictures = draw_before_after(
+                base, tuned, run.val_set, self.run_dir / PICTURES_DIR, device="cpu"
+            )
+        except (
+            OSError,
+            ValueError,
+            RuntimeError,
+            NCLError,
+        ) as exc:  # the table still says the gain
+            self._log(f"the before/after pictures could not be drawn: {exc}", "warning")
+        floor = progress.best_metrics.get("floor_f1", progress.baseline.get("floor_f1"))
+        self._emit(
+            ev.ComparisonEvent(
+                type="comparison",
+                rows=ev.comparison_rows(progress.baseline, progress.best_metrics),
+                floor_f1=floor if isinstance(floor, float) else None,
+                n_images=len(run.val_set),
+                pictures=pictures,
+            )
+        )
 
     def _setup(self) -> RunState:
         """Run folder, device, process group, network, data, optimizer; a resumed run's

@@ -79,3 +79,43 @@ def test_an_uncalibrated_fine_tuned_model_says_so_beside_the_score(
     label = view.panel.finding_label
     assert "fine-tuned model, not calibrated" in label.text()
     assert "ncl-forensics calibrate" in label.toolTip()
+
+
+def test_a_fine_tune_ends_with_its_before_after_table_and_pictures(qtbot, window, tmp_path):
+    import numpy as np
+
+    from ncl_core.render import save_png
+    from ncl_core.training.comparison import side_by_side
+    from ncl_core.training.events import comparison_rows
+
+    monitor = window.training.monitor
+    rng = np.random.default_rng(0)
+    truth = np.zeros((48, 64), bool)
+    truth[10:30, 20:40] = True
+    picture = side_by_side(
+        rng.integers(0, 255, (48, 64, 3), dtype=np.uint8), truth, rng.random((48, 64)), truth * 0.9
+    )
+    save_png(tmp_path / "01-x.png", picture, durable=False)
+    rows = comparison_rows({"f1": 0.10, "auc": 0.60}, {"f1": 0.25, "auc": 0.71, "iou": 0.2})
+    assert [r["metric"] for r in rows] == ["f1", "auc"]  # only figures both hold
+    monitor.add_event(
+        {
+            "type": "comparison",
+            "rows": rows,
+            "floor_f1": 0.12,
+            "n_images": 7,
+            "pictures": [str(tmp_path / "01-x.png"), str(tmp_path / "missing.png")],
+        }
+    )
+    panel = monitor.comparison
+    assert monitor.lower.currentWidget() is panel  # shown when it arrives
+    assert "7 validation image(s)" in panel.caption.text() and "0.120" in panel.caption.text()
+    cells = [[panel.table.item(r, c).text() for c in range(4)] for r in range(2)]
+    assert cells[0] == ["F1 at 0.5", "0.100", "0.250", "+0.150"]
+    assert cells[1][0] == "pixel AUC" and cells[1][3] == "+0.110"
+    first, missing = panel.picture_labels
+    assert first.pixmap().width() == picture.shape[1]
+    assert "could not be read" in missing.text()
+    monitor.reset()  # a new run starts empty, on its log
+    assert panel.table.rowCount() == 0 and not panel.picture_labels
+    assert monitor.lower.currentWidget() is monitor.log
