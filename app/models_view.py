@@ -10,7 +10,7 @@ from pathlib import Path
 
 import platformdirs
 from PySide6.QtCore import Qt, Signal, Slot
-from PySide6.QtGui import QFont
+from PySide6.QtGui import QFont, QPalette
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QFileDialog,
@@ -32,6 +32,7 @@ from app.model_state import ModelState
 from ncl_core.errors import EvidenceFolderError
 from ncl_core.modelfile import ModelInfo
 from ncl_core.outputs import default_output_folder, refuse_inside_evidence
+from ncl_core.training.events import comparison_rows
 
 COLUMNS = (
     "",
@@ -40,6 +41,7 @@ COLUMNS = (
     "Trained on",
     "F1 / floor",
     "AUC",
+    "Gain (same images)",
     "Measured on",
     "Created",
     "SHA-256",
@@ -79,6 +81,25 @@ def measured_on_text(info: ModelInfo) -> str:
     sets = info.trained_on.get("validation") or []
     where = f" of {Path(str(sets[0])).name}" if sets else ""
     return f"{int(n)} image(s){where}" + (f" +{len(sets) - 1}" if len(sets) > 1 else "")
+
+
+def gain_text(info: ModelInfo) -> str:
+    """A fine-tune's F1 at 0.5 before and after, both on its own validation images (the base
+    model was measured on them before the first step); "–" for a model trained from scratch."""
+    before = (info.trained_on.get("baseline") or {}).get("f1")
+    after = info.metrics.get("f1")
+    if not isinstance(before, (int, float)) or not isinstance(after, (int, float)):
+        return "–"
+    return f"F1 {before:.3f} → {after:.3f}"
+
+
+def comparable(a: ModelInfo, b: ModelInfo) -> bool | None:
+    """Whether the figures of two models come from the same validation images: True, False,
+    or None when a model file does not say which images (older files)."""
+    id_a, id_b = a.trained_on.get("validation_id"), b.trained_on.get("validation_id")
+    if not id_a or not id_b:
+        return None
+    return id_a == id_b
 
 
 class ModelsView(QWidget):
@@ -236,6 +257,7 @@ class ModelsView(QWidget):
                 trained_on_text(info),
                 f1_text(info),
                 _metric(info, "auc"),
+                gain_text(info),
                 measured_on_text(info),
                 info.created[:19].replace("T", " "),
                 info.sha256,
@@ -244,7 +266,12 @@ class ModelsView(QWidget):
                 item = QTableWidgetItem(value)
                 if col == 0:
                     item.setToolTip("active model")
-                if col in (4, 5, 6):
+                if col == 6:
+                    item.setToolTip(
+                        "a fine-tune's F1 before and after, both measured on its own "
+                        "validation images"
+                    )
+                if col in (4, 5, 7):
                     item.setToolTip(
                         "validation figures at the model's best step; compare models only on "
                         "the same images (ncl-forensics eval)"
@@ -264,11 +291,33 @@ class ModelsView(QWidget):
         if not rows or rows[0].row() >= len(self.infos):
             self.details.clear()
             return
-        self.details.setPlainText(model_details(self.infos[rows[0].row()]))
+        selected = self.infos[rows[0].row()]
+        self._mark_comparable(selected)
+        self.details.setPlainText(model_details(selected, self.models.info))
+
+    def _mark_comparable(self, selected: ModelInfo) -> None:
+        """Grey the figures of the models measured on other images than the selected one's:
+        side by side in one table, they would invite a comparison they cannot bear."""
+        grey = self.palette().color(QPalette.ColorRole.PlaceholderText)
+        normal = self.palette().color(QPalette.ColorRole.Text)
+        for row, info in enumerate(self.infos):
+            same = info is selected or comparable(info, selected) is True
+            for col in (4, 5):
+                item = self.table.item(row, col)
+                if item is None:
+                    continue
+                item.setForeground(normal if same else grey)
+                item.setToolTip(
+                    "measured on the same validation images as the selected model"
+                    if same
+                    else "measured on other images than the selected model: not comparable "
+                    "with its figures (ncl-forensics eval measures both on the same images)"
+                )
 
 
-def model_details(info: ModelInfo) -> str:
-    """A readable account of one model: file, network, provenance, validation metrics."""
+def model_details(info: ModelInfo, active: ModelInfo | None = None) -> str:
+    """A readable account of one model: file, network, provenance, validation metrics, what
+    a fine-tune gained and, on the same images only, how it compares with the active model."""
     c = info.config
     lines = [
         f"{info.name}{'  (bundled starter model)' if info.bundled else ''}",
@@ -306,6 +355,32 @@ def model_details(info: ModelInfo) -> str:
         lines.append(f"  {key:<20} {shown}")
     if not info.metrics:
         lines.append("  –")
+    baseline = info.trained_on.get("baseline") or {}
+    if baseline:
+        lines += ["", "before and after fine-tuning, on the same validation images"]
+        for row in comparison_rows(baseline, info.metrics):
+            lines.append(
+                f"  {row['label']:<44} {row['before']:.4f} → {row['after']:.4f} "
+                f"({row['after'] - row['before']:+.4f})"
+            )
+    if active is not None and active.sha256 != info.sha256:
+        lines += ["", f"compared with the active model ({active.name})"]
+        same = comparable(info, active)
+        if same:
+            for row in comparison_rows(active.metrics, info.metrics):
+                lines.append(
+                    f"  {row['label']:<44} {row['after']:.4f} (active {row['before']:.4f})"
+                )
+        else:
+            lines.append(
+                "  not comparable here: "
+                + (
+                    "measured on other images"
+                    if same is False
+                    else "the files do not say on which images"
+                )
+                + "; measure both with ncl-forensics eval on the same images"
+            )
     if info.train_config:
         lines += ["", "training settings", json.dumps(info.train_config, indent=2, default=str)]
     return "\n".join(lines)

@@ -276,3 +276,25 @@ def test_bundled_samples_form_a_dataset():
             image, _ = read_image(sample.image)
             mask, _ = read_mask(sample.mask, image.shape[:2], image_path=sample.image)
             assert 0.02 <= mask.mean() <= 0.35
+
+
+def test_the_validation_id_names_the_images_and_how_they_are_shown(tmp_path, tiny_dataset):
+    """Two models' figures are comparable only on the same validation images: the id in each
+    model file says which, whatever folder holds them."""
+    import shutil
+
+    from ncl_core.data.datasets import SegmentationDataset, scan_dataset
+    from ncl_core.training.datasets import validation_id
+
+    samples = scan_dataset(tiny_dataset).samples
+
+    def vid(found, size=64, native=False):
+        return validation_id([SegmentationDataset(found, size, train=False, native=native)])
+
+    assert vid(samples) == vid(list(reversed(samples)))  # order does not matter
+    copy = tmp_path / "copy"
+    shutil.copytree(tiny_dataset, copy)
+    assert vid(scan_dataset(copy).samples) == vid(samples)  # nor the folder
+    assert vid(samples[:-1]) != vid(samples)  # one image fewer
+    assert vid(samples, size=128) != vid(samples)  # shown at another size
+    assert vid(samples, native=True) != vid(samples)

@@ -186,7 +186,32 @@ def build_datasets(cfg: TrainConfig, found: DataSources) -> TrainingData:
     )
     trained_on["n_train"] = len(train)
     trained_on["n_val"] = len(val) if val is not None else 0
+    if val is not None:
+        trained_on["validation_id"] = validation_id(val_parts)
     return TrainingData(train, val, trained_on)
+
+
+def validation_id(parts: list[Dataset]) -> str:
+    """A short digest naming the validation images and how they are shown to the network:
+    two models' figures are comparable only when it is the same. Labeled images count by name
+    and size (the same file in another folder is the same image); synthetic ones by their
+    photos, seed and number."""
+    digest = hashlib.sha256()
+    for part in parts:
+        if isinstance(part, SegmentationDataset):
+            digest.update(f"labeled:{'native' if part.native else part.size}\n".encode())
+            names = []
+            for sample in part.samples:
+                size = sample.image.stat().st_size if sample.image.exists() else -1
+                names.append(f"{sample.image.name}:{size}:{sample.mask is not None}")
+            digest.update("\n".join(sorted(names)).encode())
+        elif isinstance(part, SynthDataset):
+            c = part.config
+            digest.update(f"synthetic:{c.size}:{c.seed}:{part.length}\n".encode())
+            digest.update(
+                "\n".join(sorted(f"{p.parent.name}/{p.name}" for p in part.photos)).encode()
+            )
+    return digest.hexdigest()[:16]
 
 
 def leaf_datasets(dataset: Dataset) -> list[Dataset]:

@@ -72,3 +72,51 @@ def test_figures_stand_beside_their_floor_and_the_images_they_come_from():
     assert measured_on_text(starter) == "170 image(s) of nist16-A +1"
     assert measured_on_text(tuned) == "6 image(s)"
     assert measured_on_text(SimpleNamespace(metrics={}, trained_on={})) == "–"
+
+
+def test_figures_are_compared_only_when_measured_on_the_same_images(qtbot, window, tmp_path):
+    import torch
+
+    from ncl_core.config import ModelConfig
+    from ncl_core.model import NCLNet
+    from ncl_core.modelfile import ModelRegistry, save_model
+
+    from tiny import TINY_CONFIG
+
+    torch.manual_seed(0)
+    net = NCLNet(ModelConfig(**TINY_CONFIG))
+    registry = ModelRegistry()
+    infos = {}
+    for name, validation_id, metrics, baseline in (
+        ("base", "same", {"f1": 0.30, "auc": 0.70}, None),
+        ("tuned", "same", {"f1": 0.35, "auc": 0.74}, {"f1": 0.20, "auc": 0.65}),
+        ("other", "elsewhere", {"f1": 0.60, "auc": 0.90}, None),
+    ):
+        trained_on = {
+            "validation_id": validation_id,
+            **({"baseline": baseline} if baseline else {}),
+        }
+        path = tmp_path / f"{name}.safetensors"
+        save_model(path, net, name=name, metrics=metrics, trained_on=trained_on)
+        infos[name] = registry.import_model(path)
+    view = window.models_view
+    view.refresh()
+    n = len(registry.list())  # with the window's own test model
+    qtbot.waitUntil(lambda: view.table.rowCount() == n, timeout=10_000)
+    view.activate(infos["base"])
+    qtbot.waitUntil(lambda: window.models.info is not None and window.models.info.name == "base")
+    rows = {view.table.item(r, 1).text(): r for r in range(n)}
+    gain = view.table.item(rows["tuned"], 6).text()
+    assert gain == "F1 0.200 → 0.350" and view.table.item(rows["base"], 6).text() == "–"
+
+    view.table.selectRow(rows["tuned"])
+    assert "not comparable" in view.table.item(rows["other"], 4).toolTip()
+    assert "same validation images" in view.table.item(rows["base"], 4).toolTip()
+    details = view.details.toPlainText()
+    assert "before and after fine-tuning" in details and "0.2000 → 0.3500" in details
+    assert "F1 at 0.5" in details.split("compared with the active model (base)")[1]
+
+    view.table.selectRow(rows["other"])
+    details = view.details.toPlainText()
+    assert "not comparable here: measured on other images" in details
+    assert "not comparable" in view.table.item(rows["tuned"], 5).toolTip()
