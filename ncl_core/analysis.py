@@ -49,7 +49,12 @@ class Analysis:
         return copy
 
     def summary(self) -> dict[str, Any]:
-        """JSON-ready fields (no arrays)."""
+        """JSON-ready fields (no arrays). One threshold is named, the one the mask was made
+        at: an analysis seen at another threshold than it was computed with says that one in
+        its settings too."""
+        settings = dict(self.settings)
+        if "threshold" in settings:
+            settings["threshold"] = self.threshold
         return {
             "source": self.source,
             "sha256": self.sha256,
@@ -61,7 +66,7 @@ class Analysis:
             "area_fraction": self.area_fraction,
             "model_id": self.model_id,
             "model_sha256": self.model_sha256,
-            "settings": self.settings,
+            "settings": settings,
             "device": self.device,
             "duration_s": self.duration_s,
             "started_utc": self.started_utc,

@@ -33,6 +33,10 @@ def test_analysis_has_the_contract_fields(predictor, tmp_path):
     assert result.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
     assert result.model_sha256 == predictor.model_sha256 and result.device == "cpu"
     assert result.image_format == "JPEG" and result.settings["mode"] == "resize"
+    # Seen at another threshold, the record names that one, and only that one.
+    summary = result.with_threshold(0.7).summary()
+    assert summary["threshold"] == summary["settings"]["threshold"] == 0.7
+    assert result.summary()["settings"]["threshold"] == 0.3
 
 
 def test_tiled_and_resize_agree_when_neither_resamples(predictor):
