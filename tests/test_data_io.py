@@ -167,6 +167,19 @@ def test_palette_png_with_transparency_composited_on_white(tmp_path):
     assert any("transparency (50.0% of pixels)" in w for w in warnings)
 
 
+def test_transparency_is_named_only_where_a_pixel_is_transparent(tmp_path):
+    rgba = np.zeros((1000, 1000, 4), np.uint8)
+    rgba[..., 3] = 255  # an alpha channel, fully opaque: nothing to say
+    _, warnings = read_image(save(tmp_path / "opaque.png", rgba))
+    assert not any("transparency" in w for w in warnings)
+    rgba[0, 0, 3] = 0  # one pixel in a million: not "0.0%"
+    _, warnings = read_image(save(tmp_path / "one.png", rgba))
+    assert any("transparency (<0.1% of pixels)" in w for w in warnings)
+    rgba[:1, :, 3] = 0  # 0.1 %
+    _, warnings = read_image(save(tmp_path / "row.png", rgba))
+    assert any("transparency (0.1% of pixels)" in w for w in warnings)
+
+
 def test_rgba_partial_alpha_composited(tmp_path):
     rgba = np.zeros((4, 4, 4), np.uint8)
     rgba[..., 0] = 100

@@ -512,10 +512,10 @@ def _to_rgb(im: Image.Image, warnings: list[str]) -> np.ndarray:
         rgba = np.asarray(im.convert("RGBA"))
         alpha = rgba[:, :, 3:4].astype(np.float32) / 255.0
         transparent = float((alpha < 1.0).mean())
-        if transparent > 0:
-            warnings.append(
-                f"image has transparency ({transparent:.1%} of pixels); composited on white"
-            )
+        if transparent > 0:  # a fully opaque alpha channel changes nothing: no warning
+            share = f"{transparent:.1%}"
+            share = "<0.1%" if share == "0.0%" else share  # a few pixels of a large image
+            warnings.append(f"image has transparency ({share} of pixels); composited on white")
         # Composite on white: what viewers show, and what an analyst compares against.
         rgb = rgba[:, :, :3].astype(np.float32) * alpha + 255.0 * (1.0 - alpha)
         return np.clip(rgb + 0.5, 0, 255).astype(np.uint8)
