@@ -111,6 +111,7 @@ def row_items(row: dict[str, Any]) -> list[tuple[str, str]]:
         ("EXIF date", text(row.get("exif_datetime"))),
         ("EXIF GPS present", text(row.get("exif_has_gps"))),
         ("Metadata", text(row.get("metadata"))),
+        ("Content Credentials", text(row.get("content_credentials"))),
         ("Threshold", text(row.get("threshold"))),
         ("Analysed (UTC)", text(row.get("analysed_utc"))),
         ("Model time", duration),

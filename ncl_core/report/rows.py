@@ -47,6 +47,7 @@ ROW_FIELDS: tuple[str, ...] = (
     "exif_datetime",
     "exif_has_gps",
     "metadata",
+    "content_credentials",
     "score",
     "area_percent",
     "regions",

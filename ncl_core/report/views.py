@@ -1,4 +1,5 @@
-"""Forensic views in a batch report: metadata on every row, the chosen maps on each page.
+"""Forensic views in a batch report: metadata and Content Credentials on every row, the chosen
+maps on each page.
 
 Runs in the report's worker threads, beside the model (OpenCV releases the GIL). A view that
 does not apply, or fails, is a line in the row, never an error row.
@@ -65,17 +66,19 @@ def add_views(
     views: tuple[str, ...],
     model_map: np.ndarray | None = None,
 ) -> None:
-    """Fill ``metadata`` (always) and ``views`` / ``views_panel_path`` (the chosen views), from
-    the evidence the model analysed (the same bytes, not read again); ``model_map``, the
-    model's probability map, is one cue of the combined view."""
+    """Fill ``metadata`` and ``content_credentials`` (always) and ``views`` /
+    ``views_panel_path`` (the chosen views), from the evidence the model analysed (the same
+    bytes, not read again); ``model_map``, the model's probability map, is one cue of the
+    combined view."""
     if row.get("sha256_start") and evidence.file_sha256 not in (None, row["sha256_start"]):
         row["warnings"].append("the file changed between the model's analysis and the views")
-    names = ("metadata", *(v for v in views if v != "metadata"))
+    names = ("metadata", "c2pa", *(v for v in views if v not in ("metadata", "c2pa")))
     bounded, note = bounded_evidence(evidence) if views else (evidence, None)
     if note:
         row["warnings"].append(note)
     results = compute_views(names, bounded, {"combined": {"model_map": model_map}})
     row["metadata"] = results["metadata"].summary
+    row["content_credentials"] = results["c2pa"].summary
     if not views:
         return
     record: dict[str, Any] = {}

@@ -1,5 +1,5 @@
 """Classic forensic views beside the model: ELA, noise, JPEG, double quantisation, clone
-detection, metadata.
+detection, metadata, Content Credentials (C2PA).
 
 Each view is one module with ``compute(evidence, **params) -> ViewResult``; ``VIEWS`` is the
 one registry the CLI, the reports and the GUI read. A map is float32 H x W in [0, 1] of the
@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from ncl_core.views import clone, combined, dq, ela, jpeg, metadata, noise
+from ncl_core.views import c2pa, clone, combined, dq, ela, jpeg, metadata, noise
 from ncl_core.views.base import Evidence, NotApplicable, ViewResult, as_evidence
 
 
@@ -90,6 +90,15 @@ VIEWS: dict[str, View] = {
             False,
             "",
             "EXIF, XMP and IPTC; software, dates, thumbnail check; GPS on demand.",
+        ),
+        View(
+            "c2pa",
+            "Content Credentials (C2PA)",
+            c2pa.compute,
+            False,
+            "",
+            "The file's C2PA provenance manifest, validated offline: signer, generator, recorded "
+            "actions (AI generation among them), ingredients; whether it still matches the file.",
         ),
     )
 }
