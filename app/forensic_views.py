@@ -3,8 +3,8 @@
 The maps come from ``ncl_core.views`` (the GUI computes nothing itself), computed on the
 ``Evidence`` the Analysis view read and analysed: the file is not opened again. A view is
 computed in a job when it is first asked for, then kept per image, keyed by the file's SHA-256,
-so going back to an image or a view shows it at once. The metadata table is filled for every
-image.
+so going back to an image or a view shows it at once. The metadata table and the Content
+Credentials (C2PA) are filled for every image.
 """
 
 from __future__ import annotations
@@ -98,6 +98,13 @@ class ForensicViews(QGroupBox):
         self.meta_summary.setWordWrap(True)
         self.meta_summary.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         form.addRow("Metadata", self.meta_summary)
+        # Plain text: a manifest's strings come from the file and must not be read as HTML.
+        self.c2pa_label = QLabel("–")
+        self.c2pa_label.setTextFormat(Qt.TextFormat.PlainText)
+        self.c2pa_label.setWordWrap(True)
+        self.c2pa_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.c2pa_label.setToolTip(VIEWS["c2pa"].about)
+        form.addRow("Content Credentials", self.c2pa_label)
         self.gps_check = QCheckBox("Show GPS positions")
         self.gps_check.setToolTip("GPS tags are listed but their values hidden until asked for")
         self.gps_check.toggled.connect(self._on_gps)
@@ -182,6 +189,7 @@ class ForensicViews(QGroupBox):
     def _wanted(self) -> list[str]:
         names = [n for n in (self.shown(), self.beside()) if n and n != NCL]
         names.append(_GPS_KEY if self.gps_check.isChecked() else "metadata")
+        names.append("c2pa")
         done = self._cache.get(self.sha256 or "", {})
         return [n for n in dict.fromkeys(names) if n not in done]
 
@@ -291,6 +299,7 @@ class ForensicViews(QGroupBox):
         self.status_label.setText("\n".join(lines) or "the model's probability map")
 
     def _show_metadata(self) -> None:
+        self._show_credentials()
         key = _GPS_KEY if self.gps_check.isChecked() else "metadata"
         result = self.result(key) or self.result("metadata")
         self.table.setRowCount(0)
@@ -306,3 +315,11 @@ class ForensicViews(QGroupBox):
                 item.setToolTip(str(value))
                 self.table.setItem(i, j, item)
         self.table.resizeRowsToContents()
+
+    def _show_credentials(self) -> None:
+        result = self.result("c2pa")
+        if result is None:
+            self.c2pa_label.setText("reading…" if self.evidence else "–")
+            return
+        lines = result.details.get("lines") or [result.summary]
+        self.c2pa_label.setText("\n".join(str(line) for line in lines))

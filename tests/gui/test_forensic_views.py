@@ -66,7 +66,8 @@ def test_a_view_is_an_overlay_layer_computed_off_the_gui_thread_and_cached(
     panel.select(shown="ela")
     qtbot.waitUntil(lambda: panel.result("ela") is not None and not panel.is_busy())
     ela = panel.result("ela")
-    assert "MainThread" not in panel.computed_in and len(panel.computed_in) == 2
+    # metadata and Content Credentials for every image, then ELA
+    assert "MainThread" not in panel.computed_in and len(panel.computed_in) == 3
     qtbot.waitUntil(
         lambda: view.layers.heat_key == (id(ela.map), view.panel.cmap_combo.currentData())
     )
@@ -88,7 +89,7 @@ def test_a_view_is_an_overlay_layer_computed_off_the_gui_thread_and_cached(
     window.open_paths([forged_jpeg])
     wait_analysis(qtbot, view)
     qtbot.wait(100)
-    assert len(panel.computed_in) == 2
+    assert len(panel.computed_in) == 3
     assert panel.result("ela") is ela
 
 
