@@ -31,7 +31,7 @@ def add_parser(subparsers) -> None:
     p.add_argument(
         "--views",
         metavar="LIST",
-        help="forensic views beside the model, comma-separated: ela,noise,jpeg,dq,clone,combined,metadata "
+        help="forensic views beside the model, comma-separated: ela,noise,jpeg,dq,clone,combined,metadata,c2pa "
         "or all; with --out each map is written as <name>.<view>.png (8-bit grey, brighter = "
         "more suspicious) and each view's summary goes into the JSON",
     )

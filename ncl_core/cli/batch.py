@@ -34,8 +34,8 @@ def add_parser(subparsers) -> None:
     p.add_argument(
         "--views",
         metavar="LIST",
-        help="forensic views on each file's page, comma-separated: ela,noise,jpeg,dq,clone,combined,metadata "
-        "or all (every row gets the metadata summary regardless)",
+        help="forensic views on each file's page, comma-separated: ela,noise,jpeg,dq,clone,combined,metadata,c2pa "
+        "or all (every row gets the metadata and Content Credentials summaries regardless)",
     )
     p.add_argument(
         "--sign-key",
