@@ -115,6 +115,17 @@ def test_ela_of_a_compressed_image_left_alone_has_no_bright_region():
     assert result.map.mean() < 0.15
 
 
+def test_ela_says_a_tiny_typical_error_as_such_and_the_level_it_counts_from():
+    # Re-saved at its own quality, most blocks of a JPEG come back unchanged.
+    data = _jpeg(pattern(128, 128, seed=2, noise=2), 90)
+    result = compute_view("ela", Evidence(_decode(data), data))
+    assert result.details["median_error"] < 0.05
+    assert "typical error under 0.1 grey levels" in result.summary
+    assert "typical error 0.0" not in result.summary
+    assert "errs by 1 grey level or more" in result.summary  # not "3× the typical level"
+    assert "full brightness at 6.0 grey levels" in result.summary
+
+
 # -- noise ---------------------------------------------------------------------------------------
 def test_noise_map_lights_up_a_region_with_added_noise_and_flags_it():
     rng = np.random.default_rng(1)
@@ -415,4 +426,5 @@ def test_noise_is_not_judged_where_most_of_the_image_holds_no_noise():
     assert result.details["judged"] is False
     assert result.details["n_noisier"] == result.details["n_smoother"] == 0
     assert "not judged" in result.summary
+    assert "the map shows the noise level itself" in result.summary  # as it draws
     assert result.map[:64, :64].mean() > 0.9  # the map still shows where the noise is

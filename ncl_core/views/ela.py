@@ -171,11 +171,21 @@ def compute(
     scale = robust_scale(levels, floor=MIN_SCALE)
     median = float(np.median(levels))
     high = float(np.quantile(levels, 0.99))
-    # Share of the image with at least three times the typical error.
-    hot = float((levels >= max(3.0 * median, 1.0)).mean())
+    # Share of the image with at least three times the typical error (and at least a level).
+    limit = max(3.0 * median, 1.0)
+    hot = float((levels >= limit).mean())
+    # A re-save at the file's own quality leaves most blocks as they were: a typical error
+    # under 0.05 is said as such, not as "0.0" (nor is 3 x 0 a level to compare with).
+    typical = f"{median:.1f}" if median >= 0.05 else "under 0.1"
+    above = (
+        f"{limit:.1f} grey levels or more (3× the typical error)"
+        if 3.0 * median >= 1.0
+        else "1 grey level or more"
+    )
     summary = (
-        f"re-saved at quality {used} ({how}): typical error {median:.1f}, 99th percentile "
-        f"{high:.1f} grey levels; {100 * hot:.1f} % of the image errs at 3× the typical level"
+        f"re-saved at quality {used} ({how}): typical error {typical} grey levels, 99th "
+        f"percentile {high:.1f}; {100 * hot:.1f} % of the image errs by {above}; full "
+        f"brightness at {scale:.1f} grey levels"
     )
     details = {
         "quality": int(used),

@@ -112,7 +112,8 @@ def compute(
     if unjudged:
         summary += (
             "; most of the image holds no measurable noise (flat, or smoothed by compression), "
-            "so departures are not judged"
+            "so departures are not judged; the map shows the noise level itself (brighter: "
+            "more noise), not departures"
         )
     elif noisy or smooth:
         summary += (
