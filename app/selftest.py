@@ -108,6 +108,22 @@ def _steps(say):
             raise SelfTestError("Ed25519 signatures of report manifests do not check out")
         say("report signatures: Ed25519")
 
+    def content_credentials() -> None:
+        # c2pa-python's native library must be in the bundle, where the reader looks for it;
+        # a JPEG made in memory carries no manifest, and must read as such.
+        import io
+
+        from PIL import Image
+
+        from ncl_core.provenance import NONE, library_version, read_credentials
+
+        buffer = io.BytesIO()
+        Image.new("RGB", (24, 16), (90, 120, 150)).save(buffer, "JPEG")
+        found = read_credentials(buffer.getvalue(), "JPEG")
+        if found.status != NONE:
+            raise SelfTestError(f"a plain JPEG read as {found.status}: {found.summary()}")
+        say(f"Content Credentials: {library_version()}; a plain JPEG has none")
+
     def gui_modules() -> None:
         os.environ.setdefault("QT_API", "pyside6")
         import pyqtgraph
@@ -137,6 +153,7 @@ def _steps(say):
         ("analysis", analysis),
         ("image formats", image_formats),
         ("report signatures", signing),
+        ("Content Credentials", content_credentials),
         ("GUI modules", gui_modules),
         ("Qt platform plugin", qt_platform),
     ]

@@ -70,6 +70,7 @@ def test_self_test_passes_in_the_bundle(bundle, model_available, tmp_path):
     assert result.returncode == 0, result.stdout + result.stderr
     assert "self-test (bundle," in result.stdout
     assert "GUI modules: PySide6" in result.stdout
+    assert "Content Credentials: c2pa-python" in result.stdout  # its native library is in
     assert "Qt platform plugins:" in result.stdout
     assert "self-test passed" in result.stdout
     if model_available:

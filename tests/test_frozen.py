@@ -24,6 +24,7 @@ def test_self_test_analyses_a_sample_with_the_default_model(tiny_model_path, cap
     assert "model: tiny" in out
     assert "analysis: score" in out
     assert "GUI modules: PySide6" in out
+    assert "Content Credentials: c2pa-python" in out and "a plain JPEG has none" in out
     assert "Qt platform plugins:" in out
     assert "self-test passed" in out
 
