@@ -14,6 +14,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QHBoxLayout,
     QHeaderView,
     QLabel,
     QScrollArea,
@@ -30,7 +31,8 @@ EMPTY_TEXT = (
 
 
 class BeforeAfterPanel(QWidget):
-    """A table (figure | before | after | change) above the side-by-side pictures."""
+    """A table (figure | before | after | change) beside the side-by-side pictures, which are
+    scaled to the width they have."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -41,22 +43,25 @@ class BeforeAfterPanel(QWidget):
         self.table.verticalHeader().setVisible(False)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         header = self.table.horizontalHeader()
-        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        for column in (1, 2, 3):
+        for column in range(4):
             header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
         self.table.setVisible(False)
         self.pictures = QWidget()
         self.pictures_layout = QVBoxLayout(self.pictures)
         self.pictures_layout.setContentsMargins(0, 0, 0, 0)
         self.pictures_layout.addStretch(1)  # the pictures go above it
-        scroll = QScrollArea()
-        scroll.setWidget(self.pictures)
-        scroll.setWidgetResizable(True)
+        self.scroll = QScrollArea()
+        self.scroll.setWidget(self.pictures)
+        self.scroll.setWidgetResizable(True)
+        self.scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        row = QHBoxLayout()
+        row.addWidget(self.table, 0, Qt.AlignmentFlag.AlignTop)
+        row.addWidget(self.scroll, 1)
         layout = QVBoxLayout(self)
         layout.addWidget(self.caption)
-        layout.addWidget(self.table)
-        layout.addWidget(scroll, 1)
+        layout.addLayout(row, 1)
         self.picture_labels: list[QLabel] = []
+        self._originals: list[QPixmap] = []
 
     def clear(self) -> None:
         self.caption.setText(EMPTY_TEXT)
@@ -66,6 +71,7 @@ class BeforeAfterPanel(QWidget):
             self.pictures_layout.removeWidget(label)
             label.deleteLater()
         self.picture_labels = []
+        self._originals = []
 
     def show_comparison(self, event: dict[str, Any]) -> None:
         """Fill the tab from a ``comparison`` event."""
@@ -89,18 +95,39 @@ class BeforeAfterPanel(QWidget):
                     )
                 self.table.setItem(r, c, item)
         self.table.setVisible(bool(rows))
-        self.table.setFixedHeight(
-            self.table.horizontalHeader().height()
-            + sum(self.table.rowHeight(r) for r in range(len(rows)))
-            + 4
-        )
+        self.table.resizeColumnsToContents()
+        self.table.resizeRowsToContents()
+        width = sum(self.table.columnWidth(c) for c in range(4)) + 4
+        height = self.table.horizontalHeader().height() + self.table.verticalHeader().length() + 4
+        self.table.setFixedSize(width, height)
         for path in event.get("pictures", []):
             label = QLabel()
             pixmap = QPixmap(str(path))
             if pixmap.isNull():
                 label.setText(f"{Path(path).name}: could not be read")
             else:
-                label.setPixmap(pixmap)
+                self._originals.append(pixmap)
+                label.setProperty("original", len(self._originals) - 1)
             label.setToolTip(f"{path}\nimage | ground truth | base model | fine-tuned model")
             self.pictures_layout.insertWidget(len(self.picture_labels), label)
             self.picture_labels.append(label)
+        self._fit_pictures()
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        super().resizeEvent(event)
+        self._fit_pictures()
+
+    def _fit_pictures(self) -> None:
+        """Each picture at the width of the pane (never enlarged)."""
+        width = max(100, self.scroll.viewport().width() - 4)
+        for label in self.picture_labels:
+            index = label.property("original")
+            if index is None:
+                continue
+            original = self._originals[int(index)]
+            if original.width() > width:
+                label.setPixmap(
+                    original.scaledToWidth(width, Qt.TransformationMode.SmoothTransformation)
+                )
+            else:
+                label.setPixmap(original)

@@ -104,7 +104,7 @@ class TrainingMonitor(QWidget):
         self.log.setReadOnly(True)
         self.log.setMaximumBlockCount(5000)
         self.log.setFont(QFont("monospace", 9))
-        splitter = QSplitter(Qt.Orientation.Vertical)
+        self.splitter = splitter = QSplitter(Qt.Orientation.Vertical)
         splitter.addWidget(self.plots)
         # The log, and at the end of a fine-tune what it gained, share the lower pane.
         self.comparison = BeforeAfterPanel()
@@ -173,6 +173,9 @@ class TrainingMonitor(QWidget):
         elif kind == "comparison":
             self.comparison.show_comparison(event)
             self.lower.setCurrentWidget(self.comparison)
+            total = sum(self.splitter.sizes())
+            if self.splitter.sizes()[1] < 0.4 * total:  # room for the pictures
+                self.splitter.setSizes([int(0.58 * total), total - int(0.58 * total)])
         if not self._timer.isActive():
             self._timer.start()
 

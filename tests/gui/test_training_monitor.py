@@ -114,7 +114,7 @@ def test_a_fine_tune_ends_with_its_before_after_table_and_pictures(qtbot, window
     assert cells[0] == ["F1 at 0.5", "0.100", "0.250", "+0.150"]
     assert cells[1][0] == "pixel AUC" and cells[1][3] == "+0.110"
     first, missing = panel.picture_labels
-    assert first.pixmap().width() == picture.shape[1]
+    assert 0 < first.pixmap().width() <= picture.shape[1]  # at most the pane's width
     assert "could not be read" in missing.text()
     monitor.reset()  # a new run starts empty, on its log
     assert panel.table.rowCount() == 0 and not panel.picture_labels
