@@ -29,32 +29,12 @@ from ncl_core.finding import model_quality
 from ncl_core.metrics import image_score  # re-exported: defined beside the other metrics
 from ncl_core.modelfile import ModelInfo, load_model
 from ncl_core.registry import ModelRegistry
+from ncl_core.settings import MODES, InferenceSettings
 
-MODES = ("auto", "resize", "tiled")
 # The smooth tile window never reaches zero, so a pixel seen by one tile only still counts.
 _WINDOW_FLOOR = 1e-3
 
 __all__ = ["Cancelled", "InferenceSettings", "Predictor", "pick_device", "MODES"]
-
-
-@dataclass
-class InferenceSettings:
-    """Settings of one analysis, recorded in every result."""
-
-    mode: str = "auto"  # the model's own default mode
-    threshold: float = 0.5
-    input_size: int | None = None  # resize mode side; None: the model's training size
-    tile: int | None = None  # tiled mode tile side; None: the model's training size
-    overlap: int | None = None  # None: half the tile (the cross-fade width; see tile_layout)
-    tile_batch: int = 4
-
-    def __post_init__(self) -> None:
-        if self.mode not in MODES:
-            raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}")
-        if not 0.0 <= self.threshold <= 1.0:
-            raise ValueError(f"threshold must lie in [0, 1], got {self.threshold}")
-        if self.tile is not None and self.overlap is not None and not 0 <= self.overlap < self.tile:
-            raise ValueError("overlap must be smaller than the tile")
 
 
 def tile_starts(length: int, tile: int, overlap: int) -> list[int]:

@@ -4,29 +4,36 @@ A model file's metadata holds the format version, the full ``ModelConfig``, what
 trained on, its validation metrics, its creation time and its parent (for fine-tuned models).
 The user's registry of model files is ``ncl_core/registry.py``; its ``ModelRegistry`` and
 ``resolve_model`` can still be imported from here.
+
+Reading a file's metadata (``read_model_info``) loads no torch: the header is parsed here, so
+that listing models or checking a ``--model`` answers at once. Torch is imported by what builds
+or writes a network (``load_model``, ``save_model``, ``export_model``).
 """
 
 from __future__ import annotations
 
 import json
 import math
+import struct
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import torch
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import save_file
 
 from ncl_core import __version__
 from ncl_core.config import ModelConfig
 from ncl_core.errors import ModelFileError
 from ncl_core.fsutil import atomic_path
 from ncl_core.hashing import sha256_file
-from ncl_core.model import NCLNet
+from ncl_core.settings import INPUT_SIZE_RANGE, TILE_RANGE
 
 if TYPE_CHECKING:
+    import torch
+
+    from ncl_core.model import NCLNet
+
     # Re-exported for type checkers; at run time __getattr__ below supplies them.
     from ncl_core.registry import ModelRegistry as ModelRegistry
     from ncl_core.registry import resolve_model as resolve_model
@@ -51,9 +58,8 @@ CHANNEL_FIELDS = (
 )
 MAX_CHANNELS = 2048
 MAX_PATCH_CELLS = 64
-INPUT_SIZE_RANGE = (32, 4096)  # resize mode's network input side, px
 LOGIT_SHIFT_MAX = 10.0  # a calibrated pixel threshold between 0.00005 and 0.99995
-TILE_RANGE = (64, 4096)  # tiled mode's tile side, px (half of it overlaps the next tile)
+# The input size and tile bounds, INPUT_SIZE_RANGE and TILE_RANGE, are ncl_core.settings'.
 
 
 @dataclass
@@ -139,6 +145,8 @@ def save_model(
 ) -> Path:
     """Write ``model`` as a model file (atomically). ``half`` stores float weights as fp16;
     ``inference`` holds the model's default inference settings (mode, input size, tile)."""
+    from safetensors.torch import save_file
+
     path = Path(path)
     tensors = {}
     for key, value in model.state_dict().items():
@@ -171,9 +179,8 @@ def _read_header(path: Path) -> dict[str, str]:
     if not path.is_file():
         raise ModelFileError(f"{path}: no such model file")
     try:
-        with safe_open(str(path), framework="pt") as fh:
-            metadata = fh.metadata() or {}
-    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
+        metadata = safetensors_metadata(path)
+    except (OSError, ValueError) as exc:
         raise ModelFileError(
             f"{path}: not a readable .safetensors model file ({exc}); "
             "models must be NCL Forensics .safetensors files (pickled .pt/.pth files are refused)"
@@ -191,6 +198,70 @@ def _read_header(path: Path) -> dict[str, str]:
         raise ModelFileError(
             f"{path}: model format version {metadata.get('format_version')!r} is not supported "
             f"by this version of NCL Forensics (expects {FORMAT_VERSION})"
+        )
+    return metadata
+
+
+# What safetensors itself accepts as a header, checked the same way without loading torch.
+_MAX_HEADER_BYTES = 100_000_000
+_DTYPE_BYTES = {
+    "BOOL": 1, "U8": 1, "I8": 1, "F8_E5M2": 1, "F8_E4M3": 1,
+    "I16": 2, "U16": 2, "F16": 2, "BF16": 2,
+    "I32": 4, "U32": 4, "F32": 4,
+    "I64": 8, "U64": 8, "F64": 8,
+}  # fmt: skip
+
+
+def safetensors_metadata(path: str | Path) -> dict[str, str]:
+    """The ``__metadata__`` of a ``.safetensors`` file, read without torch or numpy.
+
+    The header is checked as safetensors checks it when it opens a file (its size, its JSON,
+    each tensor's dtype, shape and byte range, the ranges filling the data exactly), so a
+    truncated or foreign file is refused here, not only when its weights are loaded. Raises
+    ``ValueError`` (or ``OSError``) naming what is wrong.
+    """
+    with open(path, "rb") as fh:
+        size = fh.seek(0, 2)
+        fh.seek(0)
+        prefix = fh.read(8)
+        if len(prefix) < 8:
+            raise ValueError("the file is too short for a header")
+        (length,) = struct.unpack("<Q", prefix)
+        if length > _MAX_HEADER_BYTES or 8 + length > size:
+            raise ValueError(f"a header of {length} bytes cannot be right in a file of {size}")
+        raw = fh.read(length)
+    try:
+        header = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, RecursionError) as exc:
+        raise ValueError(f"the header is not JSON ({exc})") from None
+    if not isinstance(header, dict):
+        raise ValueError("the header is not a JSON object")
+    metadata = header.pop("__metadata__", None) or {}
+    if not isinstance(metadata, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in metadata.items()
+    ):
+        raise ValueError("the header's __metadata__ must map text to text")
+    ranges = []
+    for name, entry in header.items():
+        try:
+            width = _DTYPE_BYTES[entry["dtype"]]
+            shape, (begin, end) = entry["shape"], entry["data_offsets"]
+            if not all(type(n) is int and n >= 0 for n in (*shape, begin, end)):
+                raise ValueError
+        except (KeyError, TypeError, ValueError):
+            raise ValueError(f"tensor {name!r}: not a valid tensor entry") from None
+        if end - begin != width * math.prod(shape):
+            raise ValueError(f"tensor {name!r}: its byte range does not match its shape")
+        ranges.append((begin, end))
+    ranges.sort()
+    position = 0
+    for begin, end in ranges:
+        if begin != position:
+            raise ValueError("the tensors' byte ranges overlap or leave gaps")
+        position = end
+    if position != size - 8 - length:
+        raise ValueError(
+            f"the tensors need {position} bytes of data, the file holds {size - 8 - length}"
         )
     return metadata
 
@@ -418,6 +489,8 @@ def load_model(
     path: str | Path, device: torch.device | str = "cpu", *, bundled: bool = False
 ) -> tuple[NCLNet, ModelInfo]:
     """Rebuild the network from a model file and load its weights (float32, eval mode)."""
+    from ncl_core.model import NCLNet
+
     info = read_model_info(path, bundled=bundled)
     model = NCLNet(info.config)
     expected = model.state_dict()
@@ -450,6 +523,8 @@ def load_model(
 def _checked(path: Path, key: str, tensor: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     """A stored tensor in the network's dtype, refused when it would give silent nonsense: a
     float weight stored as integers, or NaN or infinite values (every score NaN, 0 or 1)."""
+    import torch
+
     if dtype.is_floating_point:
         if not tensor.dtype.is_floating_point:
             raise ModelFileError(

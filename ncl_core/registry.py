@@ -1,6 +1,10 @@
 """The user's model registry (the models folder plus the bundled starter model) and
 ``resolve_model``, the one lookup behind every ``--model``. The file format itself is in
-``ncl_core/modelfile.py``."""
+``ncl_core/modelfile.py``.
+
+Listing the models and resolving a name or id read only the files' headers and the small
+``registry.json`` (the chosen default): no torch, so ``models list`` and a mistyped ``--model``
+answer at once. Only importing a model loads its weights (to validate them)."""
 
 from __future__ import annotations
 

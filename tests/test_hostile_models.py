@@ -95,7 +95,7 @@ def test_metadata_out_of_bounds_is_refused_before_building(
 ) -> None:
     path = _metadata_case(tmp_path, tensors, case)
     built = []  # no network is built from the metadata: no gigabytes allocated for it
-    monkeypatch.setattr("ncl_core.modelfile.NCLNet", lambda *a, **k: built.append(a))
+    monkeypatch.setattr("ncl_core.model.NCLNet", lambda *a, **k: built.append(a))
     with pytest.raises(ModelFileError, match="configuration is invalid") as refused:
         read_model_info(path)
     assert str(path) in str(refused.value) and "\n" not in str(refused.value)

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from ncl_core.config import JsonConfig
+from ncl_core.settings import KINDS
 
-KINDS = ("splice", "copy_move", "removal")
 SHAPES = ("polygon", "ellipse", "blob", "segment")
 DONOR_STEPS = ("resample", "jpeg", "noise", "blur", "gamma", "colour")
 MIN_PHOTO_SIDE = 64  # smaller photos are listed as skipped

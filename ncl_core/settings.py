@@ -1,0 +1,43 @@
+"""The choices and defaults that the command line, the app and the library share, in one place
+that loads nothing heavy (no torch, no numpy): building the CLI's parser and checking a command
+line must not wait for the network's libraries.
+
+``ncl_core.infer`` (``MODES``, ``InferenceSettings``), ``ncl_core.modelfile`` (the size bounds)
+and ``ncl_core.data.synth`` (``KINDS``) import their names from here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# Inference modes: ``auto`` takes the model file's own default mode and sizes; ``resize`` is the
+# paper's protocol (the whole image resized to the network's input); ``tiled`` works at full
+# resolution in overlapping tiles.
+MODES = ("auto", "resize", "tiled")
+DEFAULT_MODE = "auto"
+DEFAULT_THRESHOLD = 0.5  # probability threshold of the mask
+INPUT_SIZE_RANGE = (32, 4096)  # resize mode's network input side, px
+TILE_RANGE = (64, 4096)  # tiled mode's tile side, px (half of it overlaps the next tile)
+
+# The kinds of forgery the generator makes (``ncl-forensics synth --types``).
+KINDS = ("splice", "copy_move", "removal")
+
+
+@dataclass
+class InferenceSettings:
+    """Settings of one analysis, recorded in every result."""
+
+    mode: str = DEFAULT_MODE  # the model's own default mode
+    threshold: float = DEFAULT_THRESHOLD
+    input_size: int | None = None  # resize mode side; None: the model's training size
+    tile: int | None = None  # tiled mode tile side; None: the model's training size
+    overlap: int | None = None  # None: half the tile (the cross-fade width; see tile_layout)
+    tile_batch: int = 4
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}")
+        if not 0.0 <= self.threshold <= 1.0:
+            raise ValueError(f"threshold must lie in [0, 1], got {self.threshold}")
+        if self.tile is not None and self.overlap is not None and not 0 <= self.overlap < self.tile:
+            raise ValueError("overlap must be smaller than the tile")
