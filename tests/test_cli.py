@@ -251,7 +251,9 @@ def test_eval_reports_the_floor_and_counts_authentic_images(
 
 
 def test_flag_defaults_spelled_out_in_the_cli_are_the_librarys():
-    """Defaults the parser cannot import (their modules load torch) still agree with them."""
+    """The parser's choices and defaults are the library's: the inference ones and the forgery
+    kinds from their one torch-free home (ncl_core.settings), and those still spelled out
+    (their modules load torch) agree with them."""
     from dataclasses import fields
 
     from ncl_core.cli import SUBCOMMANDS, build_parser
@@ -264,7 +266,7 @@ def test_flag_defaults_spelled_out_in_the_cli_are_the_librarys():
     parser = build_parser()
     commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
     assert tuple(commands.choices) == SUBCOMMANDS
-    assert (CLI_MODES, CLI_KINDS) == (MODES, KINDS)
+    assert CLI_MODES is MODES and CLI_KINDS is KINDS
     inference = InferenceSettings()
     for argv in (["analyze", "x.png"], ["batch", "x", "--report", "r"], ["eval", "--data", "d"]):
         args = parser.parse_args(argv)

@@ -12,14 +12,20 @@ from ncl_core.cli.common import (
     EXIT_FAILED,
     EXIT_OK,
     add_analysis_args,
+    check_inputs,
+    check_out_folder,
     inference_settings,
     load_predictor,
     progress,
     refuse_inside,
+    resolve_model_arg,
     shown,
     view_names,
 )
-from ncl_core.errors import UserError
+from ncl_core.errors import UsageError, UserError
+
+# What analyze takes, said with every mistake in its inputs.
+_TAKES = "analyze takes image files; for a folder, use `ncl-forensics batch FOLDER --report OUT`"
 
 
 def add_parser(subparsers) -> None:
@@ -53,22 +59,28 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # Every mistake of the command line is said before the model loads (a second or more).
+    inputs = [Path(p) for p in args.images]
+    _check_images(inputs)
+    settings = inference_settings(args)
+    views = view_names(args)
+    ela_quality = _ela_quality(args.ela_quality)
+    out = Path(args.out) if args.out else None
+    if out is not None:
+        check_out_folder(out, "--out")
+        refuse_inside(out, inputs)
+    resolve_model_arg(args)
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
     from ncl_core.finding import analysis_finding
     from ncl_core.outputs import existing_stems, unique_stem, write_outputs
 
-    inputs = [Path(p) for p in args.images]
-    out = Path(args.out) if args.out else None
-    if out is not None:
-        refuse_inside(out, inputs)
-        out.mkdir(parents=True, exist_ok=True)
-    views = view_names(args)
-    ela_quality = _ela_quality(args.ela_quality)
     predictor = load_predictor(args)
     # Outputs already in the folder are kept: a new file gets the next free name (photo-2).
     failures, used = 0, existing_stems(out) if out is not None else set()
     with progress(len(inputs), "analyze") as bar:
         # Each file is read once: the views and the output files use the evidence analysed.
-        for evidence, result in predictor.analyze_stream(inputs, settings=inference_settings(args)):
+        for evidence, result in predictor.analyze_stream(inputs, settings=settings):
             bar.update(1)
             if not result.ok:
                 failures += 1
@@ -94,6 +106,17 @@ def run(args: argparse.Namespace) -> int:
     if failures:
         print(f"{failures} of {len(inputs)} image(s) could not be analysed", file=sys.stderr)
     return EXIT_FAILED if failures else EXIT_OK
+
+
+def _check_images(inputs: list[Path]) -> None:
+    """Refuse inputs of which none is a file: all missing (a typo), or folders. Where some are
+    files, each missing or unreadable one is reported in its turn and the others analysed."""
+    if any(path.is_file() for path in inputs):
+        return
+    folder = next((path for path in inputs if path.is_dir()), None)
+    if folder is not None:
+        raise UsageError(f"{shown(folder)} is a folder; {_TAKES}")
+    check_inputs([str(path) for path in inputs], "images", _TAKES)
 
 
 def _ela_quality(text: str) -> int | str:

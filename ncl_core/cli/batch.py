@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 from ncl_core.cli.common import (
     EXIT_FAILED,
     EXIT_OK,
     add_analysis_args,
+    check_inputs,
     load_predictor,
     progress,
+    resolve_model_arg,
     shown,
     view_names,
 )
+from ncl_core.errors import ReportError, UsageError
 
 
 def add_parser(subparsers) -> None:
@@ -48,20 +53,25 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ncl_core.report import ReportOptions, run_batch
-
+    # Every mistake of the command line is said before the model loads (a second or more).
+    check_inputs(args.inputs, "inputs", "batch takes image files and folders")
+    views = view_names(args)
+    _check_report_folder(Path(args.report), args.inputs, args.resume)
     signing_key = None
     if args.sign_key:  # read first: a wrong passphrase must not cost a whole batch
         from ncl_core.signing import load_private_key
 
         signing_key = load_private_key(args.sign_key)
+    resolve_model_arg(args)
+    from ncl_core.report import ReportOptions, run_batch
+
     predictor = load_predictor(args)
     options = ReportOptions(
         mode=args.mode,
         threshold=args.threshold,
         analyst=args.analyst,
         case_id=args.case_id,
-        views=view_names(args),
+        views=views,
         signing_key=signing_key,
     )
     bar = progress(None, "batch")
@@ -110,3 +120,20 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     return EXIT_FAILED if summary.n_errors or summary.n_hash_mismatches else EXIT_OK
+
+
+def _check_report_folder(report: Path, inputs: list[str], resume: bool) -> None:
+    """The report folder's rules that need no model, checked before it loads; ``run_batch``
+    applies them all again (and those of a report to resume)."""
+    from ncl_core.outputs import refuse_inside_evidence
+
+    if report.exists() and not report.is_dir():
+        raise UsageError(f"--report {shown(report)} is a file; choose a folder for the report")
+    refuse_inside_evidence(report, inputs, "report folder", ReportError)
+    if not resume:
+        with contextlib.suppress(OSError):  # an unreadable folder: run_batch says why
+            if report.is_dir() and any(report.iterdir()):
+                raise UsageError(
+                    f"--report {shown(report)} is not empty; choose a new folder, or add "
+                    "--resume to continue the report it holds"
+                )

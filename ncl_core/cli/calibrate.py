@@ -9,13 +9,16 @@ from pathlib import Path
 
 from ncl_core.cli.common import (
     EXIT_OK,
-    MODES,
     add_model_args,
+    check_datasets,
     fmt,
     load_predictor,
+    probability,
     progress,
     refuse_inside,
+    resolve_model_arg,
 )
+from ncl_core.settings import DEFAULT_MODE, MODES, InferenceSettings
 
 
 def add_parser(subparsers) -> None:
@@ -34,14 +37,14 @@ def add_parser(subparsers) -> None:
     p.add_argument(
         "--mode",
         choices=MODES,
-        default="auto",
+        default=DEFAULT_MODE,
         help="the inference mode to calibrate and store as the model's default",
     )
     p.add_argument("--input-size", type=int, help="resize mode: network input side to store")
     p.add_argument("--tile", type=int, help="tiled mode: tile side to store")
     p.add_argument(
         "--max-false-alarm",
-        type=float,
+        type=probability,
         default=0.1,
         help="the image-score threshold calls at most this share of the authentic images "
         "manipulated (default 0.1; 1 keeps the best balanced accuracy whatever it costs)",
@@ -59,13 +62,15 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ncl_core.calibrate import calibrate
-    from ncl_core.data.datasets import scan_dataset
-    from ncl_core.infer import InferenceSettings
-    from ncl_core.modelfile import export_model
-
+    # Every mistake of the command line is said before torch and the model load.
+    check_datasets(args.data)
     out = Path(args.out)
     refuse_inside(out.parent, [Path(d) for d in args.data])
+    resolve_model_arg(args)
+    from ncl_core.calibrate import calibrate
+    from ncl_core.data.datasets import scan_dataset
+    from ncl_core.modelfile import export_model
+
     samples = []
     for root in args.data:
         samples += scan_dataset(root).samples

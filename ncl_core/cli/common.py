@@ -1,5 +1,10 @@
 """What the subcommands share: exit codes, progress bars, the model and analysis flags, loading
-the predictor, the inference settings and the forensic views they ask for."""
+the predictor, the inference settings and the forensic views they ask for.
+
+Everything a command line can get wrong is checked before torch and the model load (a second
+or more): the flags' choices and ranges by the parser, the model named and the inference sizes
+here, the input paths and output folders by each command before it calls :func:`load_predictor`.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +16,14 @@ from pathlib import Path
 from typing import Any
 
 from ncl_core.errors import UsageError
+from ncl_core.settings import (
+    DEFAULT_MODE,
+    DEFAULT_THRESHOLD,
+    INPUT_SIZE_RANGE,
+    MODES,
+    TILE_RANGE,
+    InferenceSettings,
+)
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -50,18 +63,35 @@ def fmt(value: Any) -> str:
     return "  n/a" if value is None else f"{value:.3f}"
 
 
-def load_predictor(args: argparse.Namespace):
-    from ncl_core.infer import Predictor
-    from ncl_core.registry import resolve_model
+def resolve_model_arg(args: argparse.Namespace):
+    """The ``ModelInfo`` of ``--model`` (a file, a registry name or an id; none: the registry's
+    default), read from the file's header alone: a wrong name answers before torch loads. The
+    answer is kept on ``args`` for :func:`load_predictor`."""
+    info = getattr(args, "model_info", None)
+    if info is None:
+        from ncl_core.registry import resolve_model
 
-    # --model: a file, a registry name or an id; none: the registry's default.
-    predictor = Predictor.load(resolve_model(args.model).path, args.device)
+        info = args.model_info = resolve_model(args.model)
+    return info
+
+
+def load_predictor(args: argparse.Namespace):
+    info = resolve_model_arg(args)  # before torch: a model that is not there answers at once
+    from ncl_core.infer import Predictor
+
+    predictor = Predictor.load(info.path, args.device)
     print(
         f"model {shown(predictor.model_id)} ({predictor.model_sha256[:12]}) on "
         f"{shown(predictor.device)}",
         file=sys.stderr,
     )
     return predictor
+
+
+def check_out_folder(out_dir: Path, flag: str) -> None:
+    """An output folder must be a folder (or not exist yet): said before anything loads."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UsageError(f"{flag} {shown(out_dir)} is a file; give a folder for the outputs")
 
 
 def refuse_inside(out_dir: Path, inputs: Sequence[Path]) -> None:
@@ -71,11 +101,9 @@ def refuse_inside(out_dir: Path, inputs: Sequence[Path]) -> None:
     refuse_inside_evidence(out_dir, inputs)  # EvidenceFolderError: a user error, exit 2
 
 
-def inference_settings(args: argparse.Namespace):
-    """The ``InferenceSettings`` of the analysis flags (:func:`add_analysis_args`)."""
-    from ncl_core.infer import InferenceSettings
-    from ncl_core.modelfile import INPUT_SIZE_RANGE, TILE_RANGE
-
+def inference_settings(args: argparse.Namespace) -> InferenceSettings:
+    """The ``InferenceSettings`` of the analysis flags (:func:`add_analysis_args`); no torch,
+    so a command checks them before it loads the model."""
     # The bounds a model file's own defaults must keep (a 1 px tile never finishes).
     for flag, value, (low, high) in (
         ("--tile", args.tile, TILE_RANGE),
@@ -91,6 +119,30 @@ def inference_settings(args: argparse.Namespace):
     )
 
 
+def check_inputs(paths: Sequence[str | Path], what: str, hint: str) -> None:
+    """Refuse a command line none of whose inputs exists (a typo, a wrong folder): one line
+    naming them and ``hint`` (what the command takes). Inputs that exist beside missing ones
+    are analysed, each missing one reported in its turn as before."""
+    missing = [p for p in paths if not Path(p).exists() and not Path(p).is_symlink()]
+    if not missing or len(missing) < len(paths):
+        return
+    if len(missing) == 1:
+        raise UsageError(f"{shown(missing[0])}: no such file or folder; check the path ({hint})")
+    names = ", ".join(shown(p) for p in missing[:3]) + (", …" if len(missing) > 3 else "")
+    raise UsageError(
+        f"none of the {len(missing)} {what} exists ({names}); check the paths ({hint})"
+    )
+
+
+def check_datasets(paths: Sequence[str | Path]) -> None:
+    """Every ``--data`` path must exist (each is scanned whole, so none may be missing)."""
+    for path in paths:
+        if not Path(path).exists():
+            raise UsageError(
+                f"--data {shown(path)}: no such dataset folder or list; check the path"
+            )
+
+
 def view_names(args: argparse.Namespace) -> tuple[str, ...]:
     """The forensic views of ``--views LIST`` (none without it); a bad name is a usage error."""
     if not getattr(args, "views", None):
@@ -104,9 +156,18 @@ def view_names(args: argparse.Namespace) -> tuple[str, ...]:
 
 
 # -- flags ---------------------------------------------------------------------------------------
-# The inference defaults below are InferenceSettings' (ncl_core/infer.py); they are spelled out
-# rather than imported because that module loads torch, and building the parser must stay fast.
-MODES = ("auto", "resize", "tiled")
+# Choices and defaults come from ncl_core.settings (InferenceSettings' own), which loads no torch.
+
+
+def probability(text: str) -> float:
+    """An argparse type: a number from 0 to 1 (a threshold, a share)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0.0 <= value <= 1.0:  # NaN fails too
+        raise argparse.ArgumentTypeError(f"must be a number from 0 to 1, got {text!r}")
+    return value
 
 
 def add_model_args(p: argparse.ArgumentParser) -> None:
@@ -122,12 +183,17 @@ def add_analysis_args(p: argparse.ArgumentParser, input_size: bool = True) -> No
     p.add_argument(
         "--mode",
         choices=MODES,
-        default="auto",
+        default=DEFAULT_MODE,
         help="auto (default): the model's own default mode and sizes; resize: the paper's "
         "protocol, the whole image resized to the model's input size; tiled: full resolution "
         "in overlapping tiles",
     )
-    p.add_argument("--threshold", type=float, default=0.5, help="probability threshold of the mask")
+    p.add_argument(
+        "--threshold",
+        type=probability,
+        default=DEFAULT_THRESHOLD,
+        help=f"probability threshold of the mask, 0 to 1 (default {DEFAULT_THRESHOLD})",
+    )
     p.add_argument(
         "--tile",
         type=int,

@@ -12,10 +12,12 @@ from ncl_core.cli.common import (
     EXIT_FAILED,
     EXIT_OK,
     add_analysis_args,
+    check_datasets,
     fmt,
     inference_settings,
     load_predictor,
     progress,
+    resolve_model_arg,
     shown,
 )
 
@@ -86,6 +88,10 @@ def format_eval_table(results: list[dict[str, Any]]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    # Every mistake of the command line is said before torch and the model load.
+    check_datasets(args.data)
+    settings = inference_settings(args)
+    resolve_model_arg(args)
     from ncl_core.data.datasets import scan_dataset
     from ncl_core.data.perturb import PERTURBATIONS
     from ncl_core.evaluate import evaluate, manipulation_kinds
@@ -105,7 +111,7 @@ def run(args: argparse.Namespace) -> int:
             result = evaluate(
                 predictor,
                 samples,
-                inference_settings(args),
+                settings,
                 condition,
                 kinds,
                 args.include_authentic,

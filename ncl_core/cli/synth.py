@@ -6,11 +6,11 @@ from __future__ import annotations
 import argparse
 
 from ncl_core.cli.common import EXIT_OK, progress
+from ncl_core.settings import KINDS
 
-# ncl_core.data.synth's KINDS and SynthConfig defaults, spelled out: that module loads torch, and
-# building the parser must stay fast. --authentic-fraction is the exception: 0 here (every image
-# a forgery unless asked), where SynthConfig's default is 0.25.
-KINDS = ("splice", "copy_move", "removal")
+# SynthConfig's defaults, spelled out: ncl_core.data.synth loads torch, and building the parser
+# must stay fast (tests/test_cli.py checks they agree). --authentic-fraction is the exception:
+# 0 here (every image a forgery unless asked), where SynthConfig's default is 0.25.
 
 
 def add_parser(subparsers) -> None:
