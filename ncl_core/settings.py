@@ -22,6 +22,10 @@ TILE_RANGE = (64, 4096)  # tiled mode's tile side, px (half of it overlaps the n
 # The kinds of forgery the generator makes (``ncl-forensics synth --types``).
 KINDS = ("splice", "copy_move", "removal")
 
+# The validation figures that can pick the weights a training run keeps (``--select-by``):
+# F1 at 0.5, or the quiet F1 (``ncl_core.metrics``: F1 where the authentic images stay quiet).
+SELECT_BY = ("f1", "quiet_f1")
+
 
 @dataclass
 class InferenceSettings:

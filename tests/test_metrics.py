@@ -210,3 +210,40 @@ def test_all_manipulated_floor_is_the_f1_of_marking_everything():
     result = acc.result()
     assert result["floor_f1"] == pytest.approx((2 * 0.1 / 1.1 + 2 * 0.5 / 1.5) / 2)
     assert (result["n_all"], result["n_tampered"], result["n_images"]) == (3, 2, 2)
+
+
+def test_quiet_f1_is_the_f1_where_the_median_authentic_image_stays_quiet():
+    from ncl_core.metrics import QUIET_BINS, QUIET_FLAGGED
+
+    rng = np.random.default_rng(3)
+    gt = np.zeros((40, 50), bool)
+    gt[10:20, 10:30] = True
+    # A map that finds the region (0.6) but also lights a tenth of every image at 0.8, as a
+    # map hot on texture does; authentic images carry the same texture response.
+    texture = rng.random((40, 50)) < 0.1
+    prob = np.where(gt, 0.6, np.where(texture, 0.8, 0.1))
+    acc = MetricAccumulator()
+    acc.add(prob, gt)
+    for seed in range(3):
+        quiet = np.random.default_rng(seed).random((40, 50)) < 0.1
+        acc.add(np.where(quiet, 0.8, 0.1), np.zeros((40, 50), bool))
+    result = acc.result()
+    # At 0.5 the texture is flagged with the region; where authentic images stay under 5 %
+    # flagged (above 0.8 on the grid) the region is no longer found: quiet F1 0.
+    assert result["f1"] > 0.5 and result["authentic_flagged_median"] > QUIET_FLAGGED
+    assert result["quiet_threshold"] > 0.8 and result["quiet_f1"] == 0.0
+    # The same region found above the texture response: quiet F1 is the F1 at that threshold.
+    acc2 = MetricAccumulator()
+    strong = np.where(gt, 0.95, np.where(texture, 0.8, 0.1))
+    acc2.add(strong, gt)
+    for seed in range(3):
+        quiet = np.random.default_rng(seed).random((40, 50)) < 0.1
+        acc2.add(np.where(quiet, 0.8, 0.1), np.zeros((40, 50), bool))
+    result2 = acc2.result()
+    k = result2["quiet_threshold"]
+    assert 0.8 < k <= 0.95 and k * QUIET_BINS == int(k * QUIET_BINS)
+    assert result2["quiet_f1"] == pytest.approx(pixel_metrics(strong, gt, k).f1)
+    # No authentic image: no quiet figures.
+    only = MetricAccumulator()
+    only.add(prob, gt)
+    assert "quiet_f1" not in only.result()

@@ -200,3 +200,17 @@ def test_validation_sees_images_as_the_inference_mode_does(tmp_path, tiny_datase
         assert shapes == {(32, 32)}
     else:
         assert shapes and all(s != (32, 32) for s in shapes)  # the fixture's 64 px, unresized
+
+
+def test_the_kept_weights_can_be_picked_by_the_quiet_f1():
+    from ncl_core.training.keeping import ranks_higher
+
+    loud = {"f1": 0.30, "auc": 0.70, "quiet_f1": 0.05}  # hot everywhere: good at 0.5 only
+    quiet = {"f1": 0.25, "auc": 0.70, "quiet_f1": 0.15}
+    assert ranks_higher(loud, quiet) and not ranks_higher(quiet, loud)
+    assert ranks_higher(quiet, loud, "quiet_f1") and not ranks_higher(loud, quiet, "quiet_f1")
+    # No authentic validation images, no quiet figure: F1 at 0.5 decides.
+    assert ranks_higher({"f1": 0.3, "auc": 0.6}, {"f1": 0.2, "auc": 0.6}, "quiet_f1")
+    assert ranks_higher(quiet, {}, "quiet_f1")  # the first measurement is the best so far
+    with pytest.raises(ValueError, match="select_by"):
+        TrainConfig(select_by="loss")

@@ -11,6 +11,7 @@ from typing import Any
 
 from ncl_core.cli.common import EXIT_FAILED, EXIT_OK, progress, shown
 from ncl_core.errors import UsageError
+from ncl_core.settings import SELECT_BY
 
 
 def add_parser(subparsers) -> None:
@@ -117,6 +118,7 @@ def train_config(args: argparse.Namespace, finetune: bool):
         time_limit_min=args.time_limit or None,
         schedule_by_time=bool(args.schedule_by_time and args.time_limit),
         ema_decay=args.ema,
+        select_by=args.select_by,
         snapshot_every_s=args.snapshot_every,
         workers=args.workers,
         seed=args.seed,
@@ -327,6 +329,14 @@ def add_train_args(p: argparse.ArgumentParser, finetune: bool) -> None:
         default=recipe.schedule_by_time,
         help="with a time limit: the learning rate decays with the clock and reaches 0 when the "
         "time is up (resumes included), whatever the speed of the machine",
+    )
+    p.add_argument(
+        "--select-by",
+        choices=SELECT_BY,
+        default="f1",
+        help="the validation figure that picks the weights kept: f1 (at 0.5) or quiet_f1 (F1 at "
+        "the threshold where the median authentic validation image has at most 5 %% of its "
+        "pixels flagged; needs authentic images there, else f1 decides)",
     )
     p.add_argument(
         "--ema",

@@ -12,6 +12,7 @@ from typing import Any
 
 from ncl_core.config import JsonConfig, LossConfig, ModelConfig
 from ncl_core.data.transforms import AugmentConfig
+from ncl_core.settings import SELECT_BY
 from ncl_core.training.recipes import SCRATCH
 
 _NESTED = {"model": ModelConfig, "loss": LossConfig, "augment": AugmentConfig}
@@ -66,6 +67,8 @@ class TrainConfig(JsonConfig):
     time_limit_min: float | None = None  # stop (validate, keep the best, checkpoint) after this
     schedule_by_time: bool = False  # with a time limit: the poly decay follows the clock, so
     # the learning rate reaches 0 when the time is up, whatever the speed of the machine
+    select_by: str = "f1"  # which validation figure picks the model file's weights: "f1" (at
+    # 0.5) or "quiet_f1" (F1 where the authentic validation images stay under 5 % flagged)
     ema_decay: float | None = None  # keep an exponential moving average of the weights too;
     # validation measures both, and the better one is what the model file gets
     snapshot_every_s: float | None = None  # also write fp16 weights (EMA if kept) to
@@ -91,6 +94,8 @@ class TrainConfig(JsonConfig):
             raise ValueError("schedule_by_time needs a time limit")
         if self.val_mode not in ("native", "resize"):
             raise ValueError("val_mode must be 'native' or 'resize'")
+        if self.select_by not in SELECT_BY:
+            raise ValueError(f"select_by must be one of {', '.join(SELECT_BY)}")
         if self.ema_decay is not None and not 0.0 < self.ema_decay < 1.0:
             raise ValueError("ema_decay must lie in (0, 1)")
         if self.size % self.model.patch_px:

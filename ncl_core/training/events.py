@@ -20,7 +20,7 @@ from typing import Any, Literal, TypedDict
 # The loss parts named in a step's line (the event holds every part).
 MAIN_LOSSES = ("total", "ncl", "pc")
 # The validation metrics named in a validation's line, when present and finite.
-VALIDATION_SHOWN = ("f1", "best_f1", "floor_f1", "auc", "iou", "image_auc")
+VALIDATION_SHOWN = ("f1", "best_f1", "floor_f1", "auc", "iou", "image_auc", "quiet_f1")
 # The figures of the table, in order, with the words a reader sees; ``floor_f1`` (F1 of
 # marking every pixel) is the same before and after, so it is shown once, beside F1.
 COMPARED = (
@@ -30,6 +30,7 @@ COMPARED = (
     ("iou", "IoU at 0.5"),
     ("image_auc", "image AUC"),
     ("authentic_flagged_median", "flagged share of authentic images (median)"),
+    ("quiet_f1", "F1 where authentic images stay quiet"),
 )
 
 

@@ -2,8 +2,8 @@
 checkpoint a resume continues from, and snapshots of the weights.
 
 Rank 0 alone validates and writes; with several processes the others wait at a barrier while it
-validates. The metrics are those of ``ncl_core.metrics``; the ranking rule (F1 at 0.5, then AUC)
-is ``ranks_higher``.
+validates. The metrics are those of ``ncl_core.metrics``; the ranking rule (F1 at 0.5, or the quiet F1
+with ``select_by``, then AUC) is ``ranks_higher``.
 """
 
 from __future__ import annotations
@@ -64,11 +64,17 @@ def validate(
     return {k: float(v) for k, v in result.items() if isinstance(v, (int, float, np.floating))}
 
 
-def ranks_higher(metrics: dict[str, Any], other: dict[str, Any]) -> bool:
-    """Whether validation ``metrics`` beat ``other``: higher F1 at 0.5; ties (F1 0 early on,
-    when nothing reaches the threshold yet) go to the better AUC."""
-    f1, other_f1 = metrics.get("f1", -1.0), other.get("f1", -1.0)
-    return f1 > other_f1 or (f1 == other_f1 and metrics.get("auc", -1.0) > other.get("auc", -1.0))
+def ranks_higher(metrics: dict[str, Any], other: dict[str, Any], key: str = "f1") -> bool:
+    """Whether validation ``metrics`` beat ``other``: the higher ``key`` (F1 at 0.5, or
+    ``quiet_f1``: F1 where the authentic images stay quiet, which needs authentic images in the
+    validation set -- without them, F1 at 0.5 decides); ties (0 early on, when nothing reaches
+    the threshold yet) go to the better AUC."""
+    if key not in metrics:
+        key = "f1"
+    value, other_value = metrics.get(key, -1.0), other.get(key, -1.0)
+    return value > other_value or (
+        value == other_value and metrics.get("auc", -1.0) > other.get("auc", -1.0)
+    )
 
 
 class Keeper:
@@ -110,7 +116,7 @@ class Keeper:
                     raw_metrics=metrics,
                 )
             )
-            if ranks_higher(ema_metrics, metrics):
+            if ranks_higher(ema_metrics, metrics, self.config.select_by):
                 with ema_weights(model, run.ema):
                     self._keep_if_best(run, {**ema_metrics, "ema": 1.0})
                 return
@@ -138,11 +144,13 @@ class Keeper:
         )
         f1 = metrics.get("f1", float("nan"))
         if not math.isnan(f1) and ranks_higher(
-            metrics, {**progress.best_metrics, "f1": progress.best_f1}
+            metrics, {**progress.best_metrics, "f1": progress.best_f1}, self.config.select_by
         ):
             progress.best_f1, progress.best_metrics = f1, metrics
             self.save_model(run, metrics)
-            self.emit(log_event(f"best model so far (F1 {f1:.3f}) written to {run.model_path}"))
+            quiet = metrics.get("quiet_f1")
+            figures = f"F1 {f1:.3f}" + (f", quiet F1 {quiet:.3f}" if quiet is not None else "")
+            self.emit(log_event(f"best model so far ({figures}) written to {run.model_path}"))
 
     def checkpoint(self, run: RunState) -> None:
         if not self.dist.is_main:
