@@ -24,6 +24,7 @@ from ncl_core.evidence import Evidence
 from ncl_core.fsutil import atomic_write_bytes, sync_folder
 from ncl_core.hashing import sha256_file
 from ncl_core.outputs import refuse_inside_evidence
+from ncl_core.report import shared
 from ncl_core.report.artefacts import item_folder, remove_stale_folders, write_colorbar
 from ncl_core.report.html import INDEX_HTML, html_document
 from ncl_core.report.manifest import SHA256SUMS, sha256sums_text, write_manifest
@@ -165,7 +166,12 @@ def _run_batch(
             raise
         writer.drain()
         emit({"type": "phase", "phase": "verify", "total": len(rows)})
-        _verify_hashes(rows, scan.files, pool)
+        # Matching reads the analysed files again: the bytes it reads are the end-of-batch hash.
+        found = shared.find_shared_regions(
+            out_dir, rows, scan.files, cancel, on=options.case_match, emit=emit
+        )
+        _verify_hashes(rows, scan.files, pool, found.hashes)
+    header.update(found.header)
 
     complete = writer.written == len(todo)
     finish_header(header, rows, total, complete)
@@ -273,11 +279,20 @@ class _RowWriter:
         self.emit({"type": "row", "index": index, "total": self.total, "row": dict(row)})
 
 
-def _verify_hashes(rows: list[dict[str, Any]], files: list[Path], pool: ThreadPoolExecutor) -> None:
-    """Hash every input again and record whether it still matches its hash at the start."""
+def _verify_hashes(
+    rows: list[dict[str, Any]],
+    files: list[Path],
+    pool: ThreadPoolExecutor,
+    known: dict[str, str] | None = None,
+) -> None:
+    """Hash every input again (but those in ``known``, hashed at the end already, by path)
+    and record whether it still matches its hash at the start."""
     real_paths = {display_path(p): p for p in files}
+    known = known or {}
 
     def end_hash(row: dict[str, Any]) -> str | None:
+        if row["path"] in known:
+            return known[row["path"]]
         path = real_paths.get(row["path"], Path(row["path"]))
         try:
             return sha256_file(path)

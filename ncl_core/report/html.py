@@ -12,7 +12,7 @@ import re
 from typing import Any
 from urllib.parse import quote
 
-from ncl_core.report import present
+from ncl_core.report import present, shared
 from ncl_core.report.views import view_lines
 from ncl_core.views import VIEWS
 
@@ -218,6 +218,7 @@ def html_document(header: dict[str, Any], rows: list[dict[str, Any]], colorbar_p
     parts.append('<section id="summary"><h2>Summary (by score)</h2>')
     parts.append(_summary(ordered))
     parts.append("</section>")
+    parts.append(shared.html_section(header, _e, _src))
     parts += [_item(rank, row, colorbar_path) for rank, row in enumerate(ordered, start=1)]
     parts.append("</body></html>\n")
     return "\n".join(parts)

@@ -25,7 +25,7 @@ from fpdf import FPDF
 from fpdf.enums import XPos, YPos
 from PIL import Image
 
-from ncl_core.report import present
+from ncl_core.report import present, shared
 from ncl_core.report.views import view_lines
 
 REPORT_PDF = "report.pdf"
@@ -255,6 +255,7 @@ def pdf_bytes(
 
     ordered = present.rows_by_score(rows)
     _summary(pdf, ordered)
+    shared.pdf_section(pdf, header, out_dir)
     colorbar = (out_dir / colorbar_path).read_bytes()
     for rank, row in enumerate(ordered, start=1):
         _item(pdf, rank, row, out_dir, colorbar)

@@ -50,6 +50,7 @@ class ReportOptions:
     thumbnails: int = 160  # longest side of summary thumbnails, px
     formats: tuple[str, ...] = FORMATS
     views: tuple[str, ...] = ()  # forensic views (ncl_core.views) on each analysed file's page
+    case_match: bool = True  # look for regions shared between images (ncl_core.report.shared)
     # An Ed25519 private key (ncl_core.signing.load_private_key): MANIFEST.json is signed with it.
     signing_key: Any = field(default=None, repr=False)
 
