@@ -6,7 +6,9 @@ local grey-level spread, what busy content alone scores) and each
 set of a yardstick folder (``scripts/build_yardsticks.py`` makes it; ``--extra`` adds labeled
 sets such as the copy-move and removal sets), per image:
 
-- forgeries: F1 at 0.5, best F1, the all-manipulated floor, pixel AUC;
+- forgeries: F1 at 0.5, best F1, the all-manipulated floor, pixel AUC, and the quiet F1: F1 at
+  the threshold where the median authentic photo (all authentic sets together) has at most 5 %
+  of its pixels flagged -- what the map localises once it stops marking untouched photos;
 - authentic photos: the flagged area (pixels at or above 0.5), whether the calibrated finding
   fires (image score at or above the model's calibrated threshold; 0.5 when it has none), and
   the mean probability by distance to the border (the position prior);
@@ -37,7 +39,16 @@ from ncl_core.data.datasets import scan_dataset
 from ncl_core.data.io import ImageReadError
 from ncl_core.evaluate import read_pair
 from ncl_core.evidence import Evidence
-from ncl_core.metrics import _flat_pair, _pixel_metrics, image_metrics, image_score
+from ncl_core.metrics import (
+    QUIET_BINS,
+    _flat_pair,
+    _pixel_metrics,
+    bin_counts,
+    f1_at_bin,
+    image_metrics,
+    image_score,
+    quiet_bin,
+)
 
 from machine import cpu_name
 
@@ -160,8 +171,9 @@ def rows_for(scorer: Scorer, sets: dict[str, Path]) -> list[dict[str, Any]]:
                 "score": score,
                 "flagged": float((prob >= 0.5).mean()),
             }
+            p, g = _flat_pair(prob, gt)
+            row["hist"] = bin_counts(p, g).tolist()  # every threshold, afterwards
             if row["tampered"]:
-                p, g = _flat_pair(prob, gt)
                 m = _pixel_metrics(p, g, 0.5)
                 row.update(f1=m.f1, best_f1=m.best_f1, floor=m.floor_f1, auc=m.auc, iou=m.iou)
             else:
@@ -179,6 +191,12 @@ def _boot(values: np.ndarray, stat, n: int = 2000, seed: int = 0) -> tuple[float
 
 def summarize(rows: list[dict[str, Any]], threshold: float) -> dict[str, Any]:
     out: dict[str, Any] = {}
+    # The quiet threshold: where the median authentic photo (every authentic set together) has
+    # at most 5 % flagged; each forgery set's F1 there is its quiet F1.
+    authentic_hists = [r["hist"] for r in rows if not r["tampered"]]
+    quiet = quiet_bin(np.array(authentic_hists)) if authentic_hists else None
+    if quiet is not None:
+        out["quiet_threshold"] = quiet / QUIET_BINS
     for set_name in dict.fromkeys(r["set"] for r in rows):
         part = [r for r in rows if r["set"] == set_name]
         tampered = [r for r in part if r["tampered"]]
@@ -190,6 +208,11 @@ def summarize(rows: list[dict[str, Any]], threshold: float) -> dict[str, Any]:
                 s[key] = float(v.mean())
                 if key in ("f1", "auc"):
                     s[key + "_ci"] = _boot(v, np.mean)
+            if quiet is not None:
+                for r in tampered:  # per image, for the paired comparison too
+                    r["quiet_f1"] = f1_at_bin(np.array(r["hist"]), quiet)
+                v = np.array([r["quiet_f1"] for r in tampered])
+                s["quiet_f1"], s["quiet_f1_ci"] = float(v.mean()), _boot(v, np.mean)
         if auth:
             flagged = np.array([r["flagged"] for r in auth])
             alarms = np.array([r["score"] >= threshold for r in auth], float)
@@ -221,6 +244,8 @@ def paired(a: list[dict[str, Any]], b: list[dict[str, Any]], n: int = 2000) -> d
             continue
         res: dict[str, Any] = {}
         metrics = ("auc", "f1") if pairs[0][0]["tampered"] else ("flagged",)
+        if "quiet_f1" in pairs[0][0] and "quiet_f1" in pairs[0][1]:
+            metrics += ("quiet_f1",)
         for m in metrics:
             d = np.array(
                 [y[m] - x[m] for x, y in pairs if not (math.isnan(x[m]) or math.isnan(y[m]))]
@@ -279,6 +304,7 @@ def main() -> int:
         print(
             f"\n== {r['name']} (finding threshold {r['threshold']:.3f}"
             f"{'' if r['calibrated'] else ', uncalibrated'}); image AUC {_fmt(s.get('image_auc'))}"
+            f"; quiet threshold {_fmt(s.get('quiet_threshold'))}"
         )
         for set_name, m in s.items():
             if not isinstance(m, dict):
@@ -288,7 +314,8 @@ def main() -> int:
                     f"  {set_name:<24} n {m['n']:>4}  F1 {_fmt(m['f1'])} "
                     f"[{_fmt(m['f1_ci'][0])}, {_fmt(m['f1_ci'][1])}]  floor {_fmt(m['floor'])}  "
                     f"bestF1 {_fmt(m['best_f1'])}  AUC {_fmt(m['auc'])} "
-                    f"[{_fmt(m['auc_ci'][0])}, {_fmt(m['auc_ci'][1])}]"
+                    f"[{_fmt(m['auc_ci'][0])}, {_fmt(m['auc_ci'][1])}]  quietF1 "
+                    f"{_fmt(m.get('quiet_f1'))}"
                 )
             if "flagged_median" in m:
                 print(

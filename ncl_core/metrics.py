@@ -141,7 +141,7 @@ class MetricAccumulator:
         self.per_image.append(metrics)
         self.tampered.append(bool(tampered))
         self.flagged.append(float((p >= self.threshold).float().mean()))
-        self.histograms.append(_bin_counts(p, g))
+        self.histograms.append(bin_counts(p, g))
         if score is not None:
             self.scores.append(float(score))
             self.score_labels.append(bool(tampered))
@@ -179,26 +179,34 @@ class MetricAccumulator:
 
     def _quiet(self) -> dict[str, float]:
         """``quiet_f1`` and ``quiet_threshold`` (see the module's docstring)."""
-        hists = np.stack(self.histograms).astype(np.float64)  # images x 2 x bins
+        hists = np.stack(self.histograms)  # images x 2 x bins
         tampered = np.asarray(self.tampered)
-        # Pixels at or above each grid threshold k / QUIET_BINS, per image and kind.
-        above = np.flip(np.cumsum(np.flip(hists, 2), 2), 2)
-        totals = hists.sum(2, keepdims=True)
-        authentic_share = above[~tampered].sum(1) / np.maximum(totals[~tampered].sum(1), 1)
-        median = np.median(authentic_share, axis=0)  # per threshold
-        quiet = np.flatnonzero(median <= QUIET_FLAGGED)
-        k = int(quiet[0]) if quiet.size else QUIET_BINS - 1
+        k = quiet_bin(hists[~tampered])
         result = {"quiet_threshold": k / QUIET_BINS}
         if tampered.any():
-            tp = above[tampered, 0, k]
-            fp = above[tampered, 1, k]
-            fn = totals[tampered, 0, 0] - tp
-            f1 = np.where(tp > 0, 2 * tp / np.maximum(2 * tp + fp + fn, 1), 0.0)
-            result["quiet_f1"] = float(f1.mean())
+            result["quiet_f1"] = float(np.mean([f1_at_bin(h, k) for h in hists[tampered]]))
         return result
 
 
-def _bin_counts(p: torch.Tensor, g: torch.Tensor) -> np.ndarray:
+def quiet_bin(authentic: np.ndarray, share: float = QUIET_FLAGGED) -> int:
+    """The lowest grid threshold (a bin index) at which the median of the authentic images'
+    ``N x 2 x QUIET_BINS`` histograms has at most ``share`` of its pixels at or above it."""
+    hists = np.asarray(authentic, dtype=np.float64).sum(1)  # N x bins, all pixels
+    above = np.flip(np.cumsum(np.flip(hists, 1), 1), 1)
+    shares = above / np.maximum(hists.sum(1, keepdims=True), 1)
+    quiet = np.flatnonzero(np.median(shares, axis=0) <= share)
+    return int(quiet[0]) if quiet.size else QUIET_BINS - 1
+
+
+def f1_at_bin(hist: np.ndarray, k: int) -> float:
+    """F1 of one image's ``2 x QUIET_BINS`` histogram at the grid threshold ``k / QUIET_BINS``."""
+    h = np.asarray(hist, dtype=np.float64)
+    tp, fp = h[0, k:].sum(), h[1, k:].sum()
+    fn = h[0].sum() - tp
+    return float(2 * tp / (2 * tp + fp + fn)) if tp > 0 else 0.0
+
+
+def bin_counts(p: torch.Tensor, g: torch.Tensor) -> np.ndarray:
     """2 x QUIET_BINS counts of the manipulated and the authentic pixels per probability bin
     (bin k holds [k, k + 1) / QUIET_BINS; 1.0 falls in the last)."""
     bins = (p.clamp(0, 1) * QUIET_BINS).long().clamp_(max=QUIET_BINS - 1)
