@@ -31,6 +31,7 @@ EVAL_COLUMNS = (
     ("image_accuracy", "imgAcc"),
     ("authentic_flagged_median", "authFlag"),
     ("authentic_false_alarm", "falseAl"),
+    ("quiet_f1", "quietF1"),
 )
 
 
@@ -83,6 +84,10 @@ def format_eval_table(results: list[dict[str, Any]]) -> str:
     lines.append(
         "authFlag = median share of an authentic image marked at 0.5; falseAl = share of "
         "authentic images whose score reaches the model's calibrated threshold (0.5 uncalibrated)"
+    )
+    lines.append(
+        "quietF1 = F1 at the threshold where the median authentic image has at most 5 % flagged "
+        "(needs authentic images in the subset)"
     )
     return "\n".join(lines)
 
