@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
 from app.analysis.state import OverlaySettings
 from app.batch.job import analyse_batch
 from app.batch.report import ONLY_SAMPLES, BatchReport, ReportDialog, casework_roots, fmt_eta
+from app.batch.shared_regions import SharedRegionsPanel
 from app.batch.table import RETRYABLE, QueueTable
 from app.jobs import Job, JobContext, JobManager
 from app.model_state import ModelState, PredictorSlot
@@ -136,6 +137,8 @@ class BatchView(QWidget):
         self.progress.setFormat("idle")
         self.progress.setValue(0)
         self.summary_label = QLabel()
+        self.shared = SharedRegionsPanel(self.jobs)
+        self.shared.message.connect(self.message)
 
         escape = QShortcut(QKeySequence(Qt.Key.Key_Escape), self)
         escape.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
@@ -144,6 +147,7 @@ class BatchView(QWidget):
         layout = QVBoxLayout(self)
         layout.addLayout(top)
         layout.addWidget(self.table, 1)
+        layout.addWidget(self.shared)
         bottom = QHBoxLayout()
         bottom.addWidget(self.progress, 1)
         bottom.addWidget(self.summary_label)
@@ -193,12 +197,14 @@ class BatchView(QWidget):
         if self._job is not None:
             self._job.cancel()
         self.report.cancel()
+        self.shared.cancel()
 
     def clear(self) -> None:
         if self.is_busy():
             self.message.emit("Cancel the running batch before clearing the queue.", "warning")
             return
         self.table.clear_rows()
+        self.shared.clear()
         self.roots.clear()
         self.results.clear()
         self.progress.setFormat("idle")
@@ -348,6 +354,8 @@ class BatchView(QWidget):
             return
         self.cancel_button.setEnabled(False)
         self._update_buttons()
+        if not cancelled:  # the analysed files compared with each other, in a job of its own
+            self.shared.find(self.table.paths_with_status(("ok",)))
 
     def _update_buttons(self) -> None:
         self.export_button.setEnabled(bool(self.rows))

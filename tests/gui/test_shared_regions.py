@@ -1,0 +1,42 @@
+"""Batch view: when a batch ends its images are compared, and a region pasted from one into
+another is listed under the queue."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image
+
+from qt_helpers import drop_paths
+
+SAMPLES = Path(__file__).resolve().parents[2] / "resources" / "samples"
+
+
+def _photo(name: str) -> np.ndarray:
+    with Image.open(next(SAMPLES.glob(f"*/{name}"))) as im:
+        return np.asarray(im.convert("RGB"))
+
+
+def test_a_shared_region_is_listed_when_the_batch_ends(qtbot, window, tmp_path):
+    folder = tmp_path / "case"
+    folder.mkdir()
+    cat, rocket = _photo("chelsea.jpg"), _photo("rocket_copy_move.jpg").copy()
+    rocket[320:428, 300:408] = cv2.resize(cat[100:220, 150:270], (108, 108))
+    for name, rgb in (("cat.jpg", cat), ("rocket.jpg", rocket)):
+        buf = io.BytesIO()
+        Image.fromarray(rgb).save(buf, "JPEG", quality=90)
+        (folder / name).write_bytes(buf.getvalue())
+    Image.fromarray(_photo("coffee_removal.jpg")).save(folder / "coffee.png")
+    drop_paths(window, [folder])
+    batch = window.batch
+    panel = batch.shared
+    qtbot.waitUntil(lambda: panel.result is not None, timeout=60_000)
+    assert panel.table.rowCount() == 1 and panel.table.isVisible()
+    names = {panel.table.item(0, 0).text(), panel.table.item(0, 2).text()}
+    assert names == {"cat.jpg", "rocket.jpg"}
+    assert "1 pair(s)" in panel.status.text() and "3 images" in panel.status.text()
+    batch.clear()
+    assert panel.table.rowCount() == 0 and not panel.table.isVisible()
