@@ -19,7 +19,12 @@ def _parse(argv: list[str]) -> argparse.Namespace:
         description="NCL Forensics desktop app. Subcommands (analyze, batch, train, …) run the "
         "command-line tool instead.",
     )
-    parser.add_argument("--samples", action="store_true", help="open the bundled sample images")
+    parser.add_argument(
+        "--samples",
+        action="store_true",
+        help="with no image named, show the first bundled sample (File ▸ Open samples lists "
+        "all of them in the Batch view)",
+    )
     parser.add_argument("paths", nargs="*", help="images or folders to open")
     return parser.parse_args(argv)
 

@@ -203,9 +203,18 @@ class MainWindow(QMainWindow):
         self.jobs_label.setText(("working: " + ", ".join(names)) if names else "")
 
     # -- opening ------------------------------------------------------------------------------
+    def open_folder(self) -> str:
+        """Where the Open dialog starts: the folder an image was last opened from through
+        it, else the home folder (never the bundled samples' folder nor the working folder)."""
+        last = self.settings.get("dirs/open")
+        if last and Path(last).is_dir():
+            return last
+        return str(Path.home())
+
     def open_dialog(self) -> None:
-        start = self.settings.get("dirs/open")
-        path, _ = QFileDialog.getOpenFileName(self, "Open an image", start, IMAGE_FILTER)
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Open an image", self.open_folder(), IMAGE_FILTER
+        )
         if path:
             self.settings.set("dirs/open", str(Path(path).parent))
             self.open_paths([path])
@@ -230,19 +239,22 @@ class MainWindow(QMainWindow):
     def open_startup(self, paths: list[str], samples: bool = False) -> None:
         """Command line: the first image in the Analysis view, all of them in the batch.
 
-        The first run, with nothing named, shows the first bundled sample in the Analysis
-        view; the samples are queued in the Batch view only when asked for (``samples``, File
-        ▸ Open samples), and never go into a report.
+        With nothing named, ``samples`` (``--samples``, as ``make run`` starts) and the first
+        run show the first bundled sample in the Analysis view. The samples are queued in
+        the Batch view only when the analyst adds them (File ▸ Open samples,
+        ``open_samples``), never on their own, and never go into a report.
         """
-        if samples or (not paths and self.settings.first_run):
+        if not paths and (samples or self.settings.first_run):
             found = sample_images()
             if not found:
                 self.show_message("No bundled samples found under resources/samples.", "warning")
                 return
-            if not samples:
-                self.open_paths([found[0]])
-                return
-            paths = [*map(str, found), *paths]
+            self.open_paths([found[0]])
+            return
+        self._open_named(paths)
+
+    def _open_named(self, paths: list[str | Path]) -> None:
+        """The first file in the Analysis view; several, or a folder, in the batch too."""
         if not paths:
             return
         files = [Path(p) for p in paths]
@@ -255,7 +267,12 @@ class MainWindow(QMainWindow):
             self.tabs.setCurrentIndex(TAB_BATCH)
 
     def open_samples(self) -> None:
-        self.open_startup([], samples=True)
+        """File ▸ Open samples: all of them in the Batch view, the first in the Analysis view."""
+        found = sample_images()
+        if not found:
+            self.show_message("No bundled samples found under resources/samples.", "warning")
+            return
+        self._open_named(found)
 
     @Slot(str, object)
     def _open_from_batch(self, path: str, analysis) -> None:

@@ -33,6 +33,58 @@ def test_first_run_opens_the_samples_with_the_welcome_pane(qtbot, make_window, r
     assert second.welcome.isVisible()
 
 
+def test_make_run_shows_a_sample_but_queues_none(qtbot, make_window, registered_model, tmp_path):
+    from PIL import Image
+
+    window = make_window()
+    window.open_startup([], samples=True)  # ncl-forensics --samples, as `make run` starts
+    wait_analysis(qtbot, window.analysis)
+    assert window.analysis.path == sample_images()[0]
+    assert window.batch.roots == [] and window.batch.table.rowCount() == 0
+    # The analyst's casework is queued alone.
+    folder = tmp_path / "case"
+    folder.mkdir()
+    Image.new("RGB", (64, 48), (90, 120, 30)).save(folder / "a.png")
+    window.open_paths([folder])
+    assert window.batch.roots == [folder]
+    qtbot.waitUntil(lambda: not window.batch.is_busy(), timeout=30_000)
+    assert [name for name, _, _ in window.batch.row_status()] == ["a.png"]
+
+
+def test_the_open_dialog_starts_in_the_last_folder_used_or_home(
+    qtbot, make_window, registered_model, tmp_path, monkeypatch
+):
+    from pathlib import Path
+
+    from PIL import Image
+
+    from app import main_window
+
+    window = make_window()
+    window.open_startup([], samples=True)
+    wait_analysis(qtbot, window.analysis)
+    started, chosen = [], []
+
+    def dialog(parent, title, start, filters):
+        started.append(start)
+        return (chosen.pop() if chosen else ""), ""
+
+    monkeypatch.setattr(main_window.QFileDialog, "getOpenFileName", dialog)
+    window.open_dialog()  # nothing opened through it yet: home, not the samples' folder
+    assert started == [str(Path.home())]
+    picked = tmp_path / "case" / "photo.png"
+    picked.parent.mkdir()
+    Image.new("RGB", (64, 48), (10, 20, 30)).save(picked)
+    chosen.append(str(picked))
+    window.open_dialog()
+    window.open_dialog()  # the folder of the image opened last, remembered in the settings
+    assert started[-1] == str(picked.parent)
+    assert window.settings.get("dirs/open") == str(picked.parent)
+    window.settings.set("dirs/open", str(tmp_path / "gone"))  # removed since: home again
+    window.open_dialog()
+    assert started[-1] == str(Path.home())
+
+
 def test_the_welcome_text_names_this_machines_folders():
     text = welcome_html()
     for folder in (models_dir(), runs_dir(), settings_path(), user_log_dir()):
