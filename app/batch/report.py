@@ -31,6 +31,7 @@ ONLY_SAMPLES = (
     "The queue holds only the bundled samples, and samples are never exported into a report: "
     "add the evidence to report on first."
 )
+NOT_WRITTEN = "report: not written"  # the progress bar's text when a report was refused
 
 
 def fmt_eta(seconds: float) -> str:
@@ -93,7 +94,11 @@ class ReportDialog(QDialog):
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
         form.addRow(buttons)
-        self.resize(560, 200)
+        # Tall enough for the wrapped lines at this width: a fixed height clipped them.
+        form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.DontWrapRows)
+        width = 560
+        self.setMinimumSize(width, form.totalHeightForWidth(width))
+        self.resize(width, form.totalHeightForWidth(width))
 
 
 class BatchReport(QObject):
@@ -232,7 +237,7 @@ class BatchReport(QObject):
 
     @Slot(str)
     def _on_failed(self, text: str) -> None:
-        self._outcome = "report: not written"
+        self._outcome = NOT_WRITTEN
         self.message.emit(f"Report not written: {text}", "error")
 
     @Slot(object)

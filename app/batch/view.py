@@ -28,7 +28,14 @@ from PySide6.QtWidgets import (
 
 from app.analysis.state import OverlaySettings
 from app.batch.job import analyse_batch
-from app.batch.report import ONLY_SAMPLES, BatchReport, ReportDialog, casework_roots, fmt_eta
+from app.batch.report import (
+    NOT_WRITTEN,
+    ONLY_SAMPLES,
+    BatchReport,
+    ReportDialog,
+    casework_roots,
+    fmt_eta,
+)
 from app.batch.shared_regions import SharedRegionsPanel
 from app.batch.table import RETRYABLE, QueueTable
 from app.jobs import Job, JobContext, JobManager
@@ -419,6 +426,10 @@ class BatchView(QWidget):
 
     @Slot(str)
     def _on_report_ended(self, outcome: str) -> None:
+        if outcome == NOT_WRITTEN:
+            # Refused or failed: an empty bar, not the batch's full one (which read as done).
+            self.progress.setRange(0, 1)
+            self.progress.setValue(0)
         self.progress.setFormat(outcome)
         if self.last_report is not None:
             self.open_report_button.setEnabled((self.last_report / "index.html").is_file())

@@ -194,6 +194,7 @@ def test_report_messages_are_never_stale(qtbot, window, tmp_path):
     batch.export(folder / "report")
     qtbot.waitUntil(lambda: not batch.is_busy(), timeout=30_000)
     assert batch.progress.format() == "report: not written"
+    assert batch.progress.value() == batch.progress.minimum()  # an empty bar, not a full one
     assert window.message_bar.level == "error"
     assert window.message_bar.text().startswith("Report not written")
     assert not (folder / "report").exists()
