@@ -41,6 +41,7 @@ MAX_PICTURES = 200  # pairs drawn; report.json lists them all
 PANE_PX = 560  # longest side of each image in a pair's picture
 JPEG_QUALITY = 88
 _GAP_PX = 10
+_PDF_MAX_H_MM = 80.0  # a pair's picture in report.pdf
 _BOX_RGB = (255, 0, 170)  # magenta: stands out on photos and on the report's white
 
 
@@ -207,6 +208,12 @@ EXPLAIN = (
 )
 
 
+_RELATIONS = {
+    "identical file": "The same file twice (identical bytes)",
+    "same picture": "The same picture twice (resized or recompressed)",
+}
+
+
 def box_text(box: list[int]) -> str:
     x, y, w, h = box
     return f"{w}×{h} px at ({x}, {y})"
@@ -218,7 +225,10 @@ def region_lines(region: dict[str, Any]) -> tuple[str, str, str]:
     second = f"{region['target']}: {box_text(region['target_box'])}"
     how = f"{region['matches']} matching keypoints"
     if region.get("scale") is not None:
-        how += f", scale {float(region['scale']):.2f}×, turned {float(region['rotation_deg']):.0f}°"
+        how += f", scale {float(region['scale']):.2f}×"
+    turned = round(float(region.get("rotation_deg") or 0.0))
+    if turned:
+        how += f", turned {turned}°"
     return first, second, how
 
 
@@ -237,7 +247,8 @@ def status_lines(header: dict[str, Any]) -> list[str]:
     for skipped in summary.get("skipped") or []:
         lines.append(f"Not compared: {skipped['name']}: {skipped['reason']}")
     for dup in header.get("duplicate_images") or []:
-        lines.append(f"Same picture ({dup['relation']}): {dup['a']} = {dup['b']}")
+        how = _RELATIONS.get(dup["relation"], dup["relation"])
+        lines.append(f"{how}: {dup['a']} = {dup['b']}")
     return lines
 
 
@@ -286,18 +297,19 @@ def pdf_section(pdf: Any, header: dict[str, Any], out_dir: Path) -> None:
         pdf.para(line, size=8)
     for number, region in enumerate(header.get("shared_regions") or [], start=1):
         first, second, how = region_lines(region)
-        height = 0.0
+        width = height = 0.0
         path = out_dir / region["picture_path"] if region.get("picture_path") else None
         if path is not None and path.is_file():
             with Image.open(path) as im:
-                height = pdf.epw * im.height / im.width
+                width = min(pdf.epw, _PDF_MAX_H_MM * im.width / im.height)
+                height = width * im.height / im.width
         if pdf.get_y() + height + 16 > pdf.page_break_trigger:
             pdf.add_page()
         else:
             pdf.ln(2)
         if height:
             y = pdf.get_y()
-            pdf.image(io.BytesIO(path.read_bytes()), x=pdf.l_margin, y=y, w=pdf.epw, h=height)
+            pdf.image(io.BytesIO(path.read_bytes()), x=pdf.l_margin, y=y, w=width, h=height)
             pdf.set_y(y + height + 1)
         pdf.para(f"{number}. {first}", size=8)
         pdf.para(f"    {second}", size=8)
