@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
     QGraphicsPixmapItem,
     QGraphicsScene,
     QGraphicsView,
+    QLabel,
     QStyleOptionGraphicsItem,
     QWidget,
 )
@@ -134,6 +135,15 @@ class ImageViewer(QGraphicsView):
         self._syncing = False
         self.horizontalScrollBar().valueChanged.connect(self._emit_view_changed)
         self.verticalScrollBar().valueChanged.connect(self._emit_view_changed)
+        # What the pane shows, in its top left corner (side by side: which pane is which).
+        # A child of the view, not of its viewport: ``rendered()`` stays the picture alone.
+        self.caption = QLabel(self)
+        self.caption.setStyleSheet(
+            "background: rgba(20, 20, 24, 190); color: #f0f0f0; padding: 2px 6px;"
+        )
+        self.caption.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
+        self.caption.move(8, 8)
+        self.caption.hide()
 
     # -- content ------------------------------------------------------------------------------
     def set_image(self, rgb: np.ndarray | None) -> None:
@@ -160,6 +170,13 @@ class ImageViewer(QGraphicsView):
         self.set_layer("image", pixmap, scale=scale)
         self.scene().setSceneRect(QRectF(0, 0, w, h))
         self.fit()
+
+    def set_caption(self, text: str) -> None:
+        """Name what the pane shows in its corner; an empty text hides the name."""
+        self.caption.setText(text)
+        self.caption.adjustSize()
+        self.caption.setVisible(bool(text))
+        self.caption.raise_()
 
     def has_image(self) -> bool:
         return self._image_size != (0, 0)

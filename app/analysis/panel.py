@@ -11,6 +11,7 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer, Signal, Slot
 from PySide6.QtWidgets import (
+    QAbstractSpinBox,
     QCheckBox,
     QComboBox,
     QDoubleSpinBox,
@@ -30,6 +31,7 @@ from app.analysis.state import AnalysisState
 from app.forensic_views import ForensicViews
 from app.jobs import JobManager
 from app.model_state import ModelState
+from app.widgets import wheel_only_when_focused
 from ncl_core.analysis import Analysis
 from ncl_core.data.io import ImageInfo
 from ncl_core.evidence import Evidence
@@ -48,6 +50,7 @@ MODE_TIPS = {
     "resize": "Resize: the paper's protocol (the image resized to the model's input size). Fast.",
     "tiled": "Tiled: full resolution in overlapping tiles. Slower, finds small edits.",
 }
+PANEL_MIN_WIDTH = 300  # px; the controls usually need more
 SAVE_KINDS = (
     ("mask", "Mask", "Binary mask at the threshold, PNG (white = flagged)"),
     ("heatmap", "Heatmap", "Coloured probability map, PNG"),
@@ -107,12 +110,15 @@ class AnalysisPanel(QScrollArea):
         self._settings: dict = {}
         self.content = QWidget()
         layout = QVBoxLayout(self.content)
+        # The finding and score first: at 1280 x 800 they are in sight without scrolling.
+        self.result_box = self._build_result_box()
+        layout.addWidget(self.result_box)
         layout.addWidget(self._build_display_box())
         self.forensic = ForensicViews(jobs)
         layout.addWidget(self.forensic)
+        self._watch_metadata_table()
+        self.forensic.changed.connect(self._name_panes)
         layout.addWidget(self._build_patch_box())
-        self.result_box = self._build_result_box()
-        layout.addWidget(self.result_box)
         layout.addWidget(self._build_file_box())
         layout.addWidget(self._build_save_box())
         layout.addStretch(1)
@@ -124,15 +130,54 @@ class AnalysisPanel(QScrollArea):
         self._fit_timer.setSingleShot(True)
         self._fit_timer.setInterval(0)
         self._fit_timer.timeout.connect(self._fit)
+        self.guard_controls()
         self._fit()
         self._show_overlay(frozenset())
+        self._name_panes()
         state.overlay_changed.connect(self._show_overlay)
 
+    def guard_controls(self) -> None:
+        """The panel's texts wrap instead of widening it, and its combo boxes, spin boxes and
+        sliders take the wheel only when focused (the wheel scrolls the panel). Called again
+        when a box is added to the panel."""
+        for label in self.content.findChildren(QLabel):
+            if label.wordWrap():
+                label.setMinimumWidth(1)  # a long word is broken, never widens the panel
+        # The hash is two lines of 32 hex digits, which never break: room for them.
+        self.sha_label.ensurePolished()
+        self.sha_label.setMinimumWidth(self.sha_label.fontMetrics().horizontalAdvance("0" * 33))
+        wheel_only_when_focused(
+            *self.content.findChildren(QComboBox),
+            *self.content.findChildren(QAbstractSpinBox),
+            *self.content.findChildren(QSlider),
+        )
+        self._fit()
+
     def _fit(self) -> None:
-        """Keep the scroll area at least as wide as the panel needs: with the horizontal
-        scroll bar off, a narrower one would cut the panel's right edge off."""
+        """Keep the scroll area as wide as the panel's controls need: with the horizontal
+        scroll bar off, a narrower one would cut the panel's right edge off. Texts wrap
+        (``guard_controls``), so the width is the same from image to image."""
         extra = self.verticalScrollBar().sizeHint().width() + 2 * self.frameWidth()
-        self.setMinimumWidth(max(300, self.content.minimumSizeHint().width() + extra))
+        self.setMinimumWidth(max(PANEL_MIN_WIDTH, self.content.minimumSizeHint().width() + extra))
+
+    def _watch_metadata_table(self) -> None:
+        """The forensic views' metadata table is shown only while it has rows: empty, it
+        would push everything below it out of sight."""
+        table = self.forensic.table
+        model = table.model()
+        for signal in (model.rowsInserted, model.rowsRemoved, model.modelReset):
+            signal.connect(self._show_metadata_table)
+        self._show_metadata_table()
+
+    @Slot()
+    def _show_metadata_table(self) -> None:
+        table = self.forensic.table
+        form = self.forensic.layout()
+        has_rows = table.rowCount() > 0
+        if isinstance(form, QFormLayout):
+            form.setRowVisible(table, has_rows)
+        else:
+            table.setVisible(has_rows)
 
     # -- building -----------------------------------------------------------------------------
     def _build_display_box(self) -> QGroupBox:
@@ -180,6 +225,9 @@ class AnalysisPanel(QScrollArea):
         self.threshold_spin.setRange(0.0, 1.0)
         self.threshold_spin.setSingleStep(0.01)
         self.threshold_spin.setDecimals(2)
+        # The value is taken when typing ends (Enter, Tab, focus elsewhere): taken at every
+        # keystroke, "0.35" was 0.00 after the "0", written back into the box mid-typing.
+        self.threshold_spin.setKeyboardTracking(False)
         self.threshold_slider.valueChanged.connect(lambda v: update(threshold=v / 100.0))
         self.threshold_spin.valueChanged.connect(lambda v: update(threshold=v))
         row = QHBoxLayout()
@@ -187,12 +235,17 @@ class AnalysisPanel(QScrollArea):
         row.addWidget(self.threshold_spin)
         form.addRow("Threshold", row)
 
-        self.side_check = QCheckBox("Side by side: original | heatmap")
+        self.side_check = QCheckBox("Side by side")
         self.side_check.setToolTip(
-            "Show the heatmap next to the original; both views move together"
+            "Two panes that move together: the map shown (Forensic views ▸ Show) in a pane of "
+            "its own beside the original, or, with a second map (Beside it), that one beside "
+            "the first"
         )
         self.side_check.toggled.connect(lambda on: update(side_by_side=on))
         form.addRow(self.side_check)
+        self.panes_label = _selectable()
+        self.panes_label.setStyleSheet("color:#9a9aa2;")
+        form.addRow(self.panes_label)
         return box
 
     def _build_patch_box(self) -> QGroupBox:
@@ -301,6 +354,23 @@ class AnalysisPanel(QScrollArea):
                 widget.setValue(value)
             widget.blockSignals(False)
         self.opacity_label.setText(f"{round(100 * s.opacity)} %")
+        self._name_panes()
+
+    def pane_names(self) -> tuple[str, str]:
+        """What the left and right panes show side by side (the right one "" when alone)."""
+        shown = self.forensic.show_combo.currentText()
+        beside = self.forensic.beside_combo.currentText() if self.forensic.beside() else ""
+        if not self.state.overlay.side_by_side:
+            return "", ""
+        if beside:
+            return f"image with {shown}", beside
+        return "original", shown
+
+    @Slot()
+    def _name_panes(self) -> None:
+        left, right = self.pane_names()
+        self.panes_label.setText(f"left: {left} · right: {right}" if right else "")
+        self.panes_label.setVisible(bool(right))
 
     # -- what the view shows ------------------------------------------------------------------
     def show_file(self, evidence: Evidence, sha256: str | None) -> None:

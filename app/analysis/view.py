@@ -36,9 +36,10 @@ from app.model_state import ModelState
 from app.overlay import RenderedLayers
 from app.settings import Settings
 from app.viewer import ImageViewer
-from app.widgets import BusyRow, Legend
+from app.widgets import BusyRow, Legend, MapScale
 from ncl_core.analysis import Analysis
 from ncl_core.patches import label_counts
+from ncl_core.views import VIEWS
 
 PLACEHOLDER = (
     "<h2>Open an image to analyse it</h2>"
@@ -138,6 +139,7 @@ class AnalysisView(SaveActions, QWidget):
         # Below the Result box: mark what the model missed or wrongly flagged.
         results = self.panel.content.layout().indexOf(self.panel.result_box)
         self.panel.content.layout().insertWidget(results + 1, self.label_box)
+        self.panel.guard_controls()
         self.panel.save_requested.connect(self.save_dialog)
         self.panel.ground_truth_requested.connect(self.choose_ground_truth)
         self.forensic = self.panel.forensic
@@ -257,6 +259,7 @@ class AnalysisView(SaveActions, QWidget):
         if "side_by_side" in changed:
             self._show_side_viewer(s.side_by_side)
             self.side_by_side_changed.emit(s.side_by_side)
+            self._update_legend()  # the panes' names
         if "threshold" in changed:
             self._update_legend()
         if changed & REDRAWN_BY:
@@ -419,7 +422,38 @@ class AnalysisView(SaveActions, QWidget):
         shown = "off" if hidden or drawn is None else self.overlay_mode()
         counts = None if hidden else self._legend_counts
         s = self.state.overlay
-        self.legend.set_state(shown, s.colormap, s.threshold, counts)
+        self.legend.set_state(shown, s.colormap, s.threshold, counts, self.map_scale())
+        left, right = self.panel.pane_names()
+        self.viewer.set_caption(left)
+        self.side_viewer.set_caption(right)
+
+    def map_scale(self) -> MapScale:
+        """What the map drawn over the image is, for the legend: the model's probability or
+        the forensic view shown, with what brighter means there."""
+        name = self.forensic.shown()
+        if name == NCL:
+            return MapScale()
+        view = VIEWS.get(name)
+        title = view.title if view is not None else name
+        result = self.forensic.result(name)
+        details = result.details if result is not None else {}
+        if name == "ela" and details.get("scale"):
+            # ELA's map is its error in grey levels, full brightness at the scale.
+            return MapScale(
+                f"{title}: brighter = larger error on re-saving",
+                "0",
+                f"{float(details['scale']):.1f} grey levels",
+                "ELA",
+            )
+        if name == "noise" and details.get("map") == "level":
+            return MapScale(
+                f"{title}: brighter = more noise (departures not judged in this image)",
+                "low",
+                "high",
+                "noise",
+            )
+        brighter = view.brighter if view is not None else "more suspicious"
+        return MapScale(f"{title}: brighter = {brighter}", "0", "1", "value")
 
     @Slot(int, int)
     def _on_hover(self, x: int, y: int) -> None:
