@@ -11,22 +11,28 @@ the images of a case with each other and reports every pair that shows the same 
 2. **Candidate pairs from one index** (not every pair): every descriptor of the case goes into
    one FLANN k-d tree with its image's number; each descriptor's nearest neighbours in *other*
    images vote for those images when they are clearly nearer than the farthest neighbour
-   found. Each image keeps its few best-voted partners.
-3. **Geometric verification** of the candidates, best-voted first: mutual nearest neighbours
-   that pass Lowe's ratio test, then a RANSAC similarity (shift, rotation, uniform scale). A
-   region is reported when at least ``min_inliers`` matches agree, spread over a real area (not
-   a line, not one spot) at a plausible scale. Up to three regions per pair (the inliers of
-   one are taken out before the next is searched).
+   found. Each image keeps its few best-voted partners, and the votes of a pair are its
+   tentative matches. (With no more images than that, every pair is a candidate and its
+   matches are the mutual nearest neighbours that pass Lowe's ratio test.)
+3. **Geometric verification** of the candidates, best-voted first: a RANSAC similarity (shift,
+   turn, uniform scale) with a tight inlier distance (1.5 px: a copy keeps its keypoints
+   where they were, two photos of one face or one street do not). A region is reported when
+   at least ``MIN_INLIERS`` distinct keypoints agree, spread over an area (not a line, not
+   one spot), at a plausible scale. Its boxes surround the agreeing keypoints, padded by
+   twice their median size (keypoints at a region's edge see past it and rarely match). Up
+   to three regions per pair (the inliers of one are taken out before the next is searched).
 
 Two files with the same bytes, and two versions of the same picture (resized, recompressed:
-the matched boxes cover most of both images), are a *same image* relation, listed apart in
-``duplicates``, not as shared regions. Files with identical bytes are matched once.
+the transform lays one frame onto the other and the matches cover a good part of both), are
+a *same image* relation, listed apart in ``duplicates``, not as shared regions. Files with
+identical bytes are matched once (a region shared with one is listed for each copy).
 
-What it finds: the same content in two images, copied, scaled (about 0.25x to 4x) or turned.
-What it cannot tell: which way a region was copied (``source`` is the image earlier in the
-input, ``target`` the later one), or copying from two photos of the same scene, logo or
-document taken apart: both show the same content too. Flat or tiny regions (a few dozen
-pixels across, or a pasted sky) carry no keypoints and are not found.
+What it finds: the same content in two images, copied as it was, scaled (0.2x to 5x) or
+turned. What it cannot tell: which way a region was copied (``source`` is the image earlier in
+the input, ``target`` the later one), or a copy from two photos of one static scene, logo or
+document: they show the same content too. Flat regions (a pasted piece of sky) and small ones
+(well under a tenth of the longest side of the copy features are made on) carry too few
+keypoints; regions warped in perspective, mirrored, or retouched after pasting are not found.
 
 ``time_budget_s`` bounds the whole run: features of the remaining images are skipped, or the
 remaining candidates left unverified, and ``CaseMatch.complete`` is False with a note.
