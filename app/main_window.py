@@ -140,8 +140,9 @@ class MainWindow(QMainWindow):
         geometry = self.settings.raw("window/geometry")
         if isinstance(geometry, QByteArray) and not geometry.isEmpty():
             self.restoreGeometry(geometry)
-        else:
-            self.resize(1360, 860)
+        else:  # the first run: 1360 x 860, or the screen's room where it has less
+            room = self.screen().availableGeometry()
+            self.resize(min(1360, room.width()), min(860, room.height()))
         state = self.settings.raw(ANALYSIS_SPLITTER)
         if isinstance(state, QByteArray) and not state.isEmpty():
             self.analysis.restore_splitter_state(state)

@@ -297,6 +297,8 @@ class AnalysisPanel(QScrollArea):
         form.addRow("Device", self.device_label)
         form.addRow("Time", self.time_label)
         form.addRow(self.warnings_label)
+        form.setRowVisible(self.warnings_label, False)  # shown when there is a warning
+        self._result_form = form
         return box
 
     def _build_file_box(self) -> QGroupBox:
@@ -472,7 +474,7 @@ class AnalysisPanel(QScrollArea):
             self.finding_label.setStyleSheet("")
             self.finding_label.setToolTip("")
             self.device_label.setText(models.loaded_device or "–")
-            self.warnings_label.setText("")
+            self._show_warnings([])
             return
         self.score_label.setStyleSheet("")
         self.score_label.setText(f"{a.score:.3f}")
@@ -484,9 +486,13 @@ class AnalysisPanel(QScrollArea):
         started = a.started_utc[:19].replace("T", " ")
         mode = a.settings.get("mode", "")
         self.time_label.setText(f"{a.duration_s:.2f} s ({mode}), started {started} UTC")
-        self.warnings_label.setText("\n".join(breakable(f"⚠ {w}") for w in a.warnings))
+        self._show_warnings(a.warnings)
         if a.sha256:
             self.show_sha(a.sha256)
+
+    def _show_warnings(self, warnings: list[str]) -> None:
+        self.warnings_label.setText("\n".join(breakable(f"⚠ {w}") for w in warnings))
+        self._result_form.setRowVisible(self.warnings_label, bool(warnings))
 
     def _show_finding(self, found) -> None:
         """The finding the reports and the command line give (``ncl_core.finding``), worded at

@@ -201,3 +201,17 @@ def test_the_export_dialog_shows_its_lines_whole(qtbot, window):
             assert label.height() >= label.heightForWidth(label.width()), label.text()
             bottom = label.mapTo(dialog, QPoint(0, label.height())).y()
             assert bottom <= dialog.height(), label.text()
+
+
+def test_the_first_window_fits_the_screen(qtbot, registered_model):
+    from app.main_window import MainWindow
+    from app.settings import Settings
+
+    window = MainWindow(Settings())  # no saved geometry: the first run
+    window.confirm = lambda text: True
+    qtbot.addWidget(window)
+    room = window.screen().availableGeometry()
+    assert window.width() <= room.width() and window.height() <= room.height()
+    qtbot.waitUntil(lambda: not window.models.loading, timeout=20_000)
+    window.close()
+    assert window.jobs.running() == []
