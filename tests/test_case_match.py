@@ -199,7 +199,7 @@ def test_a_batch_report_lists_the_shared_regions(case, tmp_path):
     folder, truth = case
     out = tmp_path / "report"
     t0 = time.perf_counter()
-    summary = run_batch([folder], _FakePredictor(), out)
+    summary = run_batch([folder], _FakePredictor(), out, ReportOptions(case_match=True))
     assert time.perf_counter() - t0 < 60
     assert summary.n_errors == 2  # the corrupt files: error rows, and matching went on
     header = json.loads((out / REPORT_JSON).read_text(encoding="utf-8"))
@@ -224,7 +224,7 @@ def test_a_batch_report_lists_the_shared_regions(case, tmp_path):
 def test_a_batch_without_case_matching_says_nothing_of_it(case, tmp_path):
     folder, _ = case
     out = tmp_path / "report"
-    run_batch([folder], _FakePredictor(), out, ReportOptions(case_match=False))
+    run_batch([folder], _FakePredictor(), out)  # off unless asked for
     header = json.loads((out / REPORT_JSON).read_text(encoding="utf-8"))
     assert header["shared_regions"] == [] and header["case_match"] is None
     assert 'id="shared-regions"' not in (out / INDEX_HTML).read_text(encoding="utf-8")

@@ -194,8 +194,13 @@ class BatchReport(QObject):
                 "info",
             )
         overlay = self._overlay()
+        # The report lists the regions shared between images, as the Batch view does.
         options = ReportOptions(
-            mode=overlay.mode, threshold=overlay.threshold, analyst=analyst, case_id=case_id
+            mode=overlay.mode,
+            threshold=overlay.threshold,
+            analyst=analyst,
+            case_id=case_id,
+            case_match=True,
         )
         device, slot = self.models.device, self._slot
         reusable = [(p, a) for p, a in finished if a.model_sha256 == info.sha256]

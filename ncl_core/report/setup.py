@@ -50,7 +50,9 @@ class ReportOptions:
     thumbnails: int = 160  # longest side of summary thumbnails, px
     formats: tuple[str, ...] = FORMATS
     views: tuple[str, ...] = ()  # forensic views (ncl_core.views) on each analysed file's page
-    case_match: bool = True  # look for regions shared between images (ncl_core.report.shared)
+    # Look for regions shared between images (ncl_core.report.shared): off by default, its
+    # features cost about twice the model's analysis of an image on a CPU.
+    case_match: bool = False
     # An Ed25519 private key (ncl_core.signing.load_private_key): MANIFEST.json is signed with it.
     signing_key: Any = field(default=None, repr=False)
 
