@@ -116,10 +116,24 @@ _ROW_H = 22  # px, one row of the legend
 _GAP = 16  # px between the legend's items
 
 
+@dataclass(frozen=True)
+class Placed:
+    """One piece of the legend where it is drawn: the colour bar, a swatch with its text, or
+    one word of a text (a text wraps between its words)."""
+
+    row: int
+    x: int
+    width: int
+    kind: str  # "bar", "swatch" or "text"
+    text: str
+    color: QColor | None = None
+
+
 class Legend(QWidget):
     """The colour scale of the drawn map (named: the model's probability or a forensic view),
-    or the mask / patch colours with their counts. Items that do not fit in one row go on to
-    the next, whole: nothing is cut off."""
+    or the mask / patch colours with their counts. What does not fit in one row goes on to
+    the next (texts wrap between words): nothing is cut off. Its height is that of the
+    fullest legend at its width, whatever is shown, so that the image above keeps its size."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -130,6 +144,7 @@ class Legend(QWidget):
         self._threshold = 0.5
         self._counts: dict[str, int] | None = None
         self._scale = MapScale()
+        self._reserved: tuple[MapScale, ...] = ()
 
     def set_state(
         self,
@@ -147,19 +162,27 @@ class Legend(QWidget):
         self._fit_height()
         self.update()
 
+    def reserve(self, scales: list[MapScale]) -> None:
+        """Every map the legend may name: its height is enough for the widest of them."""
+        self._reserved = tuple(scales)
+        self._fit_height()
+
     # -- the items and their rows --------------------------------------------------------------
     def items(
-        self, mode: str | None = None, counts: dict[str, int] | None = None
+        self,
+        mode: str | None = None,
+        counts: dict[str, int] | None = None,
+        scale: MapScale | None = None,
     ) -> list[tuple[str, str, QColor | None]]:
         """(kind, text, colour) of every item shown: kind "bar" (the colour bar, its text the
-        ends), "text" or "swatch". ``mode``, ``counts``: other than those shown."""
+        ends), "text" or "swatch". ``mode``, ``counts``, ``scale``: other than those shown."""
         out: list[tuple[str, str, QColor | None]] = []
-        scale, t = self._scale, self._threshold
+        scale = self._scale if scale is None else scale
+        t = self._threshold
         mode = self._mode if mode is None else mode
         counts = self._counts if counts is None else counts
         if mode == "heatmap":
             out.append(("bar", f"{scale.low} … {scale.high}", None))
-            # Three items, so that a narrow legend wraps between them rather than cut them.
             out.append(("text", scale.name, None))
             out.append(("text", f"colour map {self._cmap}", None))
             out.append(("text", f"tick = threshold {t:.2f}", None))
@@ -179,45 +202,50 @@ class Legend(QWidget):
     def _bar_width(self) -> int:
         return min(260, max(60, self.width() // 3))
 
-    def _item_width(self, kind: str, text: str) -> int:
+    def _width_of(self, kind: str, text: str, scale: MapScale) -> int:
         fm = self.fontMetrics()
         if kind == "bar":
-            low, high = self._scale.low, self._scale.high
-            return (
-                fm.horizontalAdvance(low) + 6 + self._bar_width() + 6 + fm.horizontalAdvance(high)
-            )
-        # A few px spare: elidedText cuts a text given exactly its own advance.
-        if kind == "swatch":
-            return 16 + fm.horizontalAdvance(text) + 4
-        return fm.horizontalAdvance(text) + 4
+            low, high = fm.horizontalAdvance(scale.low), fm.horizontalAdvance(scale.high)
+            return low + 6 + self._bar_width() + 6 + high
+        return (16 if kind == "swatch" else 0) + fm.horizontalAdvance(text)
 
-    def layout_items(self, width: int | None = None, items=None) -> list[tuple[int, int, int]]:
-        """(row, x, width) of every item of ``items`` (default: ``items()``), flowed into rows
-        of ``width`` px."""
+    def layout(self, width: int | None = None, items=None, scale=None) -> list[Placed]:
+        """Where each piece of ``items`` (default: ``items()``) goes in rows of ``width`` px."""
         width = self.width() if width is None else width
-        placed, row, x = [], 0, 6
-        for kind, text, _ in self.items() if items is None else items:
-            w = min(self._item_width(kind, text), max(1, width - 12))
-            if x > 6 and x + w > width - 6:
-                row, x = row + 1, 6
-            placed.append((row, x, w))
-            x += w + _GAP
+        scale = self._scale if scale is None else scale
+        space = self.fontMetrics().horizontalAdvance(" ")
+        placed: list[Placed] = []
+        row, x = 0, 6  # x: the right end of the last piece placed
+        for kind, text, color in self.items() if items is None else items:
+            words = text.split(" ") if kind == "text" else [text]
+            for i, word in enumerate(words):
+                w = min(self._width_of(kind, word, scale), max(1, width - 12))
+                gap = 0 if x == 6 else (space if i else _GAP)
+                if x > 6 and x + gap + w > width - 6:
+                    row, x, gap = row + 1, 6, 0
+                placed.append(Placed(row, x + gap, w, kind, word, color))
+                x += gap + w
         return placed
 
     def cut(self) -> list[str]:
-        """The items too wide for the legend, shown cut short (none but at very small widths)."""
+        """The pieces too wide for the legend, shown cut short (none but at tiny widths)."""
         width = self.width()
         return [
-            text
-            for (kind, text, _), (_, x, w) in zip(self.items(), self.layout_items(), strict=True)
-            if w < self._item_width(kind, text) or x + w > width
+            p.text
+            for p in self.layout()
+            if p.width < self._width_of(p.kind, p.text, self._scale) or p.x + p.width > width
         ]
 
+    def rows(self, placed: list[Placed] | None = None) -> int:
+        placed = self.layout() if placed is None else placed
+        return 1 + max((p.row for p in placed), default=0)
+
     def _fit_height(self) -> None:
-        """As tall as the fullest legend of this map at this width needs (the colour bar and
-        the patch counts), so that the image above does not jump at each overlay change."""
-        fullest = self.items("heatmap", dict.fromkeys(PATCH_COLORS, 99_999))
-        rows = 1 + max((row for row, _, _ in self.layout_items(items=fullest)), default=0)
+        counts = dict.fromkeys(PATCH_COLORS, 99_999)
+        rows = max(
+            self.rows(self.layout(items=self.items("heatmap", counts, scale), scale=scale))
+            for scale in (self._scale, *self._reserved)
+        )
         self.setFixedHeight(max(34, rows * _ROW_H + 12))
 
     def resizeEvent(self, event) -> None:
@@ -229,15 +257,15 @@ class Legend(QWidget):
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
         fm = painter.fontMetrics()
         text_color = self.palette().windowText().color()
-        top = (
-            self.height() - (1 + max((r for r, _, _ in self.layout_items()), default=0)) * _ROW_H
-        ) // 2
-        for (kind, text, color), (row, x, w) in zip(self.items(), self.layout_items(), strict=True):
-            mid = top + row * _ROW_H + _ROW_H // 2
+        placed = self.layout()
+        top = (self.height() - self.rows(placed) * _ROW_H) // 2
+        scale = self._scale
+        for p in placed:
+            x, w = p.x, p.width
+            mid = top + p.row * _ROW_H + _ROW_H // 2
             base = mid + fm.ascent() // 2 - 1
             painter.setPen(text_color)
-            if kind == "bar":
-                scale = self._scale
+            if p.kind == "bar":
                 painter.drawText(x, base, scale.low)
                 bx = x + fm.horizontalAdvance(scale.low) + 6
                 bar_w, bar_h = self._bar_width(), 12
@@ -249,17 +277,22 @@ class Legend(QWidget):
                 painter.drawLine(tx, mid - bar_h // 2 - 3, tx, mid + bar_h // 2 + 3)
                 painter.setPen(text_color)
                 painter.drawText(bx + bar_w + 6, base, scale.high)
-            elif kind == "swatch":
+            elif p.kind == "swatch":
                 painter.setPen(Qt.PenStyle.NoPen)
-                painter.setBrush(color)
+                painter.setBrush(p.color)
                 painter.drawRect(QRectF(x, mid - 6, 12, 12))
                 painter.setPen(text_color)
-                painter.drawText(
-                    x + 16, base, fm.elidedText(text, Qt.TextElideMode.ElideRight, w - 16)
-                )
+                painter.drawText(x + 16, base, self._fitted(fm, p.text, w - 16))
             else:
-                painter.drawText(x, base, fm.elidedText(text, Qt.TextElideMode.ElideRight, w))
+                painter.drawText(x, base, self._fitted(fm, p.text, w))
         painter.end()
+
+    @staticmethod
+    def _fitted(fm, text: str, width: int) -> str:
+        """``text``, elided only where it is wider than ``width`` (a tiny legend)."""
+        if fm.horizontalAdvance(text) <= width:
+            return text
+        return fm.elidedText(text, Qt.TextElideMode.ElideRight, width)
 
 
 class PathField(QWidget):

@@ -39,7 +39,7 @@ from app.viewer import ImageViewer
 from app.widgets import BusyRow, Legend, MapScale
 from ncl_core.analysis import Analysis
 from ncl_core.patches import label_counts
-from ncl_core.views import VIEWS
+from ncl_core.views import MAP_VIEWS, VIEWS
 
 PLACEHOLDER = (
     "<h2>Open an image to analyse it</h2>"
@@ -120,6 +120,7 @@ class AnalysisView(SaveActions, QWidget):
         self.stack.addWidget(self.views)
 
         self.legend = Legend()
+        self.legend.reserve(ALL_SCALES)
         self.busy_box = BusyRow("Stop the running analysis (Esc)")
         self.busy_box.cancel_clicked.connect(self.cancel)
 
@@ -431,29 +432,8 @@ class AnalysisView(SaveActions, QWidget):
         """What the map drawn over the image is, for the legend: the model's probability or
         the forensic view shown, with what brighter means there."""
         name = self.forensic.shown()
-        if name == NCL:
-            return MapScale()
-        view = VIEWS.get(name)
-        title = view.title if view is not None else name
-        result = self.forensic.result(name)
-        details = result.details if result is not None else {}
-        if name == "ela" and details.get("scale"):
-            # ELA's map is its error in grey levels, full brightness at the scale.
-            return MapScale(
-                f"{title}: brighter = larger error on re-saving",
-                "0",
-                f"{float(details['scale']):.1f} grey levels",
-                "ELA",
-            )
-        if name == "noise" and details.get("map") == "level":
-            return MapScale(
-                f"{title}: brighter = more noise (departures not judged in this image)",
-                "low",
-                "high",
-                "noise",
-            )
-        brighter = view.brighter if view is not None else "more suspicious"
-        return MapScale(f"{title}: brighter = {brighter}", "0", "1", "value")
+        result = self.forensic.result(name) if name != NCL else None
+        return map_scale(name, result.details if result is not None else {})
 
     @Slot(int, int)
     def _on_hover(self, x: int, y: int) -> None:
@@ -470,3 +450,37 @@ class AnalysisView(SaveActions, QWidget):
         if view != NCL and drawn is not None and drawn.shape == image.shape[:2]:
             text += f" · {view} {float(drawn[y, x]):.3f}"
         self.pixel_info.emit(text)
+
+
+def map_scale(name: str, details: dict) -> MapScale:
+    """The legend's words for map ``name`` (``NCL`` or a view) with its result's ``details``."""
+    if name == NCL:
+        return MapScale()
+    view = VIEWS.get(name)
+    title = view.title if view is not None else name
+    if name == "ela" and details.get("scale"):
+        # ELA's map is its error in grey levels, full brightness at the scale.
+        return MapScale(
+            f"{title}: brighter = larger error on re-saving",
+            "0",
+            f"{float(details['scale']):.1f} grey levels",
+            "ELA",
+        )
+    if name == "noise" and details.get("map") == "level":
+        return MapScale(
+            f"{title}: brighter = more noise (departures not judged in this image)",
+            "low",
+            "high",
+            "noise",
+        )
+    brighter = view.brighter if view is not None else "more suspicious"
+    return MapScale(f"{title}: brighter = {brighter}", "0", "1", "value")
+
+
+# Every map the legend may name: it keeps the height the longest of them needs.
+ALL_SCALES = [
+    map_scale(NCL, {}),
+    *(map_scale(name, {}) for name in MAP_VIEWS),
+    map_scale("ela", {"scale": 88.8}),
+    map_scale("noise", {"map": "level"}),
+]

@@ -179,15 +179,25 @@ def test_the_patch_legend_is_never_cut(qtbot, window, image_file):
     view.set_show_patches(True)
     legend = view.legend
     qtbot.waitUntil(lambda: any("authentic" in t for t in legend.texts()), timeout=10_000)
-    widest = max(w for _, _, w in legend.layout_items(10_000)) + 20
+    height = legend.height()
+    widest = max(p.width for p in legend.layout(10_000)) + 20
     for width in (legend.width(), widest):  # the window's, and too narrow for one row
         legend.resize(width, legend.height())
         assert legend.cut() == []
         names = [t.split()[0] for t in legend.texts()]
         assert names[-3:] == ["tampered", "contour", "authentic"]
-        rows = legend.layout_items()
-        assert all(x + w <= width for _, x, w in rows)
-    assert legend.height() >= 2 * 22  # the items went on to a second row, whole
+        assert all(p.x + p.width <= width for p in legend.layout())
+        swatches = [p.text for p in legend.layout() if p.kind == "swatch"]
+        assert [t.split()[0] for t in swatches] == ["tampered", "contour", "authentic"]
+    assert legend.rows() >= 2  # the items went on to more rows, whole
+    # The patches off, or another map: the legend keeps its height (the image does not jump).
+    legend.resize(window.analysis.legend.width(), height)
+    view.set_show_patches(False)
+    qtbot.waitUntil(lambda: not any("authentic" in t for t in legend.texts()), timeout=10_000)
+    view.forensic.select(shown="ela")
+    _wait_views(qtbot, view)
+    qtbot.waitUntil(lambda: "Error level (ELA)" in " ".join(legend.texts()), timeout=10_000)
+    assert legend.height() == height and legend.cut() == []
 
 
 def test_the_export_dialog_shows_its_lines_whole(qtbot, window):
