@@ -67,6 +67,7 @@ _GRID = 8  # cells per side that take turns giving keypoints
 RATIO = 0.8  # Lowe's ratio test for a pair's matches
 VOTE_RATIO = 0.7  # a neighbour votes when nearer than this times the farthest one found
 NEIGHBOURS = 8  # neighbours looked up in the index per descriptor (own image included)
+_TREES, _CHECKS = 2, 16  # FLANN k-d trees, and leaves visited per search
 CANDIDATES = 4  # best-voted partners of each image that are verified
 MIN_VOTES = 3  # fewer votes than this: not a candidate
 MIN_INLIERS = 10  # matches agreeing on one similarity transform (within REPROJ_PX)
@@ -388,12 +389,12 @@ def _candidate_pairs(
     offset = np.concatenate([[0], np.cumsum(sizes)[:-1]])
     desc = np.concatenate([features[i].descriptors for i in usable]).astype(np.float32)
     owner = np.repeat(np.arange(len(usable)), sizes)
-    index = cv2.flann_Index(desc, {"algorithm": 1, "trees": 4})  # FLANN_INDEX_KDTREE
+    index = cv2.flann_Index(desc, {"algorithm": 1, "trees": _TREES})  # FLANN_INDEX_KDTREE
     k = min(NEIGHBOURS, len(desc))
     chunks = np.array_split(np.arange(len(desc)), max(1, min(workers, len(desc) // 10_000)))
 
     def search(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        return index.knnSearch(desc[rows], k, params={"checks": 32})
+        return index.knnSearch(desc[rows], k, params={"checks": _CHECKS})
 
     with ThreadPoolExecutor(len(chunks), thread_name_prefix="ncl-case-index") as pool:
         found = list(pool.map(search, chunks))
