@@ -3,13 +3,13 @@
 The maps come from ``ncl_core.views`` (the GUI computes nothing itself), computed on the
 ``Evidence`` the Analysis view read and analysed: the file is not opened again. A view is
 computed in a job when it is first asked for, then kept per image, keyed by the file's SHA-256,
-so going back to an image or a view shows it at once. The metadata table and the Content
-Credentials (C2PA) are filled for every image.
+so going back to an image or a view shows it at once (``ncl_core.views.cache.ViewCache``: the
+maps as 8-bit levels, within ``CACHE_BYTES``; the maps shown of the image on screen as
+computed). The metadata table and the Content Credentials (C2PA) are filled for every image.
 """
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from dataclasses import replace
 
 import numpy as np
@@ -32,9 +32,12 @@ from ncl_core.analysis import Analysis
 from ncl_core.evidence import Evidence
 from ncl_core.infer import Cancelled
 from ncl_core.views import MAP_VIEWS, VIEWS, ViewResult, compute_view, ela
+from ncl_core.views.cache import ViewCache
 
 NCL = "ncl"  # the model's probability map, shown like any other map
-CACHED_IMAGES = 6  # images whose views are kept (a 12 MP map is 48 MB)
+# Views of the images seen, kept as 8-bit maps (a 12 MP map: 12 MB; float32 48 MB): about
+# ten 12 MP images with two views each; the image shown is kept whatever its size.
+CACHE_BYTES = 256 * 2**20
 _GPS_KEY = "metadata+gps"
 
 
@@ -49,7 +52,7 @@ class ForensicViews(QGroupBox):
         self.jobs = jobs
         self.evidence: Evidence | None = None  # the image shown
         self.sha256: str | None = None  # its file's SHA-256: the key of its views in the cache
-        self._cache: OrderedDict[str, dict[str, ViewResult]] = OrderedDict()
+        self._cache = ViewCache(CACHE_BYTES)
         self._job: Job | None = None
         self._job_sha: str | None = None  # the image the running job computes views of
         self.computed_in: list[str] = []  # thread names the views ran in (tests read it)
@@ -137,11 +140,12 @@ class ForensicViews(QGroupBox):
         """The current image's result of view ``name``, if computed."""
         if self.sha256 is None:
             return None
-        return self._cache.get(self.sha256, {}).get(name)
+        return self._cache.get(self.sha256, name)
 
     def computed(self) -> dict[str, ViewResult]:
-        """The current image's views computed so far, by name."""
-        return dict(self._cache.get(self.sha256, {})) if self.sha256 is not None else {}
+        """The current image's views computed so far, by name, without their maps (their
+        summaries and details, for records); ``result`` gives one with its map."""
+        return self._cache.results(self.sha256)
 
     def map_for(self, name: str, analysis: Analysis | None) -> np.ndarray | None:
         if name == NCL:
@@ -161,10 +165,9 @@ class ForensicViews(QGroupBox):
         if probability is self.model_map:
             return
         self.model_map = probability
-        done = self._cache.get(self.sha256 or "", {})
-        old = done.get("combined")
+        old = self._cache.peek(self.sha256, "combined")
         if old is not None and bool(old.details.get("with_model")) != (probability is not None):
-            del done["combined"]
+            self._cache.discard("combined", [self.sha256])
             self._request()
             self.changed.emit()
 
@@ -179,6 +182,7 @@ class ForensicViews(QGroupBox):
         """
         self.evidence = evidence
         self.sha256 = None if evidence is None else sha256 or evidence.sha256
+        self._cache.focus(self.sha256)
         if self._job is not None and self._job_sha != self.sha256:
             self._job.cancel()
         self._show_metadata()
@@ -190,7 +194,7 @@ class ForensicViews(QGroupBox):
         names = [n for n in (self.shown(), self.beside()) if n and n != NCL]
         names.append(_GPS_KEY if self.gps_check.isChecked() else "metadata")
         names.append("c2pa")
-        done = self._cache.get(self.sha256 or "", {})
+        done = self._cache.names(self.sha256)
         return [n for n in dict.fromkeys(names) if n not in done]
 
     def _request(self) -> None:
@@ -244,10 +248,7 @@ class ForensicViews(QGroupBox):
             self.ela_quality(),
         ):
             del results["ela"]  # the quality was changed while it ran: computed again
-        self._cache.setdefault(sha, {}).update(results)
-        self._cache.move_to_end(sha)
-        while len(self._cache) > CACHED_IMAGES:
-            self._cache.popitem(last=False)
+        self._cache.put(sha, results)
         if sha == self.sha256:
             self._show_metadata()
             self._show_status()
@@ -276,8 +277,7 @@ class ForensicViews(QGroupBox):
 
     @Slot()
     def _on_ela_quality(self) -> None:
-        for results in self._cache.values():
-            results.pop("ela", None)
+        self._cache.discard("ela")
         self._show_status()
         self._request()
         self.changed.emit()
