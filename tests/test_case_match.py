@@ -236,3 +236,27 @@ def test_a_failed_decode_is_an_error_row_not_a_failed_match(case):
     result = match_case([folder / "d_corrupt.jpg", folder / "a_cat.jpg"])
     assert result.shared_regions == [] and len(result.skipped) == 1
     assert isinstance(load_or_error(folder / "d_corrupt.jpg"), AnalysisError)
+
+
+def test_names_in_the_shared_regions_section_are_escaped():
+    from ncl_core.report.html import _e, _src
+    from ncl_core.report.shared import html_section
+
+    hostile = "<img src=x onerror=alert(1)>.jpg"
+    region = {
+        "source": hostile,
+        "target": "b.jpg",
+        "source_box": [1, 2, 3, 4],
+        "target_box": [5, 6, 7, 8],
+        "matches": 12,
+        "scale": 1.0,
+        "rotation_deg": 0.0,
+        "picture_path": "images/shared/pair-0001.jpg",
+    }
+    header = {
+        "shared_regions": [region],
+        "duplicate_images": [{"a": hostile, "b": "c.jpg", "relation": "same picture"}],
+        "case_match": {"n_images": 3, "seconds": 0.1, "complete": True, "note": None},
+    }
+    page = html_section(header, _e, _src)
+    assert "<img src=x" not in page and "&lt;img src=x onerror=alert(1)&gt;.jpg" in page
