@@ -58,6 +58,7 @@ class SharedRegionsPanel(QWidget):
         self.result: CaseMatch | None = None
         self._paths: list[Path] = []
         self._job: Job | None = None
+        self._generation = 0  # a result from before the last clear() is not shown
         self._features: OrderedDict[_Key, ImageFeatures | str] = OrderedDict()
         self.status = QLabel("Shared regions: compared when a batch ends.")
         self.status.setWordWrap(True)
@@ -94,6 +95,7 @@ class SharedRegionsPanel(QWidget):
 
     def clear(self) -> None:
         self.cancel()
+        self._generation += 1
         self._paths = []
         self.result = None
         self.table.setRowCount(0)
@@ -118,7 +120,8 @@ class SharedRegionsPanel(QWidget):
 
         job = Job("shared regions", work)
         job.event.connect(self._on_event)
-        job.succeeded.connect(self._show)
+        generation = self._generation
+        job.succeeded.connect(lambda result: self._show(result, generation))
         job.failed.connect(lambda text: self.message.emit(text, "error"))
         job.ended.connect(self._on_ended)
         self._job = job
@@ -133,8 +136,9 @@ class SharedRegionsPanel(QWidget):
                 f"Shared regions: features {event['done']} / {event['total']}, then matching…"
             )
 
-    @Slot(object)
-    def _show(self, result: CaseMatch) -> None:
+    def _show(self, result: CaseMatch, generation: int) -> None:
+        if generation != self._generation:
+            return
         self.result = result
         rows = [
             (

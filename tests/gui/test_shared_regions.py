@@ -10,8 +10,6 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from qt_helpers import drop_paths
-
 SAMPLES = Path(__file__).resolve().parents[2] / "resources" / "samples"
 
 
@@ -30,13 +28,13 @@ def test_a_shared_region_is_listed_when_the_batch_ends(qtbot, window, tmp_path):
         Image.fromarray(rgb).save(buf, "JPEG", quality=90)
         (folder / name).write_bytes(buf.getvalue())
     Image.fromarray(_photo("coffee_removal.jpg")).save(folder / "coffee.png")
-    drop_paths(window, [folder])
     batch = window.batch
+    batch.add_paths([folder])
     panel = batch.shared
     qtbot.waitUntil(lambda: panel.result is not None, timeout=60_000)
-    assert panel.table.rowCount() == 1 and panel.table.isVisible()
+    assert panel.table.rowCount() == 1 and not panel.table.isHidden()
     names = {panel.table.item(0, 0).text(), panel.table.item(0, 2).text()}
     assert names == {"cat.jpg", "rocket.jpg"}
     assert "1 pair(s)" in panel.status.text() and "3 images" in panel.status.text()
     batch.clear()
-    assert panel.table.rowCount() == 0 and not panel.table.isVisible()
+    assert panel.table.rowCount() == 0 and panel.table.isHidden()
