@@ -3,23 +3,32 @@
 ``ModelState`` lives on the GUI thread and is the GUI's one reader of the model registry: it
 lists the models (``models``, announced by ``list_changed``), says which one is active
 (``info``, announced by ``changed``) and runs the registry's changes (import, registering a
-trained model, activate, export, remove) in jobs, listing the registry again after each. A
-``PredictorSlot`` holds one loaded ``Predictor`` and is used by one job at a time (the
-predictor is thread-confined), so the analysis view and the batch view each own a slot.
+trained model, activate, export, remove) in jobs, listing the registry again after each.
+
+It also owns the window's one loaded ``Predictor``: every view's jobs get it from
+``ModelState.predictor`` (in their thread), so the weights are in memory once. A ``Predictor``
+is not safe for concurrent use, so jobs get it wrapped in a ``SharedPredictor``, which runs one
+analysis at a time (first come, first served; a job waiting for its turn still notices being
+cancelled). A change of the active model or of the device lets the loaded one go; the next
+analysis, of any view, loads the new one.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QObject, Signal, Slot
 
 from app.jobs import Job, JobContext, JobManager
+from ncl_core.analysis import Analysis, AnalysisError
 from ncl_core.config import ModelConfig
-from ncl_core.infer import Predictor
+from ncl_core.errors import Cancelled
+from ncl_core.evidence import Evidence
+from ncl_core.infer import InferenceSettings, Predictor
 from ncl_core.modelfile import ModelFileError, ModelInfo, ModelRegistry
 
 
@@ -40,16 +49,26 @@ class ModelState(QObject):
         self.loaded_device: str | None = None  # as the predictor describes it, once loaded
         self.loading = True
         self.models: list[ModelInfo] = []  # the registry's models, bundled first
+        self.predictors = PredictorHolder()  # the one loaded predictor, shared by the views
 
     # -- the active model ---------------------------------------------------------------------
     def set_model(self, info: ModelInfo | None, error: str | None = None) -> None:
+        if (info and info.sha256) != (self.info and self.info.sha256):
+            self.predictors.release()  # the next analysis loads the new model
         self.info, self.error, self.loading = info, error, False
         self.changed.emit()
 
     def set_device(self, device: str) -> None:
+        if device != self.device:
+            self.predictors.release()
         self.device = device
         self.loaded_device = None
         self.changed.emit()
+
+    def predictor(self, info: ModelInfo, device: str) -> SharedPredictor:
+        """The loaded predictor of ``info`` on ``device``, loaded first if it is not (called
+        in a job's thread: loading takes a while)."""
+        return self.predictors.get(info, device)
 
     def set_loaded_device(self, device: str) -> None:
         if device != self.loaded_device:
@@ -188,20 +207,156 @@ class ModelState(QObject):
         return self.jobs.start(job)
 
 
-class PredictorSlot:
-    """One predictor, reloaded when the model file or the device changes."""
+class _Turns:
+    """A lock that serves the threads waiting for it in the order they came, and lets a
+    waiting thread give up when its job is cancelled."""
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._key: tuple[str, str] | None = None
-        self._predictor: Predictor | None = None
+        self._cond = threading.Condition()
+        self._queue: deque[object] = deque()
+        self._busy = False
 
-    def get(self, info: ModelInfo, device: str) -> Predictor:
-        """The predictor for ``info`` on ``device`` (called in the job's thread)."""
-        key = (info.sha256, device)
+    def acquire(self, cancel: Callable[[], bool] | None = None) -> bool:
+        """Wait for the turn; False (without it) when ``cancel()`` says so meanwhile."""
+        me = object()
+        with self._cond:
+            self._queue.append(me)
+            try:
+                while self._busy or self._queue[0] is not me:
+                    if cancel is not None and cancel():
+                        return False
+                    self._cond.wait(0.05)
+                self._busy = True
+                return True
+            finally:
+                self._queue.remove(me)
+                self._cond.notify_all()
+
+    def release(self) -> None:
+        with self._cond:
+            self._busy = False
+            self._cond.notify_all()
+
+
+class SharedPredictor:
+    """A loaded ``Predictor`` that the window's jobs share: one analysis at a time.
+
+    ``analyze`` holds the turn for one image, ``analyze_stream`` for each step (one image);
+    the other attributes (``device``, ``info``, ``model_sha256``, ``effective``, …) are the
+    predictor's own.
+    """
+
+    def __init__(self, predictor: Predictor) -> None:
+        self.predictor = predictor
+        self._turns = _Turns()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.predictor, name)
+
+    def analyze(
+        self,
+        source: Evidence | str | Path | Any,
+        mode: str = "auto",
+        threshold: float = 0.5,
+        progress: Callable[[float], None] | None = None,
+        cancel: Callable[[], bool] | None = None,
+        settings: InferenceSettings | None = None,
+    ) -> Analysis:
+        if not self._turns.acquire(cancel):
+            raise Cancelled()
+        try:
+            return self.predictor.analyze(
+                source,
+                mode=mode,
+                threshold=threshold,
+                progress=progress,
+                cancel=cancel,
+                settings=settings,
+            )
+        finally:
+            self._turns.release()
+
+    def analyze_stream(
+        self,
+        sources: Iterable[str | Path | Evidence],
+        mode: str = "auto",
+        threshold: float = 0.5,
+        prefetch: int = 2,
+        cancel: Callable[[], bool] | None = None,
+        settings: InferenceSettings | None = None,
+    ) -> Iterator[tuple[Evidence | None, Analysis | AnalysisError]]:
+        stream = self.predictor.analyze_stream(
+            sources,
+            mode=mode,
+            threshold=threshold,
+            prefetch=prefetch,
+            cancel=cancel,
+            settings=settings,
+        )
+        try:
+            while True:
+                if not self._turns.acquire(cancel):
+                    return
+                try:
+                    item = next(stream, None)
+                finally:
+                    self._turns.release()
+                if item is None:
+                    return
+                yield item
+        finally:
+            stream.close()
+
+    def analyze_many(
+        self,
+        paths: Iterable[str | Path | Evidence],
+        mode: str = "auto",
+        threshold: float = 0.5,
+        prefetch: int = 2,
+        cancel: Callable[[], bool] | None = None,
+        settings: InferenceSettings | None = None,
+    ) -> Iterator[Analysis | AnalysisError]:
+        pairs = self.analyze_stream(paths, mode, threshold, prefetch, cancel, settings)
+        try:
+            for _, result in pairs:
+                yield result
+        finally:
+            pairs.close()
+
+
+class PredictorHolder:
+    """The one loaded predictor, reloaded when the model file or the device changes.
+
+    ``get`` is called in jobs' threads; ``release`` on the GUI thread, which it never blocks
+    for a load. A job that holds a predictor keeps it while it runs, even after a release.
+    """
+
+    def __init__(self) -> None:
+        self._load_lock = threading.Lock()  # one load at a time
+        self._lock = threading.Lock()  # guards _key and _predictor, held briefly
+        self._key: tuple[str, str] | None = None
+        self._predictor: SharedPredictor | None = None
+
+    @property
+    def current(self) -> SharedPredictor | None:
+        """The loaded predictor, if any."""
         with self._lock:
-            if self._key != key or self._predictor is None:
-                self._predictor = None  # free the old weights before loading new ones
-                self._predictor = Predictor.load(info.path, device=device)
-                self._key = key
             return self._predictor
+
+    def get(self, info: ModelInfo, device: str) -> SharedPredictor:
+        """The predictor for ``info`` on ``device``, loaded if it is not the held one."""
+        key = (info.sha256, device)
+        with self._load_lock:
+            with self._lock:
+                if self._key == key and self._predictor is not None:
+                    return self._predictor
+                self._key = self._predictor = None  # free the old weights before loading
+            predictor = SharedPredictor(Predictor.load(info.path, device=device))
+            with self._lock:
+                self._key, self._predictor = key, predictor
+            return predictor
+
+    def release(self) -> None:
+        """Let the loaded predictor go (the active model or the device changed)."""
+        with self._lock:
+            self._key = self._predictor = None

@@ -15,6 +15,7 @@ announced by signals; the view only draws it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
@@ -24,13 +25,14 @@ from PySide6.QtCore import QObject, QTimer, Signal, Slot
 from PySide6.QtGui import QImage
 
 from app.jobs import Job, JobContext, JobManager
-from app.model_state import ModelState, PredictorSlot
+from app.model_state import ModelState, SharedPredictor
 from app.qtimage import rgb32_image, rgb_view
 from app.settings import Settings
 from ncl_core.analysis import Analysis
 from ncl_core.data.io import ImageInfo, ImageReadError, read_mask
 from ncl_core.evidence import Evidence, load_evidence
 from ncl_core.infer import MODES
+from ncl_core.modelfile import ModelInfo
 from ncl_core.render import COLORMAPS
 
 OVERLAY_STYLES = ("heatmap", "mask", "outline", "off")
@@ -105,10 +107,11 @@ def _analyse(
     models: tuple[Any, str],
     mode: str,
     threshold: float,
-    slot: PredictorSlot,
+    load: Callable[[ModelInfo, str], SharedPredictor],
 ) -> Analysis | None:
     """The analysis job: read the file once (``load_evidence``), show it, load its mask, run
-    the model on the same evidence."""
+    the model on the same evidence (``load``: ``ModelState.predictor``, the window's one
+    predictor)."""
     info, device = models
     ctx.emit({"type": "stage", "text": f"Reading {request.path.name}…"})
     evidence = load_evidence(request.path)
@@ -143,7 +146,7 @@ def _analyse(
     if info is None:
         return None
     ctx.emit({"type": "stage", "text": f"Loading model {info.name}…"})
-    predictor = slot.get(info, device)
+    predictor = load(info, device)
     ctx.emit({"type": "device", "device": predictor.device})
     ctx.emit({"type": "stage", "text": f"Analysing ({mode}) on {predictor.device}…"})
     return predictor.analyze(
@@ -176,7 +179,6 @@ class AnalysisState(QObject):
     ) -> None:
         super().__init__(parent)
         self.jobs, self.models, self.settings = jobs, models, settings
-        self.slot = PredictorSlot()
         self._overlay = load_overlay_settings(settings)
         self._unstored: set[str] = set()
         self._store_timer = QTimer(self)
@@ -290,8 +292,8 @@ class AnalysisState(QObject):
             self._show_busy("Waiting for the model to load…", None)
             return
         models = (self.models.info, self.models.device)
-        mode, threshold, slot = self._overlay.mode, self._overlay.threshold, self.slot
-        job = Job("analysis", lambda ctx: _analyse(ctx, request, models, mode, threshold, slot))
+        mode, threshold, load = self._overlay.mode, self._overlay.threshold, self.models.predictor
+        job = Job("analysis", lambda ctx: _analyse(ctx, request, models, mode, threshold, load))
         job.event.connect(self._on_job_event)
         job.succeeded.connect(self._on_analysis)
         job.failed.connect(self._on_failed)

@@ -4,12 +4,13 @@ result, with a thumbnail drawn from the pixels the model analysed, to the Batch 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from app.batch.table import thumbnail
 from app.jobs import JobContext
-from app.model_state import PredictorSlot
+from app.model_state import SharedPredictor
 from app.qtimage import qimage_rgb
 from ncl_core.analysis import Analysis
 from ncl_core.data.io import is_image_file
@@ -23,9 +24,10 @@ def analyse_batch(
     model: tuple[Any, str],
     mode: str,
     threshold: float,
-    slot: PredictorSlot,
+    load: Callable[[Any, str], SharedPredictor],
 ) -> None:
-    """The batch job: find the files under ``inputs`` not ``known`` yet and analyse them."""
+    """The batch job: find the files under ``inputs`` not ``known`` yet and analyse them
+    (``load``: ``ModelState.predictor``, the window's one predictor)."""
     info, device = model
     scan = scan_inputs(inputs)
     new = [p for p in scan.files if str(p) not in known]
@@ -46,7 +48,7 @@ def analyse_batch(
         for path in files:
             ctx.emit({"type": "result", "path": path, "result": None})
         return
-    predictor = slot.get(info, device)
+    predictor = load(info, device)
     ctx.emit({"type": "device", "device": predictor.device})
     # Each file is read once, a few ahead of the model; of its pixels, a row keeps only the
     # thumbnail (the full images go as the stream moves on).

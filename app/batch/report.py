@@ -19,7 +19,7 @@ from PySide6.QtWidgets import QDialog, QDialogButtonBox, QFormLayout, QLabel, QL
 
 from app.analysis.state import OverlaySettings
 from app.jobs import Job, JobContext, JobManager
-from app.model_state import ModelState, PredictorSlot
+from app.model_state import ModelState
 from app.resources import is_sample
 from app.settings import Settings
 from app.widgets import PathField
@@ -114,13 +114,12 @@ class BatchReport(QObject):
         models: ModelState,
         settings: Settings,
         overlay: Callable[[], OverlaySettings],
-        slot: PredictorSlot,
         parent: QObject | None = None,
     ) -> None:
         """``overlay``: the Analysis view's settings (the report's mode and threshold)."""
         super().__init__(parent)
         self.jobs, self.models, self.settings = jobs, models, settings
-        self._overlay, self._slot = overlay, slot
+        self._overlay = overlay
         self.last_report: Path | None = None  # the folder of the last report written
         self._job: Job | None = None
         self._outcome = ""
@@ -202,11 +201,11 @@ class BatchReport(QObject):
             case_id=case_id,
             case_match=True,
         )
-        device, slot = self.models.device, self._slot
+        device, load = self.models.device, self.models.predictor
         reusable = [(p, a) for p, a in finished if a.model_sha256 == info.sha256]
 
         def report(ctx: JobContext):
-            predictor = slot.get(info, device)
+            predictor = load(info, device)
             return run_batch(
                 roots,
                 predictor,

@@ -39,7 +39,7 @@ from app.batch.report import (
 from app.batch.shared_regions import SharedRegionsPanel
 from app.batch.table import RETRYABLE, QueueTable
 from app.jobs import Job, JobContext, JobManager
-from app.model_state import ModelState, PredictorSlot
+from app.model_state import ModelState
 from app.resources import is_sample
 from app.settings import Settings
 from ncl_core.analysis import Analysis, AnalysisError
@@ -76,12 +76,11 @@ class BatchView(QWidget):
         super().__init__(parent)
         self.jobs, self.models, self.settings = jobs, models, settings
         self._overlay = overlay
-        self.slot = PredictorSlot()
         self.roots: list[Path] = []  # what the analyst dropped, for the report's header
         self.results: OrderedDict[str, Analysis] = OrderedDict()
         self._waiting_inputs: list[Path] = []
         self._job: Job | None = None
-        self.report = BatchReport(jobs, models, settings, overlay, self.slot, self)
+        self.report = BatchReport(jobs, models, settings, overlay, self)
         self.report.progress.connect(self._on_report_progress)
         self.report.message.connect(self.message)
         self.report.ended.connect(self._on_report_ended)
@@ -251,14 +250,14 @@ class BatchView(QWidget):
             return
         inputs, self._waiting_inputs = list(self._waiting_inputs), []
         model = (self.models.info, self.models.device)
-        overlay, slot = self._overlay(), self.slot
+        overlay, load = self._overlay(), self.models.predictor
         # Rows that failed or were cancelled are analysed again when their files come again.
         known = {
             k for k, item in self.rows.items() if self.table.status(item.row()) not in RETRYABLE
         }
 
         def analyse(ctx: JobContext) -> None:
-            analyse_batch(ctx, inputs, known, model, overlay.mode, overlay.threshold, slot)
+            analyse_batch(ctx, inputs, known, model, overlay.mode, overlay.threshold, load)
 
         job = Job("batch", analyse)
         job.event.connect(self._on_event)
