@@ -15,7 +15,8 @@ import numpy as np
 import platformdirs
 from PySide6.QtWidgets import QFileDialog
 
-from app.analysis.state import AnalysisState, OverlaySettings
+from app.analysis.state import AnalysisState
+from app.display import OverlaySettings
 from app.jobs import Job, JobContext, JobManager
 from app.settings import Settings
 from ncl_core.analysis import Analysis

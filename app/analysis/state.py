@@ -1,9 +1,9 @@
 """The Analysis view's state: the overlay settings, the image and result shown, the requests.
 
-``OverlaySettings`` is how results are analysed and drawn; the Batch view and its report read
-the same values. The settings are stored in the GUI settings file a moment after the last
-change (not on every step of a slider drag: each write re-writes the ini file) and at once by
-``store_settings``.
+``OverlaySettings`` (``app.display``) is how results are analysed and drawn; the Batch view and
+its report read the same values. The settings are stored in the GUI settings file a moment after
+the last change (not on every step of a slider drag: each write re-writes the ini file) and at
+once by ``store_settings``.
 
 ``AnalysisState`` runs one analysis job at a time: a new request cancels the running one and
 waits for it (the latest request wins), and a request made while the model is still being
@@ -16,7 +16,7 @@ announced by signals; the view only draws it.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,7 @@ import numpy as np
 from PySide6.QtCore import QObject, QTimer, Signal, Slot
 from PySide6.QtGui import QImage
 
+from app.display import SETTING_KEYS, OverlaySettings, load_overlay_settings, updated
 from app.jobs import Job, JobContext, JobManager
 from app.model_state import ModelState, SharedPredictor
 from app.qtimage import rgb32_image, rgb_view
@@ -31,67 +32,9 @@ from app.settings import Settings
 from ncl_core.analysis import Analysis
 from ncl_core.data.io import ImageInfo, ImageReadError, read_mask
 from ncl_core.evidence import Evidence, load_evidence
-from ncl_core.infer import MODES
 from ncl_core.modelfile import ModelInfo
-from ncl_core.render import COLORMAPS
 
-OVERLAY_STYLES = ("heatmap", "mask", "outline", "off")
-PATCH_SOURCES = ("prediction", "ground_truth")
 STORE_DELAY_MS = 500  # the settings are written this long after the last change
-
-
-@dataclass(frozen=True)
-class OverlaySettings:
-    """How a result is analysed and drawn over the image."""
-
-    mode: str = "auto"  # analysis mode (``ncl_core.infer.MODES``); a change analyses again
-    threshold: float = 0.5  # in steps of 0.01, as the threshold control shows it
-    opacity: float = 0.5  # of the heatmap or mask, in steps of 0.01
-    colormap: str = "inferno"
-    overlay: str = "heatmap"  # one of OVERLAY_STYLES
-    side_by_side: bool = False  # the heatmap (or a second map) in a pane of its own
-    show_patches: bool = False  # the contour-patch grid
-    patch_source: str = "prediction"  # which mask the patches come from (not stored)
-
-
-# The stored fields and their keys in the GUI settings.
-SETTING_KEYS = {
-    "mode": "analysis/mode",
-    "threshold": "analysis/threshold",
-    "opacity": "analysis/opacity",
-    "colormap": "analysis/colormap",
-    "overlay": "analysis/overlay",
-    "side_by_side": "analysis/side_by_side",
-    "show_patches": "analysis/show_patches",
-}
-_CHOICES = {
-    "mode": MODES,
-    "overlay": OVERLAY_STYLES,
-    "colormap": COLORMAPS,
-    "patch_source": PATCH_SOURCES,
-}
-
-
-def _clean(name: str, value: Any) -> Any:
-    """``value`` as field ``name`` holds it; None when it is not a valid value."""
-    if name in _CHOICES:
-        return value if value in _CHOICES[name] else None
-    if name in ("threshold", "opacity"):
-        try:
-            number = float(value)
-        except (TypeError, ValueError):
-            return None
-        return round(min(1.0, max(0.0, number)), 2)
-    return bool(value)
-
-
-def load_overlay_settings(settings: Settings) -> OverlaySettings:
-    """The stored settings; a stored choice that is no longer offered gives the first one."""
-    values: dict[str, Any] = {}
-    for name, key in SETTING_KEYS.items():
-        value = _clean(name, settings.get(key))
-        values[name] = value if value is not None else _CHOICES[name][0]
-    return OverlaySettings(**values)
 
 
 @dataclass
@@ -212,21 +155,14 @@ class AnalysisState(QObject):
     def update_overlay(self, **changes: Any) -> None:
         """Change some settings (invalid values are ignored); ``overlay_changed`` names the
         fields whose value changed."""
-        values = {}
-        for name, value in changes.items():
-            if name not in {f.name for f in fields(OverlaySettings)}:
-                raise TypeError(f"OverlaySettings has no field {name!r}")
-            value = _clean(name, value)
-            if value is not None and value != getattr(self._overlay, name):
-                values[name] = value
+        self._overlay, values = updated(self._overlay, **changes)
         if not values:
             return
-        self._overlay = replace(self._overlay, **values)
         stored = set(values) & set(SETTING_KEYS)
         if stored:
             self._unstored |= stored
             self._store_timer.start()
-        self.overlay_changed.emit(frozenset(values))
+        self.overlay_changed.emit(values)
 
     def store_settings(self) -> None:
         """Write the changed settings to the GUI settings now."""

@@ -29,7 +29,8 @@ from app.analysis.labeling import LabelBox, Labeler
 from app.analysis.layers import OverlayLayers
 from app.analysis.panel import AnalysisPanel
 from app.analysis.saving import SaveActions
-from app.analysis.state import AnalysisState, OverlaySettings
+from app.analysis.state import AnalysisState
+from app.display import OverlaySettings
 from app.forensic_views import NCL
 from app.jobs import JobManager
 from app.model_state import ModelState

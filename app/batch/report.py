@@ -17,7 +17,7 @@ import platformdirs
 from PySide6.QtCore import QObject, Signal, Slot
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QFormLayout, QLabel, QLineEdit, QWidget
 
-from app.analysis.state import OverlaySettings
+from app.display import OverlaySettings
 from app.jobs import Job, JobContext, JobManager
 from app.model_state import ModelState
 from app.resources import is_sample

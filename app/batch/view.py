@@ -3,7 +3,7 @@
 Every file gets a row: a corrupt or unreadable one an error row, a file that is not an image by
 its name a "skipped" row, and the batch goes on. "Export report…" writes the forensic report
 folder (``app.batch.report``); the bundled samples are never part of it. The analysis mode and
-threshold are the Analysis view's (its ``OverlaySettings``).
+threshold are the Analysis view's (its ``app.display.OverlaySettings``).
 """
 
 from __future__ import annotations
@@ -26,7 +26,6 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.analysis.state import OverlaySettings
 from app.batch.job import analyse_batch
 from app.batch.report import (
     NOT_WRITTEN,
@@ -38,6 +37,7 @@ from app.batch.report import (
 )
 from app.batch.shared_regions import SharedRegionsPanel
 from app.batch.table import RETRYABLE, QueueTable
+from app.display import OverlaySettings
 from app.jobs import Job, JobContext, JobManager
 from app.model_state import ModelState
 from app.resources import is_sample
