@@ -6,10 +6,15 @@ by a window that vanishes at its edges, the image padded by reflection so that i
 seen from inside a tile; tiles batched, memory bounded by the image size, not by the network).
 ``auto`` takes the mode and sizes that the model file names as its own defaults (measured on
 real forgeries when the model was made); files without them use resize at the training size.
+
+On the CPU the network runs as a copy made for inference: BatchNorm folded into the convolutions
+before it, channels-last, and in bf16 where the CPU computes bf16 natively (``precision``:
+``auto``; the precision used is in every result's settings).
 """
 
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -19,22 +24,23 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
+from torch import nn
 
 from ncl_core.analysis import Analysis, AnalysisError
 from ncl_core.data.transforms import resize_image, to_tensor
-from ncl_core.device import amp_dtype, describe, pick_device
+from ncl_core.device import amp_dtype, cpu_has_native_bf16, describe, pick_device
 from ncl_core.errors import Cancelled
 from ncl_core.evidence import Evidence, load_evidence, read_ahead
 from ncl_core.finding import model_quality
 from ncl_core.metrics import image_score  # re-exported: defined beside the other metrics
 from ncl_core.modelfile import ModelInfo, load_model
 from ncl_core.registry import ModelRegistry
-from ncl_core.settings import MODES, InferenceSettings
+from ncl_core.settings import MODES, PRECISIONS, InferenceSettings
 
 # The smooth tile window never reaches zero, so a pixel seen by one tile only still counts.
 _WINDOW_FLOOR = 1e-3
 
-__all__ = ["Cancelled", "InferenceSettings", "Predictor", "pick_device", "MODES"]
+__all__ = ["Cancelled", "InferenceSettings", "Predictor", "pick_device", "MODES", "PRECISIONS"]
 
 
 def tile_starts(length: int, tile: int, overlap: int) -> list[int]:
@@ -129,6 +135,45 @@ def tile_layout(length: int, tile: int, overlap: int) -> TileLayout:
     return TileLayout(length, tile, overlap, extra // 2, tuple(j * stride for j in range(count)))
 
 
+def _fold(conv: nn.Module, bn: nn.Module) -> nn.Module | None:
+    """``conv`` with the eval-mode ``bn`` that follows it folded in, or None if they don't fit."""
+    if not (isinstance(conv, nn.Conv2d) and isinstance(bn, nn.BatchNorm2d)):
+        return None
+    if bn.running_mean is None or conv.out_channels != bn.num_features:
+        return None
+    return torch.nn.utils.fusion.fuse_conv_bn_eval(conv, bn)
+
+
+def fold_batchnorm(model: nn.Module) -> nn.Module:
+    """A copy of an eval-mode ``model`` with every BatchNorm that directly follows a convolution
+    folded into that convolution's weights and bias (and replaced by an identity): the same
+    function, to fp32 rounding, with a pass over the activations fewer per layer.
+
+    Folded: consecutive ``Conv2d``, ``BatchNorm2d`` in an ``nn.Sequential`` (the decoder, ASPP,
+    a ResNet's downsample) and the ``convN``/``bnN`` pairs of torchvision's ResNet and its
+    blocks, which apply each ``bnN`` right after ``convN``.
+    """
+    from torchvision.models.resnet import BasicBlock, Bottleneck, ResNet
+
+    model = copy.deepcopy(model).eval()
+    for module in list(model.modules()):
+        if isinstance(module, nn.Sequential):
+            names = list(module._modules)
+            for first, second in zip(names, names[1:]):
+                fused = _fold(module._modules[first], module._modules[second])
+                if fused is not None:
+                    module._modules[first] = fused
+                    module._modules[second] = nn.Identity()
+        elif isinstance(module, (ResNet, BasicBlock, Bottleneck)):
+            for i in (1, 2, 3):
+                conv, bn = getattr(module, f"conv{i}", None), getattr(module, f"bn{i}", None)
+                fused = _fold(conv, bn)
+                if fused is not None:
+                    setattr(module, f"conv{i}", fused)
+                    setattr(module, f"bn{i}", nn.Identity())
+    return model
+
+
 class Predictor:
     """A loaded model ready to analyse images.
 
@@ -145,6 +190,8 @@ class Predictor:
         self.model_id = info.name
         self.model_sha256 = info.sha256
         self._amp = amp_dtype(device)
+        self._nets: dict[str, nn.Module] = {}  # the CPU's inference copies, by precision
+        self._cpu_bf16 = device.type == "cpu" and cpu_has_native_bf16()
         # The model's own defaults; else resize mode at the size it was trained at (paper: 512).
         self.defaults = dict(info.inference or {})
         train_size = int(info.train_config.get("size") or 512)
@@ -173,22 +220,56 @@ class Predictor:
         return cls(model, info, torch_device)
 
     # -- the network on tensors ---------------------------------------------------------------
+    def precision(self, settings: InferenceSettings | None = None) -> str:
+        """The arithmetic ``settings`` get on this device: ``fp32``, ``bf16`` or ``fp16``.
+
+        ``auto``: on a GPU the mixed precision it supports; on a CPU bf16 where it computes
+        bf16 natively (AVX512-BF16 or AMX: several times the fp32 speed; the map differs from
+        fp32 by a small fraction of a per cent of probability on average), else fp32.
+        """
+        asked = settings.precision if settings is not None else "auto"
+        kind = self.torch_device.type
+        if asked == "fp32" or kind not in ("cpu", "cuda"):
+            return "fp32"
+        if kind == "cuda":
+            amp = self._amp if asked == "auto" else torch.bfloat16
+            return {torch.bfloat16: "bf16", torch.float16: "fp16"}.get(amp, "fp32")
+        return "bf16" if asked == "bf16" or self._cpu_bf16 else "fp32"
+
+    def _network(self, precision: str) -> nn.Module:
+        """The CPU's inference copy of the model for ``precision``, made on first use."""
+        net = self._nets.get(precision)
+        if net is None:
+            net = fold_batchnorm(self.model).to(memory_format=torch.channels_last)
+            if precision == "bf16":  # weights cast once, not at every call as autocast does
+                net = net.to(torch.bfloat16)
+            self._nets[precision] = net
+        return net
+
     @torch.inference_mode()
-    def _predict(self, batch: torch.Tensor) -> np.ndarray:
+    def _predict(self, batch: torch.Tensor, precision: str = "fp32") -> np.ndarray:
         """Probabilities ``[B, H, W]`` for a normalised ``[B, 3, H, W]`` batch."""
-        batch = batch.to(self.torch_device, non_blocking=True)
-        if self.torch_device.type == "cuda":
-            batch = batch.contiguous(memory_format=torch.channels_last)
-        with torch.autocast(
-            self.torch_device.type, dtype=self._amp or torch.float32, enabled=self._amp is not None
-        ):
-            logits = self.model(batch)
+        if self.torch_device.type == "cpu":
+            dtype = torch.bfloat16 if precision == "bf16" else torch.float32
+            batch = batch.to(dtype).contiguous(memory_format=torch.channels_last)
+            logits = self._network(precision)(batch)
+        else:
+            batch = batch.to(self.torch_device, non_blocking=True)
+            if self.torch_device.type == "cuda":
+                batch = batch.contiguous(memory_format=torch.channels_last)
+            amp = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
+            with torch.autocast(
+                self.torch_device.type, dtype=amp or torch.float32, enabled=amp is not None
+            ):
+                logits = self.model(batch)
         return torch.sigmoid(logits.float() - self.logit_shift)[:, 0].cpu().numpy()
 
     def _resize_mode(self, image: np.ndarray, settings: InferenceSettings) -> np.ndarray:
         h, w = image.shape[:2]
         side = settings.input_size or self.input_size
-        small = self._predict(to_tensor(resize_image(image, side, side))[None])[0]
+        small = self._predict(
+            to_tensor(resize_image(image, side, side))[None], self.precision(settings)
+        )[0]
         if (h, w) == (side, side):
             return small
         return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
@@ -203,8 +284,9 @@ class Predictor:
         h, w = image.shape[:2]
         tile = settings.tile or self.tile_size
         overlap = default_overlap(tile) if settings.overlap is None else settings.overlap
+        precision = self.precision(settings)
         if h <= tile and w <= tile:
-            return self._predict(to_tensor(image)[None])[0]
+            return self._predict(to_tensor(image)[None], precision)[0]
         rows, cols = tile_layout(h, tile, overlap), tile_layout(w, tile, overlap)
         boxes = [(y, x) for y in rows.starts for x in cols.starts]
         win_y, win_x = rows.window(), cols.window()
@@ -217,7 +299,7 @@ class Predictor:
                 raise Cancelled()
             group = boxes[first : first + settings.tile_batch]
             crops = [image[np.ix_(rows.source_index(y), cols.source_index(x))] for y, x in group]
-            probs = self._predict(torch.stack([to_tensor(c) for c in crops]))
+            probs = self._predict(torch.stack([to_tensor(c) for c in crops]), precision)
             for (y, x), prob in zip(group, probs):
                 # The part of the tile that lies on the image (padded -> image coordinates).
                 y0, x0 = max(y, rows.before), max(x, cols.before)
@@ -330,6 +412,7 @@ class Predictor:
             "input_size": settings.input_size or self.input_size,
             "tile": tile,
             "overlap": default_overlap(tile) if settings.overlap is None else settings.overlap,
+            "precision": self.precision(settings),
             # The model's calibrated image-score threshold, when its file has one.
             "score_threshold": self.defaults.get("score_threshold"),
             "logit_shift": self.logit_shift,

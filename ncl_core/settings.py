@@ -18,6 +18,10 @@ DEFAULT_MODE = "auto"
 DEFAULT_THRESHOLD = 0.5  # probability threshold of the mask
 INPUT_SIZE_RANGE = (32, 4096)  # resize mode's network input side, px
 TILE_RANGE = (64, 4096)  # tiled mode's tile side, px (half of it overlaps the next tile)
+# The network's arithmetic: ``auto`` is bf16 where the device computes it natively (a GPU
+# with bf16, else fp16 there; a CPU with AVX512-BF16 or AMX) and fp32 elsewhere; ``fp32``
+# always full precision; ``bf16`` asks for it anywhere (slow where emulated).
+PRECISIONS = ("auto", "fp32", "bf16")
 
 # The kinds of forgery the generator makes (``ncl-forensics synth --types``).
 KINDS = ("splice", "copy_move", "removal")
@@ -36,12 +40,17 @@ class InferenceSettings:
     input_size: int | None = None  # resize mode side; None: the model's training size
     tile: int | None = None  # tiled mode tile side; None: the model's training size
     overlap: int | None = None  # None: half the tile (the cross-fade width; see tile_layout)
-    tile_batch: int = 4
+    tile_batch: int = 4  # tiles per network call
+    precision: str = "auto"  # one of PRECISIONS; the one used is in the result's settings
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}")
         if not 0.0 <= self.threshold <= 1.0:
             raise ValueError(f"threshold must lie in [0, 1], got {self.threshold}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
+        if self.tile_batch < 1:
+            raise ValueError(f"tile_batch must be at least 1, got {self.tile_batch}")
         if self.tile is not None and self.overlap is not None and not 0 <= self.overlap < self.tile:
             raise ValueError("overlap must be smaller than the tile")
