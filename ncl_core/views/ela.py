@@ -28,7 +28,6 @@ from ncl_core.views.base import (
     as_evidence,
     normalise,
     require_pixels,
-    robust_scale,
 )
 
 AUTO = "auto"
@@ -72,8 +71,10 @@ def error_levels(image: np.ndarray, quality: int = DEFAULT_QUALITY, window: int 
     if window < 1:
         raise ValueError(f"window must be >= 1 px, got {window}")
     diff = cv2.absdiff(image, _resave(image, quality))
-    # The largest channel error: a colour-only edit shows as well as a luma one.
-    err = diff.max(axis=2).astype(np.float32)
+    # The largest channel error: a colour-only edit shows as well as a luma one (per channel
+    # plane: numpy's max over a last axis of 3 is many times slower on a large image).
+    r, g, b = cv2.split(diff)
+    err = cv2.max(cv2.max(r, g), b).astype(np.float32)
     return cv2.blur(err, (window, window), borderType=cv2.BORDER_REFLECT)
 
 
@@ -168,9 +169,11 @@ def compute(
     require_pixels(ev)
     used, how, evidence = choose_quality(ev, quality)
     levels = error_levels(ev.image, used, window)
-    scale = robust_scale(levels, floor=MIN_SCALE)
-    median = float(np.median(levels))
-    high = float(np.quantile(levels, 0.99))
+    # The order statistics in one partition of the map, not four; the scale as
+    # ``robust_scale(levels, floor=MIN_SCALE)`` takes it: the 99.5th percentile, at least
+    # 3 x the median and MIN_SCALE.
+    median, high, top = (float(v) for v in np.quantile(levels, [0.5, 0.99, 0.995]))
+    scale = max(top, 3.0 * median, MIN_SCALE)
     # Share of the image with at least three times the typical error (and at least a level).
     limit = max(3.0 * median, 1.0)
     hot = float((levels >= limit).mean())
