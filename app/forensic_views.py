@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.jobs import Job, JobContext, JobManager
+from app.jobs import Computing, Job, JobContext, JobEvent, JobManager
 from ncl_core.analysis import Analysis
 from ncl_core.evidence import Evidence
 from ncl_core.infer import Cancelled
@@ -216,7 +216,7 @@ class ForensicViews(QGroupBox):
             for key in names:
                 if ctx.cancelled():
                     raise Cancelled()
-                ctx.emit({"type": "view", "name": key})
+                ctx.emit(Computing(key))
                 computed_in.append(threading.current_thread().name)
                 if key == _GPS_KEY:
                     out[key] = compute_view("metadata", evidence, show_gps=True)
@@ -234,10 +234,10 @@ class ForensicViews(QGroupBox):
         self.jobs.start(job)
 
     @Slot(object)
-    def _on_event(self, event: dict) -> None:
-        if event.get("type") == "view" and self._job_sha == self.sha256:
-            title = VIEWS.get(event["name"].split("+")[0])
-            self.status_label.setText(f"computing {title.title if title else event['name']}…")
+    def _on_event(self, event: JobEvent) -> None:
+        if isinstance(event, Computing) and self._job_sha == self.sha256:
+            title = VIEWS.get(event.name.split("+")[0])
+            self.status_label.setText(f"computing {title.title if title else event.name}…")
 
     @Slot(object)
     def _on_results(self, payload: tuple[str, dict[str, ViewResult]]) -> None:

@@ -3,6 +3,11 @@
 The worker talks to the window only through the job's signals; widgets are touched on the GUI
 thread alone. Cancelling is cooperative: the function polls ``ctx.cancelled()`` (or registers
 ``ctx.on_cancel`` to forward the request, e.g. to ``Trainer.cancel``).
+
+What a job reports while it runs (``ctx.emit``, delivered by ``Job.event``) is one of the event
+classes below, which receivers tell apart with ``isinstance`` (or ``match``). The events of
+``ncl_core``'s trainer and batch report, which those jobs pass on as they come, are the plain
+dicts that ``ncl_core`` documents (``CoreEvent``).
 """
 
 from __future__ import annotations
@@ -10,13 +15,130 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from typing import Any
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from ncl_core.errors import NCLError, classify
 
+if TYPE_CHECKING:
+    import numpy as np
+    from PySide6.QtGui import QImage
+
+    from ncl_core.analysis import Analysis, AnalysisError
+    from ncl_core.evidence import Evidence
+    from ncl_core.scan import ScanProblem
+
 log = logging.getLogger("ncl_forensics.gui")
+
+
+# -- events: what a job reports while it runs -------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class Stage:
+    """What the job does now (a line for the status)."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    """The fraction of the current stage done, 0 to 1."""
+
+    fraction: float
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceUsed:
+    """Where the model runs, as the loaded predictor describes it."""
+
+    device: str
+
+
+@dataclass(frozen=True, slots=True)
+class Warned:
+    """A warning for the user; the job goes on."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ImageRead:
+    """The analysis job read its file: the evidence to show (its image a view of ``pixels``),
+    the file's hash, and the pixels as a ``Format_RGB32`` QImage."""
+
+    evidence: Evidence
+    sha256: str | None
+    pixels: QImage
+
+
+@dataclass(frozen=True, slots=True)
+class GroundTruthRead:
+    """A ground-truth mask of the image being analysed, and what its reading warned of."""
+
+    path: Path
+    mask: np.ndarray
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class FilesFound:
+    """The batch's inputs were searched: the new image files, the files that are not images,
+    the paths that could not be searched, and how many files were found in all."""
+
+    inputs: list[Path]
+    files: list[Path]
+    skipped: list[Path]
+    problems: list[ScanProblem]
+    n_found: int
+
+
+@dataclass(frozen=True, slots=True)
+class Running:
+    """The batch analyses this file now."""
+
+    path: Path
+
+
+@dataclass(frozen=True, slots=True)
+class FileResult:
+    """A batch file's result (None: there is no model) and its thumbnail."""
+
+    path: Path
+    result: Analysis | AnalysisError | None
+    thumb: QImage | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Computing:
+    """The forensic-views job computes this view now."""
+
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class History:
+    """A resumed training run's events so far, from its event log."""
+
+    events: list[dict[str, Any]]
+
+
+CoreEvent: TypeAlias = dict[str, Any]  # an ncl_core event (trainer, batch report), passed on
+JobEvent: TypeAlias = (
+    Stage
+    | Progress
+    | DeviceUsed
+    | Warned
+    | ImageRead
+    | GroundTruthRead
+    | FilesFound
+    | Running
+    | FileResult
+    | Computing
+    | History
+    | CoreEvent
+)
 
 
 class JobContext:
@@ -28,8 +150,8 @@ class JobContext:
         self._on_cancel: list[Callable[[], None]] = []
         self._lock = threading.Lock()
 
-    def emit(self, event: dict[str, Any]) -> None:
-        """Send an event (a plain dict) to the GUI thread."""
+    def emit(self, event: JobEvent) -> None:
+        """Send an event to the GUI thread."""
         self._job.event.emit(event)
 
     def cancelled(self) -> bool:
@@ -89,7 +211,7 @@ class _Runner(QObject):
 class Job(QObject):
     """One background task. Signals arrive on the GUI thread, ``ended`` always last."""
 
-    event = Signal(object)  # dict
+    event = Signal(object)  # JobEvent
     succeeded = Signal(object)  # the function's return value
     failed = Signal(str)  # one clear line for the user
     was_cancelled = Signal()

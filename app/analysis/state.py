@@ -25,7 +25,18 @@ from PySide6.QtCore import QObject, QTimer, Signal, Slot
 from PySide6.QtGui import QImage
 
 from app.display import SETTING_KEYS, OverlaySettings, load_overlay_settings, updated
-from app.jobs import Job, JobContext, JobManager
+from app.jobs import (
+    DeviceUsed,
+    GroundTruthRead,
+    ImageRead,
+    Job,
+    JobContext,
+    JobEvent,
+    JobManager,
+    Progress,
+    Stage,
+    Warned,
+)
 from app.model_state import ModelState, SharedPredictor
 from app.qtimage import rgb32_image, rgb_view
 from app.settings import Settings
@@ -56,47 +67,40 @@ def _analyse(
     the model on the same evidence (``load``: ``ModelState.predictor``, the window's one
     predictor)."""
     info, device = models
-    ctx.emit({"type": "stage", "text": f"Reading {request.path.name}…"})
+    ctx.emit(Stage(f"Reading {request.path.name}…"))
     evidence = load_evidence(request.path)
     # The view keeps one copy of the pixels: this image, shared by the viewer's pixmap. The
     # evidence it keeps (for the File panel and the forensic views) reads them through a view.
     pixels = rgb32_image(evidence.image)
     shown = replace(evidence, image=rgb_view(pixels))
     sha = evidence.sha256  # hashed while reading; the File panel shows it at once
-    ctx.emit({"type": "image", "evidence": shown, "sha256": sha, "image": pixels})
+    ctx.emit(ImageRead(shown, sha, pixels))
     if request.ground_truth is not None:
         try:
             mask, mask_warnings = read_mask(
                 request.ground_truth, expected_hw=evidence.image.shape[:2], image_path=request.path
             )
         except ImageReadError as exc:  # the image is still worth analysing
-            ctx.emit({"type": "warning", "text": str(exc)})
+            ctx.emit(Warned(str(exc)))
         else:
-            ctx.emit(
-                {"type": "ground_truth", "result": (request.ground_truth, mask, mask_warnings)}
-            )
+            ctx.emit(GroundTruthRead(request.ground_truth, mask, mask_warnings))
     given = request.analysis
     if given is not None and given.sha256 not in (None, sha):
-        ctx.emit(
-            {
-                "type": "warning",
-                "text": f"{request.path.name} changed since it was analysed: analysing it again.",
-            }
-        )
+        ctx.emit(Warned(f"{request.path.name} changed since it was analysed: analysing it again."))
         given = None
     if given is not None:
         return given
     if info is None:
         return None
-    ctx.emit({"type": "stage", "text": f"Loading model {info.name}…"})
+    ctx.emit(Stage(f"Loading model {info.name}…"))
     predictor = load(info, device)
-    ctx.emit({"type": "device", "device": predictor.device})
-    ctx.emit({"type": "stage", "text": f"Analysing ({mode}) on {predictor.device}…"})
+    ctx.emit(DeviceUsed(predictor.device))
+    ctx.emit(Stage(f"Analysing ({mode}) on {predictor.device}…"))
     return predictor.analyze(
         evidence,
         mode=mode,
         threshold=threshold,
-        progress=lambda f: ctx.emit({"type": "progress", "fraction": f}),
+        progress=lambda f: ctx.emit(Progress(f)),
         cancel=ctx.cancelled,
     )
 
@@ -212,9 +216,9 @@ class AnalysisState(QObject):
         h, w = self.image.shape[:2]
         image_path = self.path
 
-        def read(ctx: JobContext) -> tuple[Path, np.ndarray, list[str]]:
+        def read(ctx: JobContext) -> GroundTruthRead:
             mask, warnings = read_mask(path, expected_hw=(h, w), image_path=image_path)
-            return Path(path), mask, warnings
+            return GroundTruthRead(Path(path), mask, warnings)
 
         job = Job("ground-truth mask", read)
         job.succeeded.connect(self._on_ground_truth)
@@ -246,21 +250,20 @@ class AnalysisState(QObject):
         self.busy.emit(text, fraction)
 
     @Slot(object)
-    def _on_job_event(self, event: dict[str, Any]) -> None:
-        kind = event["type"]
-        if kind == "stage":
-            self._show_busy(event["text"], None)
-        elif kind == "progress":
-            self._show_busy(self._stage, event["fraction"])
-        elif kind == "device":
-            self.models.set_loaded_device(event["device"])
-        elif kind == "image":
-            self.show_image(event["evidence"], event["sha256"], event["image"])
-        elif kind == "ground_truth":
-            self._on_ground_truth(event["result"], show_patches=False)
-        elif kind == "warning":
+    def _on_job_event(self, event: JobEvent) -> None:
+        if isinstance(event, Stage):
+            self._show_busy(event.text, None)
+        elif isinstance(event, Progress):
+            self._show_busy(self._stage, event.fraction)
+        elif isinstance(event, DeviceUsed):
+            self.models.set_loaded_device(event.device)
+        elif isinstance(event, ImageRead):
+            self.show_image(event.evidence, event.sha256, event.pixels)
+        elif isinstance(event, GroundTruthRead):
+            self._on_ground_truth(event, show_patches=False)
+        elif isinstance(event, Warned):
             self._job_warned = True
-            self.message.emit(event["text"], "warning")
+            self.message.emit(event.text, "warning")
 
     def show_image(
         self, evidence: Evidence, sha256: str | None, pixels: QImage | None = None
@@ -342,11 +345,9 @@ class AnalysisState(QObject):
             self._start(request)
 
     @Slot(object)
-    def _on_ground_truth(
-        self, result: tuple[Path, np.ndarray, list[str]], show_patches: bool = True
-    ) -> None:
+    def _on_ground_truth(self, result: GroundTruthRead, show_patches: bool = True) -> None:
         """Use a loaded mask for the patches; shown at once when the user asked for it."""
-        path, mask, warnings = result
+        path, mask, warnings = result.path, result.mask, result.warnings
         if self.image is None or mask.shape != self.image.shape[:2]:
             return  # another image was opened meanwhile
         self.ground_truth, self.ground_truth_path = mask, path

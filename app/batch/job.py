@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from app.batch.table import thumbnail
-from app.jobs import JobContext
+from app.jobs import DeviceUsed, FileResult, FilesFound, JobContext, Running
 from app.model_state import SharedPredictor
 from app.qtimage import qimage_rgb
 from ncl_core.analysis import Analysis
@@ -33,36 +33,35 @@ def analyse_batch(
     new = [p for p in scan.files if str(p) not in known]
     files = [p for p in new if is_image_file(p)]
     ctx.emit(
-        {
-            "type": "files",
-            "inputs": inputs,
-            "files": files,
-            "skipped": [p for p in new if not is_image_file(p)],
-            "problems": scan.problems,
-            "n_found": len(scan.files),
-        }
+        FilesFound(
+            inputs=inputs,
+            files=files,
+            skipped=[p for p in new if not is_image_file(p)],
+            problems=list(scan.problems),
+            n_found=len(scan.files),
+        )
     )
     if not files:
         return
     if info is None:
         for path in files:
-            ctx.emit({"type": "result", "path": path, "result": None})
+            ctx.emit(FileResult(path, None))
         return
     predictor = load(info, device)
-    ctx.emit({"type": "device", "device": predictor.device})
+    ctx.emit(DeviceUsed(predictor.device))
     # Each file is read once, a few ahead of the model; of its pixels, a row keeps only the
     # thumbnail (the full images go as the stream moves on).
     stream = predictor.analyze_stream(files, mode=mode, threshold=threshold, cancel=ctx.cancelled)
     try:
-        ctx.emit({"type": "running", "path": files[0]})
+        ctx.emit(Running(files[0]))
         for i, (path, (evidence, result)) in enumerate(zip(files, stream)):
             thumb = None
             if evidence is not None and isinstance(result, Analysis):
                 thumb = qimage_rgb(thumbnail(evidence.image, result))
-            ctx.emit({"type": "result", "path": path, "result": result, "thumb": thumb})
+            ctx.emit(FileResult(path, result, thumb))
             if ctx.cancelled():
                 break
             if i + 1 < len(files):
-                ctx.emit({"type": "running", "path": files[i + 1]})
+                ctx.emit(Running(files[i + 1]))
     finally:
         stream.close()  # stops the predictor's read-ahead thread at once

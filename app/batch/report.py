@@ -11,14 +11,13 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
 
 import platformdirs
 from PySide6.QtCore import QObject, Signal, Slot
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QFormLayout, QLabel, QLineEdit, QWidget
 
 from app.display import OverlaySettings
-from app.jobs import Job, JobContext, JobManager
+from app.jobs import Job, JobContext, JobEvent, JobManager
 from app.model_state import ModelState
 from app.resources import is_sample
 from app.settings import Settings
@@ -227,7 +226,10 @@ class BatchReport(QObject):
         return self.jobs.start(job)
 
     @Slot(object)
-    def _on_event(self, event: dict[str, Any]) -> None:
+    def _on_event(self, event: JobEvent) -> None:
+        """The report's progress (``ncl_core.report``'s events)."""
+        if not isinstance(event, dict):
+            return
         kind = event.get("type")
         if kind == "start":
             self.progress.emit(event["done"], max(1, event["total"]), "report: %v / %m")

@@ -12,7 +12,6 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from PySide6.QtCore import Qt, QUrl, Signal, Slot
 from PySide6.QtGui import QDesktopServices, QKeySequence, QShortcut
@@ -38,7 +37,16 @@ from app.batch.report import (
 from app.batch.shared_regions import SharedRegionsPanel
 from app.batch.table import RETRYABLE, QueueTable
 from app.display import OverlaySettings
-from app.jobs import Job, JobContext, JobManager
+from app.jobs import (
+    DeviceUsed,
+    FileResult,
+    FilesFound,
+    Job,
+    JobContext,
+    JobEvent,
+    JobManager,
+    Running,
+)
 from app.model_state import ModelState
 from app.resources import is_sample
 from app.settings import Settings
@@ -273,34 +281,34 @@ class BatchView(QWidget):
         self.jobs.start(job)
 
     @Slot(object)
-    def _on_event(self, event: dict[str, Any]) -> None:
-        kind, table = event["type"], self.table
-        if kind == "files":
-            for problem in event["problems"]:
+    def _on_event(self, event: JobEvent) -> None:
+        table = self.table
+        if isinstance(event, FilesFound):
+            for problem in event.problems:
                 row = table.add_row(problem.path)
                 table.set_row(row, "error", note=f"{problem.path}: {problem.message}")
-            for path in event["skipped"]:
+            for path in event.skipped:
                 table.set_row(table.add_row(path), "skipped", note=SKIPPED_NOT_IMAGE)
-            for path in event["files"]:
+            for path in event.files:
                 table.set_row(table.add_row(path), "queued")
-            self._total = len(event["files"])
+            self._total = len(event.files)
             self._update_progress()
-            if not (event["files"] or event["skipped"] or event["problems"]):
-                names = ", ".join(str(p) for p in event["inputs"])
-                if event["n_found"]:
+            if not (event.files or event.skipped or event.problems):
+                names = ", ".join(str(p) for p in event.inputs)
+                if event.n_found:
                     self.message.emit(f"Already in the queue: {names}.", "info")
                 else:
                     self.message.emit(
                         f"Nothing to analyse in {names}: no files found there.", "warning"
                     )
-        elif kind == "device":
-            self.models.set_loaded_device(event["device"])
-        elif kind == "running":
-            row = table.row_of(event["path"])
+        elif isinstance(event, DeviceUsed):
+            self.models.set_loaded_device(event.device)
+        elif isinstance(event, Running):
+            row = table.row_of(event.path)
             if row is not None:
                 table.set_row(row, "analysing…")
-        elif kind == "result":
-            self._show_result(event["path"], event["result"], event.get("thumb"))
+        elif isinstance(event, FileResult):
+            self._show_result(event.path, event.result, event.thumb)
 
     def _show_result(self, path: Path, result: Analysis | AnalysisError | None, thumb) -> None:
         table = self.table

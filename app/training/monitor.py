@@ -154,10 +154,6 @@ class TrainingMonitor(QWidget):
 
     def add_event(self, event: dict[str, Any]) -> None:
         kind = event.get("type")
-        if kind == "history":  # a resumed run: the curves so far, from its event log
-            for past in event["events"]:
-                self.add_event(past)
-            return
         if kind == "step":
             for name, value in event.get("losses", {}).items():
                 self.series.setdefault(name, _Series()).add(int(event["step"]), float(value))

@@ -10,7 +10,6 @@ which lists the registry again for every view.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtWidgets import (
@@ -23,7 +22,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.jobs import Job, JobContext, JobManager
+from app.jobs import History, Job, JobContext, JobEvent, JobManager
 from app.model_state import ModelState
 from app.resume_dialog import ResumeDialog
 from app.settings import Settings
@@ -162,7 +161,7 @@ class TrainingView(QWidget):
     def _run(self, make_trainer, title: str, resume_from: Path | None = None) -> Job:
         def train(ctx: JobContext) -> Path | None:
             if resume_from is not None:
-                ctx.emit({"type": "history", "events": past_events(resume_from)})
+                ctx.emit(History(past_events(resume_from)))
             trainer = make_trainer(ctx.emit)
             ctx.on_cancel(trainer.cancel)
             return trainer.fit()  # the model file written; None when cancelled
@@ -186,7 +185,14 @@ class TrainingView(QWidget):
         self.cancel_button.setEnabled(running)
 
     @Slot(object)
-    def _on_event(self, event: dict[str, Any]) -> None:
+    def _on_event(self, event: JobEvent) -> None:
+        """A trainer's event (``ncl_core.train``), or the events so far of a resumed run."""
+        if isinstance(event, History):
+            for past in event.events:
+                self.monitor.add_event(past)
+            return
+        if not isinstance(event, dict):
+            return
         self.monitor.add_event(event)
         kind = event.get("type")
         if kind == "start":
