@@ -24,7 +24,7 @@ import numpy as np
 from PySide6.QtCore import QObject, QTimer, Signal, Slot
 from PySide6.QtGui import QImage
 
-from app.display import SETTING_KEYS, OverlaySettings, load_overlay_settings, updated
+from app.display import SETTING_KEYS, OverlaySettings, load_overlay_settings
 from app.jobs import (
     DeviceUsed,
     GroundTruthRead,
@@ -39,6 +39,7 @@ from app.jobs import (
 )
 from app.model_state import ModelState, SharedPredictor
 from app.qtimage import rgb32_image, rgb_view
+from app.session import Session
 from app.settings import Settings
 from ncl_core.analysis import Analysis
 from ncl_core.data.io import ImageInfo, ImageReadError, read_mask
@@ -123,25 +124,23 @@ class AnalysisState(QObject):
         models: ModelState,
         settings: Settings,
         parent: QObject | None = None,
+        *,
+        session: Session | None = None,
     ) -> None:
+        """``session``: the display settings and what is shown; by default a new one with the
+        stored settings."""
         super().__init__(parent)
         self.jobs, self.models, self.settings = jobs, models, settings
-        self._overlay = load_overlay_settings(settings)
         self._unstored: set[str] = set()
         self._store_timer = QTimer(self)
         self._store_timer.setSingleShot(True)
         self._store_timer.setInterval(STORE_DELAY_MS)
         self._store_timer.timeout.connect(self.store_settings)
+        # The settings and what is shown live in the Qt-free session; this object runs the jobs
+        # that change it and announces its changes to the widgets.
+        self.session = session or Session(load_overlay_settings(settings))
+        self.session.on("overlay", self._on_overlay_changed)
 
-        self.evidence: Evidence | None = None  # the shown file, read once (its pixels: image)
-        self.path: Path | None = None
-        self.image: np.ndarray | None = None  # RGB, a read-only view of the shown pixels
-        self.image_info: ImageInfo | None = None
-        self.sha256: str | None = None  # of the shown file
-        self.analysis: Analysis | None = None
-        self.ground_truth: np.ndarray | None = None
-        self.ground_truth_path: Path | None = None
-        self.result_note = ""  # why there is no result: "analysis failed", "cancelled", …
         self._job: Job | None = None
         self._job_path: Path | None = None  # the file the running job opens
         self._job_showed_image = False  # whether that file's image has been shown yet
@@ -151,17 +150,58 @@ class AnalysisState(QObject):
         self._waiting: Request | None = None  # starts when the model is known
         self.models.changed.connect(self._on_models_changed)
 
+    # -- what is shown (the session's) --------------------------------------------------------
+    @property
+    def evidence(self) -> Evidence | None:
+        """The shown file, read once (its pixels: ``image``)."""
+        return self.session.shown.evidence
+
+    @property
+    def path(self) -> Path | None:
+        return self.session.shown.path
+
+    @property
+    def image(self) -> np.ndarray | None:
+        """RGB, a read-only view of the shown pixels."""
+        return self.session.shown.image
+
+    @property
+    def image_info(self) -> ImageInfo | None:
+        return self.session.shown.image_info
+
+    @property
+    def sha256(self) -> str | None:
+        """Of the shown file's bytes."""
+        return self.session.shown.sha256
+
+    @property
+    def analysis(self) -> Analysis | None:
+        return self.session.shown.analysis
+
+    @property
+    def ground_truth(self) -> np.ndarray | None:
+        return self.session.shown.ground_truth
+
+    @property
+    def ground_truth_path(self) -> Path | None:
+        return self.session.shown.ground_truth_path
+
+    @property
+    def result_note(self) -> str:
+        """Why there is no result: "analysis failed", "cancelled", …"""
+        return self.session.shown.note
+
     # -- overlay settings -----------------------------------------------------------------
     @property
     def overlay(self) -> OverlaySettings:
-        return self._overlay
+        return self.session.overlay
 
     def update_overlay(self, **changes: Any) -> None:
         """Change some settings (invalid values are ignored); ``overlay_changed`` names the
         fields whose value changed."""
-        self._overlay, values = updated(self._overlay, **changes)
-        if not values:
-            return
+        self.session.update_overlay(**changes)
+
+    def _on_overlay_changed(self, values: frozenset[str]) -> None:
         stored = set(values) & set(SETTING_KEYS)
         if stored:
             self._unstored |= stored
@@ -172,7 +212,7 @@ class AnalysisState(QObject):
         """Write the changed settings to the GUI settings now."""
         self._store_timer.stop()
         for name in sorted(self._unstored):
-            self.settings.set(SETTING_KEYS[name], getattr(self._overlay, name))
+            self.settings.set(SETTING_KEYS[name], getattr(self.overlay, name))
         self._unstored.clear()
 
     # -- requests -------------------------------------------------------------------------
@@ -232,7 +272,7 @@ class AnalysisState(QObject):
             self._show_busy("Waiting for the model to load…", None)
             return
         models = (self.models.info, self.models.device)
-        mode, threshold, load = self._overlay.mode, self._overlay.threshold, self.models.predictor
+        mode, threshold, load = self.overlay.mode, self.overlay.threshold, self.models.predictor
         job = Job("analysis", lambda ctx: _analyse(ctx, request, models, mode, threshold, load))
         job.event.connect(self._on_job_event)
         job.succeeded.connect(self._on_analysis)
@@ -277,25 +317,16 @@ class AnalysisState(QObject):
         if pixels is None:
             pixels = rgb32_image(evidence.image)
             evidence = replace(evidence, image=rgb_view(pixels))
-        image = evidence.image
-        path = evidence.path
-        same = self.path == path and self.image is not None and self.image.shape == image.shape
-        self.evidence, self.path, self.image = evidence, path, image
-        self.image_info, self.sha256 = evidence.info, sha256
-        self._job_showed_image = path == self._job_path
-        self.result_note = ""
-        if not same:
-            self.analysis = None
-            self.ground_truth = None
-            self.ground_truth_path = None
-        self.image_shown.emit(pixels, not same)
+        new = self.session.show_evidence(evidence, sha256)
+        self._job_showed_image = evidence.path == self._job_path
+        self.image_shown.emit(pixels, new)
 
     @Slot(object)
     def _on_analysis(self, analysis: Analysis | None) -> None:
         if analysis is None:
             self.result_changed.emit(True)
             return
-        self.analysis = analysis
+        self.session.set_analysis(analysis)
         self.models.set_loaded_device(analysis.device)
         self.result_changed.emit(True)
         self.message.emit(
@@ -311,14 +342,10 @@ class AnalysisState(QObject):
         if self._job_path is not None and not self._job_showed_image:
             # The file could not be read: nothing of the previous file stays on screen.
             path = self._job_path
-            self.path, self.image, self.image_info, self.analysis = None, None, None, None
-            self.evidence, self.sha256 = None, None
-            self.ground_truth = self.ground_truth_path = None
-            self.result_note = "could not be opened"
+            self.session.show_nothing("could not be opened")
             self.unreadable.emit(path, text)
             return
-        self.analysis = None
-        self.result_note = "analysis failed"
+        self.session.set_analysis(None, "analysis failed")
         self.result_changed.emit(True)
 
     @Slot()
@@ -326,7 +353,7 @@ class AnalysisState(QObject):
         if self._pending is None:
             self.message.emit("Analysis cancelled.", "info")
             if self.analysis is None and self.image is not None:
-                self.result_note = "cancelled"
+                self.session.set_note("cancelled")
                 self.result_changed.emit(False)
 
     @Slot()
@@ -348,9 +375,8 @@ class AnalysisState(QObject):
     def _on_ground_truth(self, result: GroundTruthRead, show_patches: bool = True) -> None:
         """Use a loaded mask for the patches; shown at once when the user asked for it."""
         path, mask, warnings = result.path, result.mask, result.warnings
-        if self.image is None or mask.shape != self.image.shape[:2]:
+        if not self.session.set_ground_truth(path, mask):
             return  # another image was opened meanwhile
-        self.ground_truth, self.ground_truth_path = mask, path
         for warning in warnings:
             self._job_warned = True
             self.message.emit(f"{path.name}: {warning}", "warning")
