@@ -257,6 +257,8 @@ class BatchView(QWidget):
             self.progress.setFormat("waiting for the model to load…")
             return
         inputs, self._waiting_inputs = list(self._waiting_inputs), []
+        # The images are compared with each other again once this batch ends, new ones too.
+        self.shared.cancel()
         model = (self.models.info, self.models.device)
         overlay, load = self._overlay(), self.models.predictor
         # Rows that failed or were cancelled are analysed again when their files come again.

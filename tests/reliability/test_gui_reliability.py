@@ -151,6 +151,9 @@ def test_an_analysis_started_while_a_batch_runs(qtbot, window, tmp_path: Path) -
     )
     assert Path(view.analysis.source) == single and view.analysis.probability.shape == (80, 100)
     assert [s for _, s, _ in batch.row_status()] == ["ok"] * len(photos)
+    # After the batch, its images are compared with each other in a job of their own; then
+    # nothing is left running.
+    qtbot.waitUntil(lambda: not batch.shared.is_busy(), timeout=TIMEOUT_MS)
     assert window.jobs.running() == []
 
 
