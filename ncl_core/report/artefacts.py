@@ -20,16 +20,18 @@ from ncl_core.analysis import Analysis, AnalysisError
 from ncl_core.data.io import ImageReadError, read_image_info
 from ncl_core.evidence import Evidence, load_evidence
 from ncl_core.finding import analysis_finding
+from ncl_core.fsutil import atomic_write_bytes
 from ncl_core.hashing import sha256_file
-from ncl_core.outputs import write_output
-from ncl_core.render import (
-    colorbar_rgb,
-    fit_within,
-    heatmap_rgb,
-    overlay_rgb,
-    save_heatmap_png,
-    save_jpeg,
-    save_png,
+from ncl_core.render import colorbar_rgb, encode_jpeg, fit_within, mask_png, save_png
+from ncl_core.report.pictures import (
+    colour,
+    fitted_size,
+    grey_png,
+    levels,
+    mask_overlay,
+    palette_png,
+    preview_to,
+    scale_to,
 )
 from ncl_core.report.rows import (
     SKIPPED_NOT_IMAGE,
@@ -42,8 +44,9 @@ from ncl_core.report.views import add_views
 IMAGES_DIR = "images"
 COLORBAR_FILE = "colorbar.png"
 CMAP = "inferno"
-DISPLAY_MAX_PX = 2048  # display copies, heatmap and overlay; the mask keeps full resolution
+DISPLAY_MAX_PX = 2048  # display copy, overlay (and heatmap); the mask keeps full resolution
 PANEL_PANE_PX = 480  # each of the three pictures in the PDF's panel: ~200 dpi at 60 mm
+HEATMAP_MIN_PX = 512  # the heatmap of a map made at a lower resolution (resize mode) is this big
 JPEG_QUALITY = 90
 OVERLAY_ALPHA = 0.45
 _PANEL_GAP_PX = 8
@@ -170,51 +173,69 @@ def _write_pictures(
     thumbnail_px: int,
     warnings: list[str],
 ) -> dict[str, str]:
-    """Mask, display copy, heatmap, overlay, thumbnail and PDF panel; relative paths by field."""
+    """Mask, display copy, heatmap, overlay, thumbnail and PDF panel; relative paths by field.
+
+    Drawn with ``ncl_core.report.pictures``: the mask, display copy and overlay are the pixels
+    ``ncl_core.render`` draws; the heatmap has the map's own resolution (``heatmap_px``).
+    """
     prob = np.asarray(analysis.probability, dtype=np.float32)
     rgb = evidence.image
     if rgb.shape[:2] != prob.shape:
         rgb = cv2.resize(rgb, (prob.shape[1], prob.shape[0]), interpolation=cv2.INTER_AREA)
         warnings.append("display copy resized to the probability map's size")
+    threshold = analysis.threshold
 
-    shown = fit_within(rgb, DISPLAY_MAX_PX)
-    if shown.shape[:2] != prob.shape:
-        prob_shown = cv2.resize(
-            prob, (shown.shape[1], shown.shape[0]), interpolation=cv2.INTER_AREA
-        )
+    flagged = mask_png(analysis.mask)  # the mask file, at full resolution
+    shown_size = fitted_size(*prob.shape, DISPLAY_MAX_PX)
+    shown = scale_to(rgb, shown_size)
+    if shown_size == prob.shape[::-1]:
+        prob_shown, flagged_shown = prob, flagged
     else:
-        prob_shown = prob
-    over = overlay_rgb(shown, prob_shown, analysis.threshold, OVERLAY_ALPHA, CMAP, mode="mask")
+        prob_shown = scale_to(prob, shown_size)
+        flagged_shown = mask_png(prob_shown >= threshold)
+    over = mask_overlay(shown, flagged_shown, OVERLAY_ALPHA)
     # The PDF panel's panes, drawn at their own size from the scaled-down image and map; the
     # thumbnail comes from the overlay's pane.
-    image_pane = fit_within(shown, PANEL_PANE_PX)
-    prob_pane = cv2.resize(prob_shown, image_pane.shape[1::-1], interpolation=cv2.INTER_AREA)
+    pane_size = fitted_size(*shown.shape[:2], PANEL_PANE_PX)
+    image_pane = preview_to(shown, pane_size)
+    prob_pane = preview_to(prob_shown, pane_size)
     panes = [
         image_pane,
-        heatmap_rgb(prob_pane, CMAP),
-        overlay_rgb(image_pane, prob_pane, analysis.threshold, OVERLAY_ALPHA, CMAP, mode="mask"),
+        colour(levels(prob_pane), CMAP),
+        mask_overlay(image_pane, mask_png(prob_pane >= threshold), OVERLAY_ALPHA),
     ]
     thumb_from = panes[2] if thumbnail_px <= PANEL_PANE_PX else over
+    thumb = preview_to(thumb_from, fitted_size(*thumb_from.shape[:2], thumbnail_px))
+    prob_heat = scale_to(prob_shown, fitted_size(*prob_shown.shape, heatmap_px(analysis)))
 
     target = out_dir / folder
     target.mkdir(parents=True, exist_ok=True)
-    paths = {
-        "image_path": f"{folder}/image.jpg",
-        "heatmap_path": f"{folder}/heatmap.png",
-        "overlay_path": f"{folder}/overlay.jpg",
-        "mask_path": f"{folder}/mask.png",
-        "thumbnail_path": f"{folder}/thumb.jpg",
-        "panel_path": f"{folder}/panel.jpg",
+    files = {
+        "mask_path": ("mask.png", lambda: grey_png(flagged)),
+        "image_path": ("image.jpg", lambda: encode_jpeg(shown, JPEG_QUALITY)),
+        "heatmap_path": ("heatmap.png", lambda: palette_png(levels(prob_heat), CMAP)),
+        "overlay_path": ("overlay.jpg", lambda: encode_jpeg(over, JPEG_QUALITY)),
+        "thumbnail_path": ("thumb.jpg", lambda: encode_jpeg(thumb, JPEG_QUALITY)),
+        "panel_path": ("panel.jpg", lambda: encode_jpeg(panel_rgb(panes), JPEG_QUALITY)),
     }
-    # Not fsync'd one by one: the row writer syncs the folder before the row that names them.
-    write_output("mask", out_dir / paths["mask_path"], analysis, durable=False)
-    save_jpeg(out_dir / paths["image_path"], shown, JPEG_QUALITY, durable=False)
-    save_heatmap_png(out_dir / paths["heatmap_path"], prob_shown, CMAP, durable=False)
-    save_jpeg(out_dir / paths["overlay_path"], over, JPEG_QUALITY, durable=False)
-    thumb = fit_within(thumb_from, thumbnail_px)
-    save_jpeg(out_dir / paths["thumbnail_path"], thumb, JPEG_QUALITY, durable=False)
-    save_jpeg(out_dir / paths["panel_path"], panel_rgb(panes), JPEG_QUALITY, durable=False)
+    paths = {}
+    for field_name, (name, encode) in files.items():
+        paths[field_name] = f"{folder}/{name}"
+        # Not fsync'd one by one: the row writer syncs the folder before the row naming them.
+        atomic_write_bytes(out_dir / paths[field_name], encode(), durable=False)
     return paths
+
+
+def heatmap_px(analysis: Analysis) -> int:
+    """The longer side of ``heatmap.png``: the display size, but for a map the model made at
+    its input size and scaled up to the image (resize mode), that size (at least
+    ``HEATMAP_MIN_PX``): more pixels would only repeat the same values, at the cost of
+    encoding them (a 1 MP heatmap takes about 9 ms, a 512 px one 3 ms)."""
+    settings = analysis.settings or {}
+    side = settings.get("input_size")
+    if settings.get("mode") == "resize" and isinstance(side, int) and side > 0:
+        return min(DISPLAY_MAX_PX, max(HEATMAP_MIN_PX, side))
+    return DISPLAY_MAX_PX
 
 
 def panel_rgb(pictures: list[np.ndarray], pane_px: int = PANEL_PANE_PX) -> np.ndarray:
