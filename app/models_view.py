@@ -78,9 +78,13 @@ def measured_on_text(info: ModelInfo) -> str:
     n = info.metrics.get("n_images")
     if not isinstance(n, (int, float)):
         return "–"
-    sets = info.trained_on.get("validation") or []
-    where = f" of {Path(str(sets[0])).name}" if sets else ""
-    return f"{int(n)} image(s){where}" + (f" +{len(sets) - 1}" if len(sets) > 1 else "")
+    sets = [str(s) for s in info.trained_on.get("validation") or []]
+    if not sets:
+        return f"{int(n)} image(s)"
+    # A validation folder is named by its last part; a held-out part is described in words.
+    first = sets[0] if " " in sets[0] else f"of {Path(sets[0]).name}"
+    more = f" +{len(sets) - 1}" if len(sets) > 1 else ""
+    return f"{int(n)} image(s) {first}{more}"
 
 
 def gain_text(info: ModelInfo) -> str:

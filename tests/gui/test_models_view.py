@@ -72,6 +72,9 @@ def test_figures_stand_beside_their_floor_and_the_images_they_come_from():
     assert measured_on_text(starter) == "170 image(s) of nist16-A +1"
     assert measured_on_text(tuned) == "6 image(s)"
     assert measured_on_text(SimpleNamespace(metrics={}, trained_on={})) == "–"
+    held = {"validation": ["held out of the set mine: 8 of 39 images"]}
+    text = measured_on_text(SimpleNamespace(metrics={"n_images": 8.0}, trained_on=held))
+    assert text == "8 image(s) held out of the set mine: 8 of 39 images"
 
 
 def test_figures_are_compared_only_when_measured_on_the_same_images(qtbot, window, tmp_path):
