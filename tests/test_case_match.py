@@ -167,7 +167,9 @@ class _FakePredictor:
     model_sha256 = "cd" * 32
     device = "cpu"
 
-    def analyze_stream(self, paths, mode: str = "resize", threshold: float = 0.5):
+    def analyze_stream(self, paths, mode: str = "resize", threshold: float = 0.5, settings=None):
+        if settings is not None:  # as Predictor.analyze_stream: the settings win
+            mode, threshold = settings.mode, settings.threshold
         for path in paths:
             loaded = load_or_error(path)
             if not isinstance(loaded, Evidence):

@@ -291,3 +291,30 @@ def test_building_the_parser_loads_no_torch():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+
+
+def test_tile_and_precision_reach_every_analysis(tmp_path, images, tiny_model_path, monkeypatch):
+    """The flags are used, not only accepted: analyze and batch run with them and record them."""
+    from ncl_core.infer import Predictor
+
+    good, _ = images
+    asked = []
+    stream = Predictor.analyze_stream
+
+    def spy(self, sources, *args, settings=None, **kwargs):
+        asked.append(settings)
+        return stream(self, sources, *args, settings=settings, **kwargs)
+
+    monkeypatch.setattr(Predictor, "analyze_stream", spy)
+    out = tmp_path / "single"
+    args = ["analyze", str(good[0]), "--out", str(out), "--model", str(tiny_model_path)]
+    assert main([*args, "--precision", "fp32", "--mode", "tiled", "--tile", "64"]) == EXIT_OK
+    settings = json.loads((out / "img0.json").read_text())["settings"]
+    assert (settings["precision"], settings["mode"], settings["tile"]) == ("fp32", "tiled", 64)
+    report = tmp_path / "report"
+    batch = ["batch", str(good[0].parent), "--report", str(report), "--model", str(tiny_model_path)]
+    assert main([*batch, "--mode", "tiled", "--tile", "64", "--precision", "fp32"]) in (0, 1)
+    header = json.loads((report / "results.jsonl").read_text().splitlines()[0])
+    assert (header["mode"], header["tile"], header["precision"]) == ("tiled", 64, "fp32")
+    assert asked and all((s.tile, s.precision) == (64, "fp32") for s in asked if s is not None)
+    assert asked[-1] is not None  # the batch's own stream had the settings

@@ -91,8 +91,10 @@ class FakePredictor:
             image_format=fmt,
         )
 
-    def analyze_stream(self, paths, mode: str = "resize", threshold: float = 0.5):
+    def analyze_stream(self, paths, mode: str = "resize", threshold: float = 0.5, settings=None):
         """(evidence, result) pairs, as ``Predictor.analyze_stream`` gives them."""
+        if settings is not None:  # as Predictor.analyze_stream: the settings win
+            mode, threshold = settings.mode, settings.threshold
         for path in paths:
             if self.fail_after is not None and len(self.seen) >= self.fail_after:
                 raise RuntimeError("simulated crash")

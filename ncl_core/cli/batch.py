@@ -76,6 +76,8 @@ def run(args: argparse.Namespace) -> int:
     options = ReportOptions(
         mode=args.mode,
         threshold=args.threshold,
+        tile=args.tile,
+        precision=args.precision,
         analyst=args.analyst,
         case_id=args.case_id,
         views=views,

@@ -21,6 +21,7 @@ from ncl_core.settings import (
     DEFAULT_THRESHOLD,
     INPUT_SIZE_RANGE,
     MODES,
+    PRECISIONS,
     TILE_RANGE,
     InferenceSettings,
 )
@@ -116,6 +117,7 @@ def inference_settings(args: argparse.Namespace) -> InferenceSettings:
         threshold=args.threshold,
         input_size=getattr(args, "input_size", None),
         tile=args.tile,
+        precision=getattr(args, "precision", "auto"),
     )
 
 
@@ -205,4 +207,12 @@ def add_analysis_args(p: argparse.ArgumentParser, input_size: bool = True) -> No
             type=int,
             help="resize mode: network input side (default: the model's own, else its training size)",
         )
+    p.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default="auto",
+        help="the network's arithmetic: auto (default) bf16 where the processor computes it "
+        "natively (maps within about 0.01 of fp32), else fp32; fp32 gives the same maps on "
+        "every machine",
+    )
     add_model_args(p)

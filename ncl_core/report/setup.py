@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any
 from ncl_core import __version__
 from ncl_core.errors import ReportError, ReportWriteError
 from ncl_core.hashing import sha256_file
-from ncl_core.infer import MODES
 from ncl_core.report.artefacts import report_links
 from ncl_core.report.rows import (
     HASH_MISMATCH,
@@ -30,6 +29,7 @@ from ncl_core.report.rows import (
 )
 from ncl_core.report.views import check_views
 from ncl_core.scan import ScanProblem
+from ncl_core.settings import MODES, PRECISIONS, InferenceSettings
 
 if TYPE_CHECKING:
     from ncl_core.report.stream import BatchPredictor
@@ -45,6 +45,8 @@ class ReportOptions:
 
     mode: str = "auto"  # the model's own default mode
     threshold: float = 0.5
+    tile: int | None = None  # tiled mode's tile side; None: the model's own
+    precision: str = "auto"  # the network's arithmetic (ncl_core.settings.PRECISIONS)
     analyst: str | None = None
     case_id: str | None = None
     thumbnails: int = 160  # longest side of summary thumbnails, px
@@ -61,9 +63,30 @@ def utc_now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
+def inference_settings(options: ReportOptions) -> InferenceSettings:
+    """The analysis settings of a report's options."""
+    return InferenceSettings(
+        mode=options.mode,
+        threshold=float(options.threshold),
+        tile=options.tile,
+        precision=options.precision,
+    )
+
+
+def _precision_used(predictor: Any, options: ReportOptions) -> str:
+    """The network's arithmetic really used: ``auto`` is bf16 where the processor computes it
+    natively, else fp32."""
+    resolve = getattr(predictor, "precision", None)
+    return resolve(inference_settings(options)) if callable(resolve) else options.precision
+
+
 def check_options(options: ReportOptions) -> None:
     if options.mode not in MODES:
         raise ReportError(f"mode must be one of {', '.join(MODES)}, got {options.mode!r}")
+    if options.precision not in PRECISIONS:
+        raise ReportError(
+            f"precision must be one of {', '.join(PRECISIONS)}, got {options.precision!r}"
+        )
     if not 0.0 <= float(options.threshold) <= 1.0:
         raise ReportError(f"threshold must be between 0 and 1, got {options.threshold}")
     if not 16 <= int(options.thumbnails) <= 1024:
@@ -136,6 +159,8 @@ def make_header(
         if options.mode == "auto"
         else options.mode,
         "threshold": float(options.threshold),
+        "tile": options.tile,  # None: the model's own
+        "precision": _precision_used(predictor, options),
         "views": list(options.views),
         "device": str(predictor.device),
         "analyst": options.analyst,

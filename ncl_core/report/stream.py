@@ -23,7 +23,8 @@ from ncl_core.analysis import Analysis, AnalysisError
 from ncl_core.data.io import is_image_file
 from ncl_core.evidence import Evidence, read_ahead
 from ncl_core.report.artefacts import build_row, build_skipped_row
-from ncl_core.report.setup import ReportOptions
+from ncl_core.report.setup import ReportOptions, inference_settings
+from ncl_core.settings import InferenceSettings
 
 # Threads drawing pictures: half the cores, leaving the rest to decoding and the model.
 RENDER_THREADS = max(1, min(6, (os.cpu_count() or 2) // 2))
@@ -40,7 +41,11 @@ class BatchPredictor(Protocol):
     device: Any
 
     def analyze_stream(
-        self, paths: Iterable[str | Path | Evidence], mode: str = ..., threshold: float = ...
+        self,
+        paths: Iterable[str | Path | Evidence],
+        mode: str = ...,
+        threshold: float = ...,
+        settings: InferenceSettings | None = ...,
     ) -> Iterator[Result]: ...
 
 
@@ -146,7 +151,7 @@ def stream_rows(
 def _analyse(predictor: BatchPredictor, paths: list[Path], options: ReportOptions):
     if not paths:
         return iter(())
-    return predictor.analyze_stream(paths, mode=options.mode, threshold=options.threshold)
+    return predictor.analyze_stream(paths, settings=inference_settings(options))
 
 
 def _reused(
@@ -160,7 +165,7 @@ def _reused(
     if isinstance(loaded, AnalysisError):
         return None, loaded
     if loaded.file_sha256 != analysis.sha256:
-        stream = predictor.analyze_stream([loaded], mode=options.mode, threshold=options.threshold)
+        stream = predictor.analyze_stream([loaded], settings=inference_settings(options))
         try:
             return next(iter(stream))
         finally:
