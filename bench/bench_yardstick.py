@@ -75,7 +75,7 @@ def border_profile(prob: np.ndarray) -> list[float]:
 class Scorer:
     """A model or a classic map: ``prob(image) -> (map, score)``."""
 
-    def __init__(self, spec: str, mode: str) -> None:
+    def __init__(self, spec: str, mode: str, precision: str = "fp32") -> None:
         self.spec = spec
         self.predictor = None
         self.threshold = 0.5
@@ -108,7 +108,7 @@ class Scorer:
         from ncl_core.infer import InferenceSettings, Predictor
 
         self.predictor = Predictor.load(spec, device="cpu")
-        self.settings = InferenceSettings(mode=mode)
+        self.settings = InferenceSettings(mode=mode, precision=precision)
         eff = self.predictor.effective(self.predictor.resolve(self.settings))
         cal = eff.get("score_threshold")
         self.calibrated = cal is not None
@@ -281,6 +281,12 @@ def main() -> int:
         "px: what busy content alone scores)",
     )
     parser.add_argument("--mode", default="auto")
+    parser.add_argument(
+        "--precision",
+        default="fp32",
+        choices=("auto", "fp32", "bf16"),
+        help="the models' arithmetic (default fp32: figures that do not depend on the CPU)",
+    )
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     sets = {name: args.yard / name for name in args.sets}
@@ -288,7 +294,7 @@ def main() -> int:
     results = {}
     t0 = time.perf_counter()
     for spec in args.models:
-        scorer = Scorer(spec, args.mode)
+        scorer = Scorer(spec, args.mode, args.precision)
         rows = rows_for(scorer, sets)
         results[spec] = {
             "name": scorer.name,
