@@ -75,8 +75,11 @@ def run(args: argparse.Namespace) -> int:
     for root in args.data:
         samples += scan_dataset(root).samples
     predictor = load_predictor(args)
+    # In fp32: a model file's calibration must not depend on the processor that made it.
     settings = predictor.resolve(
-        InferenceSettings(mode=args.mode, input_size=args.input_size, tile=args.tile)
+        InferenceSettings(
+            mode=args.mode, input_size=args.input_size, tile=args.tile, precision="fp32"
+        )
     )
     with progress(len(samples), "calibrate") as bar:
         record = calibrate(
