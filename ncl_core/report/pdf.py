@@ -169,9 +169,16 @@ class _ReportPDF(FPDF):
         value = self.clean(value, one_line=True)
         if self.get_string_width(value) <= width:
             return value
-        while value and self.get_string_width(value + "…") > width:
-            value = value[:-1]
-        return value + "…"
+        # The longest prefix that fits with the ellipsis, found by halving (a width costs a
+        # pass over the text: cutting a character at a time cost 20 ms a row in the summary).
+        fits, too_long = 0, len(value)
+        while too_long - fits > 1:
+            middle = (fits + too_long) // 2
+            if self.get_string_width(value[:middle] + "…") <= width:
+                fits = middle
+            else:
+                too_long = middle
+        return value[:fits] + "…"
 
     def header_table(self, items: list[tuple[str, str]], size: float = 8) -> None:
         """The report's header block: two label/value pairs per line, long ones alone."""
