@@ -83,7 +83,9 @@ def test_extreme_shapes_analyse_in_both_modes(
     # Tiled mode: hundreds of 3 x 64 tiles along the strip. The network on such thin tiles is
     # tests/test_infer.py's job; a constant stand-in makes any gap or double count visible.
     monkeypatch.setattr(
-        tiny_predictor, "_predict", lambda b: np.full((len(b), *b.shape[2:]), 0.25, np.float32)
+        tiny_predictor,
+        "_predict",
+        lambda b, *precision: np.full((len(b), *b.shape[2:]), 0.25, np.float32),
     )
     tiled = InferenceSettings(mode="tiled", tile=64, overlap=16)
     for case_id, path in paths.items():
@@ -264,8 +266,13 @@ def test_cli_analyze_of_a_fifo_or_a_folder_does_not_hang(
     os.mkfifo(fifo)  # opening it for reading would block until someone writes
     folder = tmp_path / "folder.jpg"
     folder.mkdir()
+    # No input is a file: refused before the model loads, naming the folder and what to use.
     code = main(["analyze", str(fifo), str(folder), "--model", str(small_model_path)])
+    assert code == EXIT_USAGE
+    err = capsys.readouterr().err
+    assert f"{folder} is a folder" in err and "ncl-forensics batch" in err
+    # The pipe alone is read as nothing: one error line, no wait for a writer.
+    code = main(["analyze", str(fifo), "--model", str(small_model_path)])
     assert code == EXIT_FAILED
-    lines = assert_clean_console(capsys.readouterr().err, ("error: ", "model ", "2 of 2"))
+    lines = assert_clean_console(capsys.readouterr().err, ("error: ", "model ", "1 of 1"))
     assert f"error: {fifo}: not a file; choose an image file." in lines
-    assert f"error: {folder}: not a file; choose an image file." in lines
