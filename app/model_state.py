@@ -307,21 +307,9 @@ class SharedPredictor:
         finally:
             stream.close()
 
-    def analyze_many(
-        self,
-        paths: Iterable[str | Path | Evidence],
-        mode: str = "auto",
-        threshold: float = 0.5,
-        prefetch: int = 2,
-        cancel: Callable[[], bool] | None = None,
-        settings: InferenceSettings | None = None,
-    ) -> Iterator[Analysis | AnalysisError]:
-        pairs = self.analyze_stream(paths, mode, threshold, prefetch, cancel, settings)
-        try:
-            for _, result in pairs:
-                yield result
-        finally:
-            pairs.close()
+    # The results of ``analyze_stream`` without the evidence: the Predictor's own, over the
+    # turn-taking stream above.
+    analyze_many = Predictor.analyze_many
 
 
 class PredictorHolder:
