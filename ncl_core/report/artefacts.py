@@ -240,15 +240,19 @@ def heatmap_px(analysis: Analysis) -> int:
 
 def panel_rgb(pictures: list[np.ndarray], pane_px: int = PANEL_PANE_PX) -> np.ndarray:
     """Pictures side by side on white, each scaled to fit ``pane_px``, centred vertically."""
-    panes = [fit_within(p, pane_px) for p in pictures]
+    return side_by_side([fit_within(p, pane_px) for p in pictures], _PANEL_GAP_PX)
+
+
+def side_by_side(panes: list[np.ndarray], gap: int) -> np.ndarray:
+    """RGB panes in a row on white, ``gap`` px apart, each centred vertically."""
     height = max(p.shape[0] for p in panes)
-    width = sum(p.shape[1] for p in panes) + _PANEL_GAP_PX * (len(panes) - 1)
+    width = sum(p.shape[1] for p in panes) + gap * (len(panes) - 1)
     canvas = np.full((height, width, 3), 255, dtype=np.uint8)
     x = 0
     for pane in panes:
         y = (height - pane.shape[0]) // 2
         canvas[y : y + pane.shape[0], x : x + pane.shape[1]] = pane
-        x += pane.shape[1] + _PANEL_GAP_PX
+        x += pane.shape[1] + gap
     return canvas
 
 

@@ -34,6 +34,7 @@ from ncl_core.case_match import match_case
 from ncl_core.errors import ReportWriteError
 from ncl_core.evidence import Evidence, load_evidence
 from ncl_core.render import fit_within, save_jpeg
+from ncl_core.report.artefacts import side_by_side
 from ncl_core.report.rows import STATUS_OK, display_path
 
 SHARED_DIR = "images/shared"
@@ -171,7 +172,7 @@ def _draw_pairs(
             continue
         rel = f"{SHARED_DIR}/pair-{number:04d}.jpg"
         panes = [_boxed(a, region["source_box"]), _boxed(b, region["target_box"])]
-        save_jpeg(out_dir / rel, _side_by_side(panes), JPEG_QUALITY, durable=False)
+        save_jpeg(out_dir / rel, side_by_side(panes, _GAP_PX), JPEG_QUALITY, durable=False)
         region["picture_path"] = rel
 
 
@@ -183,18 +184,6 @@ def _boxed(image: np.ndarray, box: list[int]) -> np.ndarray:
     thickness = max(2, round(max(pane.shape[:2]) / 160))
     cv2.rectangle(pane, (x, y), (x + max(w, 1), y + max(h, 1)), _BOX_RGB, thickness)
     return pane
-
-
-def _side_by_side(panes: list[np.ndarray]) -> np.ndarray:
-    height = max(p.shape[0] for p in panes)
-    width = sum(p.shape[1] for p in panes) + _GAP_PX * (len(panes) - 1)
-    canvas = np.full((height, width, 3), 255, dtype=np.uint8)
-    x = 0
-    for pane in panes:
-        y = (height - pane.shape[0]) // 2
-        canvas[y : y + pane.shape[0], x : x + pane.shape[1]] = pane
-        x += pane.shape[1] + _GAP_PX
-    return canvas
 
 
 # -- what the reports say ----------------------------------------------------------------------
