@@ -25,14 +25,16 @@ from typing import Any
 import numpy as np
 import torch
 
+from ncl_core.settings import QUIET_FLAGGED
+
 ArrayLike = np.ndarray | torch.Tensor
 # [ours] image-level score: mean of the top 0.5 % pixel probabilities, so one hot pixel does
 # not flag an image and a small forged region still does.
 SCORE_TOP_FRACTION = 0.005
 # [ours] "quiet" F1: the localisation F1 at the threshold where the median authentic image has
 # at most this share of its pixels flagged -- what a model localises once it stops marking
-# untouched photos (an analyst's false alarms). Thresholds are searched on a grid of QUIET_BINS.
-QUIET_FLAGGED = 0.05
+# untouched photos (an analyst's false alarms; QUIET_FLAGGED, in ``ncl_core.settings``).
+# Thresholds are searched on a grid of QUIET_BINS.
 QUIET_BINS = 256
 
 

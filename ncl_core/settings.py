@@ -29,6 +29,9 @@ KINDS = ("splice", "copy_move", "removal")
 # The validation figures that can pick the weights a training run keeps (``--select-by``):
 # F1 at 0.5, or the quiet F1 (``ncl_core.metrics``: F1 where the authentic images stay quiet).
 SELECT_BY = ("f1", "quiet_f1")
+# A quiet map: the median authentic image has at most this share of its pixels flagged. The
+# quiet F1 is measured there, and calibration keeps the pixel threshold at least that quiet.
+QUIET_FLAGGED = 0.05
 
 
 @dataclass

@@ -6,7 +6,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ncl_core.calibrate import PIXEL_THRESHOLDS, _f1_by_threshold, score_threshold
+from ncl_core.calibrate import (
+    PIXEL_THRESHOLDS,
+    _f1_by_threshold,
+    _flagged_by_threshold,
+    pixel_threshold,
+    score_threshold,
+)
 from ncl_core.cli import EXIT_OK, main
 from ncl_core.infer import Predictor
 from ncl_core.metrics import pixel_metrics
@@ -47,6 +53,30 @@ def test_f1_by_threshold_matches_the_metrics():
     grid = _f1_by_threshold(prob, gt)
     for k, t in enumerate(PIXEL_THRESHOLDS):
         assert grid[k] == pytest.approx(pixel_metrics(prob, gt, threshold=t).f1, abs=1e-9)
+
+
+def test_pixel_threshold_keeps_authentic_images_quiet():
+    # Forgeries localize best at a low threshold; the authentic maps are warm (0.2-0.6), so
+    # that threshold would flag most of every authentic image. With the bound, the threshold
+    # is the best F1 among those that flag at most 5 % of the median authentic image.
+    rng = np.random.default_rng(1)
+    gt = np.zeros((60, 60), bool)
+    gt[10:40, 10:40] = True
+    forged = np.where(gt, 0.3 + 0.6 * rng.random(gt.shape), 0.25 * rng.random(gt.shape))
+    authentic = [0.2 + 0.4 * rng.random((60, 60)) for _ in range(5)]
+    mean_f1 = _f1_by_threshold(forged.astype(np.float32), gt)
+    flagged = np.array([_flagged_by_threshold(a) for a in authentic])
+    loud = PIXEL_THRESHOLDS[pixel_threshold(mean_f1, flagged, None)]
+    quiet = PIXEL_THRESHOLDS[pixel_threshold(mean_f1, flagged, 0.05)]
+    assert loud < 0.35 < quiet
+    k = PIXEL_THRESHOLDS.index(quiet)
+    assert np.median(flagged[:, k]) <= 0.05 < np.median(flagged[:, k - 1])
+    # No authentic images: the best F1 alone; nothing quiet enough: the highest threshold.
+    assert pixel_threshold(mean_f1, None, 0.05) == int(np.argmax(mean_f1))
+    assert pixel_threshold(mean_f1, np.ones_like(flagged), 0.05) == len(PIXEL_THRESHOLDS) - 1
+    # The flagged share is what a mask at that threshold marks.
+    for k in (0, 30, 60):
+        assert flagged[0, k] == pytest.approx((authentic[0] >= PIXEL_THRESHOLDS[k]).mean())
 
 
 def test_calibrate_writes_a_copy_that_carries_its_calibration(

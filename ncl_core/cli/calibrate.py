@@ -18,7 +18,7 @@ from ncl_core.cli.common import (
     refuse_inside,
     resolve_model_arg,
 )
-from ncl_core.settings import DEFAULT_MODE, MODES, InferenceSettings
+from ncl_core.settings import DEFAULT_MODE, MODES, QUIET_FLAGGED, InferenceSettings
 
 
 def add_parser(subparsers) -> None:
@@ -50,15 +50,27 @@ def add_parser(subparsers) -> None:
         "manipulated (default 0.1; 1 keeps the best balanced accuracy whatever it costs)",
     )
     p.add_argument(
+        "--max-flagged",
+        type=probability,
+        default=QUIET_FLAGGED,
+        help="the pixel threshold is the one that localizes best among those that flag at most "
+        f"this share of the median authentic image (default {QUIET_FLAGGED:g}; 1 keeps "
+        "the best F1 whatever it flags)",
+    )
+    p.add_argument(
         "--threshold-at-half",
         action="store_true",
-        help="move the map so that the pixel threshold that localises best on this data sits "
-        "at 0.5 (a shift of the logits stored with the model; rankings and pixel AUC are "
-        "unchanged), then calibrate the image score on the moved map",
+        help="move the map so that the calibrated pixel threshold sits at 0.5 (a shift of the "
+        "logits stored with the model; rankings and pixel AUC are unchanged), then calibrate "
+        "the image score on the moved map",
     )
     p.add_argument("--half", action="store_true", help="write fp16 weights")
     add_model_args(p)
     p.set_defaults(func=run)
+
+
+def _max_flagged(args: argparse.Namespace) -> float | None:
+    return None if args.max_flagged >= 1 else args.max_flagged
 
 
 def run(args: argparse.Namespace) -> int:
@@ -92,7 +104,12 @@ def run(args: argparse.Namespace) -> int:
         predictor.logit_shift += math.log(t / (1 - t))
         with progress(len(samples), "calibrate, moved") as bar:
             record = calibrate(
-                predictor, samples, settings, lambda i, n: bar.update(1), args.max_false_alarm
+                predictor,
+                samples,
+                settings,
+                lambda i, n: bar.update(1),
+                args.max_false_alarm,
+                _max_flagged(args),
             )
         record["logit_shift"] = round(predictor.logit_shift, 4)
     record["data"] = [str(d) for d in args.data]
@@ -113,8 +130,14 @@ def run(args: argparse.Namespace) -> int:
     print(
         f"calibrated on {record['n_tampered']} manipulated and {record['n_authentic']} authentic "
         f"image(s), {settings.mode} mode: F1@0.5 {fmt(at.get('f1'))} (floor "
-        f"{fmt(at.get('floor_f1'))}), AUC {fmt(at.get('auc'))}; best pixel threshold "
-        f"{record['threshold']:g} (F1 {record['f1_at_threshold']:.3f})"
+        f"{fmt(at.get('floor_f1'))}), AUC {fmt(at.get('auc'))}; pixel threshold "
+        f"{record['threshold']:g} (F1 {record['f1_at_threshold']:.3f}"
+        + (
+            f", median authentic image {record['authentic_flagged_median']:.1%} flagged"
+            if "authentic_flagged_median" in record
+            else ""
+        )
+        + f"; the best F1 alone would take {record['best_f1_threshold']:g})"
     )
     if "score_threshold" in record:
         print(
