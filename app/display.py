@@ -1,7 +1,7 @@
-"""How results are analysed and drawn: the display settings every view reads (no Qt here).
+"""How results are analyzed and drawn: the display settings every view reads (no Qt here).
 
 ``OverlaySettings`` holds the analysis mode and threshold and the overlay's look. The Analysis
-view changes them; the Batch view and its report analyse with the same mode and threshold. The
+view changes them; the Batch view and its report analyze with the same mode and threshold. The
 stored fields live under ``SETTING_KEYS`` in the GUI settings.
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields, replace
 from typing import Any, Protocol
 
-from ncl_core.render import COLORMAPS
+from ncl_core.inference.render import COLORMAPS
 from ncl_core.settings import MODES
 
 OVERLAY_STYLES = ("heatmap", "mask", "outline", "off")
@@ -19,9 +19,9 @@ PATCH_SOURCES = ("prediction", "ground_truth")
 
 @dataclass(frozen=True)
 class OverlaySettings:
-    """How a result is analysed and drawn over the image."""
+    """How a result is analyzed and drawn over the image."""
 
-    mode: str = "auto"  # analysis mode (``ncl_core.settings.MODES``); a change analyses again
+    mode: str = "auto"  # analysis mode (``ncl_core.settings.MODES``); a change analyzes again
     threshold: float = 0.5  # in steps of 0.01, as the threshold control shows it
     opacity: float = 0.5  # of the heatmap or mask, in steps of 0.01
     colormap: str = "inferno"

@@ -1,7 +1,7 @@
 """The forensic views of the Analysis view: which map is shown, the background jobs, the cache.
 
 The maps come from ``ncl_core.views`` (the GUI computes nothing itself), computed on the
-``Evidence`` the Analysis view read and analysed: the file is not opened again. A view is
+``Evidence`` the Analysis view read and analyzed: the file is not opened again. A view is
 computed in a job when it is first asked for, then kept per image, keyed by the file's SHA-256,
 so going back to an image or a view shows it at once (``ncl_core.views.cache.ViewCache``: the
 maps as 8-bit levels, within ``CACHE_BYTES``; the maps shown of the image on screen as
@@ -29,8 +29,8 @@ from PySide6.QtWidgets import (
 
 from app.jobs import Computing, Job, JobContext, JobEvent, JobManager
 from ncl_core.analysis import Analysis
-from ncl_core.evidence import Evidence
-from ncl_core.infer import Cancelled
+from ncl_core.evidence.image import Evidence
+from ncl_core.inference.predictor import Cancelled
 from ncl_core.views import MAP_VIEWS, VIEWS, ViewResult, compute_view, ela
 from ncl_core.views.cache import ViewCache
 

@@ -28,8 +28,8 @@ if TYPE_CHECKING:
     from PySide6.QtGui import QImage
 
     from ncl_core.analysis import Analysis, AnalysisError
-    from ncl_core.evidence import Evidence
-    from ncl_core.scan import ScanProblem
+    from ncl_core.evidence.image import Evidence
+    from ncl_core.evidence.scan import ScanProblem
 
 log = logging.getLogger("ncl_forensics.gui")
 
@@ -75,7 +75,7 @@ class ImageRead:
 
 @dataclass(frozen=True, slots=True)
 class GroundTruthRead:
-    """A ground-truth mask of the image being analysed, and what its reading warned of."""
+    """A ground-truth mask of the image being analyzed, and what its reading warned of."""
 
     path: Path
     mask: np.ndarray
@@ -96,7 +96,7 @@ class FilesFound:
 
 @dataclass(frozen=True, slots=True)
 class Running:
-    """The batch analyses this file now."""
+    """The batch analyzes this file now."""
 
     path: Path
 

@@ -38,8 +38,8 @@ from app.settings import Settings
 from app.training import TrainingView
 from app.welcome import WELCOME_WIDTH, WelcomePane
 from app.widgets import MessageBar
-from ncl_core.device import DeviceError, describe, pick_device
-from ncl_core.modelfile import ModelInfo
+from ncl_core.models.modelfile import ModelInfo
+from ncl_core.network.device import DeviceError, describe, pick_device
 
 IMAGE_FILTER = (
     "Images (*.jpg *.jpeg *.png *.tif *.tiff *.bmp *.webp *.gif *.heic *.heif *.avif "
@@ -167,7 +167,7 @@ class MainWindow(QMainWindow):
     def _on_activated(self, info: ModelInfo) -> None:
         """A model was made active in the Models view (``ModelState`` already holds it)."""
         self.show_message(f"Active model: {info.name} ({info.id}).", "success")
-        self.analysis.reanalyse()
+        self.analysis.reanalyze()
 
     def set_device(self, name: str) -> None:
         try:

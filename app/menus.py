@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import QMessageBox
 
-from app.training.form import DEVICES
 from ncl_core import __version__
+from ncl_core.settings import DEVICES
 
 if TYPE_CHECKING:
     from app.main_window import MainWindow
@@ -21,7 +21,7 @@ SHORTCUTS_HELP = """\
 <tr><td><b>Ctrl+O</b></td><td>Open an image</td></tr>
 <tr><td><b>Ctrl+Shift+O</b></td><td>Add a folder to the batch</td></tr>
 <tr><td><b>Ctrl+1 … Ctrl+4</b></td><td>Analysis, Batch, Training, Models</td></tr>
-<tr><td><b>F5</b></td><td>Analyse the image again</td></tr>
+<tr><td><b>F5</b></td><td>Analyze the image again</td></tr>
 <tr><td><b>Esc</b></td><td>Cancel the running analysis / batch</td></tr>
 <tr><td><b>Space</b></td><td>Overlay on / off (original vs. result)</td></tr>
 <tr><td><b>Wheel, Ctrl++ / Ctrl+−</b></td><td>Zoom in / out (log steps)</td></tr>
@@ -60,7 +60,7 @@ class WindowMenus:
             "&Open image…",
             w.open_dialog,
             QKeySequence.StandardKey.Open,
-            "Open an image and analyse it",
+            "Open an image and analyze it",
         )
         self.recent = file_menu.addMenu("Open &recent")
         self._action(
@@ -68,7 +68,7 @@ class WindowMenus:
             "Add &folder to batch…",
             w.add_folder_to_batch,
             "Ctrl+Shift+O",
-            "Analyse every file under a folder",
+            "Analyze every file under a folder",
         )
         self._action(
             file_menu, "Open &samples", w.open_samples, None, "Open the bundled sample images"
@@ -123,8 +123,8 @@ class WindowMenus:
         analysis_menu = bar.addMenu("&Analysis")
         self._action(
             analysis_menu,
-            "&Analyse again",
-            w.analysis.reanalyse,
+            "&Analyze again",
+            w.analysis.reanalyze,
             "F5",
             "Run the model on the current image again",
         )

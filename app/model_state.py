@@ -25,11 +25,11 @@ from PySide6.QtCore import QObject, Signal, Slot
 
 from app.jobs import Job, JobContext, JobManager
 from ncl_core.analysis import Analysis, AnalysisError
-from ncl_core.config import ModelConfig
 from ncl_core.errors import Cancelled
-from ncl_core.evidence import Evidence
-from ncl_core.infer import InferenceSettings, Predictor
-from ncl_core.modelfile import ModelFileError, ModelInfo, ModelRegistry
+from ncl_core.evidence.image import Evidence
+from ncl_core.inference.predictor import InferenceSettings, Predictor
+from ncl_core.models.modelfile import ModelFileError, ModelInfo, ModelRegistry
+from ncl_core.network.net_config import ModelConfig
 
 
 class ModelState(QObject):

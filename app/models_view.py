@@ -30,8 +30,8 @@ from PySide6.QtWidgets import (
 from app.jobs import Job, JobManager
 from app.model_state import ModelState
 from ncl_core.errors import EvidenceFolderError
-from ncl_core.modelfile import ModelInfo
-from ncl_core.outputs import default_output_folder, refuse_inside_evidence
+from ncl_core.inference.outputs import default_output_folder, refuse_inside_evidence
+from ncl_core.models.modelfile import ModelInfo
 from ncl_core.training.events import comparison_rows
 
 COLUMNS = (

@@ -23,8 +23,8 @@ from PySide6.QtGui import QColor, QImage
 
 from app.qtimage import qimage_rgb
 from app.widgets import MASK_COLOR, PATCH_COLORS
-from ncl_core.patches import AUTHENTIC, CONTOUR, LABEL_NAMES, TAMPERED, patch_labels_np
-from ncl_core.render import auto_thickness, heatmap_rgb, mask_outline
+from ncl_core.inference.render import auto_thickness, heatmap_rgb, mask_outline
+from ncl_core.network.patches import AUTHENTIC, CONTOUR, LABEL_NAMES, TAMPERED, patch_labels_np
 
 _TRANSPARENT = QColor(0, 0, 0, 0)
 DISPLAY_MAX_PIXELS = 16_000_000  # layers of larger maps are drawn from blocks of pixels
@@ -129,7 +129,7 @@ def patch_colors() -> list[QColor]:
 
 
 def patch_counts(grid: np.ndarray) -> dict[str, int]:
-    """``ncl_core.patches.label_counts`` of a numpy grid, in numpy (no torch, no GIL held)."""
+    """``ncl_core.network.patches.label_counts`` of a numpy grid, in numpy (no torch, no GIL held)."""
     counts = np.bincount(grid.ravel(), minlength=3)
     return {name: int(counts[value]) for value, name in LABEL_NAMES.items()}
 

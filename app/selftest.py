@@ -1,6 +1,6 @@
 """``ncl-forensics --self-test``: the smoke test of an install or a PyInstaller bundle.
 
-Headless (no window, no display needed): analyses a bundled sample image with the default
+Headless (no window, no display needed): analyzes a bundled sample image with the default
 model and checks the result's shape and range, then loads the GUI's modules and finds Qt's
 platform plugin without opening a window. A bundle that lacks a library, a Qt module or a
 resource fails here rather than in an analyst's hands. Exit code 0 when every step passed, 1
@@ -55,7 +55,7 @@ def _steps(say):
         say(f"sample image: {found[0]}")
 
     def model() -> None:
-        from ncl_core.modelfile import ModelFileError, ModelRegistry
+        from ncl_core.models.modelfile import ModelFileError, ModelRegistry
 
         try:
             info = ModelRegistry().default()
@@ -66,7 +66,7 @@ def _steps(say):
         say(f"model: {info.name} ({info.id}, {origin}) {info.path}")
 
     def analysis() -> None:
-        from ncl_core.infer import Predictor
+        from ncl_core.inference.predictor import Predictor
 
         predictor = Predictor.load(state["model"].path)
         say(f"device: {predictor.device}")
@@ -100,7 +100,7 @@ def _steps(say):
     def signing() -> None:
         from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-        from ncl_core.signing import check_signature, sign_bytes
+        from ncl_core.report.signing import check_signature, sign_bytes
 
         data = b"manifest"
         record = sign_bytes(Ed25519PrivateKey.generate(), data, "MANIFEST.json")
@@ -115,7 +115,7 @@ def _steps(say):
 
         from PIL import Image
 
-        from ncl_core.provenance import NONE, library_version, read_credentials
+        from ncl_core.evidence.provenance import NONE, library_version, read_credentials
 
         buffer = io.BytesIO()
         Image.new("RGB", (24, 16), (90, 120, 150)).save(buffer, "JPEG")

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
     from ncl_core.analysis import Analysis
     from ncl_core.data.io import ImageInfo
-    from ncl_core.evidence import Evidence
+    from ncl_core.evidence.image import Evidence
 
 EVENTS = ("overlay", "shown")
 

@@ -38,7 +38,7 @@ manipulation it was trained on, and recompression or resizing can hide traces.</
 
 <h4>Many files</h4>
 <p>Drop a folder or several files on the window, or use <i>File ▸ Add folder to batch</i>
-(Ctrl+Shift+O). The <b>Batch</b> view analyses everything; <i>File ▸ Export batch report</i>
+(Ctrl+Shift+O). The <b>Batch</b> view analyzes everything; <i>File ▸ Export batch report</i>
 (Ctrl+E) writes HTML, CSV, JSONL and PDF with every file's SHA-256.</p>
 
 <h4>Your own images</h4>

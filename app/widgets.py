@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.qtimage import pixmap_rgb
-from ncl_core.render import colorbar_rgb
+from ncl_core.inference.render import colorbar_rgb
 
 # Patch colours of the contour-patch view (as in the paper's Figure 1): alpha for the overlay.
 PATCH_COLORS = {

@@ -27,11 +27,11 @@ import cv2
 import numpy as np
 import torch
 
-from ncl_core.config import ModelConfig
-from ncl_core.evidence import load_evidence
-from ncl_core.infer import Predictor
-from ncl_core.model import NCLNet
-from ncl_core.modelfile import save_model
+from ncl_core.evidence.image import load_evidence
+from ncl_core.inference.predictor import Predictor
+from ncl_core.models.modelfile import save_model
+from ncl_core.network.model import NCLNet
+from ncl_core.network.net_config import ModelConfig
 from ncl_core.report import ReportOptions, run_batch
 
 from machine import cpu_name

@@ -1,4 +1,4 @@
-"""Shared regions across a case: time and recall of ``ncl_core.case_match`` on N photos.
+"""Shared regions across a case: time and recall of ``ncl_core.views.case_match`` on N photos.
 
     nice -n 19 .venv/bin/python bench/bench_case_match.py --photos DIR [-n 100 300] [--keep]
 
@@ -174,7 +174,7 @@ def main() -> None:
     parser.add_argument("--budget", type=float, default=None, help="time budget, seconds")
     parser.add_argument("--keep", action="store_true", help="keep the generated case folders")
     args = parser.parse_args()
-    from ncl_core.case_match import match_case
+    from ncl_core.views.case_match import match_case
 
     print(f"CPU: {cpu_name()} ({os.cpu_count()} cores)")
     print(

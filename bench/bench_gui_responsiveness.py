@@ -9,7 +9,7 @@ run) a 10 ms timer records how late each tick arrives; a late tick is time the e
 blocked (a frozen window). Prints a Markdown table for docs/BENCHMARKS.md. Target: p99 under
 50 ms (16 ms, one frame at 60 Hz, for the threshold drag). Without ``--model`` the registry's
 default is used, else an untrained ResNet-18 model. ``--scenarios`` runs some of them only
-(the drag then analyses the image in resize mode first, unmeasured, when no scenario did).
+(the drag then analyzes the image in resize mode first, unmeasured, when no scenario did).
 """
 
 from __future__ import annotations
@@ -55,10 +55,10 @@ def _photo(height: int, width: int, seed: int) -> np.ndarray:
 def _prepare(root: Path, side: int, model: str | None) -> dict[str, Path]:
     from PIL import Image
 
-    from ncl_core.config import ModelConfig
     from ncl_core.data.synth import SynthConfig, generate_dataset
-    from ncl_core.model import NCLNet
-    from ncl_core.modelfile import ModelFileError, ModelRegistry, save_model
+    from ncl_core.models.modelfile import ModelFileError, ModelRegistry, save_model
+    from ncl_core.network.model import NCLNet
+    from ncl_core.network.net_config import ModelConfig
 
     paths: dict[str, Path] = {}
     big = root / "evidence" / "large.png"
@@ -209,11 +209,11 @@ def main() -> int:
         results[-1]["timed_out"] = False
     run_scenario(app, probe, "model lookup", lambda: None, lambda: not window.models.loading, 60)
 
-    def analysed() -> bool:
+    def analyzed() -> bool:
         return view.analysis is not None and not view.is_busy()
 
     for mode in ("resize", "tiled"):
-        if mode not in chosen and (mode != "resize" or "drag" not in chosen or analysed()):
+        if mode not in chosen and (mode != "resize" or "drag" not in chosen or analyzed()):
             continue
 
         def open_image(mode: str = mode) -> None:
@@ -222,7 +222,7 @@ def main() -> int:
             view.open_image(paths["image"])
 
         result = run_scenario(
-            app, probe, f"analysis, {mode} ({args.image_side} px image)", open_image, analysed, 600
+            app, probe, f"analysis, {mode} ({args.image_side} px image)", open_image, analyzed, 600
         )
         if mode in chosen:
             results.append(result)

@@ -26,15 +26,15 @@ import numpy as np
 
 
 def _predictor(model: str | None, device: str | None):
-    from ncl_core.infer import Predictor
+    from ncl_core.inference.predictor import Predictor
 
     if model:
         return Predictor.load(model, device)
     import torch
 
-    from ncl_core.config import ModelConfig
-    from ncl_core.model import NCLNet
-    from ncl_core.modelfile import save_model
+    from ncl_core.models.modelfile import save_model
+    from ncl_core.network.model import NCLNet
+    from ncl_core.network.net_config import ModelConfig
 
     torch.manual_seed(0)
     path = Path(tempfile.mkdtemp()) / "untrained.safetensors"
@@ -93,7 +93,7 @@ def cmd_tiled(args) -> None:
 
 def cmd_many(args) -> None:
     from ncl_core.data.io import read_image
-    from ncl_core.render import save_jpeg
+    from ncl_core.inference.render import save_jpeg
 
     predictor = _predictor(args.model, args.device)
     with tempfile.TemporaryDirectory() as tmp:

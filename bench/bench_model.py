@@ -18,8 +18,8 @@ from torchvision.models import segmentation
 from torchvision.models._utils import IntermediateLayerGetter
 from torchvision.models.segmentation.deeplabv3 import DeepLabHead, DeepLabV3
 
-from ncl_core.config import ModelConfig
-from ncl_core.model import NCLNet, build_backbone, count_parameters
+from ncl_core.network.model import NCLNet, build_backbone, count_parameters
+from ncl_core.network.net_config import ModelConfig
 
 
 def torchvision_reference(config: ModelConfig) -> torch.nn.Module:

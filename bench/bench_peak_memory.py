@@ -1,4 +1,4 @@
-"""Peak memory of analysing the largest allowed image in tiled mode.
+"""Peak memory of analyzing the largest allowed image in tiled mode.
 
     .venv/bin/python bench/bench_peak_memory.py                       # 120 MP, one run
     .venv/bin/python bench/bench_peak_memory.py --megapixels 2 4 8    # smaller runs, fitted line
@@ -6,7 +6,7 @@
 Out-of-memory on a huge image must be avoided by the pixel cap (``DEFAULT_MAX_PIXELS``, 120 MP)
 and tiled mode, not by luck. Each size is measured in a fresh process (``ru_maxrss`` is a
 lifetime maximum): the process reads a synthetic JPEG of that size with ``read_image`` and
-analyses it with ``Predictor.analyze(mode="tiled")``, as the CLI and the GUI do, then reports
+analyzes it with ``Predictor.analyze(mode="tiled")``, as the CLI and the GUI do, then reports
 its peak resident memory from ``resource.getrusage``. With several sizes, a straight line
 ``peak = fixed + per_pixel * pixels`` is fitted (every large buffer of the pipeline grows with
 the pixel count) and evaluated at the pixel cap.
@@ -66,13 +66,13 @@ def peak_rss_mib() -> float:
 
 
 def measure(image: Path, architecture: str, tile: int, threads: int | None) -> dict:
-    """In this (fresh) process: load a model, analyse ``image`` tiled, report peak memory."""
+    """In this (fresh) process: load a model, analyze ``image`` tiled, report peak memory."""
     import torch
 
-    from ncl_core.config import ModelConfig
-    from ncl_core.infer import InferenceSettings, Predictor
-    from ncl_core.model import NCLNet
-    from ncl_core.modelfile import save_model
+    from ncl_core.inference.predictor import InferenceSettings, Predictor
+    from ncl_core.models.modelfile import save_model
+    from ncl_core.network.model import NCLNet
+    from ncl_core.network.net_config import ModelConfig
 
     if threads:
         torch.set_num_threads(threads)

@@ -16,11 +16,12 @@ import json
 import math
 import time
 
+from ncl_core.analysis import image_score
 from ncl_core.data.datasets import scan_dataset
 from ncl_core.data.io import ImageReadError
-from ncl_core.evaluate import read_pair
-from ncl_core.evidence import Evidence
-from ncl_core.metrics import MetricAccumulator, image_score
+from ncl_core.evaluation.evaluate import read_pair
+from ncl_core.evaluation.metrics import MetricAccumulator
+from ncl_core.evidence.image import Evidence
 from ncl_core.views import VIEWS
 
 from machine import cpu_name

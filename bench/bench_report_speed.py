@@ -47,8 +47,8 @@ DEFAULT_MODEL = ROOT / "resources" / "models" / "ncl-starter.safetensors"
 def worker(args: argparse.Namespace) -> dict:
     import torch
 
-    from ncl_core.finding import analysis_finding
-    from ncl_core.infer import Predictor
+    from ncl_core.inference.finding import analysis_finding
+    from ncl_core.inference.predictor import Predictor
     from ncl_core.report import ReportOptions, run_batch
 
     images = Path(args.images)
@@ -168,8 +168,8 @@ _PICTURE_STEPS = (
 
 def parts(images: list[Path], model: Path) -> None:
     """CPU time of each picture of a row (``_write_pictures``' encoders and drawing)."""
-    from ncl_core.evidence import load_evidence
-    from ncl_core.infer import Predictor
+    from ncl_core.evidence.image import load_evidence
+    from ncl_core.inference.predictor import Predictor
     from ncl_core.report import artefacts
 
     predictor = Predictor.load(model, device="cpu")

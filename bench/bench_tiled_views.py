@@ -41,8 +41,8 @@ def measure(paths: list[str], what: list[str], precision: str, threads: int | No
 
     if threads:
         torch.set_num_threads(threads)
-    from ncl_core.evidence import load_evidence
-    from ncl_core.infer import InferenceSettings, Predictor
+    from ncl_core.evidence.image import load_evidence
+    from ncl_core.inference.predictor import InferenceSettings, Predictor
     from ncl_core.views import Evidence
 
     predictor = Predictor.load(MODEL, "cpu")

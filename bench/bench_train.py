@@ -36,10 +36,10 @@ from pathlib import Path
 
 import torch
 
-from ncl_core.config import LossConfig, ModelConfig
-from ncl_core.device import amp_dtype, describe, pick_device
-from ncl_core.losses import total_loss
-from ncl_core.model import NCLNet
+from ncl_core.network.device import amp_dtype, describe, pick_device
+from ncl_core.network.losses import total_loss
+from ncl_core.network.model import NCLNet
+from ncl_core.network.net_config import LossConfig, ModelConfig
 
 from machine import cpu_name
 

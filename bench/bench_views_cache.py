@@ -27,7 +27,7 @@ from pathlib import Path
 
 from bench_views import _photo_jpeg
 
-from ncl_core.evidence import load_evidence
+from ncl_core.evidence.image import load_evidence
 from ncl_core.views import MAP_VIEWS, compute_views
 from ncl_core.views.cache import ViewCache, _details_nbytes
 

@@ -34,12 +34,11 @@ from typing import Any
 
 import numpy as np
 
-from ncl_core.artifacts import border_distance
 from ncl_core.data.datasets import scan_dataset
 from ncl_core.data.io import ImageReadError
-from ncl_core.evaluate import read_pair
-from ncl_core.evidence import Evidence
-from ncl_core.metrics import (
+from ncl_core.evaluation.artifacts import border_distance
+from ncl_core.evaluation.evaluate import read_pair
+from ncl_core.evaluation.metrics import (
     QUIET_BINS,
     _flat_pair,
     _pixel_metrics,
@@ -49,6 +48,7 @@ from ncl_core.metrics import (
     image_score,
     quiet_bin,
 )
+from ncl_core.evidence.image import Evidence
 
 from machine import cpu_name
 
@@ -97,7 +97,7 @@ class Scorer:
             self.view = VIEWS[name]
             self.name = "ELA" if name == "ela" else VIEWS[name].title
             if name == "combined":  # with the bundled model's map, as the app gives it
-                from ncl_core.infer import Predictor
+                from ncl_core.inference.predictor import Predictor
 
                 self.model = Predictor.load(
                     "resources/models/ncl-starter.safetensors", device="cpu"
@@ -105,7 +105,7 @@ class Scorer:
                 self.name += f" ({Path(weights).name})" if weights else ""
                 self.view_params = {"weights_path": weights or None}
             return
-        from ncl_core.infer import InferenceSettings, Predictor
+        from ncl_core.inference.predictor import InferenceSettings, Predictor
 
         self.predictor = Predictor.load(spec, device="cpu")
         self.settings = InferenceSettings(mode=mode, precision=precision)

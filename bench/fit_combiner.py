@@ -22,8 +22,8 @@ import cv2
 import numpy as np
 
 from ncl_core.data.datasets import scan_dataset
-from ncl_core.evaluate import read_pair
-from ncl_core.evidence import Evidence
+from ncl_core.evaluation.evaluate import read_pair
+from ncl_core.evidence.image import Evidence
 from ncl_core.views import combined
 
 CELLS_PER_IMAGE = 3000
@@ -34,7 +34,7 @@ def extract(
 ):
     predictor = None
     if model:
-        from ncl_core.infer import Predictor
+        from ncl_core.inference.predictor import Predictor
 
         predictor = Predictor.load(model, device="cpu")
     xs, ys = [], []

@@ -1,4 +1,4 @@
-"""The result of analysing one image: the contract between inference, reports, CLI and GUI."""
+"""The result of analyzing one image: the contract between inference, reports, CLI and GUI."""
 
 from __future__ import annotations
 
@@ -7,10 +7,23 @@ from typing import Any
 
 import numpy as np
 
+# [ours] image-level score: mean of the top 0.5 % pixel probabilities, so one hot pixel does
+# not flag an image and a small forged region still does.
+SCORE_TOP_FRACTION = 0.005
+
+
+def image_score(probability: np.ndarray) -> float:
+    """Image-level tampering score in [0, 1] from a probability map."""
+    flat = probability.reshape(-1)
+    if flat.size == 0:
+        return 0.0
+    k = max(1, int(round(flat.size * SCORE_TOP_FRACTION)))
+    return float(np.partition(flat, flat.size - k)[-k:].mean())
+
 
 @dataclass
 class Analysis:
-    """One analysed image (the result contract shared by the GUI, the CLI and reports).
+    """One analyzed image (the result contract shared by the GUI, the CLI and reports).
 
     ``probability`` is float32 H x W of the original (EXIF-oriented) image; ``mask`` is
     ``probability >= threshold``. ``score`` is the image-level tampering score in [0, 1].
@@ -76,7 +89,7 @@ class Analysis:
 
 @dataclass
 class AnalysisError:
-    """An input that could not be analysed; batches carry on past it."""
+    """An input that could not be analyzed; batches carry on past it."""
 
     source: str | None
     message: str

@@ -2,7 +2,7 @@
 that loads nothing heavy (no torch, no numpy): building the CLI's parser and checking a command
 line must not wait for the network's libraries.
 
-``ncl_core.infer`` (``MODES``, ``InferenceSettings``), ``ncl_core.modelfile`` (the size bounds)
+``ncl_core.inference.predictor`` (``MODES``, ``InferenceSettings``), ``ncl_core.models.modelfile`` (the size bounds)
 and ``ncl_core.data.synth`` (``KINDS``) import their names from here.
 """
 
@@ -23,11 +23,15 @@ TILE_RANGE = (64, 4096)  # tiled mode's tile side, px (half of it overlaps the n
 # always full precision; ``bf16`` asks for it anywhere (slow where emulated).
 PRECISIONS = ("auto", "fp32", "bf16")
 
+# Where the network runs: ``auto`` is CUDA if present, else MPS, else the CPU; ``cuda:N`` picks
+# one GPU (``ncl_core.network.device.pick_device``).
+DEVICES = ("auto", "cpu", "cuda", "mps")
+
 # The kinds of forgery the generator makes (``ncl-forensics synth --types``).
 KINDS = ("splice", "copy_move", "removal")
 
 # The validation figures that can pick the weights a training run keeps (``--select-by``):
-# F1 at 0.5, or the quiet F1 (``ncl_core.metrics``: F1 where the authentic images stay quiet).
+# F1 at 0.5, or the quiet F1 (``ncl_core.evaluation.metrics``: F1 where the authentic images stay quiet).
 SELECT_BY = ("f1", "quiet_f1")
 # A quiet map: the median authentic image has at most this share of its pixels flagged. The
 # quiet F1 is measured there, and calibration keeps the pixel threshold at least that quiet.

@@ -75,7 +75,14 @@ FORGERIES = [
         8,
         {"area_range": (0.04, 0.10), "feather_px": (1.0, 3.0), "transform_p": 1.0, **NO_POST},
     ),
-    ("coffee_removal", "removal", "coffee.png", None, 1, {"shape_weights": (0.0, 0.0, 1.0, 0.0), **NO_POST}),
+    (
+        "coffee_removal",
+        "removal",
+        "coffee.png",
+        None,
+        1,
+        {"shape_weights": (0.0, 0.0, 1.0, 0.0), **NO_POST},
+    ),
 ]
 AUTHENTIC = "chelsea.png"
 SIZE = 512

@@ -39,7 +39,7 @@ def _user_dirs(root: Path, returning: bool, model: str | None) -> dict[str, str]
     if model:
         # Register in the same folders, in a child process so this one never imports torch.
         code = (
-            "import sys; from ncl_core.modelfile import ModelRegistry as R; r = R(); "
+            "import sys; from ncl_core.models.modelfile import ModelRegistry as R; r = R(); "
             "r.set_default(r.import_model(sys.argv[1]).id)"
         )
         subprocess.run([sys.executable, "-c", code, model], env={**os.environ, **env}, check=True)

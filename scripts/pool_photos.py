@@ -51,67 +51,151 @@ SELECTION: dict[str, list[tuple[str, dict[str, str]]]] = {
     "plasma-workspace-wallpapers": [
         # one file per wallpaper: the largest of contents/images/* (picked in code)
         (f"usr/share/wallpapers/{w}/contents/images/*", {})
-        for w in ["BytheWater", "ColdRipple", "ColorfulCups", "DarkestHour", "EveningGlow",
-                  "FallenLeaf", "Grey", "Kite", "OneStandsOut", "Path", "summer_1am"]
+        for w in [
+            "BytheWater",
+            "ColdRipple",
+            "ColorfulCups",
+            "DarkestHour",
+            "EveningGlow",
+            "FallenLeaf",
+            "Grey",
+            "Kite",
+            "OneStandsOut",
+            "Path",
+            "summer_1am",
+        ]
     ],
-    "plasma-workspace-data": [("usr/share/plasma/avatars/photos/*.png", {
-        "Shuttle.png": "looks like an illustration / model shot, not a plain photograph",
-        "Cocktail.png": COMPOSITE,
-        "Air Balloon.png": COMPOSITE,
-        "Car.png": COMPOSITE + " (Forza Horizon screenshot)",
-    })],
-    "lomiri-wallpapers-16.04": [("usr/share/backgrounds/*.jpg", {
-        "analogpattern_by_Peter_Nerlich.jpg": "abstract light-leak / grain pattern, not a scene",
-        "umang_by_Abhishek_Mudgal.jpg": RENDER,
-    })],
+    "plasma-workspace-data": [
+        (
+            "usr/share/plasma/avatars/photos/*.png",
+            {
+                "Shuttle.png": "looks like an illustration / model shot, not a plain photograph",
+                "Cocktail.png": COMPOSITE,
+                "Air Balloon.png": COMPOSITE,
+                "Car.png": COMPOSITE + " (Forza Horizon screenshot)",
+            },
+        )
+    ],
+    "lomiri-wallpapers-16.04": [
+        (
+            "usr/share/backgrounds/*.jpg",
+            {
+                "analogpattern_by_Peter_Nerlich.jpg": "abstract light-leak / grain pattern, not a scene",
+                "umang_by_Abhishek_Mudgal.jpg": RENDER,
+            },
+        )
+    ],
     "lomiri-wallpapers-20.04": [("usr/share/backgrounds/Kleiber_by_Lukas_Baubkus.jpg", {})],
-    "lxqt-themes": [(f"usr/share/lxqt/wallpapers/{n}", {}) for n in [
-        "Butterfly-Kenneth-Wimer.jpg", "Valendas.png", "after-the-rain.jpg", "appleflower.png",
-        "beam.png", "butterfly.png", "cloud.png", "drop.png", "flowers.png", "fog.jpg",
-        "this-is-not-windows.jpg"]],
+    "lxqt-themes": [
+        (f"usr/share/lxqt/wallpapers/{n}", {})
+        for n in [
+            "Butterfly-Kenneth-Wimer.jpg",
+            "Valendas.png",
+            "after-the-rain.jpg",
+            "appleflower.png",
+            "beam.png",
+            "butterfly.png",
+            "cloud.png",
+            "drop.png",
+            "flowers.png",
+            "fog.jpg",
+            "this-is-not-windows.jpg",
+        ]
+    ],
     "sddm-theme-maldives": [("usr/share/sddm/themes/maldives/background.jpg", {})],
-    "visp-images-data": [(
-        "usr/share/visp-images-data/ViSP-images/Solvay/Solvay_conference_1927_Version2_2126x1463.png",
-        {})],
+    "visp-images-data": [
+        (
+            "usr/share/visp-images-data/ViSP-images/Solvay/Solvay_conference_1927_Version2_2126x1463.png",
+            {},
+        )
+    ],
     # GCompris ships its images inside Qt .rcc archives; they are unpacked to gcompris-rcc/.
     "gcompris-qt-data": [
         ("gcompris-rcc/gcompris/src/activities/erase/resource/*.webp", {}),
         ("gcompris-rcc/gcompris/src/activities/explore_farm_animals/resource/animals/*.webp", {}),
-        ("gcompris-rcc/gcompris/src/activities/explore_monuments/resource/*/*.webp", {
-            "aulaPalatina.webp": "missing from the activity README; only the blanket "
-                                 "'Files: *' GPL-3+ stanza covers it (photo's own licence unknown)",
-        }),
+        (
+            "gcompris-rcc/gcompris/src/activities/explore_monuments/resource/*/*.webp",
+            {
+                "aulaPalatina.webp": "missing from the activity README; only the blanket "
+                "'Files: *' GPL-3+ stanza covers it (photo's own licence unknown)",
+            },
+        ),
         ("gcompris-rcc/gcompris/src/activities/explore_world_animals/resource/animals/*.webp", {}),
     ],
     # KPhotoAlbum's demo album: the developers' own photos (several cameras, EXIF kept)
     "kphotoalbum": [("usr/share/kphotoalbum/demo/*.jpg", {})],
     # EFL's test images (photos by the Enlightenment developers)
-    "libelementary-data": [(f"usr/share/elementary/images/{n}.jpg", {}) for n in [
-        "mystrale_2", "panel_01", "plant_01", "rock_01", "rock_02", "sky_01", "sky_02", "sky_03",
-        "sky_04", "twofish", "wood_01"]],
+    "libelementary-data": [
+        (f"usr/share/elementary/images/{n}.jpg", {})
+        for n in [
+            "mystrale_2",
+            "panel_01",
+            "plant_01",
+            "rock_01",
+            "rock_02",
+            "sky_01",
+            "sky_02",
+            "sky_03",
+            "sky_04",
+            "twofish",
+            "wood_01",
+        ]
+    ],
     # Tux Paint's photo templates (all by Bill Kendrick, credited in AUTHORS.txt)
-    "tuxpaint-data": [("usr/share/tuxpaint/templates/*.jpg", {
-        "mossy_bark.jpg": "letterboxed: black bars were added above and below the photo",
-    })],
+    "tuxpaint-data": [
+        (
+            "usr/share/tuxpaint/templates/*.jpg",
+            {
+                "mossy_bark.jpg": "letterboxed: black bars were added above and below the photo",
+            },
+        )
+    ],
     # Palapeli's puzzle photos; author, source and licence are in each puzzle's .desktop file
     "palapeli-data": [("usr/share/palapeli/collection/*.jpg", {})],
     # Enlightenment's wallpapers are Edje files; the largest JPEG inside each is taken out as
     # published (unpacked to edj-jpeg/, see prepare()).
-    "enlightenment-data": [(f"edj-jpeg/{n}.jpg", {}) for n in [
-        "Bamboo", "Foggy-Trees", "God-Rays", "Green-Maple", "Lichen-Branches", "Mountain", "Peaks",
-        "Red-Maple", "Sea-of-Lanterns", "Snow-Trees", "Spruce-Needles", "Sunset-Clouds",
-        "Sunset-Hills", "White-Flower", "Yellow-Flower"]],
+    "enlightenment-data": [
+        (f"edj-jpeg/{n}.jpg", {})
+        for n in [
+            "Bamboo",
+            "Foggy-Trees",
+            "God-Rays",
+            "Green-Maple",
+            "Lichen-Branches",
+            "Mountain",
+            "Peaks",
+            "Red-Maple",
+            "Sea-of-Lanterns",
+            "Snow-Trees",
+            "Spruce-Needles",
+            "Sunset-Clouds",
+            "Sunset-Hills",
+            "White-Flower",
+            "Yellow-Flower",
+        ]
+    ],
     "zoph": [("usr/share/zoph/www/php/templates/default/images/backgrounds/*.jpg", {})],
     # Riku Leino's templates (placed in the public domain); their photos
-    "scribus-template": [(f"usr/share/scribus/templates/{n}", {}) for n in [
-        "br2/brightness.jpg", "br2/halfmoon.jpg", "br2/moon.jpg", "br2/nature.jpg",
-        "br2/sunset.jpg", "cal2/moon.jpg", "menu2/pizza.jpg"]],
+    "scribus-template": [
+        (f"usr/share/scribus/templates/{n}", {})
+        for n in [
+            "br2/brightness.jpg",
+            "br2/halfmoon.jpg",
+            "br2/moon.jpg",
+            "br2/nature.jpg",
+            "br2/sunset.jpg",
+            "cal2/moon.jpg",
+            "menu2/pizza.jpg",
+        ]
+    ],
     "libjxl-testdata": [
         ("usr/share/libjxl-testdata/jxl/flower/flower.png", {}),
         ("usr/share/libjxl-testdata/external/wesaturate/500px/*_srgb8.png", {}),
     ],
-    "scikit-image": [(f"skimage/data/{n}", {}) for n in [
-        "astronaut.png", "camera.png", "coffee.png", "rocket.jpg", "retina.jpg"]],
+    "scikit-image": [
+        (f"skimage/data/{n}", {})
+        for n in ["astronaut.png", "camera.png", "coffee.png", "rocket.jpg", "retina.jpg"]
+    ],
     "scikit-learn": [("sklearn/datasets/images/*.jpg", {})],
     "scipy": [("scipy/misc/face.png", {})],  # decoded from scipy/misc/face.dat
 }
@@ -121,12 +205,12 @@ GCOMPRIS_RCC = ["erase", "explore_farm_animals", "explore_monuments", "explore_w
 REJECTED_SETS = {
     "mate-backgrounds": "abstract/* and desktop/* (incl. Elephants*, Ubuntu-Mate-*): " + RENDER,
     "plasma-workspace-wallpapers": "Altai, Autumn, Canopee, Cascade, Cluster, Elarun, Flow, "
-                                   "FlyingKonqui, Honeywave, IceCold, Kay, Kokkini, MilkyWay, "
-                                   "Opal, PastelHills, Patak, SafeLanding, Shell, Volna: " + RENDER,
+    "FlyingKonqui, Honeywave, IceCold, Kay, Kokkini, MilkyWay, "
+    "Opal, PastelHills, Patak, SafeLanding, Shell, Volna: " + RENDER,
     "lomiri-wallpapers-20.04": "Fossa, Infinite-Sea, Painting-Colors: " + RENDER,
     "lomiri-wallpapers": "warty-final-ubuntu.png: " + RENDER,
     "lxqt-themes": "kde-plasma, lxqt-origami-*, origami-*, plasma-*, simple_blue_widescreen, "
-                   "triangles*, waves-*: " + RENDER,
+    "triangles*, waves-*: " + RENDER,
     "gnome-backgrounds": "all 16 *.webp: " + RENDER,
     "ukui-wallpapers": "all 12: " + RENDER,
     "lxde-common": "lxde_*.jpg: " + RENDER,
@@ -135,37 +219,38 @@ REJECTED_SETS = {
     "desktop-base": "Debian themes are SVG renders; no photographs",
     "sddm-theme-maldives": "maldives.jpg: screenshot of the login screen (UI overlay)",
     "gcompris-qt-data": "explore_world_music/*: photographs, but the package gives them only the "
-                        "blanket 'Files: *' licence (no per-photo record); photo_hunter/*: "
-                        "spot-the-difference pairs (edited); paintings/*, details/*: artworks; "
-                        "categorization/*: < 384 px",
+    "blanket 'Files: *' licence (no per-photo record); photo_hunter/*: "
+    "spot-the-difference pairs (edited); paintings/*, details/*: artworks; "
+    "categorization/*: < 384 px",
     "scikit-image": "chelsea (300 px short side), coins (303 px): too small; brick, grass, gravel: "
-                    "texture close-ups; moon, page, text, cell, ihc, microaneurysms, "
-                    "hubble_deep_field, clock_motion: scientific / synthetic / scanned; "
-                    "motorcycle_*: Middlebury stereo pair, licence not stated in the package; "
-                    "color, phantom, horse, logo, chessboard_*: synthetic",
+    "texture close-ups; moon, page, text, cell, ihc, microaneurysms, "
+    "hubble_deep_field, clock_motion: scientific / synthetic / scanned; "
+    "motorcycle_*: Middlebury stereo pair, licence not stated in the package; "
+    "color, phantom, horse, logo, chessboard_*: synthetic",
     "matplotlib": "grace_hopper.jpg: a photograph, but the package states no licence for it",
     "opencv-doc": "examples/data/*: only the blanket 'Files: *' Apache-2.0/BSD stanza covers "
-                  "third-party photos (e.g. baboon, messi5); provenance not recorded; "
-                  "ela_modified.jpg is a manipulated image",
+    "third-party photos (e.g. baboon, messi5); provenance not recorded; "
+    "ela_modified.jpg is a manipulated image",
     "stellarium-data": "landscape panoramas have transparent skies (alpha-cut), not plain photos",
     "tuxpaint-stamps-default": "photo cut-outs on transparent backgrounds",
     "tuxpaint-data": "starters/*: drawings, maps and frames",
     "libelementary-data": "earth_normal.png (a normal map), space.png (rendered star field): "
-                          + RENDER + "; insanely_huge_test_image.jpg: a snapshot of a celebrity "
-                          "whose origin the package does not record",
+    + RENDER
+    + "; insanely_huge_test_image.jpg: a snapshot of a celebrity "
+    "whose origin the package does not record",
     "enlightenment-data": "Dunes, Flat-Fan, Squiggle*: " + RENDER + "; Flat-Stone-Pattern, "
-                          "Paper-Flower: flat texture close-ups, not scenes",
+    "Paper-Flower: flat texture close-ups, not scenes",
     "libjxl-testdata": "flower.png.im_*, flower_cropped, flower_small*, flower_alpha: re-encoded "
-                       "or cropped copies of flower.png; wesaturate *_grayscale, *_alpha: derived "
-                       "copies; raw.pixls/*, wesaturate/64px/*: < 384 px; wide-gamut-tests/*: "
-                       "synthetic charts",
+    "or cropped copies of flower.png; wesaturate *_grayscale, *_alpha: derived "
+    "copies; raw.pixls/*, wesaturate/64px/*: < 384 px; wide-gamut-tests/*: "
+    "synthetic charts",
     "psychtoolbox-3-common": "demo photos (konijntjes, stims/*, EyeLink demo scenes): only the "
-                             "blanket 'Files: *' Expat stanza covers them; their authors are not "
-                             "recorded; stim6 is a painting",
+    "blanket 'Files: *' Expat stanza covers them; their authors are not "
+    "recorded; stim6 is a painting",
     "libjs-jquery-backstretch": "examples/*.jpg: photos of unrecorded origin under the blanket "
-                                "'Files: *' Expat stanza",
+    "'Files: *' Expat stanza",
     "labelme-examples": "PASCAL VOC / video frames of third parties under the blanket licence; "
-                        "README screenshots with annotation overlays",
+    "README screenshots with annotation overlays",
     "digikam-data": "about/body-background.jpg and theme backgrounds: heavily edited graphics",
     "fvwm-crystal": "wallpapers/*: " + RENDER,
     "kodi-data": "skin backgrounds and screenshots: renders / UI",
@@ -179,31 +264,56 @@ REJECTED_SETS = {
 # Licences of PyPI files, as stated in the package (docstrings of skimage/data/_fetchers.py,
 # sklearn/datasets/images/README.txt, scipy/misc/_common.py).
 PYPI_LICENCES = {
-    "skimage/data/astronaut.png": ("Public-Domain", "NASA (Eileen Collins)",
-                                   "skimage/data/_fetchers.py: 'No known copyright restrictions, "
-                                   "released into the public domain.'", "https://flic.kr/p/r9qvLn"),
-    "skimage/data/camera.png": ("CC0-1.0", "Lav Varshney",
-                                "skimage/data/_fetchers.py: 'CC0 by the photographer (Lav Varshney)'",
-                                ""),
-    "skimage/data/coffee.png": ("CC0-1.0", "Rachel Michetti",
-                                "skimage/data/_fetchers.py: 'CC0 by the photographer (Rachel Michetti)'",
-                                ""),
-    "skimage/data/rocket.jpg": ("Public-Domain", "SpaceX",
-                                "skimage/data/_fetchers.py: 'released in the public domain'",
-                                "https://www.flickr.com/photos/spacexphotos/16511594820/"),
-    "skimage/data/retina.jpg": ("CC0-1.0", "Mikael Häggström",
-                                "skimage/data/_fetchers.py: 'Creative Commons CC0 1.0 Universal'",
-                                "https://commons.wikimedia.org/wiki/File:Fundus_photograph_of_normal_left_eye.jpg"),
-    "sklearn/datasets/images/china.jpg": ("CC-BY-2.0", "danielbuechele (Flickr)",
-                                          "sklearn/datasets/images/README.txt",
-                                          "https://www.flickr.com/photos/danielbuechele/6061409035/"),
-    "sklearn/datasets/images/flower.jpg": ("CC-BY-2.0", "vultilion (Flickr)",
-                                           "sklearn/datasets/images/README.txt",
-                                           "https://www.flickr.com/photos/vultilion/6056698931/"),
-    "scipy/misc/face.png": ("Public-Domain", "public-domain-image.com",
-                            "scipy/misc/_common.py (face): 'raccoon-procyon-lotor.jpg at "
-                            "http://www.public-domain-image.com'",
-                            "http://www.public-domain-image.com"),
+    "skimage/data/astronaut.png": (
+        "Public-Domain",
+        "NASA (Eileen Collins)",
+        "skimage/data/_fetchers.py: 'No known copyright restrictions, "
+        "released into the public domain.'",
+        "https://flic.kr/p/r9qvLn",
+    ),
+    "skimage/data/camera.png": (
+        "CC0-1.0",
+        "Lav Varshney",
+        "skimage/data/_fetchers.py: 'CC0 by the photographer (Lav Varshney)'",
+        "",
+    ),
+    "skimage/data/coffee.png": (
+        "CC0-1.0",
+        "Rachel Michetti",
+        "skimage/data/_fetchers.py: 'CC0 by the photographer (Rachel Michetti)'",
+        "",
+    ),
+    "skimage/data/rocket.jpg": (
+        "Public-Domain",
+        "SpaceX",
+        "skimage/data/_fetchers.py: 'released in the public domain'",
+        "https://www.flickr.com/photos/spacexphotos/16511594820/",
+    ),
+    "skimage/data/retina.jpg": (
+        "CC0-1.0",
+        "Mikael Häggström",
+        "skimage/data/_fetchers.py: 'Creative Commons CC0 1.0 Universal'",
+        "https://commons.wikimedia.org/wiki/File:Fundus_photograph_of_normal_left_eye.jpg",
+    ),
+    "sklearn/datasets/images/china.jpg": (
+        "CC-BY-2.0",
+        "danielbuechele (Flickr)",
+        "sklearn/datasets/images/README.txt",
+        "https://www.flickr.com/photos/danielbuechele/6061409035/",
+    ),
+    "sklearn/datasets/images/flower.jpg": (
+        "CC-BY-2.0",
+        "vultilion (Flickr)",
+        "sklearn/datasets/images/README.txt",
+        "https://www.flickr.com/photos/vultilion/6056698931/",
+    ),
+    "scipy/misc/face.png": (
+        "Public-Domain",
+        "public-domain-image.com",
+        "scipy/misc/_common.py (face): 'raccoon-procyon-lotor.jpg at "
+        "http://www.public-domain-image.com'",
+        "http://www.public-domain-image.com",
+    ),
 }
 
 LICENCE_URLS = {
@@ -250,27 +360,27 @@ def rcc_extract(path: Path, outdir: Path, want=lambda rel: True) -> list[str]:
 
     def name(off):
         o = names + off
-        n = struct.unpack(">H", b[o:o + 2])[0]
-        return b[o + 6:o + 6 + 2 * n].decode("utf-16-be")
+        n = struct.unpack(">H", b[o : o + 2])[0]
+        return b[o + 6 : o + 6 + 2 * n].decode("utf-16-be")
 
     out: list[str] = []
 
     def walk(i, prefix):
         o = tree + i * esz
-        noff, fl = struct.unpack(">IH", b[o:o + 6])
+        noff, fl = struct.unpack(">IH", b[o : o + 6])
         nm = name(noff) if i else ""
         if fl & 2:
-            cnt, first = struct.unpack(">II", b[o + 6:o + 14])
+            cnt, first = struct.unpack(">II", b[o + 6 : o + 14])
             for c in range(first, first + cnt):
                 walk(c, prefix + nm + "/" if i else prefix)
             return
         rel = prefix + nm
         if not want(rel):
             return
-        doff = struct.unpack(">I", b[o + 10:o + 14])[0]
+        doff = struct.unpack(">I", b[o + 10 : o + 14])[0]
         p = data + doff
-        sz = struct.unpack(">I", b[p:p + 4])[0]
-        raw = b[p + 4:p + 4 + sz]
+        sz = struct.unpack(">I", b[p : p + 4])[0]
+        raw = b[p + 4 : p + 4 + sz]
         if fl & 1:
             raw = zlib.decompress(raw[4:])
         elif fl & 4:
@@ -296,14 +406,15 @@ def eet_entries(path: Path) -> list[tuple[str, bytes, int]]:
         raise ValueError(f"{path}: not an EET file")
     out = []
     for i in range(n_entries):
-        off, size, _dsize, noff, nsize, flags = struct.unpack(">6i", b[12 + 24 * i:36 + 24 * i])
-        out.append((b[noff:noff + nsize].rstrip(b"\0").decode(), b[off:off + size], flags))
+        off, size, _dsize, noff, nsize, flags = struct.unpack(">6i", b[12 + 24 * i : 36 + 24 * i])
+        out.append((b[noff : noff + nsize].rstrip(b"\0").decode(), b[off : off + size], flags))
     return out
 
 
 def edj_largest_jpeg(path: Path) -> tuple[str, bytes] | None:
     """The largest (in pixels) JPEG stored as is among an Edje file's images, with its entry name."""
     import io
+
     best = None
     for name, data, flags in eet_entries(path):
         if name.startswith("edje/images/") and flags == 0 and data[:3] == b"\xff\xd8\xff":
@@ -320,11 +431,15 @@ def prepare(xdir: Path) -> None:
     if gc.is_dir():
         dst = gc / "gcompris-rcc"
         for act in GCOMPRIS_RCC:
-            rcc_extract(gc / f"usr/share/gcompris-qt/rcc/{act}.rcc", dst,
-                        lambda r: r.endswith((".webp", ".jpg", ".png", "/README")))
+            rcc_extract(
+                gc / f"usr/share/gcompris-qt/rcc/{act}.rcc",
+                dst,
+                lambda r: r.endswith((".webp", ".jpg", ".png", "/README")),
+            )
     face = xdir / "scipy/scipy/misc/face.dat"
     if face.is_file():
         import numpy as np
+
         arr = np.frombuffer(bz2.decompress(face.read_bytes()), dtype=np.uint8).reshape(768, 1024, 3)
         Image.fromarray(arr).save(face.with_name("face.png"))
     edj_root = xdir / "enlightenment-data"
@@ -380,8 +495,10 @@ def dep5_match(pattern: str, relpath: str) -> bool:
         return True
     # 'a/b/*' also covers files in subfolders of a/b (DEP-5 '*' spans '/'): compare the pattern
     # with each trailing part of the installed path that starts at a folder named like its first
-    return any(rparts[k] == pparts[0] and fnmatch.fnmatchcase("/".join(rparts[k:]), pattern)
-               for k in range(len(rparts) - 1))
+    return any(
+        rparts[k] == pparts[0] and fnmatch.fnmatchcase("/".join(rparts[k:]), pattern)
+        for k in range(len(rparts) - 1)
+    )
 
 
 def licence_from_dep5(copyright_file: Path, relpath: str):
@@ -397,12 +514,15 @@ def licence_from_dep5(copyright_file: Path, relpath: str):
     urls = re.findall(r"https?://[^\s>)\"']+", text + "\n" + hit.get("comment", ""))
     return {
         "licence": norm_licence(lic),
-        "copyright": " / ".join(s.strip() for s in hit.get("copyright", "").split("\n") if s.strip()),
+        "copyright": " / ".join(
+            s.strip() for s in hit.get("copyright", "").split("\n") if s.strip()
+        ),
         "licence_source": f"{copyright_file.name} (DEP-5 stanza 'Files: {hit['files'].split()[0]}"
-                          f"{' ...' if len(hit['files'].split()) > 1 else ''}')",
+        f"{' ...' if len(hit['files'].split()) > 1 else ''}')",
         "source_url": next((u for u in urls if "commons.wikimedia" in u or "flickr" in u), ""),
-        "licence_url_in_copyright": next((u for u in urls if "creativecommons.org/licenses" in u
-                                          or "gnu.org/licenses" in u), ""),
+        "licence_url_in_copyright": next(
+            (u for u in urls if "creativecommons.org/licenses" in u or "gnu.org/licenses" in u), ""
+        ),
     }
 
 
@@ -414,10 +534,13 @@ def licence_from_spdx_sidecar(f: Path):
     lic = re.search(r"SPDX-License-Identifier:\s*(\S+)", t)
     cp = re.search(r"SPDX-FileCopyrightText:\s*(.+)", t)
     url = re.search(r"https?://\S+", t)
-    return {"licence": norm_licence(lic.group(1)) if lic else "",
-            "copyright": cp.group(1).strip() if cp else "",
-            "licence_source": side.name + " (SPDX sidecar)",
-            "source_url": url.group(0) if url else "", "licence_url_in_copyright": ""}
+    return {
+        "licence": norm_licence(lic.group(1)) if lic else "",
+        "copyright": cp.group(1).strip() if cp else "",
+        "licence_source": side.name + " (SPDX sidecar)",
+        "source_url": url.group(0) if url else "",
+        "licence_url_in_copyright": "",
+    }
 
 
 def licence_from_gcompris_readme(f: Path):
@@ -436,12 +559,14 @@ def licence_from_gcompris_readme(f: Path):
                     elif key == "Files":
                         fields[key] += " " + line.strip()
                 if rel in fields.get("Files", "").split():
-                    return {"licence": norm_licence(fields.get("License", "")),
-                            "copyright": fields.get("Copyright", ""),
-                            "licence_source": "rcc:" + readme.as_posix().split("gcompris-rcc/")[-1],
-                            "source_url": fields.get("Source", ""),
-                            "modifications_by_packager": fields.get("Comments", ""),
-                            "licence_url_in_copyright": ""}
+                    return {
+                        "licence": norm_licence(fields.get("License", "")),
+                        "copyright": fields.get("Copyright", ""),
+                        "licence_source": "rcc:" + readme.as_posix().split("gcompris-rcc/")[-1],
+                        "source_url": fields.get("Source", ""),
+                        "modifications_by_packager": fields.get("Comments", ""),
+                        "licence_url_in_copyright": "",
+                    }
         d = d.parent
     return None
 
@@ -451,25 +576,40 @@ def licence_from_palapeli_desktop(f: Path):
     desk = f.with_suffix(".desktop")
     if not desk.is_file():
         return None
-    fields = dict(re.findall(r"^X-KDE-PluginInfo-(Author|Website|License)=(.*)$",
-                             desk.read_text(errors="replace"), re.M))
+    fields = dict(
+        re.findall(
+            r"^X-KDE-PluginInfo-(Author|Website|License)=(.*)$",
+            desk.read_text(errors="replace"),
+            re.M,
+        )
+    )
     if not fields.get("License"):
         return None
-    return {"licence": norm_licence(fields["License"]), "copyright": fields.get("Author", ""),
-            "licence_source": f"{desk.name} (X-KDE-PluginInfo-License)",
-            "source_url": fields.get("Website", ""), "licence_url_in_copyright": ""}
+    return {
+        "licence": norm_licence(fields["License"]),
+        "copyright": fields.get("Author", ""),
+        "licence_source": f"{desk.name} (X-KDE-PluginInfo-License)",
+        "source_url": fields.get("Website", ""),
+        "licence_url_in_copyright": "",
+    }
 
 
 # Packages whose copyright file is free text (not DEP-5): the licence, the author, and a phrase
 # of that file which states it. The phrase is checked at build time (whitespace-insensitive), so
 # the licence still comes from the package: if the file changes, the build stops.
 FREE_TEXT_COPYRIGHT = {
-    "kphotoalbum": ("GPL-2+", "Jesper K. Pedersen and the KPhotoAlbum authors (demo album)",
-                    "either version 2 of the License, or (at your option) any later version"),
-    "scribus-template": ("Public-Domain", "Riku Leino",
-                         "Scribus templates by Riku Leino listed above and distributed in the "
-                         "scribus-template package have been placed into public domain by their "
-                         "author."),
+    "kphotoalbum": (
+        "GPL-2+",
+        "Jesper K. Pedersen and the KPhotoAlbum authors (demo album)",
+        "either version 2 of the License, or (at your option) any later version",
+    ),
+    "scribus-template": (
+        "Public-Domain",
+        "Riku Leino",
+        "Scribus templates by Riku Leino listed above and distributed in the "
+        "scribus-template package have been placed into public domain by their "
+        "author.",
+    ),
 }
 
 
@@ -480,17 +620,26 @@ def licence_from_free_text(pkg: str, copyright_file: Path):
     text = " ".join(copyright_file.read_text(errors="replace").split())
     if " ".join(phrase.split()) not in text:
         raise SystemExit(f"{copyright_file}: no longer says {phrase!r} - check the licence")
-    return {"licence": lic, "copyright": holder,
-            "licence_source": f"{copyright_file.name} (free text: '{phrase[:60]}...')",
-            "source_url": "", "licence_url_in_copyright": ""}
+    return {
+        "licence": lic,
+        "copyright": holder,
+        "licence_source": f"{copyright_file.name} (free text: '{phrase[:60]}...')",
+        "source_url": "",
+        "licence_url_in_copyright": "",
+    }
 
 
 def resolve_licence(pkg: str, pkgroot: Path, f: Path) -> dict:
     rel = f.relative_to(pkgroot).as_posix()
     if rel in PYPI_LICENCES:
         lic, cp, src, url = PYPI_LICENCES[rel]
-        info = {"licence": lic, "copyright": cp, "licence_source": src, "source_url": url,
-                "licence_url_in_copyright": ""}
+        info = {
+            "licence": lic,
+            "copyright": cp,
+            "licence_source": src,
+            "source_url": url,
+            "licence_url_in_copyright": "",
+        }
     else:
         info = licence_from_spdx_sidecar(f)
         if info is None and pkg == "gcompris-qt-data":
@@ -522,7 +671,9 @@ EXTRA_SETS = {
         "package_version": "82067426f1dde366e9c9038fdbe457c2527525dd",
         "registry": "github:BuddiesOfBudgie/budgie-backgrounds",
         "licence": "CC0-1.0",
-        "licence_url": LICENCE_URLS.get("CC0-1.0", "https://creativecommons.org/publicdomain/zero/1.0/"),
+        "licence_url": LICENCE_URLS.get(
+            "CC0-1.0", "https://creativecommons.org/publicdomain/zero/1.0/"
+        ),
         "copyright": "the photographers of budgie-backgrounds (CC0 dedication)",
         "licence_source": "LICENSE-CC0.txt beside the photos",
         "source_url": "https://github.com/BuddiesOfBudgie/budgie-backgrounds",
@@ -560,19 +711,26 @@ def photo_record(pid: str, img: Image.Image, source: Path, folder: Path, mode: s
     name, kept = write_native(img, source, folder)
     w, h = img.size
     return {
-        "id": pid, "file": f"{pid}/{name}", "stored_as": kept,
+        "id": pid,
+        "file": f"{pid}/{name}",
+        "stored_as": kept,
         "sha256": hashlib.sha256(source.read_bytes()).hexdigest(),
-        "width": w, "height": h, "source_mode": mode,
+        "width": w,
+        "height": h,
+        "source_mode": mode,
     }
 
 
-def add_extra_sets(dirs: list[Path], out: Path, min_side: int, seen_ids: set, photos: list,
-                   skipped: list) -> None:
+def add_extra_sets(
+    dirs: list[Path], out: Path, min_side: int, seen_ids: set, photos: list, skipped: list
+) -> None:
     for root in dirs:
         meta = EXTRA_SETS.get(root.name)
         if meta is None:
-            print(f"warning: {root}: unknown photo set (known: {', '.join(EXTRA_SETS)}); skipped",
-                  file=sys.stderr)
+            print(
+                f"warning: {root}: unknown photo set (known: {', '.join(EXTRA_SETS)}); skipped",
+                file=sys.stderr,
+            )
             continue
         for f in sorted(p for p in root.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png")):
             try:
@@ -583,27 +741,42 @@ def add_extra_sets(dirs: list[Path], out: Path, min_side: int, seen_ids: set, ph
                 skipped.append({"package": meta["package"], "path": f.name, "reason": str(exc)})
                 continue
             if min(img.size) < min_side:
-                skipped.append({"package": meta["package"], "path": f.name,
-                                "reason": f"too small ({img.size[0]}x{img.size[1]})"})
+                skipped.append(
+                    {
+                        "package": meta["package"],
+                        "path": f.name,
+                        "reason": f"too small ({img.size[0]}x{img.size[1]})",
+                    }
+                )
                 continue
             pid = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{root.name}__{f.stem}")
             seen_ids.add(pid)
             d = out / pid
             d.mkdir(parents=True, exist_ok=True)
             rec = photo_record(pid, img, f, d, img.mode)
-            photos.append({**rec, **{k: v for k, v in meta.items()},
-                           "path_in_package": f.name})
+            photos.append({**rec, **{k: v for k, v in meta.items()}, "path_in_package": f.name})
             print(f"{pid}: {img.size[0]}x{img.size[1]} {meta['licence']}", flush=True)
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("cache", type=Path, help="cache folder filled by build_photo_pool.sh")
     ap.add_argument("out", type=Path, help="output folder (OUT_DIR)")
-    ap.add_argument("--min-side", type=int, default=384,
-                    help="photos whose short side is below this are skipped")
-    ap.add_argument("--extra", type=Path, action="append", default=[],
-                    help=f"a folder of published photos to add (known: {', '.join(EXTRA_SETS)})")
+    ap.add_argument(
+        "--min-side",
+        type=int,
+        default=384,
+        help="photos whose short side is below this are skipped",
+    )
+    ap.add_argument(
+        "--extra",
+        type=Path,
+        action="append",
+        default=[],
+        help=f"a folder of published photos to add (known: {', '.join(EXTRA_SETS)})",
+    )
     a = ap.parse_args()
 
     xdir = a.cache / "x"
@@ -618,6 +791,7 @@ def main() -> int:
     old_manifest = a.out / "manifest.json"
     if old_manifest.is_file():  # remove folders of an earlier run (only those it listed)
         import shutil
+
         for p in json.loads(old_manifest.read_text()).get("photos", []):
             shutil.rmtree(a.out / p["id"], ignore_errors=True)
     photos, skipped, seen_ids, seen_sha = [], [], set(), {}
@@ -648,8 +822,13 @@ def main() -> int:
                         continue
                 w, h = img.size
                 if min(w, h) < a.min_side:
-                    skipped.append({"package": pkg, "path": rel,
-                                    "reason": f"too small ({w}x{h}, short side < {a.min_side})"})
+                    skipped.append(
+                        {
+                            "package": pkg,
+                            "path": rel,
+                            "reason": f"too small ({w}x{h}, short side < {a.min_side})",
+                        }
+                    )
                     continue
                 stem = f.stem
                 if "/contents/images/" in rel:  # KDE wallpaper package: name of the wallpaper
@@ -667,8 +846,9 @@ def main() -> int:
                 seen_ids.add(pid)
                 sha = hashlib.sha256(f.read_bytes()).hexdigest()
                 if sha in seen_sha:
-                    skipped.append({"package": pkg, "path": rel,
-                                    "reason": f"same file as {seen_sha[sha]}"})
+                    skipped.append(
+                        {"package": pkg, "path": rel, "reason": f"same file as {seen_sha[sha]}"}
+                    )
                     seen_ids.discard(pid)
                     continue
                 seen_sha[sha] = pid
@@ -679,24 +859,33 @@ def main() -> int:
                 rec = photo_record(pid, img, f, d, mode)
                 in_pkg = rel
                 if pkg == "gcompris-qt-data":
-                    in_pkg = (f"usr/share/gcompris-qt/rcc/{rel.split('/activities/')[1].split('/')[0]}"
-                              f".rcc:{rel.split('gcompris-rcc/')[1]}")
+                    in_pkg = (
+                        f"usr/share/gcompris-qt/rcc/{rel.split('/activities/')[1].split('/')[0]}"
+                        f".rcc:{rel.split('gcompris-rcc/')[1]}"
+                    )
                 elif rel.startswith("edj-jpeg/"):
                     entry = f.with_name(f.name + ".entry").read_text().strip()
                     in_pkg = f"{EDJ_DIR}/{f.stem}.edj:{entry}"
-                photos.append({
-                    **rec, "package": pkg, "package_version": ver, "registry": reg,
-                    "path_in_package": in_pkg, **info,
-                })
+                photos.append(
+                    {
+                        **rec,
+                        "package": pkg,
+                        "package_version": ver,
+                        "registry": reg,
+                        "path_in_package": in_pkg,
+                        **info,
+                    }
+                )
                 print(f"{pid}: {w}x{h} {info['licence']} -> {rec['file']}", flush=True)
 
     add_extra_sets(a.extra, a.out, a.min_side, seen_ids, photos, skipped)
     manifest = {
         "description": "Authentic-photo pool for NCL Forensics at native resolution: one folder "
-                       "per source photo, each holding the photo as published.",
+        "per source photo, each holding the photo as published.",
         "params": {"min_side": a.min_side, "extra": [p.name for p in a.extra]},
         "n_photos": len(photos),
-        "photos": photos, "skipped_in_selected_sets": skipped,
+        "photos": photos,
+        "skipped_in_selected_sets": skipped,
         "rejected_sets": REJECTED_SETS,
     }
     (a.out / "manifest.json").write_text(json.dumps(manifest, indent=1, ensure_ascii=False))

@@ -50,7 +50,7 @@ def main() -> int:
     from app.main_window import MainWindow
     from app.resources import resource_path, sample_images
     from ncl_core.data.synth import SynthConfig, generate_dataset
-    from ncl_core.modelfile import ModelRegistry
+    from ncl_core.models.modelfile import ModelRegistry
 
     if args.model:
         registry = ModelRegistry()

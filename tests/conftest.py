@@ -31,9 +31,9 @@ def _isolated_user_dirs(tmp_path_factory, monkeypatch):
 @pytest.fixture(scope="session")
 def tiny_model_path(tmp_path_factory):
     """A real (untrained, seeded) model file small enough for fast tests."""
-    from ncl_core.config import ModelConfig
-    from ncl_core.model import NCLNet
-    from ncl_core.modelfile import save_model
+    from ncl_core.models.modelfile import save_model
+    from ncl_core.network.model import NCLNet
+    from ncl_core.network.net_config import ModelConfig
 
     torch.manual_seed(0)
     path = tmp_path_factory.mktemp("models") / "tiny.safetensors"
@@ -45,9 +45,9 @@ def tiny_model_path(tmp_path_factory):
 def narrow_model(tmp_path_factory):
     """A model file of the narrow test network (its metadata within every bound a real file
     must keep), for the hostile-input tests."""
-    from ncl_core.config import ModelConfig
-    from ncl_core.model import NCLNet
-    from ncl_core.modelfile import save_model
+    from ncl_core.models.modelfile import save_model
+    from ncl_core.network.model import NCLNet
+    from ncl_core.network.net_config import ModelConfig
 
     torch.manual_seed(0)
     path = tmp_path_factory.mktemp("model") / "narrow.safetensors"

@@ -176,8 +176,8 @@ def model_tensors(config: dict) -> dict:
     """The weights of a freshly built network of ``config`` (a dict of ``ModelConfig``)."""
     import torch
 
-    from ncl_core.config import ModelConfig
-    from ncl_core.model import NCLNet
+    from ncl_core.network.model import NCLNet
+    from ncl_core.network.net_config import ModelConfig
 
     torch.manual_seed(0)
     net = NCLNet(ModelConfig(**config))

@@ -4,8 +4,8 @@ import cv2
 import numpy as np
 import pytest
 
-from ncl_core.artifacts import border_profile, periodic_energy
-from ncl_core.infer import InferenceSettings, Predictor, tile_layout
+from ncl_core.evaluation.artifacts import border_profile, periodic_energy
+from ncl_core.inference.predictor import InferenceSettings, Predictor, tile_layout
 from ncl_core.paths import bundled_model_path, resource_path
 
 H, W = 384, 512

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from ncl_core.modelfile import ModelRegistry
+from ncl_core.models.modelfile import ModelRegistry
 from ncl_core.paths import BUNDLED_MODEL_NAME, bundled_model_path
 
 pytestmark = [pytest.mark.bundle, pytest.mark.timeout(3600)]

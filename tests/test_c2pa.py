@@ -1,5 +1,5 @@
 """Content Credentials (C2PA): images signed here, at test time, with a throw-away certificate
-chain, then read back through ``ncl_core.provenance`` and the ``c2pa`` view."""
+chain, then read back through ``ncl_core.evidence.provenance`` and the ``c2pa`` view."""
 
 from __future__ import annotations
 
@@ -22,9 +22,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from PIL import Image
 
-from ncl_core import provenance
-from ncl_core.evidence import Evidence
-from ncl_core.provenance import credentials_from_store, read_credentials
+from ncl_core.evidence import provenance
+from ncl_core.evidence.image import Evidence
+from ncl_core.evidence.provenance import credentials_from_store, read_credentials
 from ncl_core.views import VIEWS, compute_view, compute_views, parse_names
 
 from imaging import pattern
@@ -360,7 +360,7 @@ def test_the_native_library_is_loaded_from_the_package_only(tmp_path):
                 tried.append(str(name))
                 super().__init__(name, *args, **kwargs)
         ctypes.CDLL = Spy
-        from ncl_core.provenance import library, read_credentials
+        from ncl_core.evidence.provenance import library, read_credentials
         library()
         print(json.dumps(tried))
         """

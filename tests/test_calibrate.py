@@ -6,17 +6,17 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ncl_core.calibrate import (
+from ncl_core.cli import EXIT_OK, main
+from ncl_core.evaluation.calibrate import (
     PIXEL_THRESHOLDS,
     _f1_by_threshold,
     _flagged_by_threshold,
     pixel_threshold,
     score_threshold,
 )
-from ncl_core.cli import EXIT_OK, main
-from ncl_core.infer import Predictor
-from ncl_core.metrics import pixel_metrics
-from ncl_core.modelfile import read_model_info
+from ncl_core.evaluation.metrics import pixel_metrics
+from ncl_core.inference.predictor import Predictor
+from ncl_core.models.modelfile import read_model_info
 
 from imaging import pattern
 
@@ -111,7 +111,7 @@ def test_calibrate_writes_a_copy_that_carries_its_calibration(
     assert after.validation_summary().startswith("calibrated on 8 manipulated and 2 authentic")
     assert "floor" in after.validation_summary()
     assert 0 < calibration["at_0.5"]["floor_f1"] < 1
-    # The copy analyses in its own mode and records its calibrated score threshold.
+    # The copy analyzes in its own mode and records its calibrated score threshold.
     result = Predictor.load(out, device="cpu").analyze(pattern(70, 90))
     assert result.settings["mode"] == "tiled"
     assert result.settings["score_threshold"] == inference["score_threshold"]

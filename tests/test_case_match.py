@@ -16,9 +16,9 @@ import pytest
 from PIL import Image
 
 from ncl_core.analysis import Analysis, AnalysisError
-from ncl_core.case_match import image_features, match_case, match_features
-from ncl_core.evidence import Evidence, load_or_error
+from ncl_core.evidence.image import Evidence, load_or_error
 from ncl_core.report import INDEX_HTML, REPORT_JSON, REPORT_PDF, ReportOptions, run_batch
+from ncl_core.views.case_match import image_features, match_case, match_features
 
 SAMPLES = Path(__file__).resolve().parents[1] / "resources" / "samples"
 # Where the patch comes from (in chelsea.jpg) and goes (in rocket_copy_move.jpg), x, y, w, h.

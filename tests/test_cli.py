@@ -75,7 +75,7 @@ def test_output_inside_the_evidence_folder_is_refused(images, tiny_model_path, c
 
 
 def test_model_is_a_path_a_registry_name_or_an_id(tmp_path, images, tiny_model_path, capsys):
-    from ncl_core.modelfile import ModelRegistry
+    from ncl_core.models.modelfile import ModelRegistry
 
     good, _ = images
     info = ModelRegistry().import_model(tiny_model_path)
@@ -105,7 +105,7 @@ def test_user_errors_are_one_line_with_exit_2(tmp_path, images, capsys):
 
 def test_debug_shows_the_traceback(tmp_path, images):
     good, _ = images
-    from ncl_core.modelfile import ModelFileError
+    from ncl_core.models.modelfile import ModelFileError
 
     with pytest.raises(ModelFileError):
         main(["--debug", "analyze", str(good[0]), "--model", str(tmp_path / "nope.safetensors")])
@@ -250,18 +250,19 @@ def test_eval_reports_the_floor_and_counts_authentic_images(
     assert overall["authentic_false_alarm"] in (0.0, 0.5, 1.0)
 
 
-def test_flag_defaults_spelled_out_in_the_cli_are_the_librarys():
+def test_flag_defaults_are_the_librarys():
     """The parser's choices and defaults are the library's: the inference ones and the forgery
-    kinds from their one torch-free home (ncl_core.settings), and those still spelled out
-    (their modules load torch) agree with them."""
-    from dataclasses import fields
-
+    kinds from their one torch-free home (ncl_core.settings), the training ones from the
+    recipes and ``TrainConfig``: bare flags give the recipe's run and nothing of the CLI's own."""
     from ncl_core.cli import SUBCOMMANDS, build_parser
     from ncl_core.cli.common import MODES as CLI_MODES
     from ncl_core.cli.synth import KINDS as CLI_KINDS
+    from ncl_core.cli.train import train_config
     from ncl_core.data.synth import KINDS, SynthConfig
-    from ncl_core.infer import MODES, InferenceSettings
+    from ncl_core.inference.predictor import MODES, InferenceSettings
+    from ncl_core.network.net_config import ModelConfig
     from ncl_core.training import TrainConfig
+    from ncl_core.training.recipes import SCRATCH
 
     parser = build_parser()
     commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
@@ -275,11 +276,17 @@ def test_flag_defaults_spelled_out_in_the_cli_are_the_librarys():
     synth = parser.parse_args(["synth", "a", "b"])
     config = SynthConfig()
     assert (synth.size, synth.seed, tuple(synth.types)) == (config.size, config.seed, config.types)
-    train = vars(parser.parse_args(["train"]))
-    spelled_out = ("synthetic_length", "synthetic_authentic", "out", "warmup_steps", "seed")
-    spelled_out += ("device", "val_every", "val_mode", "checkpoint_every")
-    library = {f.name: f.default for f in fields(TrainConfig)}
-    assert {k: train[k] for k in spelled_out} == {k: library[k] for k in spelled_out}
+    built = train_config(parser.parse_args(["train", "--synthetic", "photos"]), finetune=False)
+    expected = TrainConfig(
+        synthetic="photos",
+        register=True,  # no --out: the model's home is the registry
+        model=ModelConfig(backbone=SCRATCH.backbone, output_stride=SCRATCH.output_stride),
+        **SCRATCH.settings(),
+    )
+    assert built.to_dict() == expected.to_dict()
+    # The one derived setting: a run whose loss needs no pivot branches builds none.
+    args = parser.parse_args(["train", "--synthetic", "p", "--contour-mode", "drop"])
+    assert train_config(args, finetune=False).model.pivot is False
 
 
 def test_building_the_parser_loads_no_torch():
@@ -295,7 +302,7 @@ def test_building_the_parser_loads_no_torch():
 
 def test_tile_and_precision_reach_every_analysis(tmp_path, images, tiny_model_path, monkeypatch):
     """The flags are used, not only accepted: analyze and batch run with them and record them."""
-    from ncl_core.infer import Predictor
+    from ncl_core.inference.predictor import Predictor
 
     good, _ = images
     asked = []

@@ -231,7 +231,7 @@ def test_paths_still_open_the_app_and_bare_words_are_commands(tmp_path, monkeypa
         assert main(argv) == 0
     assert opened == [["photo.jpg"], ["/no/such/folder"], ["Evidence"], ["--samples"], []]
     assert _is_path("missing.png") and _is_path(f"sub{os.sep}dir") and _is_path("Evidence")
-    assert not _is_path("frobnicate") and not _is_path("analyse")
+    assert not _is_path("frobnicate") and not _is_path("analyze")
 
 
 def test_the_header_reader_agrees_with_safetensors(tiny_model_path, tmp_path):
@@ -239,7 +239,7 @@ def test_the_header_reader_agrees_with_safetensors(tiny_model_path, tmp_path):
     reads, and what safetensors refuses it refuses."""
     from safetensors import safe_open
 
-    from ncl_core.modelfile import safetensors_metadata
+    from ncl_core.models.modelfile import safetensors_metadata
 
     with safe_open(str(tiny_model_path), framework="pt") as fh:
         assert safetensors_metadata(tiny_model_path) == fh.metadata()

@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 import torch
 
-from ncl_core.config import LossConfig, ModelConfig
-from ncl_core.infer import Predictor
-from ncl_core.losses import total_loss
-from ncl_core.model import NCLNet
-from ncl_core.modelfile import load_model
+from ncl_core.inference.predictor import Predictor
+from ncl_core.models.modelfile import load_model
+from ncl_core.network.losses import total_loss
+from ncl_core.network.model import NCLNet
+from ncl_core.network.net_config import LossConfig, ModelConfig
 from ncl_core.training import Trainer
 
 from tiny import TINY_CONFIG, tiny_train_config

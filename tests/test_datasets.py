@@ -10,6 +10,7 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
+from ncl_core.data.augment_config import AugmentConfig
 from ncl_core.data.datasets import (
     DatasetError,
     Sample,
@@ -18,7 +19,7 @@ from ncl_core.data.datasets import (
     split_samples,
 )
 from ncl_core.data.io import ImageReadError, MaskError, read_image, read_mask
-from ncl_core.data.transforms import IMAGENET_MEAN, IMAGENET_STD, AugmentConfig
+from ncl_core.data.transforms import IMAGENET_MEAN, IMAGENET_STD
 
 from imaging import pattern, save, write_mask
 
@@ -284,7 +285,7 @@ def test_the_validation_id_names_the_images_and_how_they_are_shown(tmp_path, tin
     import shutil
 
     from ncl_core.data.datasets import SegmentationDataset, scan_dataset
-    from ncl_core.training.datasets import validation_id
+    from ncl_core.training.run_data import validation_id
 
     samples = scan_dataset(tiny_dataset).samples
 

@@ -26,11 +26,11 @@ import torch
 from PIL import Image
 
 from ncl_core.cli import _train_config, build_parser
-from ncl_core.config import LossConfig, ModelConfig
-from ncl_core.data.transforms import AugmentConfig
-from ncl_core.modelfile import read_model_info
+from ncl_core.data.augment_config import AugmentConfig
+from ncl_core.models.modelfile import read_model_info
+from ncl_core.network.net_config import LossConfig, ModelConfig
 from ncl_core.training import CHECKPOINT_NAME, TrainConfig, Trainer, TrainingError
-from ncl_core.training.datasets import EpochBatches
+from ncl_core.training.run_data import EpochBatches
 
 from ddp_worker import no_dropout
 from tiny import TINY_CONFIG, tiny_train_config

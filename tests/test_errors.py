@@ -11,9 +11,9 @@ from ncl_core import errors
 from ncl_core.cli import EXIT_FAILED, EXIT_USAGE, run
 from ncl_core.data.datasets import DatasetError
 from ncl_core.data.io import ImageReadError, MaskError
-from ncl_core.device import DeviceError
-from ncl_core.infer import Cancelled
-from ncl_core.modelfile import ModelFileError
+from ncl_core.inference.predictor import Cancelled
+from ncl_core.models.modelfile import ModelFileError
+from ncl_core.network.device import DeviceError
 from ncl_core.report import ReportError, ReportWriteError
 from ncl_core.training import TrainingError
 

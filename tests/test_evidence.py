@@ -17,8 +17,8 @@ from PIL import Image
 
 from ncl_core.analysis import Analysis, AnalysisError
 from ncl_core.errors import ImageReadError
-from ncl_core.evidence import Evidence, load_evidence, load_or_error, read_ahead
-from ncl_core.infer import InferenceSettings, Predictor
+from ncl_core.evidence.image import Evidence, load_evidence, load_or_error, read_ahead
+from ncl_core.inference.predictor import InferenceSettings, Predictor
 
 from imaging import pattern, save
 
@@ -73,7 +73,7 @@ def test_unreadable_files_are_image_read_errors_naming_the_file(tmp_path):
     assert isinstance(missing, AnalysisError) and missing.sha256 is None
 
 
-def test_analysing_one_image_opens_it_once(predictor, tmp_path, monkeypatch):
+def test_analyzing_one_image_opens_it_once(predictor, tmp_path, monkeypatch):
     path = _rotated_jpeg(tmp_path / "ev" / "phone.jpg")
 
     with count_opens(monkeypatch, [path]) as counts:

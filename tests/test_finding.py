@@ -1,4 +1,4 @@
-"""``ncl_core.finding``: one finding, worded the same in the panel, the CLI, the JSON and reports."""
+"""``ncl_core.inference.finding``: one finding, worded the same in the panel, the CLI, the JSON and reports."""
 
 from __future__ import annotations
 
@@ -6,13 +6,13 @@ import json
 
 import numpy as np
 
-from ncl_core.finding import (
+from ncl_core.inference.finding import (
     FINDING_POSITIVE,
     count_regions,
     image_finding,
     model_quality,
 )
-from ncl_core.modelfile import read_model_info
+from ncl_core.models.modelfile import read_model_info
 from ncl_core.paths import bundled_model_path
 
 CALIBRATED = {"score_threshold": 0.74}

@@ -8,7 +8,7 @@ import pytest
 
 from app.main import main
 from app.resources import sample_images
-from ncl_core.modelfile import ModelRegistry
+from ncl_core.models.modelfile import ModelRegistry
 from ncl_core.paths import resource_path
 from ncl_core.training import TrainConfig
 
@@ -31,7 +31,7 @@ def test_self_test_analyses_a_sample_with_the_default_model(tiny_model_path, cap
 
 def test_self_test_without_a_model_fails_with_one_clear_line(tmp_path, monkeypatch, capsys):
     missing = tmp_path / "resources" / "models" / "ncl-starter.safetensors"
-    monkeypatch.setattr("ncl_core.registry.bundled_model_path", lambda: missing)
+    monkeypatch.setattr("ncl_core.models.registry.bundled_model_path", lambda: missing)
 
     assert main(["--self-test"]) == 1
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from safetensors import safe_open
 
-from ncl_core.modelfile import read_model_info
+from ncl_core.models.modelfile import read_model_info
 
 from imaging import pattern, save
 

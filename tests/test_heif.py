@@ -18,7 +18,7 @@ from PIL import Image
 from ncl_core.cli import EXIT_OK, main
 from ncl_core.data.io import decode_image, is_image_file, read_image, read_image_info
 from ncl_core.errors import ImageReadError
-from ncl_core.evidence import load_evidence
+from ncl_core.evidence.image import load_evidence
 from ncl_core.views import metadata
 
 from imaging import pattern
@@ -103,7 +103,7 @@ def test_metadata_reads_like_a_jpegs(fmt):
 
 
 def load_evidence_bytes(data: bytes):
-    from ncl_core.evidence import Evidence
+    from ncl_core.evidence.image import Evidence
 
     return Evidence.from_bytes(data, "photo")
 
@@ -140,7 +140,7 @@ def test_a_burst_reads_its_primary_image(tmp_path):
     assert image.shape == (30, 40, 3)
     assert "file holds 2 images; only the primary one was read" in warnings
     entries = metadata.read_metadata(load_evidence(path).data)["entries"]
-    assert metadata.Entry("File", "Images", "2 images (the primary one is analysed)") in entries
+    assert metadata.Entry("File", "Images", "2 images (the primary one is analyzed)") in entries
 
 
 def test_a_10_bit_heic_is_reduced_with_a_warning(tmp_path):

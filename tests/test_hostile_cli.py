@@ -12,9 +12,9 @@ from tqdm import tqdm
 
 from ncl_core.cli import analyze, batch, main
 from ncl_core.cli.common import shown
-from ncl_core.config import ModelConfig
-from ncl_core.model import NCLNet
-from ncl_core.modelfile import save_model
+from ncl_core.models.modelfile import save_model
+from ncl_core.network.model import NCLNet
+from ncl_core.network.net_config import ModelConfig
 
 from imaging import pattern, save
 from tiny import NARROW_CONFIG

@@ -27,7 +27,7 @@ from hostile_files import (
 
 from ncl_core.cli import EXIT_OK, main
 from ncl_core.data.io import read_image, read_image_info
-from ncl_core.evidence import load_evidence
+from ncl_core.evidence.image import load_evidence
 from ncl_core.views import metadata
 
 from imaging import pattern, save
@@ -174,7 +174,7 @@ def _oversized_chunks(folder: Path) -> list[Path]:
     ]
 
 
-def test_an_oversized_png_text_or_icc_chunk_is_skipped_and_the_pixels_analysed(
+def test_an_oversized_png_text_or_icc_chunk_is_skipped_and_the_pixels_analyzed(
     tmp_path: Path, narrow_model: Path, capsys
 ) -> None:
     evidence = tmp_path / "evidence"

@@ -15,8 +15,8 @@ from hostile_files import model_tensors, write_model
 from ncl_core.cli import EXIT_OK, EXIT_USAGE, main
 from ncl_core.errors import ModelFileError
 from ncl_core.fsutil import shorten_name
-from ncl_core.modelfile import load_model, read_model_info
-from ncl_core.registry import ModelRegistry, resolve_model
+from ncl_core.models.modelfile import load_model, read_model_info
+from ncl_core.models.registry import ModelRegistry, resolve_model
 
 from imaging import pattern, save
 from tiny import NARROW_CONFIG
@@ -95,7 +95,7 @@ def test_metadata_out_of_bounds_is_refused_before_building(
 ) -> None:
     path = _metadata_case(tmp_path, tensors, case)
     built = []  # no network is built from the metadata: no gigabytes allocated for it
-    monkeypatch.setattr("ncl_core.model.NCLNet", lambda *a, **k: built.append(a))
+    monkeypatch.setattr("ncl_core.network.model.NCLNet", lambda *a, **k: built.append(a))
     with pytest.raises(ModelFileError, match="configuration is invalid") as refused:
         read_model_info(path)
     assert str(path) in str(refused.value) and "\n" not in str(refused.value)

@@ -16,7 +16,7 @@ from hostile_files import hashes
 from tqdm import tqdm
 
 from ncl_core.cli import EXIT_USAGE, main
-from ncl_core.registry import ModelRegistry
+from ncl_core.models.registry import ModelRegistry
 from ncl_core.report.artefacts import remove_stale_folders
 from ncl_core.report.rows import RESULTS_CSV, csv_text, empty_row
 
@@ -136,7 +136,7 @@ def test_views_work_on_a_bounded_copy_of_a_huge_image(
     tmp_path: Path, evidence: Path, narrow_model: Path, monkeypatch, capsys
 ) -> None:
     """The 110 MP case by its bound: the limit is lowered to 300 px for 24 x 32 images."""
-    from ncl_core.report import views as report_views
+    from ncl_core.report import forensic_views as report_views
     from ncl_core.views import compute_views
 
     monkeypatch.setattr(report_views, "VIEW_MAX_PIXELS", 300)

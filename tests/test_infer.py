@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from ncl_core.data.io import ImageReadError
-from ncl_core.infer import (
+from ncl_core.inference.predictor import (
     Cancelled,
     InferenceSettings,
     Predictor,
@@ -87,7 +87,7 @@ def test_overlapping_tiles_cross_fade_to_one():
 
 
 def test_auto_mode_follows_the_model_file(tiny_model_path, tmp_path):
-    from ncl_core.modelfile import export_half
+    from ncl_core.models.modelfile import export_half
 
     plain = Predictor.load(tiny_model_path, device="cpu")
     assert plain.default_mode == "resize"

@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-from ncl_core.infer import InferenceSettings, Predictor, fold_batchnorm
+from ncl_core.inference.predictor import InferenceSettings, Predictor, fold_batchnorm
 
 from imaging import pattern
 from tiny import TINY_CONFIG
@@ -18,8 +18,8 @@ from tiny import TINY_CONFIG
 def _model_with_real_statistics(seed: int = 0):
     """The tiny network with BatchNorm statistics and affine terms far from the identity, so
     that folding them is tested on more than a no-op."""
-    from ncl_core.config import ModelConfig
-    from ncl_core.model import NCLNet
+    from ncl_core.network.model import NCLNet
+    from ncl_core.network.net_config import ModelConfig
 
     torch.manual_seed(seed)
     model = NCLNet(ModelConfig(**TINY_CONFIG)).eval()
@@ -34,7 +34,7 @@ def _model_with_real_statistics(seed: int = 0):
 
 @pytest.fixture(scope="module")
 def varied_predictor(tmp_path_factory):
-    from ncl_core.modelfile import save_model
+    from ncl_core.models.modelfile import save_model
 
     path = tmp_path_factory.mktemp("models") / "varied.safetensors"
     save_model(path, _model_with_real_statistics(), name="varied")

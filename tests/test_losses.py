@@ -6,8 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from ncl_core.config import LossConfig, ModelConfig
-from ncl_core.losses import (
+from ncl_core.network.losses import (
     _negative_mask,
     image_loss,
     ncl_loss,
@@ -15,7 +14,8 @@ from ncl_core.losses import (
     pc_loss,
     total_loss,
 )
-from ncl_core.model import NCLNet
+from ncl_core.network.model import NCLNet
+from ncl_core.network.net_config import LossConfig, ModelConfig
 
 TAU = 0.1
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from ncl_core.metrics import (
+from ncl_core.evaluation.metrics import (
     MetricAccumulator,
     all_manipulated_f1,
     image_metrics,
@@ -213,7 +213,7 @@ def test_all_manipulated_floor_is_the_f1_of_marking_everything():
 
 
 def test_quiet_f1_is_the_f1_where_the_median_authentic_image_stays_quiet():
-    from ncl_core.metrics import QUIET_BINS, QUIET_FLAGGED
+    from ncl_core.evaluation.metrics import QUIET_BINS, QUIET_FLAGGED
 
     rng = np.random.default_rng(3)
     gt = np.zeros((40, 50), bool)

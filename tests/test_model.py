@@ -4,10 +4,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from ncl_core.backbones import BACKBONES, REGISTRY
-from ncl_core.config import LossConfig, ModelConfig
-from ncl_core.losses import total_loss
-from ncl_core.model import NCLNet
+from ncl_core.network.backbones import BACKBONES, REGISTRY
+from ncl_core.network.losses import total_loss
+from ncl_core.network.model import NCLNet
+from ncl_core.network.net_config import LossConfig, ModelConfig
 
 PROJECT = Path(__file__).resolve().parents[1]
 PRESETS = [(b, s) for b in BACKBONES for s in (8, 16)]
@@ -159,7 +159,7 @@ def test_config_json_round_trip():
 
 
 def test_noise_stem_sees_residuals_and_keeps_bayars_constraint(tmp_path):
-    from ncl_core.modelfile import load_model, save_model
+    from ncl_core.models.modelfile import load_model, save_model
 
     from tiny import TINY_CONFIG
 
@@ -178,7 +178,7 @@ def test_noise_stem_sees_residuals_and_keeps_bayars_constraint(tmp_path):
     model.train()
     total_loss(model(images, masks), masks, LossConfig(max_negatives=8))["total"].backward()
     optimizer.step()
-    from ncl_core.model import apply_constraints
+    from ncl_core.network.model import apply_constraints
 
     apply_constraints(model)
     w = stem.bayar.weight
@@ -192,7 +192,7 @@ def test_noise_stem_sees_residuals_and_keeps_bayars_constraint(tmp_path):
 
 
 def test_pc_loss_options_weight_manipulated_pixels():
-    from ncl_core.losses import pc_stage_losses
+    from ncl_core.network.losses import pc_stage_losses
 
     logits = [torch.zeros(1, 1, 16, 16)]
     masks = torch.zeros(1, 1, 16, 16)

@@ -6,15 +6,15 @@ import struct
 import pytest
 import torch
 
-from ncl_core.config import ModelConfig
-from ncl_core.model import NCLNet
-from ncl_core.modelfile import (
+from ncl_core.models.modelfile import (
     ModelFileError,
     ModelRegistry,
     load_model,
     read_model_info,
     save_model,
 )
+from ncl_core.network.model import NCLNet
+from ncl_core.network.net_config import ModelConfig
 
 from tiny import TINY_CONFIG
 
@@ -164,7 +164,7 @@ def test_no_model_at_all_is_a_clear_error(tmp_path):
 
 
 def test_half_export_keeps_metadata(tmp_path, tiny_model_path):
-    from ncl_core.modelfile import export_half
+    from ncl_core.models.modelfile import export_half
 
     half = export_half(tiny_model_path, tmp_path / "half.safetensors")
     original, copy = read_model_info(tiny_model_path), read_model_info(half)

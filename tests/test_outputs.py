@@ -1,4 +1,4 @@
-"""``ncl_core.outputs``: the one evidence-folder rule and the one writer of an image's files."""
+"""``ncl_core.inference.outputs``: the one evidence-folder rule and the one writer of an image's files."""
 
 from __future__ import annotations
 
@@ -11,23 +11,23 @@ from PIL import Image
 
 from ncl_core import __version__
 from ncl_core.errors import EvidenceFolderError, ReportError
-from ncl_core.evidence import load_evidence
-from ncl_core.infer import InferenceSettings, Predictor
-from ncl_core.outputs import (
+from ncl_core.evidence.image import load_evidence
+from ncl_core.inference.outputs import (
     output_name,
     refuse_inside_evidence,
     unique_stem,
     write_output,
     write_outputs,
 )
-from ncl_core.render import overlay_rgb
+from ncl_core.inference.predictor import InferenceSettings, Predictor
+from ncl_core.inference.render import overlay_rgb
 from ncl_core.views import compute_views
 
 from imaging import pattern, save
 
 
 @pytest.fixture(scope="module")
-def analysed(tiny_model_path, tmp_path_factory):
+def analyzed(tiny_model_path, tmp_path_factory):
     path = save(tmp_path_factory.mktemp("ev") / "photo.jpg", pattern(40, 56, seed=1), quality=90)
     evidence = load_evidence(path)
     predictor = Predictor.load(tiny_model_path, device="cpu")
@@ -48,8 +48,8 @@ def test_refuse_inside_evidence_names_both_and_raises_the_callers_error(tmp_path
         refuse_inside_evidence(os.path.join(odd, "out"), [odd])
 
 
-def test_write_outputs_writes_the_command_lines_files_and_record(analysed, tmp_path):
-    evidence, analysis = analysed
+def test_write_outputs_writes_the_command_lines_files_and_record(analyzed, tmp_path):
+    evidence, analysis = analyzed
     views = compute_views(("ela", "metadata"), evidence)
     record = write_outputs(tmp_path, "photo", analysis, evidence.image, views=views)
 
@@ -83,14 +83,14 @@ def test_write_outputs_writes_the_command_lines_files_and_record(analysed, tmp_p
     )
     assert "metadata" not in saved["outputs"] and saved["views"]["metadata"]["summary"]
     # The finding, in the words the panel, the command line and the reports use.
-    from ncl_core.finding import analysis_finding
+    from ncl_core.inference.finding import analysis_finding
 
     assert saved["finding"]["text"] == analysis_finding(analysis).text
     assert {"regions", "area_fraction", "localized", "calibrated"} <= set(saved["finding"])
 
 
-def test_write_output_kinds_and_names(analysed, tmp_path):
-    evidence, analysis = analysed
+def test_write_output_kinds_and_names(analyzed, tmp_path):
+    evidence, analysis = analyzed
     plain = write_output("overlay", tmp_path / "o.png", analysis, evidence.image, overlay="off")
     with Image.open(plain) as im:
         np.testing.assert_array_equal(np.asarray(im), evidence.image)

@@ -1,7 +1,7 @@
 import numpy as np
 import torch
 
-from ncl_core.patches import (
+from ncl_core.network.patches import (
     AUTHENTIC,
     CONTOUR,
     TAMPERED,

@@ -1,4 +1,4 @@
-"""Colour maps, heatmaps, overlays and image files (ncl_core.render)."""
+"""Colour maps, heatmaps, overlays and image files (ncl_core.inference.render)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ncl_core.render import (
+from ncl_core.inference.render import (
     COLORMAPS,
     colorbar_rgb,
     colormap_lut,
@@ -160,7 +160,7 @@ def test_large_heatmap_and_mask_pngs_round_trip() -> None:
     """Maps big enough for several data chunks; the palette PNG is made from a grey one."""
     import io
 
-    from ncl_core.render import encode_heatmap_png, encode_mask_png
+    from ncl_core.inference.render import encode_heatmap_png, encode_mask_png
 
     rng = np.random.default_rng(3)
     prob = cv2.resize(rng.random((60, 80)).astype(np.float32), (1600, 1200))

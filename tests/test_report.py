@@ -22,13 +22,13 @@ from PIL import Image
 
 from ncl_core import __version__
 from ncl_core.analysis import Analysis, AnalysisError
-from ncl_core.config import ModelConfig
-from ncl_core.evidence import Evidence, load_or_error
-from ncl_core.finding import image_finding
-from ncl_core.hashing import sha256_file
-from ncl_core.infer import Predictor
-from ncl_core.model import NCLNet
-from ncl_core.modelfile import save_model
+from ncl_core.evidence.hashing import sha256_file
+from ncl_core.evidence.image import Evidence, load_or_error
+from ncl_core.inference.finding import image_finding
+from ncl_core.inference.predictor import Predictor
+from ncl_core.models.modelfile import save_model
+from ncl_core.network.model import NCLNet
+from ncl_core.network.net_config import ModelConfig
 from ncl_core.report import (
     FINDING_POSITIVE,
     INDEX_HTML,
@@ -54,7 +54,7 @@ MODEL_SHA = "ab" * 32
 
 
 class FakePredictor:
-    """Stands in for ``ncl_core.infer.Predictor``: real Analysis objects, no network weights.
+    """Stands in for ``ncl_core.inference.predictor.Predictor``: real Analysis objects, no network weights.
 
     The "probability" is the red channel, so a red patch is a confident detection.
     """
@@ -241,7 +241,7 @@ def test_batch_report_on_a_messy_folder(real_report: SimpleNamespace, real_predi
         assert row["sha256_start"] == sha256_file(real_paths[row["path"]])
         assert row["sha256_end"] == row["sha256_start"] and row["hash_check"] == "match"
 
-    # Each analysed row agrees with its own mask file; EXIF; the header block.
+    # Each analyzed row agrees with its own mask file; EXIF; the header block.
     for row in (r for r in rows if r["status"] == "ok"):
         mask = np.asarray(Image.open(out / row["mask_path"]))
         assert mask.shape == (row["height"], row["width"]) and set(np.unique(mask)) <= {0, 255}
@@ -361,7 +361,7 @@ def test_formats_option_and_findings(evidence: Path, tmp_path: Path) -> None:
     assert plain.startswith("none indicated (score ") and "uncalibrated model" in plain
 
 
-def test_links_to_one_file_are_analysed_once_and_listed(evidence: Path, tmp_path: Path) -> None:
+def test_links_to_one_file_are_analyzed_once_and_listed(evidence: Path, tmp_path: Path) -> None:
     import json
     import os
 
@@ -409,10 +409,10 @@ def test_cancel_then_resume_gives_every_row_once(evidence: Path, tmp_path: Path)
     second = FakePredictor()
     done = run_batch([evidence], second, out, resume=True)
     assert done.complete and len(done.rows) == N_FILES
-    # Finished files were not analysed again (README.md is never analysed: not an image).
-    analysed = [r for r in done.rows if r["status"] != "skipped"]
-    analysed_before = [r for r in partial.rows if r["status"] != "skipped"]
-    assert len(second.seen) == len(analysed) - len(analysed_before)
+    # Finished files were not analyzed again (README.md is never analyzed: not an image).
+    analyzed = [r for r in done.rows if r["status"] != "skipped"]
+    analyzed_before = [r for r in partial.rows if r["status"] != "skipped"]
+    assert len(second.seen) == len(analyzed) - len(analyzed_before)
     header, rows = _jsonl(out)
     assert len(rows) == N_FILES
     assert len({r["path"] for r in rows}) == N_FILES and len({r["index"] for r in rows}) == N_FILES
@@ -438,7 +438,7 @@ def test_rows_survive_a_crash_and_resume_completes(evidence: Path, tmp_path: Pat
     summary = run_batch([evidence], FakePredictor(), out, resume=True)
     assert summary.complete and len(summary.rows) == N_FILES
     assert len({r["path"] for r in _jsonl(out)[1]}) == N_FILES
-    # Picture folders of images analysed but never written as rows were cleared.
+    # Picture folders of images analyzed but never written as rows were cleared.
     folders = {p.name for p in (out / "images").iterdir() if p.is_dir()}
     assert folders == {f"{r['index']:05d}" for r in summary.rows if r["status"] == "ok"}
 
@@ -485,7 +485,7 @@ def test_refusals_are_clear(evidence: Path, tmp_path: Path) -> None:
     run_batch([evidence / "b_plain.png"], FakePredictor(), done)
     with pytest.raises(ReportError, match="threshold"):
         run_batch([evidence], FakePredictor(), done, ReportOptions(threshold=0.7), resume=True)
-    with pytest.raises(ReportError, match="no files to analyse"):
+    with pytest.raises(ReportError, match="no files to analyze"):
         run_batch([tmp_path / "missing"], FakePredictor(), tmp_path / "r2")
     with pytest.raises(ReportError, match="mode must be one of"):
         run_batch([evidence], FakePredictor(), tmp_path / "r4", ReportOptions(mode="zoom"))
@@ -513,3 +513,21 @@ def test_invalid_model_output_is_an_error_row(tmp_path: Path) -> None:
     ]
     assert "invalid score" in summary.rows[1]["error"]
     assert len(_jsonl(tmp_path / "out")[1]) == 2  # strict JSON (no NaN) was written
+
+
+def test_a_journal_of_an_older_version_keeps_its_renamed_columns(tmp_path):
+    # Reports begun before "analysed_utc" became "analyzed_utc" resume with the time kept.
+    import json
+
+    from ncl_core.report.rows import RESULTS_JSONL, load_journal
+
+    records = [
+        {"record": "header", "tool": "ncl-forensics"},
+        {"record": "row", "index": 0, "path": "a.jpg", "analysed_utc": "2026-12-01T10:00:00Z"},
+        {"record": "row", "index": 1, "path": "b.jpg", "analyzed_utc": "2026-12-05T10:00:00Z"},
+    ]
+    (tmp_path / RESULTS_JSONL).write_text("".join(json.dumps(r) + "\n" for r in records))
+    header, rows = load_journal(tmp_path)
+    assert header == {"tool": "ncl-forensics"}
+    assert [r["analyzed_utc"] for r in rows] == ["2026-12-01T10:00:00Z", "2026-12-05T10:00:00Z"]
+    assert all("analysed_utc" not in r for r in rows)

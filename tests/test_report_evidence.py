@@ -11,8 +11,8 @@ import pytest
 from open_counter import count_opens, opens
 from PIL import Image
 
-from ncl_core.evidence import Evidence, load_evidence
-from ncl_core.infer import Predictor
+from ncl_core.evidence.image import Evidence, load_evidence
+from ncl_core.inference.predictor import Predictor
 from ncl_core.report import RESULTS_JSONL, ReportOptions, run_batch
 
 from imaging import pattern, save
@@ -50,7 +50,7 @@ class NoModel:
 
 
 class Counting:
-    """The real predictor, recording the files it was asked to analyse."""
+    """The real predictor, recording the files it was asked to analyze."""
 
     def __init__(self, real: Predictor) -> None:
         self.real, self.asked = real, []
@@ -140,7 +140,7 @@ def test_finished_analyses_of_changed_files_or_other_settings_are_made_again(
     save(images[1], pattern(40, 56, seed=11), quality=90)  # the evidence changed since
     options = ReportOptions(mode="resize")
 
-    # Given by path, the file is read for its pictures: changed bytes are analysed again.
+    # Given by path, the file is read for its pictures: changed bytes are analyzed again.
     counting = Counting(predictor)
     by_path = [(Path(e.source), a) for e, a in pairs]
     summary = run_batch(images, counting, tmp_path / "report", options, finished=by_path)
@@ -149,7 +149,7 @@ def test_finished_analyses_of_changed_files_or_other_settings_are_made_again(
     assert changed["sha256_start"] == load_evidence(images[1]).sha256 != old_sha
     assert changed["hash_check"] == "match"
 
-    # Given with its evidence, the analysis stands for the bytes analysed, and the report
+    # Given with its evidence, the analysis stands for the bytes analyzed, and the report
     # flags that the file no longer has them.
     counting = Counting(predictor)
     summary = run_batch(images, counting, tmp_path / "kept", options, finished=pairs)
@@ -189,7 +189,7 @@ def test_an_analysis_without_its_evidence_still_gets_its_pictures(predictor, evi
     images = sorted(evidence.glob("img*.jpg"))
 
     class NoPixels(Counting):
-        """A predictor that keeps no pixels; the second file vanishes once analysed."""
+        """A predictor that keeps no pixels; the second file vanishes once analyzed."""
 
         def analyze_stream(self, sources, **kwargs):
             for i, (_, result) in enumerate(super().analyze_stream(sources, **kwargs)):

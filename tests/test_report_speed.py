@@ -1,4 +1,4 @@
-"""The report's fast pictures (ncl_core.report.pictures) draw what ncl_core.render draws, and a
+"""The report's fast pictures (ncl_core.report.pictures) draw what ncl_core.inference.render draws, and a
 report made with them verifies itself. No timings: what is checked is that speed changed no
 pixel that matters."""
 
@@ -12,9 +12,9 @@ import pytest
 from PIL import Image
 
 from ncl_core.analysis import Analysis
-from ncl_core.evidence import Evidence
-from ncl_core.infer import Predictor
-from ncl_core.render import (
+from ncl_core.evidence.image import Evidence
+from ncl_core.inference.predictor import Predictor
+from ncl_core.inference.render import (
     colormap_lut,
     encode_heatmap_png,
     fit_within,
@@ -23,7 +23,7 @@ from ncl_core.render import (
     overlay_rgb,
 )
 from ncl_core.report import ReportOptions, artefacts, pictures, run_batch
-from ncl_core.verify import verify_report
+from ncl_core.report.verification import verify_report
 
 from imaging import pattern, save
 

@@ -1,4 +1,4 @@
-"""Scanning dropped files and folders (ncl_core.scan)."""
+"""Scanning dropped files and folders (ncl_core.evidence.scan)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from ncl_core import scan as scan_module
-from ncl_core.scan import scan_inputs
+from ncl_core.evidence import scan as scan_module
+from ncl_core.evidence.scan import scan_inputs
 
 from imaging import deny_folder
 

@@ -11,7 +11,7 @@ import pytest
 
 from app.display import OverlaySettings
 from app.session import Session, Shown
-from ncl_core.evidence import Evidence
+from ncl_core.evidence.image import Evidence
 
 
 def _evidence(name: str = "a.png", shape=(6, 8, 3)) -> Evidence:

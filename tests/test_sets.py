@@ -13,7 +13,7 @@ from PIL import Image
 from ncl_core.cli import EXIT_OK, EXIT_USAGE, main
 from ncl_core.data.datasets import scan_dataset
 from ncl_core.errors import MaskError
-from ncl_core.sets import LabeledSets, SetError, sets_dir
+from ncl_core.training.labeled_sets import LabeledSets, SetError, sets_dir
 
 
 def _image(path, seed=0, size=(48, 40)):
@@ -125,7 +125,7 @@ def test_the_sets_command(tmp_path, capsys):
 def test_finetune_on_a_set_holds_part_of_it_out_and_records_the_set(
     tmp_path, tiny_dataset, tiny_model_path, capsys
 ):
-    from ncl_core.modelfile import read_model_info
+    from ncl_core.models.modelfile import read_model_info
 
     sets = LabeledSets()
     index = scan_dataset(tiny_dataset)

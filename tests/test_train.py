@@ -3,8 +3,8 @@ import json
 import pytest
 import torch
 
-from ncl_core.config import LossConfig, ModelConfig
-from ncl_core.modelfile import read_model_info
+from ncl_core.models.modelfile import read_model_info
+from ncl_core.network.net_config import LossConfig, ModelConfig
 from ncl_core.training import CHECKPOINT_NAME, TrainConfig, Trainer, TrainingError
 
 from tiny import TINY_CONFIG, tiny_train_config

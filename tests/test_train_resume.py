@@ -9,7 +9,7 @@ import time
 import pytest
 
 from ncl_core.cli import EXIT_OK, EXIT_USAGE, main
-from ncl_core.modelfile import read_model_info
+from ncl_core.models.modelfile import read_model_info
 from ncl_core.training import TrainConfig, Trainer, TrainingError
 
 from tiny import tiny_train_config
@@ -90,8 +90,8 @@ def _finetune_args(tmp_path, data, model, *extra):
 def test_finetune_without_out_registers_and_writes_nothing_here(
     tmp_path, tiny_dataset, tiny_model_path, monkeypatch, capsys
 ):
+    from ncl_core.models.registry import ModelRegistry
     from ncl_core.paths import runs_dir
-    from ncl_core.registry import ModelRegistry
 
     here = tmp_path / "here"
     here.mkdir()
@@ -109,7 +109,7 @@ def test_finetune_without_out_registers_and_writes_nothing_here(
 def test_a_registered_finetune_registers_after_a_resume(
     tmp_path, tiny_dataset, tiny_model_path, monkeypatch, capsys
 ):
-    from ncl_core.registry import ModelRegistry
+    from ncl_core.models.registry import ModelRegistry
     from ncl_core.training import Trainer as RealTrainer
 
     run = tmp_path / "run"

@@ -17,10 +17,10 @@ import pytest
 from PIL import Image
 
 from ncl_core.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, main
-from ncl_core.infer import Predictor
+from ncl_core.inference.predictor import Predictor
 from ncl_core.report import ReportOptions, run_batch
 from ncl_core.report.manifest import MANIFEST_JSON, MANIFEST_SIG, SHA256SUMS, sha256sums_text
-from ncl_core.signing import (
+from ncl_core.report.signing import (
     PASSPHRASE_ENV,
     SigningKeyError,
     fingerprint,
@@ -28,7 +28,7 @@ from ncl_core.signing import (
     load_private_key,
     load_public_key,
 )
-from ncl_core.verify import VerifyError, verify_report
+from ncl_core.report.verification import VerifyError, verify_report
 
 from imaging import pattern, save
 
@@ -186,7 +186,7 @@ def test_a_manifest_rewritten_with_another_key_is_caught_by_the_expected_key(
     signed_copy, capsys, keys
 ):
     other = load_private_key(keys["other"][0])
-    from ncl_core.verify import sign_report
+    from ncl_core.report.verification import sign_report
 
     sign_report(signed_copy, other)  # a forger re-signs with a key of their own
     assert verify_report(signed_copy).intact  # consistent, but by whom?

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ncl_core.render import heatmap_rgb, overlay_rgb
+from ncl_core.inference.render import heatmap_rgb, overlay_rgb
 from ncl_core.views import ViewResult, compute_view
 from ncl_core.views.cache import CompactMap, ViewCache
 

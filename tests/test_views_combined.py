@@ -7,7 +7,7 @@ import io
 import numpy as np
 from PIL import Image
 
-from ncl_core.evidence import Evidence
+from ncl_core.evidence.image import Evidence
 from ncl_core.views import VIEWS, compute_view
 from ncl_core.views.combined import CUES, FEATURES, fit, load_weights, ranks
 

@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from ncl_core.evidence import Evidence
+from ncl_core.evidence.image import Evidence
 from ncl_core.views import compute_view
 from ncl_core.views.dq import ZIGZAG, block_dct
 

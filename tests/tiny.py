@@ -17,7 +17,7 @@ NARROW_CONFIG = dict(
 
 def tiny_train_config(tmp_path, data, **overrides):
     """A TrainConfig for a few fast steps of the tiny network on ``data``, writing under tmp_path."""
-    from ncl_core.config import LossConfig, ModelConfig
+    from ncl_core.network.net_config import LossConfig, ModelConfig
     from ncl_core.training import TrainConfig
 
     settings = dict(

@@ -1,5 +1,5 @@
 """Making a mask on the Analysis view: paint and correct it over the image, then keep the image
-and its mask in a labeled set (``ncl_core.sets``) to fine-tune on.
+and its mask in a labeled set (``ncl_core.training.labeled_sets``) to fine-tune on.
 
 ``MaskEdit`` is the mask and its undo history (numpy and OpenCV, no Qt); ``LabelBox`` is the
 side panel's "Label" box and ``Labeler`` the mouse tools on the viewer: brush, eraser, polygon
@@ -34,7 +34,7 @@ from PySide6.QtWidgets import (
 
 from app.jobs import Job, JobContext, JobManager
 from app.viewer import LAYERS, ImageViewer
-from ncl_core.sets import LabeledSets, SetError, check_set_name
+from ncl_core.training.labeled_sets import LabeledSets, SetError, check_set_name
 
 TOOLS = (
     ("brush", "Brush", "Paint manipulated pixels (B)"),

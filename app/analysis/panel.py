@@ -34,10 +34,10 @@ from app.model_state import ModelState
 from app.widgets import wheel_only_when_focused
 from ncl_core.analysis import Analysis
 from ncl_core.data.io import ImageInfo
-from ncl_core.evidence import Evidence
-from ncl_core.finding import image_finding
-from ncl_core.infer import MODES
-from ncl_core.render import COLORMAPS
+from ncl_core.evidence.image import Evidence
+from ncl_core.inference.finding import image_finding
+from ncl_core.inference.predictor import MODES
+from ncl_core.inference.render import COLORMAPS
 
 OVERLAY_MODES = (
     ("heatmap", "Heatmap"),
@@ -185,7 +185,7 @@ class AnalysisPanel(QScrollArea):
         form = QFormLayout(box)
         update = self.state.update_overlay
         self.mode_combo = _combo([(m, m) for m in MODES], MODE_TIPS)
-        self.mode_combo.setToolTip("Analysis mode; changing it analyses the image again")
+        self.mode_combo.setToolTip("Analysis mode; changing it analyzes the image again")
         self.mode_combo.currentIndexChanged.connect(
             lambda: update(mode=self.mode_combo.currentData())
         )
@@ -391,7 +391,7 @@ class AnalysisPanel(QScrollArea):
         if info.orientation != 1:
             meta.append(f"EXIF orientation {info.orientation} (applied)")
         if info.n_frames > 1:
-            meta.append(f"{info.n_frames} frames (first analysed)")
+            meta.append(f"{info.n_frames} frames (first analyzed)")
         meta.append("GPS data present" if info.has_gps else "no GPS data")
         self.meta_label.setText("\n".join(breakable(m) for m in meta))
         if sha256:
@@ -495,7 +495,7 @@ class AnalysisPanel(QScrollArea):
         self._result_form.setRowVisible(self.warnings_label, bool(warnings))
 
     def _show_finding(self, found) -> None:
-        """The finding the reports and the command line give (``ncl_core.finding``), worded at
+        """The finding the reports and the command line give (``ncl_core.inference.finding``), worded at
         the shown threshold: against the model's calibrated threshold, or said to be
         uncalibrated (a fine-tuned model does not inherit its base's calibration)."""
         self.finding_label.setText(found.text)
@@ -534,7 +534,7 @@ class AnalysisPanel(QScrollArea):
 
 def _with_origin(a: Analysis, models: ModelState) -> dict:
     """``a.settings``, saying the model is fine-tuned where the active model file (the one
-    that analysed ``a``) names a base model and the analysis did not record it."""
+    that analyzed ``a``) names a base model and the analysis did not record it."""
     info = models.info
     quality = dict(a.settings.get("model_quality") or {})
     if info is not None and info.sha256 == a.model_sha256 and info.parent:

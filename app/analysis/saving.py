@@ -2,7 +2,7 @@
 
 ``SaveActions`` (a part of ``AnalysisView``) checks that the result is the shown image's and
 that the target lies outside every evidence folder (``refuse_inside_evidence``), then writes
-the file in a job with ``write_output`` (both ``ncl_core.outputs``): a saved file is the same
+the file in a job with ``write_output`` (both ``ncl_core.inference.outputs``): a saved file is the same
 as the command line's.
 """
 
@@ -21,7 +21,7 @@ from app.jobs import Job, JobContext, JobManager
 from app.settings import Settings
 from ncl_core.analysis import Analysis
 from ncl_core.errors import EvidenceFolderError
-from ncl_core.outputs import (
+from ncl_core.inference.outputs import (
     OUTPUT_KINDS,
     default_output_folder,
     output_name,

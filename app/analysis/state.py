@@ -1,14 +1,14 @@
 """The Analysis view's state: the overlay settings, the image and result shown, the requests.
 
-``OverlaySettings`` (``app.display``) is how results are analysed and drawn; the Batch view and
+``OverlaySettings`` (``app.display``) is how results are analyzed and drawn; the Batch view and
 its report read the same values. The settings are stored in the GUI settings file a moment after
 the last change (not on every step of a slider drag: each write re-writes the ini file) and at
 once by ``store_settings``.
 
 ``AnalysisState`` runs one analysis job at a time: a new request cancels the running one and
 waits for it (the latest request wins), and a request made while the model is still being
-looked up waits for it. The job reads the file once (``ncl_core.evidence.load_evidence``):
-the same ``Evidence`` is shown, analysed, and kept for the File panel and the forensic views.
+looked up waits for it. The job reads the file once (``ncl_core.evidence.image.load_evidence``):
+the same ``Evidence`` is shown, analyzed, and kept for the File panel and the forensic views.
 What the job finds (the evidence, a ground-truth mask, the result, an error) is kept here and
 announced by signals; the view only draws it.
 """
@@ -43,8 +43,8 @@ from app.session import Session
 from app.settings import Settings
 from ncl_core.analysis import Analysis
 from ncl_core.data.io import ImageInfo, ImageReadError, read_mask
-from ncl_core.evidence import Evidence, load_evidence
-from ncl_core.modelfile import ModelInfo
+from ncl_core.evidence.image import Evidence, load_evidence
+from ncl_core.models.modelfile import ModelInfo
 
 STORE_DELAY_MS = 500  # the settings are written this long after the last change
 
@@ -56,7 +56,7 @@ class Request:
     ground_truth: Path | None = None  # a mask to load with the image
 
 
-def _analyse(
+def _analyze(
     ctx: JobContext,
     request: Request,
     models: tuple[Any, str],
@@ -81,13 +81,13 @@ def _analyse(
             mask, mask_warnings = read_mask(
                 request.ground_truth, expected_hw=evidence.image.shape[:2], image_path=request.path
             )
-        except ImageReadError as exc:  # the image is still worth analysing
+        except ImageReadError as exc:  # the image is still worth analyzing
             ctx.emit(Warned(str(exc)))
         else:
             ctx.emit(GroundTruthRead(request.ground_truth, mask, mask_warnings))
     given = request.analysis
     if given is not None and given.sha256 not in (None, sha):
-        ctx.emit(Warned(f"{request.path.name} changed since it was analysed: analysing it again."))
+        ctx.emit(Warned(f"{request.path.name} changed since it was analyzed: analyzing it again."))
         given = None
     if given is not None:
         return given
@@ -96,7 +96,7 @@ def _analyse(
     ctx.emit(Stage(f"Loading model {info.name}…"))
     predictor = load(info, device)
     ctx.emit(DeviceUsed(predictor.device))
-    ctx.emit(Stage(f"Analysing ({mode}) on {predictor.device}…"))
+    ctx.emit(Stage(f"Analyzing ({mode}) on {predictor.device}…"))
     return predictor.analyze(
         evidence,
         mode=mode,
@@ -225,7 +225,7 @@ class AnalysisState(QObject):
         analysis: Analysis | None = None,
         ground_truth: str | Path | None = None,
     ) -> None:
-        """Show ``path`` and analyse it in a job (or show ``analysis`` if one is given)."""
+        """Show ``path`` and analyze it in a job (or show ``analysis`` if one is given)."""
         gt = Path(ground_truth) if ground_truth is not None else None
         request = Request(Path(path), analysis, gt)
         if self.is_busy():
@@ -234,7 +234,7 @@ class AnalysisState(QObject):
             return
         self._start(request)
 
-    def reanalyse(self) -> None:
+    def reanalyze(self) -> None:
         if self.path is not None:
             self.open_image(self.path)
 
@@ -273,7 +273,7 @@ class AnalysisState(QObject):
             return
         models = (self.models.info, self.models.device)
         mode, threshold, load = self.overlay.mode, self.overlay.threshold, self.models.predictor
-        job = Job("analysis", lambda ctx: _analyse(ctx, request, models, mode, threshold, load))
+        job = Job("analysis", lambda ctx: _analyze(ctx, request, models, mode, threshold, load))
         job.event.connect(self._on_job_event)
         job.succeeded.connect(self._on_analysis)
         job.failed.connect(self._on_failed)
@@ -330,7 +330,7 @@ class AnalysisState(QObject):
         self.models.set_loaded_device(analysis.device)
         self.result_changed.emit(True)
         self.message.emit(
-            f"Analysed {Path(analysis.source or '').name} in {analysis.duration_s:.1f} s "
+            f"Analyzed {Path(analysis.source or '').name} in {analysis.duration_s:.1f} s "
             f"({analysis.settings.get('mode', '')}, {analysis.device}).",
             # A success retracts an earlier error of this view, unless this job warned.
             "info" if self._job_warned else "success",

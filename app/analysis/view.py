@@ -39,13 +39,13 @@ from app.settings import Settings
 from app.viewer import ImageViewer
 from app.widgets import BusyRow, Legend, MapScale
 from ncl_core.analysis import Analysis
-from ncl_core.patches import label_counts
+from ncl_core.network.patches import label_counts
 from ncl_core.views import MAP_VIEWS, VIEWS
 
 PLACEHOLDER = (
-    "<h2>Open an image to analyse it</h2>"
+    "<h2>Open an image to analyze it</h2>"
     "<p>File ▸ Open… (Ctrl+O), a recent file, or drop images here.<br>"
-    "Drop several files or a folder to analyse them as a batch.</p>"
+    "Drop several files or a folder to analyze them as a batch.</p>"
 )
 # The settings the overlay layers depend on (opacity is the layers' own, and costs nothing).
 REDRAWN_BY = frozenset(
@@ -216,7 +216,7 @@ class AnalysisView(SaveActions, QWidget):
 
     # -- settings -----------------------------------------------------------------------------
     def overlay_settings(self) -> OverlaySettings:
-        """How results are analysed and drawn (the Batch view reads mode and threshold)."""
+        """How results are analyzed and drawn (the Batch view reads mode and threshold)."""
         return self.state.overlay
 
     def store_settings(self) -> None:
@@ -267,7 +267,7 @@ class AnalysisView(SaveActions, QWidget):
         if changed & REDRAWN_BY:
             self.layers.redraw()
         if "mode" in changed and self.path is not None:
-            self.reanalyse()
+            self.reanalyze()
 
     def _show_side_viewer(self, on: bool) -> None:
         self.side_viewer.setVisible(on)
@@ -281,14 +281,14 @@ class AnalysisView(SaveActions, QWidget):
         analysis: Analysis | None = None,
         ground_truth: str | Path | None = None,
     ) -> None:
-        """Show ``path`` and analyse it in a job (or show ``analysis`` if one is given).
+        """Show ``path`` and analyze it in a job (or show ``analysis`` if one is given).
 
         ``ground_truth``: a mask of the image to load for the contour-patch view.
         """
         self.state.open_image(path, analysis, ground_truth)
 
-    def reanalyse(self) -> None:
-        self.state.reanalyse()
+    def reanalyze(self) -> None:
+        self.state.reanalyze()
 
     def cancel(self) -> None:
         self.state.cancel()

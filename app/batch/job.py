@@ -1,6 +1,6 @@
-"""The batch job's work, in its thread: find the new files under the inputs, analyse them
+"""The batch job's work, in its thread: find the new files under the inputs, analyze them
 one after another (``Predictor.analyze_stream``: each file read once) and send each row's
-result, with a thumbnail drawn from the pixels the model analysed, to the Batch view."""
+result, with a thumbnail drawn from the pixels the model analyzed, to the Batch view."""
 
 from __future__ import annotations
 
@@ -14,10 +14,10 @@ from app.model_state import SharedPredictor
 from app.qtimage import qimage_rgb
 from ncl_core.analysis import Analysis
 from ncl_core.data.io import is_image_file
-from ncl_core.scan import scan_inputs
+from ncl_core.evidence.scan import scan_inputs
 
 
-def analyse_batch(
+def analyze_batch(
     ctx: JobContext,
     inputs: list[Path],
     known: set[str],
@@ -26,7 +26,7 @@ def analyse_batch(
     threshold: float,
     load: Callable[[Any, str], SharedPredictor],
 ) -> None:
-    """The batch job: find the files under ``inputs`` not ``known`` yet and analyse them
+    """The batch job: find the files under ``inputs`` not ``known`` yet and analyze them
     (``load``: ``ModelState.predictor``, the window's one predictor)."""
     info, device = model
     scan = scan_inputs(inputs)

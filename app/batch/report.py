@@ -1,9 +1,9 @@
 """The Batch view's report: the export dialog and the job that writes the report folder.
 
 The report is ``ncl_core.report.run_batch`` over the queue's inputs (the bundled samples are
-never part of it), with the Analysis view's mode and threshold. The rows the batch analysed
+never part of it), with the Analysis view's mode and threshold. The rows the batch analyzed
 already are handed in (``finished``): the model does not run again for a file whose bytes,
-model and mode are those of its analysis; the others are analysed.
+model and mode are those of its analysis; the others are analyzed.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from app.resources import is_sample
 from app.settings import Settings
 from app.widgets import PathField
 from ncl_core.analysis import Analysis
-from ncl_core.outputs import default_output_folder
+from ncl_core.inference.outputs import default_output_folder
 from ncl_core.report import ReportOptions, run_batch
 
 ONLY_SAMPLES = (
@@ -81,7 +81,7 @@ class ReportDialog(QDialog):
             form.addRow(samples)
         note = QLabel(
             "The report reuses the batch's analyses made with the same model and mode (other "
-            "files are analysed), hashes each input at the start and the end, and writes HTML, "
+            "files are analyzed), hashes each input at the start and the end, and writes HTML, "
             "PDF, CSV, JSONL, MANIFEST.json and SHA256SUMS into the folder (check it later with "
             "ncl-forensics verify FOLDER; sign it with ncl-forensics sign)."
         )
@@ -172,7 +172,7 @@ class BatchReport(QObject):
         """Write the report of the queue's ``roots`` (not its samples) into ``out_dir``;
         None, with a message, when there is no model or nothing but samples.
 
-        ``finished``: ``(path, analysis)`` of rows analysed already; the report reuses those of
+        ``finished``: ``(path, analysis)`` of rows analyzed already; the report reuses those of
         the active model in the report's mode (at the report's threshold) instead of running the
         model again.
         """

@@ -1,6 +1,6 @@
-"""The Batch view's list of regions shared between its images (``ncl_core.case_match``).
+"""The Batch view's list of regions shared between its images (``ncl_core.views.case_match``).
 
-When a batch ends, the analysed files are compared with each other in a job: each pair of
+When a batch ends, the analyzed files are compared with each other in a job: each pair of
 images that shows the same region gets a line (both names and boxes, the matching keypoints),
 and copies of one picture a line of their own. Features are kept by file (path, size and
 modification time), so a batch that adds files computes only theirs.
@@ -29,9 +29,9 @@ from PySide6.QtWidgets import (
 )
 
 from app.jobs import Job, JobContext, JobManager
-from ncl_core.case_match import CaseMatch, ImageFeatures, image_features, match_features
-from ncl_core.evidence import load_evidence
+from ncl_core.evidence.image import load_evidence
 from ncl_core.report.shared import box_text, default_budget
+from ncl_core.views.case_match import CaseMatch, ImageFeatures, image_features, match_features
 
 COLUMNS = ("Image", "Region", "Same region in", "Region there", "Matches")
 FEATURE_CACHE = 2000  # images whose features are kept (about 0.25 MB each)
@@ -64,7 +64,7 @@ class SharedRegionsPanel(QWidget):
         self.status.setWordWrap(True)
         self.button = QPushButton("Find shared regions")
         self.button.setToolTip(
-            "Compare the analysed images with each other: regions copied from one into another"
+            "Compare the analyzed images with each other: regions copied from one into another"
         )
         self.button.clicked.connect(lambda: self.find(self._paths))
         self.button.setEnabled(False)
@@ -104,12 +104,12 @@ class SharedRegionsPanel(QWidget):
         self.status.setText("Shared regions: compared when a batch ends.")
 
     def find(self, paths: Iterable[Path]) -> Job | None:
-        """Compare ``paths`` (the analysed files) in a job; None when one is running."""
+        """Compare ``paths`` (the analyzed files) in a job; None when one is running."""
         self._paths = [Path(p) for p in paths]
         if self.is_busy():
             return None
         if len(self._paths) < 2:
-            self.status.setText("Shared regions: fewer than two analysed images to compare.")
+            self.status.setText("Shared regions: fewer than two analyzed images to compare.")
             self.button.setEnabled(False)
             return None
         paths = list(self._paths)

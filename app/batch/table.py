@@ -14,14 +14,14 @@ from PySide6.QtGui import QColor, QIcon, QImage, QPixmap
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableWidget, QTableWidgetItem
 
 from ncl_core.analysis import Analysis
-from ncl_core.render import fit_within, overlay_rgb
+from ncl_core.inference.render import fit_within, overlay_rgb
 
 THUMB_PX = 72
 COLUMNS = ("", "Name", "Status", "Score", "Area %", "Model", "Error / warnings")
 COL_THUMB, COL_NAME, COL_STATUS, COL_SCORE, COL_AREA, COL_MODEL, COL_NOTE = range(len(COLUMNS))
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1  # the number a Score / Area cell sorts by
 RETRYABLE = ("error", "cancelled")
-UNFINISHED = ("queued", "analysing…")
+UNFINISHED = ("queued", "analyzing…")
 
 STATUS_COLORS = {
     "ok": QColor(90, 190, 110),
@@ -47,7 +47,7 @@ class _Item(QTableWidgetItem):
 
 
 def thumbnail(image: np.ndarray, analysis: Analysis) -> np.ndarray:
-    """A small copy of ``image`` (the RGB pixels analysed, not kept) with the flagged region
+    """A small copy of ``image`` (the RGB pixels analyzed, not kept) with the flagged region
     tinted: at most ``THUMB_PX`` a side, all a row keeps of the image."""
     small = fit_within(image, THUMB_PX)
     h, w = small.shape[:2]
@@ -162,10 +162,10 @@ class QueueTable(QTableWidget):
         ]
 
     def cancel_unfinished(self) -> None:
-        """Rows still queued or being analysed: not analysed after all."""
+        """Rows still queued or being analyzed: not analyzed after all."""
         for row in range(self.rowCount()):
             if self.status(row) in UNFINISHED:
-                self.set_row(row, "cancelled", note="not analysed (cancelled)")
+                self.set_row(row, "cancelled", note="not analyzed (cancelled)")
 
     def clear_rows(self) -> None:
         self.setRowCount(0)

@@ -1,4 +1,4 @@
-"""The Batch view: a queue of dropped files and folders, analysed one after another in a job.
+"""The Batch view: a queue of dropped files and folders, analyzed one after another in a job.
 
 Every file gets a row: a corrupt or unreadable one an error row, a file that is not an image by
 its name a "skipped" row, and the batch goes on. "Export report…" writes the forensic report
@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.batch.job import analyse_batch
+from app.batch.job import analyze_batch
 from app.batch.report import (
     NOT_WRITTEN,
     ONLY_SAMPLES,
@@ -109,7 +109,7 @@ class BatchView(QWidget):
         )
         self.retry_button = _button(
             "Retry failed",
-            "Analyse the rows that failed or were cancelled again",
+            "Analyze the rows that failed or were cancelled again",
             self.retry_failed,
         )
         self.clear_button = _button("Clear", "Empty the queue", self.clear)
@@ -182,9 +182,9 @@ class BatchView(QWidget):
         return (self._job is not None and self._job.is_running()) or self.report.is_busy()
 
     def add_paths(self, paths: list[str | Path]) -> None:
-        """Queue files and folders (folders recursively) and start analysing them.
+        """Queue files and folders (folders recursively) and start analyzing them.
 
-        Rows that failed or were cancelled before are analysed again.
+        Rows that failed or were cancelled before are analyzed again.
         """
         paths = [Path(p) for p in paths]
         self.roots.extend(p for p in paths if p not in self.roots)
@@ -193,7 +193,7 @@ class BatchView(QWidget):
             self._start()
 
     def retry_failed(self) -> None:
-        """Analyse again every row that failed or was cancelled."""
+        """Analyze again every row that failed or was cancelled."""
         paths = self.table.paths_with_status(RETRYABLE)
         if not paths:
             self.message.emit("No failed or cancelled rows to retry.", "info")
@@ -261,15 +261,15 @@ class BatchView(QWidget):
         self.shared.cancel()
         model = (self.models.info, self.models.device)
         overlay, load = self._overlay(), self.models.predictor
-        # Rows that failed or were cancelled are analysed again when their files come again.
+        # Rows that failed or were cancelled are analyzed again when their files come again.
         known = {
             k for k, item in self.rows.items() if self.table.status(item.row()) not in RETRYABLE
         }
 
-        def analyse(ctx: JobContext) -> None:
-            analyse_batch(ctx, inputs, known, model, overlay.mode, overlay.threshold, load)
+        def analyze(ctx: JobContext) -> None:
+            analyze_batch(ctx, inputs, known, model, overlay.mode, overlay.threshold, load)
 
-        job = Job("batch", analyse)
+        job = Job("batch", analyze)
         job.event.connect(self._on_event)
         job.failed.connect(lambda text: self.message.emit(text, "error"))
         job.ended.connect(self._on_ended)
@@ -301,14 +301,14 @@ class BatchView(QWidget):
                     self.message.emit(f"Already in the queue: {names}.", "info")
                 else:
                     self.message.emit(
-                        f"Nothing to analyse in {names}: no files found there.", "warning"
+                        f"Nothing to analyze in {names}: no files found there.", "warning"
                     )
         elif isinstance(event, DeviceUsed):
             self.models.set_loaded_device(event.device)
         elif isinstance(event, Running):
             row = table.row_of(event.path)
             if row is not None:
-                table.set_row(row, "analysing…")
+                table.set_row(row, "analyzing…")
         elif isinstance(event, FileResult):
             self._show_result(event.path, event.result, event.thumb)
 
@@ -370,7 +370,7 @@ class BatchView(QWidget):
             return
         self.cancel_button.setEnabled(False)
         self._update_buttons()
-        if not cancelled:  # the analysed files compared with each other, in a job of its own
+        if not cancelled:  # the analyzed files compared with each other, in a job of its own
             self.shared.find(self.table.paths_with_status(("ok",)))
 
     def _update_buttons(self) -> None:

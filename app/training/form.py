@@ -28,16 +28,15 @@ from PySide6.QtWidgets import (
 from app.jobs import Job, JobContext, JobManager
 from app.settings import Settings
 from app.widgets import PathField
-from ncl_core.backbones import BACKBONES
-from ncl_core.config import ModelConfig
 from ncl_core.data.datasets import scan_dataset
-from ncl_core.modelfile import ModelInfo
+from ncl_core.models.modelfile import ModelInfo
+from ncl_core.network.backbones import BACKBONES
+from ncl_core.network.net_config import ModelConfig
 from ncl_core.paths import runs_dir
-from ncl_core.sets import LabeledSets, SetError
+from ncl_core.settings import DEVICES
 from ncl_core.training import TrainConfig
+from ncl_core.training.labeled_sets import LabeledSets, SetError
 from ncl_core.training.recipes import Recipe, recipe_for
-
-DEVICES = ("auto", "cpu", "cuda", "mps")
 
 
 class TrainingForm(QWidget):

@@ -28,7 +28,7 @@ from app.resume_dialog import ResumeDialog
 from app.settings import Settings
 from app.training.form import TrainingForm
 from app.training.monitor import TrainingMonitor
-from ncl_core.modelfile import ModelInfo
+from ncl_core.models.modelfile import ModelInfo
 from ncl_core.paths import runs_dir
 from ncl_core.training import Trainer, format_event
 from ncl_core.training.run_dir import list_runs, past_events

@@ -1,4 +1,4 @@
-"""``ncl-forensics analyze``: analyse images, print their scores and optionally write each one's
+"""``ncl-forensics analyze``: analyze images, print their scores and optionally write each one's
 mask, heatmap, overlay, forensic views and JSON."""
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ _TAKES = "analyze takes image files; for a folder, use `ncl-forensics batch FOLD
 
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser(
-        "analyze", help="analyse images; print scores, optionally write mask/heatmap/overlay/JSON"
+        "analyze", help="analyze images; print scores, optionally write mask/heatmap/overlay/JSON"
     )
     p.add_argument("images", nargs="+", help="image files")
     p.add_argument("--out", help="folder for <name>.mask.png, .heatmap.png, .overlay.png and .json")
@@ -72,14 +72,14 @@ def run(args: argparse.Namespace) -> int:
     resolve_model_arg(args)
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
-    from ncl_core.finding import analysis_finding
-    from ncl_core.outputs import existing_stems, unique_stem, write_outputs
+    from ncl_core.inference.finding import analysis_finding
+    from ncl_core.inference.outputs import existing_stems, unique_stem, write_outputs
 
     predictor = load_predictor(args)
     # Outputs already in the folder are kept: a new file gets the next free name (photo-2).
     failures, used = 0, existing_stems(out) if out is not None else set()
     with progress(len(inputs), "analyze") as bar:
-        # Each file is read once: the views and the output files use the evidence analysed.
+        # Each file is read once: the views and the output files use the evidence analyzed.
         for evidence, result in predictor.analyze_stream(inputs, settings=settings):
             bar.update(1)
             if not result.ok:
@@ -104,13 +104,13 @@ def run(args: argparse.Namespace) -> int:
                 line += f"\n  {name}: {shown(view.summary)}"
             bar.write(line)
     if failures:
-        print(f"{failures} of {len(inputs)} image(s) could not be analysed", file=sys.stderr)
+        print(f"{failures} of {len(inputs)} image(s) could not be analyzed", file=sys.stderr)
     return EXIT_FAILED if failures else EXIT_OK
 
 
 def _check_images(inputs: list[Path]) -> None:
     """Refuse inputs of which none is a file: all missing (a typo), or folders. Where some are
-    files, each missing or unreadable one is reported in its turn and the others analysed."""
+    files, each missing or unreadable one is reported in its turn and the others analyzed."""
     if any(path.is_file() for path in inputs):
         return
     folder = next((path for path in inputs if path.is_dir()), None)
@@ -139,9 +139,9 @@ def _views_of(
     ela_quality: int | str = "auto",
     model_map: Any = None,
 ) -> dict[str, Any]:
-    """The forensic views of the evidence the model analysed (no second read of the file);
+    """The forensic views of the evidence the model analyzed (no second read of the file);
     ``model_map``: the model's probability map, one cue of the combined view."""
-    from ncl_core.report.views import bounded_evidence
+    from ncl_core.report.forensic_views import bounded_evidence
     from ncl_core.views import compute_views
 
     bounded, note = bounded_evidence(evidence)

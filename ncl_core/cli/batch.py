@@ -1,4 +1,4 @@
-"""``ncl-forensics batch``: analyse files and folders (recursively) into a report folder."""
+"""``ncl-forensics batch``: analyze files and folders (recursively) into a report folder."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ from ncl_core.errors import ReportError, UsageError
 
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser(
-        "batch", help="analyse files and folders (recursively) into a report folder"
+        "batch", help="analyze files and folders (recursively) into a report folder"
     )
     p.add_argument("inputs", nargs="+", help="image files and/or folders")
     p.add_argument(
@@ -66,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
     _check_report_folder(Path(args.report), args.inputs, args.resume)
     signing_key = None
     if args.sign_key:  # read first: a wrong passphrase must not cost a whole batch
-        from ncl_core.signing import load_private_key
+        from ncl_core.report.signing import load_private_key
 
         signing_key = load_private_key(args.sign_key)
     resolve_model_arg(args)
@@ -89,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
     def on_event(event: dict[str, Any]) -> None:
         if event["type"] == "start":
             # A resumed report starts at the files already done; its rate (and so its time
-            # left) counts only the files analysed now.
+            # left) counts only the files analyzed now.
             done = int(event.get("done") or 0)
             bar.total = event.get("total")
             bar.initial = bar.n = bar.last_print_n = done
@@ -110,14 +110,14 @@ def run(args: argparse.Namespace) -> int:
     if summary.aliases:
         print(
             f"note: {len(summary.aliases)} path(s) named a file already listed (symbolic or hard "
-            "links) and were analysed once, under the first name; all are in report.json "
+            "links) and were analyzed once, under the first name; all are in report.json "
             "(merged_aliases)",
             file=sys.stderr,
         )
         for alias, kept in summary.aliases[:5]:
             print(f"  {shown(alias)} = {shown(kept)}", file=sys.stderr)
     print(
-        f"report: {shown(summary.out_dir)} ({summary.n_ok} analysed, {summary.n_errors} error(s))"
+        f"report: {shown(summary.out_dir)} ({summary.n_ok} analyzed, {summary.n_errors} error(s))"
     )
     if summary.n_hash_mismatches:
         print(
@@ -126,7 +126,7 @@ def run(args: argparse.Namespace) -> int:
         )
     if summary.n_errors:
         print(
-            f"{summary.n_errors} of {summary.n_files} file(s) could not be analysed",
+            f"{summary.n_errors} of {summary.n_files} file(s) could not be analyzed",
             file=sys.stderr,
         )
     return EXIT_FAILED if summary.n_errors or summary.n_hash_mismatches else EXIT_OK
@@ -135,7 +135,7 @@ def run(args: argparse.Namespace) -> int:
 def _check_report_folder(report: Path, inputs: list[str], resume: bool) -> None:
     """The report folder's rules that need no model, checked before it loads; ``run_batch``
     applies them all again (and those of a report to resume)."""
-    from ncl_core.outputs import refuse_inside_evidence
+    from ncl_core.inference.outputs import refuse_inside_evidence
 
     if report.exists() and not report.is_dir():
         raise UsageError(f"--report {shown(report)} is a file; choose a folder for the report")

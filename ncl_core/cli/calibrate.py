@@ -79,9 +79,9 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     refuse_inside(out.parent, [Path(d) for d in args.data])
     resolve_model_arg(args)
-    from ncl_core.calibrate import calibrate
     from ncl_core.data.datasets import scan_dataset
-    from ncl_core.modelfile import export_model
+    from ncl_core.evaluation.calibrate import calibrate
+    from ncl_core.models.modelfile import export_model
 
     samples = []
     for root in args.data:

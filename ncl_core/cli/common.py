@@ -70,7 +70,7 @@ def resolve_model_arg(args: argparse.Namespace):
     answer is kept on ``args`` for :func:`load_predictor`."""
     info = getattr(args, "model_info", None)
     if info is None:
-        from ncl_core.registry import resolve_model
+        from ncl_core.models.registry import resolve_model
 
         info = args.model_info = resolve_model(args.model)
     return info
@@ -78,7 +78,7 @@ def resolve_model_arg(args: argparse.Namespace):
 
 def load_predictor(args: argparse.Namespace):
     info = resolve_model_arg(args)  # before torch: a model that is not there answers at once
-    from ncl_core.infer import Predictor
+    from ncl_core.inference.predictor import Predictor
 
     predictor = Predictor.load(info.path, args.device)
     print(
@@ -97,7 +97,7 @@ def check_out_folder(out_dir: Path, flag: str) -> None:
 
 def refuse_inside(out_dir: Path, inputs: Sequence[Path]) -> None:
     """Nothing is ever written into a folder of evidence (the rule every writer applies)."""
-    from ncl_core.outputs import refuse_inside_evidence
+    from ncl_core.inference.outputs import refuse_inside_evidence
 
     refuse_inside_evidence(out_dir, inputs)  # EvidenceFolderError: a user error, exit 2
 
@@ -124,7 +124,7 @@ def inference_settings(args: argparse.Namespace) -> InferenceSettings:
 def check_inputs(paths: Sequence[str | Path], what: str, hint: str) -> None:
     """Refuse a command line none of whose inputs exists (a typo, a wrong folder): one line
     naming them and ``hint`` (what the command takes). Inputs that exist beside missing ones
-    are analysed, each missing one reported in its turn as before."""
+    are analyzed, each missing one reported in its turn as before."""
     missing = [p for p in paths if not Path(p).exists() and not Path(p).is_symlink()]
     if not missing or len(missing) < len(paths):
         return

@@ -1,4 +1,4 @@
-"""``ncl-forensics eval``: evaluate a model on labeled data (``ncl_core.evaluate``), optionally
+"""``ncl-forensics eval``: evaluate a model on labeled data (``ncl_core.evaluation.evaluate``), optionally
 under the paper's perturbations too, and print one table; ``--json`` keeps every figure."""
 
 from __future__ import annotations
@@ -99,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
     resolve_model_arg(args)
     from ncl_core.data.datasets import scan_dataset
     from ncl_core.data.perturb import PERTURBATIONS
-    from ncl_core.evaluate import evaluate, manipulation_kinds
+    from ncl_core.evaluation.evaluate import evaluate, manipulation_kinds
 
     samples, kinds = [], {}
     for root in args.data:  # e.g. real forgeries plus a folder of authentic photos

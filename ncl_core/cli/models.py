@@ -26,8 +26,8 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ncl_core.modelfile import ModelFileError
-    from ncl_core.registry import ModelRegistry, resolve_model
+    from ncl_core.models.modelfile import ModelFileError
+    from ncl_core.models.registry import ModelRegistry, resolve_model
 
     registry = ModelRegistry()
     action = args.action
@@ -55,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
         if not args.dest:
             raise UsageError("models export ID DEST: give a destination file or folder")
         if Path(args.target).is_file():
-            from ncl_core.modelfile import export_half
+            from ncl_core.models.modelfile import export_half
 
             if not args.half:
                 raise UsageError("models export FILE DEST copies nothing new: add --half")

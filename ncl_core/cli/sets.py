@@ -1,4 +1,4 @@
-"""``ncl-forensics sets``: the labeled sets the app keeps (``ncl_core.sets``): add an image and
+"""``ncl-forensics sets``: the labeled sets the app keeps (``ncl_core.training.labeled_sets``): add an image and
 its mask, list, remove, export as a ``tampered/`` + ``masks/`` dataset. Train on one with
 ``ncl-forensics finetune --set NAME``."""
 
@@ -44,7 +44,7 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ncl_core.sets import LabeledSets
+    from ncl_core.training.labeled_sets import LabeledSets
 
     sets = LabeledSets()
     if args.action == "add":

@@ -1,5 +1,5 @@
 """``ncl-forensics train`` and ``finetune``: one set of flags, whose defaults come from the two
-recipes (ncl_core/training/recipes.py) and the loss and model settings (ncl_core/config.py);
+recipes (ncl_core/training/recipes.py) and the loss and model settings (ncl_core/network/net_config.py);
 ``--nproc N`` runs the same command line in N processes under torchrun."""
 
 from __future__ import annotations
@@ -28,8 +28,8 @@ def add_parser(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     import signal
 
-    from ncl_core.distributed import DistEnv
     from ncl_core.training import Trainer
+    from ncl_core.training.distributed import DistEnv
 
     finetune = args.command == "finetune"
     dist = DistEnv.from_environ()
@@ -57,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
     # Registered when asked, now or when the run began (a resume remembers it), and always
     # when no --out was given: the model's home is then the registry.
     if path is not None and (args.register or trainer.config.register) and dist.is_main:
-        from ncl_core.registry import ModelRegistry
+        from ncl_core.models.registry import ModelRegistry
 
         info = ModelRegistry().register_trained(path)
         print(f"registered as {shown(info.name)} ({info.id})", file=sys.stderr)
@@ -66,17 +66,9 @@ def run(args: argparse.Namespace) -> int:
 
 def train_config(args: argparse.Namespace, finetune: bool):
     """The ``TrainConfig`` of parsed ``train`` or ``finetune`` flags."""
-    from ncl_core.config import LossConfig, ModelConfig
+    from ncl_core.network.net_config import LossConfig, ModelConfig
     from ncl_core.training import TrainConfig
 
-    model = ModelConfig(
-        backbone=args.backbone,
-        output_stride=args.output_stride,
-        patch_cells=args.patch_cells,
-        noise_stem=args.noise_stem,
-        # The pivot branches only serve the full NCL loss; plain and "drop" runs skip their cost.
-        pivot=args.contour_mode == "pivot" and args.omega > 0,
-    )
     loss = LossConfig(
         omega=args.omega,
         mu=args.mu,
@@ -86,14 +78,21 @@ def train_config(args: argparse.Namespace, finetune: bool):
         dice=args.dice,
         image_weight=args.image_weight,
     )
+    model = ModelConfig(
+        backbone=args.backbone,
+        output_stride=args.output_stride,
+        patch_cells=args.patch_cells,
+        noise_stem=args.noise_stem,
+        pivot=loss.needs_pivot,
+    )
     base = None
     if finetune:
-        from ncl_core.registry import resolve_model
+        from ncl_core.models.registry import resolve_model
 
         base = str(resolve_model(args.model).path)  # a file, a name, an id, or the default
     data = tuple(args.data or ())
     if args.labeled_set:
-        from ncl_core.sets import LabeledSets
+        from ncl_core.training.labeled_sets import LabeledSets
 
         data += (str(LabeledSets().path(args.labeled_set)),)  # SetError names the sets there are
     return TrainConfig(
@@ -222,14 +221,16 @@ def _launch_processes(args: argparse.Namespace) -> int:
 
 def add_train_args(p: argparse.ArgumentParser, finetune: bool) -> None:
     """The flags of ``train`` (``finetune=False``) or ``finetune``."""
-    from ncl_core.backbones import BACKBONES
-    from ncl_core.config import CONTOUR_MODES, LossConfig, ModelConfig
+    from ncl_core.network.backbones import BACKBONES
+    from ncl_core.network.net_config import CONTOUR_MODES
     from ncl_core.training.recipes import recipe_for
+    from ncl_core.training.train_config import VAL_MODES, TrainConfig
 
-    recipe = recipe_for(finetune)  # every default below that a recipe sets comes from it
-    loss, model = LossConfig(), ModelConfig()  # and the loss and network ones from these
-    # The rest are TrainConfig's (ncl_core/training/config.py), spelled out: it loads torch, and
-    # building the parser must stay fast.
+    # Every default below comes from the recipe (what it sets) or from TrainConfig, its loss
+    # and its network (the rest); none of them loads torch, so the parser is built at once.
+    recipe = recipe_for(finetune)
+    config = TrainConfig()
+    loss, model = config.loss, config.model
 
     p.add_argument(
         "--set",
@@ -248,11 +249,16 @@ def add_train_args(p: argparse.ArgumentParser, finetune: bool) -> None:
     p.add_argument(
         "--synthetic", help="folder of authentic photos: train on forgeries made on the fly"
     )
-    p.add_argument("--synthetic-length", type=int, default=2000, help="synthetic items per epoch")
+    p.add_argument(
+        "--synthetic-length",
+        type=int,
+        default=config.synthetic_length,
+        help="synthetic items per epoch",
+    )
     p.add_argument(
         "--synthetic-authentic",
         type=float,
-        default=0.25,
+        default=config.synthetic_authentic,
         help="share of untouched photos among the synthetic items",
     )
     p.add_argument(
@@ -313,7 +319,10 @@ def add_train_args(p: argparse.ArgumentParser, finetune: bool) -> None:
         "--lr", type=float, help="base learning rate (default 0.007 x batch/4; x0.1 to fine-tune)"
     )
     p.add_argument(
-        "--warmup-steps", type=int, default=0, help="linear learning-rate warm-up (large batches)"
+        "--warmup-steps",
+        type=int,
+        default=config.warmup_steps,
+        help="linear learning-rate warm-up (large batches)",
     )
     p.add_argument(
         "--time-limit",
@@ -333,7 +342,7 @@ def add_train_args(p: argparse.ArgumentParser, finetune: bool) -> None:
     p.add_argument(
         "--select-by",
         choices=SELECT_BY,
-        default="f1",
+        default=config.select_by,
         help="the validation figure that picks the weights kept: f1 (at 0.5) or quiet_f1 (F1 at "
         "the threshold where the median authentic validation image has at most 5 %% of its "
         "pixels flagged; needs authentic images there, else f1 decides)",
@@ -357,18 +366,22 @@ def add_train_args(p: argparse.ArgumentParser, finetune: bool) -> None:
     p.add_argument("--tau", type=float, default=loss.tau, help="contrastive temperature")
     p.add_argument("--contour-mode", choices=CONTOUR_MODES, default=loss.contour_mode)
     p.add_argument("--workers", type=int, default=recipe.workers, help="data-loading processes")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N or mps")
+    p.add_argument("--seed", type=int, default=config.seed)
+    p.add_argument(
+        "--device", default=config.device, help="auto (default), cpu, cuda, cuda:N or mps"
+    )
     p.add_argument(
         "--no-amp",
         action="store_true",
         help="train in fp32 (default: mixed precision on CUDA, and bf16 on CPUs with bf16 units)",
     )
-    p.add_argument("--val-every", type=int, default=1, help="validate every N epochs")
+    p.add_argument(
+        "--val-every", type=int, default=config.val_every, help="validate every N epochs"
+    )
     p.add_argument(
         "--val-mode",
-        choices=("native", "resize"),
-        default="native",
+        choices=VAL_MODES,
+        default=config.val_mode,
         help="labeled validation images whole at their own resolution (as tiled mode sees "
         "them; default) or resized to --size (as resize mode does)",
     )
@@ -378,7 +391,12 @@ def add_train_args(p: argparse.ArgumentParser, finetune: bool) -> None:
         help="validate on at most N labeled images, spread evenly (validation runs at native "
         "resolution, so large sets take a while on a CPU)",
     )
-    p.add_argument("--checkpoint-every", type=int, default=200, help="checkpoint every N steps")
+    p.add_argument(
+        "--checkpoint-every",
+        type=int,
+        default=config.checkpoint_every,
+        help="checkpoint every N steps",
+    )
     p.add_argument("--half", action="store_true", help="store fp16 weights in the model file")
     p.add_argument(
         "--run-dir", help="folder for checkpoints and the event log (default: user data dir)"

@@ -65,8 +65,8 @@ def _signature_line(check) -> str:
 
 
 def run_verify(args: argparse.Namespace) -> int:
-    from ncl_core.signing import load_public_key
-    from ncl_core.verify import verify_report
+    from ncl_core.report.signing import load_public_key
+    from ncl_core.report.verification import verify_report
 
     key = load_public_key(args.public_key) if args.public_key else None
     result = verify_report(args.report, check_evidence=args.evidence, public_key=key)
@@ -111,8 +111,8 @@ def run_verify(args: argparse.Namespace) -> int:
 
 
 def run_sign(args: argparse.Namespace) -> int:
-    from ncl_core.signing import load_private_key
-    from ncl_core.verify import sign_report
+    from ncl_core.report.signing import load_private_key
+    from ncl_core.report.verification import sign_report
 
     key = load_private_key(args.key)
     result = sign_report(args.report, key)
@@ -123,7 +123,7 @@ def run_sign(args: argparse.Namespace) -> int:
 
 
 def run_keygen(args: argparse.Namespace) -> int:
-    from ncl_core.signing import PASSPHRASE_ENV, generate_key
+    from ncl_core.report.signing import PASSPHRASE_ENV, generate_key
 
     passphrase: bytes | None = None
     if not args.no_passphrase:

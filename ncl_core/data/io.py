@@ -119,7 +119,7 @@ def decode_image(
 ) -> tuple[np.ndarray, list[str], ImageInfo]:
     """Pixels, warnings and header of an in-memory file, from one parse of its bytes.
 
-    ``ncl_core.evidence.load_evidence`` builds on it: one read of a file gives the pixels,
+    ``ncl_core.evidence.image.load_evidence`` builds on it: one read of a file gives the pixels,
     the header and the hash of exactly those bytes.
     """
     if not data:
@@ -361,7 +361,7 @@ def _chunk_too_large(kind: bytes, body: bytes) -> bool:
 def _skipped_warning(skipped: list[str]) -> str:
     return (
         f"PNG chunk(s) {', '.join(skipped[:3])} over 1 MB decompressed were skipped (their "
-        "text or colour profile was not read); the pixels were analysed"
+        "text or colour profile was not read); the pixels were analyzed"
     )
 
 

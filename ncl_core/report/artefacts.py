@@ -1,6 +1,6 @@
 """One report row and its picture files, built in a worker thread while the model runs on.
 
-The pictures are drawn from the ``Evidence`` the model analysed (``ncl_core.evidence``): the
+The pictures are drawn from the ``Evidence`` the model analyzed (``ncl_core.evidence.image``): the
 file is not read or decoded again. OpenCV releases the GIL for colouring, resizing and
 encoding, so these jobs overlap with inference instead of adding to it.
 """
@@ -18,11 +18,12 @@ import numpy as np
 
 from ncl_core.analysis import Analysis, AnalysisError
 from ncl_core.data.io import ImageReadError, read_image_info
-from ncl_core.evidence import Evidence, load_evidence
-from ncl_core.finding import analysis_finding
+from ncl_core.evidence.hashing import sha256_file
+from ncl_core.evidence.image import Evidence, load_evidence
 from ncl_core.fsutil import atomic_write_bytes
-from ncl_core.hashing import sha256_file
-from ncl_core.render import colorbar_rgb, encode_jpeg, fit_within, mask_png, save_png
+from ncl_core.inference.finding import analysis_finding
+from ncl_core.inference.render import colorbar_rgb, encode_jpeg, fit_within, mask_png, save_png
+from ncl_core.report.forensic_views import add_views
 from ncl_core.report.pictures import (
     colour,
     fitted_size,
@@ -39,7 +40,6 @@ from ncl_core.report.rows import (
     display_path,
     empty_row,
 )
-from ncl_core.report.views import add_views
 
 IMAGES_DIR = "images"
 COLORBAR_FILE = "colorbar.png"
@@ -74,9 +74,9 @@ def build_row(
     known_sha256: str | None = None,
     views: tuple[str, ...] = (),
 ) -> dict[str, Any]:
-    """The report row for one analysed file; writes its pictures when the analysis succeeded.
+    """The report row for one analyzed file; writes its pictures when the analysis succeeded.
 
-    ``evidence`` is what the model analysed (None when the file could not be read): the
+    ``evidence`` is what the model analyzed (None when the file could not be read): the
     header, size, pictures, metadata summary and the forensic ``views`` chosen all come from
     it. Problems with the *input* (unreadable, vanished) end up in the row; ``OSError`` from
     writing into ``out_dir`` propagates, since it would fail for every other image too.
@@ -134,7 +134,7 @@ def build_row(
         regions=found.regions,
         warnings=list(result.warnings),
         duration_s=float(result.duration_s),
-        analysed_utc=result.started_utc,
+        analyzed_utc=result.started_utc,
         device=result.device,
     )
     if evidence is None:
@@ -176,7 +176,7 @@ def _write_pictures(
     """Mask, display copy, heatmap, overlay, thumbnail and PDF panel; relative paths by field.
 
     Drawn with ``ncl_core.report.pictures``: the mask, display copy and overlay are the pixels
-    ``ncl_core.render`` draws; the heatmap has the map's own resolution (``heatmap_px``).
+    ``ncl_core.inference.render`` draws; the heatmap has the map's own resolution (``heatmap_px``).
     """
     prob = np.asarray(analysis.probability, dtype=np.float32)
     rgb = evidence.image

@@ -13,7 +13,7 @@ from typing import Any
 from urllib.parse import quote
 
 from ncl_core.report import present, shared
-from ncl_core.report.views import view_lines
+from ncl_core.report.forensic_views import view_lines
 from ncl_core.views import VIEWS
 
 INDEX_HTML = "index.html"
@@ -204,7 +204,7 @@ def html_document(header: dict[str, Any], rows: list[dict[str, Any]], colorbar_p
             f"<p>… and {len(aliases) - 200} more in report.json.</p>" if len(aliases) > 200 else ""
         )
         parts.append(
-            '<section id="aliases"><h2>Other names of files analysed once</h2>'
+            '<section id="aliases"><h2>Other names of files analyzed once</h2>'
             "<p>Symbolic or hard links to a file listed under its first name.</p>"
             f"<ul>{items}</ul>{more}</section>"
         )

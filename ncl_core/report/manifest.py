@@ -1,10 +1,10 @@
 """A report folder's manifest: every file it holds with its SHA-256, so that it verifies itself.
 
 ``MANIFEST.json`` is written last but for ``SHA256SUMS``: it lists every file of the folder
-(path, SHA-256, size), the evidence each row analysed (path and SHA-256 at the start and the
+(path, SHA-256, size), the evidence each row analyzed (path and SHA-256 at the start and the
 end of the batch), the tool and its decoders' versions, and the model file's SHA-256.
-``ncl-forensics verify`` (``ncl_core.verify``) checks a folder against it. Signed with the
-analyst's Ed25519 key (``ncl_core.signing``), ``MANIFEST.sig`` beside it ties all of that to
+``ncl-forensics verify`` (``ncl_core.report.verification``) checks a folder against it. Signed with the
+analyst's Ed25519 key (``ncl_core.report.signing``), ``MANIFEST.sig`` beside it ties all of that to
 the key. ``SHA256SUMS`` (``sha256sum -c``) lists every file, the manifest and its signature
 included; the manifest lists every file but those three.
 """
@@ -20,8 +20,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from ncl_core.evidence.hashing import sha256_file
 from ncl_core.fsutil import TEMP_NAME, atomic_write_bytes
-from ncl_core.hashing import sha256_file
 
 MANIFEST_JSON = "MANIFEST.json"
 MANIFEST_SIG = "MANIFEST.sig"
@@ -174,7 +174,7 @@ def write_manifest(
 
 
 def write_signature(out_dir: Path, data: bytes, signing_key: Any, signer: str | None) -> None:
-    from ncl_core.signing import sign_bytes
+    from ncl_core.report.signing import sign_bytes
 
     atomic_write_bytes(out_dir / MANIFEST_SIG, sign_bytes(signing_key, data, MANIFEST_JSON, signer))
 

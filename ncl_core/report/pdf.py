@@ -26,7 +26,7 @@ from fpdf.enums import XPos, YPos
 from PIL import Image
 
 from ncl_core.report import present, shared
-from ncl_core.report.views import view_lines
+from ncl_core.report.forensic_views import view_lines
 
 REPORT_PDF = "report.pdf"
 
@@ -62,7 +62,7 @@ _ITEM_LINES = (
     ("Size", "Format", "Dimensions"),
     ("EXIF make", "EXIF model", "EXIF software"),
     ("EXIF date", "EXIF GPS present"),
-    ("Analysed (UTC)", "Model time", "Device"),
+    ("Analyzed (UTC)", "Model time", "Device"),
 )
 _WIDE_HEADER = frozenset({"Application", "Status", "Model", "Inputs", "Files", "Platform"})
 

@@ -1,7 +1,7 @@
-"""The report's pictures, drawn and encoded for speed: the pixels ``ncl_core.render`` draws
+"""The report's pictures, drawn and encoded for speed: the pixels ``ncl_core.inference.render`` draws
 (panes and thumbnails within a few grey levels), in about half its time.
 
-A report draws six pictures per image while the model analyses the next one, on the same
+A report draws six pictures per image while the model analyzes the next one, on the same
 cores, so every millisecond here is one the model waits for on a small CPU. What makes them
 faster:
 
@@ -26,7 +26,7 @@ import zlib
 import cv2
 import numpy as np
 
-from ncl_core.render import DEFAULT_MASK_COLOR, auto_thickness, colormap_lut
+from ncl_core.inference.render import DEFAULT_MASK_COLOR, auto_thickness, colormap_lut
 
 __all__ = [
     "colour",

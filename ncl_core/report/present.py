@@ -19,7 +19,7 @@ NOT_GIVEN = "—"
 
 
 def rows_by_score(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Analysed rows by descending score, then error rows in input order."""
+    """Analyzed rows by descending score, then error rows in input order."""
     ok: list[dict[str, Any]] = []
     rest: list[dict[str, Any]] = []
     for row in rows:
@@ -39,8 +39,8 @@ def text(value: Any) -> str:
 
 
 def skipped_text(row: dict[str, Any]) -> str:
-    """Why a row was not analysed: the file is not an image by its name."""
-    return "Not analysed: " + ("; ".join(row.get("warnings") or []) or "skipped")
+    """Why a row was not analyzed: the file is not an image by its name."""
+    return "Not analyzed: " + ("; ".join(row.get("warnings") or []) or "skipped")
 
 
 def score_text(row: dict[str, Any]) -> str:
@@ -113,7 +113,7 @@ def row_items(row: dict[str, Any]) -> list[tuple[str, str]]:
         ("Metadata", text(row.get("metadata"))),
         ("Content Credentials", text(row.get("content_credentials"))),
         ("Threshold", text(row.get("threshold"))),
-        ("Analysed (UTC)", text(row.get("analysed_utc"))),
+        ("Analyzed (UTC)", text(row.get("analyzed_utc"))),
         ("Model time", duration),
         ("Device", text(row.get("device"))),
         ("Output files", ", ".join(_outputs(row)) or NOT_GIVEN),
@@ -148,7 +148,7 @@ def header_items(header: dict[str, Any]) -> list[tuple[str, str]]:
         ("Inputs", "\n".join(header.get("inputs") or []) or NOT_GIVEN),
         (
             "Files",
-            f"{header.get('n_files', 0)} found, {header.get('n_ok', 0)} analysed, "
+            f"{header.get('n_files', 0)} found, {header.get('n_ok', 0)} analyzed, "
             f"{header.get('n_skipped', 0)} skipped (not images), "
             f"{header.get('n_errors', 0)} errors",
         ),

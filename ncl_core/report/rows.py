@@ -25,7 +25,7 @@ RESULTS_JSONL = "results.jsonl"
 REPORT_JSON = "report.json"
 REPORT_FORMAT_VERSION = 1
 
-# Row statuses: analysed; could not be read or analysed; not an image by its name (not read).
+# Row statuses: analyzed; could not be read or analyzed; not an image by its name (not read).
 STATUS_OK, STATUS_ERROR, STATUS_SKIPPED = "ok", "error", "skipped"
 SKIPPED_NOT_IMAGE = "skipped: not an image"
 
@@ -57,7 +57,7 @@ ROW_FIELDS: tuple[str, ...] = (
     "status",
     "error",
     "duration_s",
-    "analysed_utc",
+    "analyzed_utc",
     "device",
     "image_path",
     "heatmap_path",
@@ -175,6 +175,10 @@ def append_row(out_dir: Path, row: dict[str, Any], with_csv: bool = True) -> Non
             os.fsync(fh.fileno())
 
 
+# Columns renamed since reports were first written: old name -> new name.
+_RENAMED = {"analysed_utc": "analyzed_utc"}
+
+
 def load_journal(out_dir: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Header and rows of an existing report's results.jsonl (for resuming).
 
@@ -196,6 +200,8 @@ def load_journal(out_dir: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         if kind == "header":
             header = record
         elif kind == "row":
+            for was, now in _RENAMED.items():  # a report begun by an older version
+                record.setdefault(now, record.pop(was, None))
             rows.append({field: record.get(field) for field in ROW_FIELDS})
     if header is None:
         raise ValueError(f"{RESULTS_JSONL} has no header record")

@@ -1,18 +1,18 @@
 """Regions shared by two images of the report: found, drawn, and shown in index.html and
 report.pdf.
 
-After the rows are written, ``find_shared_regions`` compares the analysed images with each
-other (``ncl_core.case_match``) and returns what goes into the report's header (report.json):
+After the rows are written, ``find_shared_regions`` compares the analyzed images with each
+other (``ncl_core.views.case_match``) and returns what goes into the report's header (report.json):
 
 - ``shared_regions``: ``{source, target, source_index, target_index, source_box, target_box,
   matches, scale, rotation_deg, picture_path}``; names are the rows' paths, indexes their row
-  numbers, boxes ``[x, y, w, h]`` in the files' pixels (EXIF orientation applied, as analysed);
+  numbers, boxes ``[x, y, w, h]`` in the files' pixels (EXIF orientation applied, as analyzed);
   ``picture_path`` (the two images side by side, boxes drawn) for the first ``MAX_PICTURES``;
 - ``duplicate_images``: ``{a, b, relation, matches}``, the same picture twice ("identical
   file": the same bytes; "same picture": resized or recompressed), never a shared region;
 - ``case_match``: how the search went (images compared, time, complete or why not).
 
-A file is read again for matching; one whose bytes are no longer those analysed is left out
+A file is read again for matching; one whose bytes are no longer those analyzed is left out
 (its row's hash check says so). Matching is bounded by ``budget_s`` (by default a minute plus
 a second per image): past it, the remaining images or pairs are left out, and the header says
 so.
@@ -30,12 +30,12 @@ from typing import Any
 import cv2
 import numpy as np
 
-from ncl_core.case_match import match_case
 from ncl_core.errors import ReportWriteError
-from ncl_core.evidence import Evidence, load_evidence
-from ncl_core.render import fit_within, save_jpeg
+from ncl_core.evidence.image import Evidence, load_evidence
+from ncl_core.inference.render import fit_within, save_jpeg
 from ncl_core.report.artefacts import side_by_side
 from ncl_core.report.rows import STATUS_OK, display_path
+from ncl_core.views.case_match import match_case
 
 SHARED_DIR = "images/shared"
 MAX_PICTURES = 200  # pairs drawn; report.json lists them all
@@ -69,7 +69,7 @@ def find_shared_regions(
     on: bool = True,
     emit: Callable[[dict[str, Any]], None] | None = None,
 ) -> SharedRegions:
-    """Compare the analysed rows' images; the header fields above, pictures written.
+    """Compare the analyzed rows' images; the header fields above, pictures written.
 
     ``files``: the real paths of the inputs (a row keeps the path as text). ``on=False``
     (not asked for): empty lists, ``case_match`` None, pictures of an earlier run removed.
@@ -93,7 +93,7 @@ def find_shared_regions(
             evidence = load_evidence(real.get(row["path"], Path(row["path"])))
             hashes[row["path"]] = evidence.sha256
             if row.get("sha256_start") and evidence.sha256 != row["sha256_start"]:
-                raise ValueError("the file changed since it was analysed")
+                raise ValueError("the file changed since it was analyzed")
             return evidence
 
         return load
@@ -142,7 +142,7 @@ def _draw_pairs(
     sha256: dict[str, str | None],
 ) -> None:
     """The first ``MAX_PICTURES`` pairs side by side (the images read once more; a file
-    whose bytes changed since it was analysed is not drawn); pictures of an earlier run
+    whose bytes changed since it was analyzed is not drawn); pictures of an earlier run
     removed."""
     folder = out_dir / SHARED_DIR
     if folder.is_dir() and not folder.is_symlink():
@@ -228,7 +228,7 @@ def status_lines(header: dict[str, Any]) -> list[str]:
     n = summary.get("n_images")
     if n is not None:
         lines.append(
-            f"{n} analysed image(s) compared in {summary.get('seconds', 0)} s; "
+            f"{n} analyzed image(s) compared in {summary.get('seconds', 0)} s; "
             f"{len(header.get('shared_regions') or [])} shared region(s) found."
         )
     if summary.get("note"):

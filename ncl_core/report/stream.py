@@ -1,12 +1,12 @@
 """The rows of a report in input order, each image read once.
 
-The model analyses image *n+1* while a worker thread draws image *n* from the ``Evidence``
+The model analyzes image *n+1* while a worker thread draws image *n* from the ``Evidence``
 that came with its analysis (``Predictor.analyze_stream``): the file is read, hashed and
 decoded once, ahead of the model, and never again for the pictures or the views.
 
 Finished analyses can be handed in (``Finished``) so that a report of work already done, such
 as the app's batch export, does not run the model again: the file is still read once, for its
-pictures, and an analysis is reused only when the file's bytes are the ones analysed, with the
+pictures, and an analysis is reused only when the file's bytes are the ones analyzed, with the
 report's model and mode (its threshold is applied without inference).
 """
 
@@ -21,20 +21,20 @@ from typing import Any, Protocol
 
 from ncl_core.analysis import Analysis, AnalysisError
 from ncl_core.data.io import is_image_file
-from ncl_core.evidence import Evidence, read_ahead
+from ncl_core.evidence.image import Evidence, read_ahead
 from ncl_core.report.artefacts import build_row, build_skipped_row
-from ncl_core.report.setup import ReportOptions, inference_settings
+from ncl_core.report.folder import ReportOptions, inference_settings
 from ncl_core.settings import InferenceSettings
 
 # Threads drawing pictures: half the cores, leaving the rest to decoding and the model.
 RENDER_THREADS = max(1, min(6, (os.cpu_count() or 2) // 2))
-_MAX_PENDING = 2 * RENDER_THREADS  # analysed images waiting: bounds memory (one map each)
+_MAX_PENDING = 2 * RENDER_THREADS  # analyzed images waiting: bounds memory (one map each)
 
 Result = tuple[Evidence | None, Analysis | AnalysisError]
 
 
 class BatchPredictor(Protocol):
-    """The part of ``ncl_core.infer.Predictor`` a batch needs."""
+    """The part of ``ncl_core.inference.predictor.Predictor`` a batch needs."""
 
     model_id: str
     model_sha256: str
@@ -63,7 +63,7 @@ class Finished:
     """Analyses already made, by file: ``(Evidence or path, Analysis)`` pairs.
 
     Errors (``AnalysisError``) and analyses of bare arrays are left out: those files are
-    analysed again. ``take`` hands out an analysis only if it was made with ``model_sha256``
+    analyzed again. ``take`` hands out an analysis only if it was made with ``model_sha256``
     in ``mode``.
     """
 
@@ -101,7 +101,7 @@ def stream_rows(
     cancel: Callable[[], bool] | None,
     finished: Finished | None = None,
 ) -> None:
-    """Analyse ``todo`` in order; rows are drawn in ``pool`` and written in input order.
+    """Analyze ``todo`` in order; rows are drawn in ``pool`` and written in input order.
 
     A file that is not an image by its name gets a "skipped" row (hashed, never decoded).
     ``mode`` is the mode really used (``auto`` resolved), which finished analyses must share.
@@ -115,7 +115,7 @@ def stream_rows(
             if (found := finished.take(path, predictor.model_sha256, mode)) is not None:
                 reuse[path] = found
     fresh = [p for p in images if p not in reuse]
-    analysed = _analyse(predictor, fresh, options)
+    analyzed = _analyze(predictor, fresh, options)
     # Files with a finished analysis are still read once, ahead, for their pictures.
     reread = read_ahead([reuse[p][0] or p for p in images if p in reuse]) if reuse else None
     pending: deque[Future[dict[str, Any]]] = deque()
@@ -129,7 +129,7 @@ def stream_rows(
                     assert reread is not None
                     evidence, result = _reused(predictor, next(reread), reuse[path][1], options)
                 else:
-                    evidence, result = next(analysed)
+                    evidence, result = next(analyzed)
                 args = (index, path, evidence, result, writer.out_dir, options.thumbnails)
                 job = pool.submit(build_row, *args, known.get(path), options.views)
             pending.append(job)
@@ -140,7 +140,7 @@ def stream_rows(
                 break
     finally:
         # Stop the read-ahead threads at once when we leave early.
-        for stream in (analysed, reread):
+        for stream in (analyzed, reread):
             close = getattr(stream, "close", None)
             if close is not None:
                 close()
@@ -148,7 +148,7 @@ def stream_rows(
         writer.write(pending.popleft())
 
 
-def _analyse(predictor: BatchPredictor, paths: list[Path], options: ReportOptions):
+def _analyze(predictor: BatchPredictor, paths: list[Path], options: ReportOptions):
     if not paths:
         return iter(())
     return predictor.analyze_stream(paths, settings=inference_settings(options))
@@ -161,7 +161,7 @@ def _reused(
     options: ReportOptions,
 ) -> Result:
     """A finished analysis with the evidence read for its pictures; the file unreadable now
-    is an error row, a file whose bytes changed since is analysed again."""
+    is an error row, a file whose bytes changed since is analyzed again."""
     if isinstance(loaded, AnalysisError):
         return None, loaded
     if loaded.file_sha256 != analysis.sha256:

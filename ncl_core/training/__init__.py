@@ -21,7 +21,6 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ncl_core.errors import TrainingError
-    from ncl_core.training.config import TrainConfig
     from ncl_core.training.events import Event, TrainingEvent, format_event
     from ncl_core.training.run_dir import (
         CHECKPOINT_NAME,
@@ -31,11 +30,12 @@ if TYPE_CHECKING:
         list_runs,
         past_events,
     )
+    from ncl_core.training.train_config import TrainConfig
     from ncl_core.training.trainer import Trainer
 
 _WHERE = {
     "TrainingError": "ncl_core.errors",
-    "TrainConfig": "ncl_core.training.config",
+    "TrainConfig": "ncl_core.training.train_config",
     "Event": "ncl_core.training.events",
     "TrainingEvent": "ncl_core.training.events",
     "format_event": "ncl_core.training.events",

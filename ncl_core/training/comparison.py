@@ -17,8 +17,8 @@ import torch
 from torch.utils.data import Dataset
 
 from ncl_core.data.transforms import IMAGENET_MEAN, IMAGENET_STD
-from ncl_core.model import NCLNet
-from ncl_core.render import heatmap_rgb, save_png
+from ncl_core.inference.render import heatmap_rgb, save_png
+from ncl_core.network.model import NCLNet
 
 PICTURES_DIR = "before_after"
 PANEL = 256  # side of each panel of a picture, px

@@ -2,7 +2,7 @@
 checkpoint a resume continues from, and snapshots of the weights.
 
 Rank 0 alone validates and writes; with several processes the others wait at a barrier while it
-validates. The metrics are those of ``ncl_core.metrics``; the ranking rule (F1 at 0.5, or the quiet F1
+validates. The metrics are those of ``ncl_core.evaluation.metrics``; the ranking rule (F1 at 0.5, or the quiet F1
 with ``select_by``, then AUC) is ``ranks_higher``.
 """
 
@@ -18,12 +18,11 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from ncl_core.distributed import DistEnv, barrier
-from ncl_core.metrics import MetricAccumulator, image_score
-from ncl_core.model import NCLNet
-from ncl_core.modelfile import save_model
-from ncl_core.training.config import TrainConfig
-from ncl_core.training.datasets import collate
+from ncl_core.analysis import image_score
+from ncl_core.evaluation.metrics import MetricAccumulator
+from ncl_core.models.modelfile import save_model
+from ncl_core.network.model import NCLNet
+from ncl_core.training.distributed import DistEnv, barrier
 from ncl_core.training.events import (
     CheckpointEvent,
     Event,
@@ -32,9 +31,11 @@ from ncl_core.training.events import (
     ValidationEvent,
     log_event,
 )
+from ncl_core.training.progress import RunState
+from ncl_core.training.run_data import collate
 from ncl_core.training.run_dir import SNAPSHOT_NAME, make_checkpoint, write_checkpoint
-from ncl_core.training.state import RunState
 from ncl_core.training.steps import ema_weights
+from ncl_core.training.train_config import TrainConfig
 
 
 @torch.inference_mode()

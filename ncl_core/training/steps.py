@@ -16,13 +16,13 @@ from typing import Any
 
 import torch
 
-from ncl_core.distributed import DistEnv, all_reduce_sum
 from ncl_core.errors import TrainingError
-from ncl_core.losses import total_loss
-from ncl_core.model import NCLNet, apply_constraints
-from ncl_core.training.config import TrainConfig
-from ncl_core.training.setup import uses_channels_last
-from ncl_core.training.state import Progress
+from ncl_core.network.losses import total_loss
+from ncl_core.network.model import NCLNet, apply_constraints
+from ncl_core.training.distributed import DistEnv, all_reduce_sum
+from ncl_core.training.progress import Progress
+from ncl_core.training.run_setup import uses_channels_last
+from ncl_core.training.train_config import TrainConfig
 
 
 def step_seed(seed: int, step: int) -> int:

@@ -23,8 +23,14 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from ncl_core.device import amp_dtype, describe
-from ncl_core.distributed import (
+from ncl_core.errors import NCLError, TrainingError
+from ncl_core.fsutil import atomic_write_text, remove_stale_temp_files, shorten_name
+from ncl_core.models.modelfile import load_model
+from ncl_core.network.device import amp_dtype, describe
+from ncl_core.paths import runs_dir
+from ncl_core.training import events as ev
+from ncl_core.training.comparison import PICTURES_DIR, draw_before_after
+from ncl_core.training.distributed import (
     DistEnv,
     all_reduce_sum,
     barrier,
@@ -32,23 +38,17 @@ from ncl_core.distributed import (
     init_process_group,
     is_peer_failure,
 )
-from ncl_core.errors import NCLError, TrainingError
-from ncl_core.fsutil import atomic_write_text, remove_stale_temp_files, shorten_name
-from ncl_core.modelfile import load_model
-from ncl_core.paths import runs_dir
-from ncl_core.training import events as ev
-from ncl_core.training.comparison import PICTURES_DIR, draw_before_after
-from ncl_core.training.config import TrainConfig
-from ncl_core.training.datasets import (
+from ncl_core.training.keeping import Keeper
+from ncl_core.training.progress import Progress, RunState
+from ncl_core.training.run_data import (
     EpochBatches,
     build_datasets,
     collate,
     leaf_datasets,
     scan_sources,
 )
-from ncl_core.training.keeping import Keeper
 from ncl_core.training.run_dir import CHECKPOINT_NAME, CONFIG_NAME, append_event, read_checkpoint
-from ncl_core.training.setup import (
+from ncl_core.training.run_setup import (
     build_optimizer,
     for_processes,
     initial_model,
@@ -56,8 +56,8 @@ from ncl_core.training.setup import (
     training_device,
     without_worker_traceback,
 )
-from ncl_core.training.state import Progress, RunState
 from ncl_core.training.steps import no_scheduler_order_warning, train_step, update_ema
+from ncl_core.training.train_config import TrainConfig
 
 
 def _now() -> str:

@@ -1,7 +1,7 @@
 """What every forensic view shares: the evidence it reads, the result it returns, small helpers.
 
 A view is a function ``compute(evidence, **params) -> ViewResult``; the evidence is the
-``ncl_core.evidence.Evidence`` the model analysed, read once. ``ViewResult.map`` is a
+``ncl_core.evidence.image.Evidence`` the model analyzed, read once. ``ViewResult.map`` is a
 float32 H x W map in [0, 1] of the image's size, brighter meaning more suspicious, or None
 when the view does not apply (or, like metadata, draws no map). Views are pure numpy + OpenCV
 (and Pillow for reading file structures); no Qt.
@@ -15,7 +15,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from ncl_core.evidence import Evidence
+from ncl_core.evidence.image import Evidence
 
 # Below this side length or this spread of grey levels a map would be noise, not evidence.
 MIN_SIDE = 16

@@ -2,7 +2,7 @@
 
 Lines, not a map: the signer, the program that wrote the manifest, the recorded actions (an
 AI-generated source among them), the ingredients, and whether the manifest still matches the
-file's bytes. The reading and validation are ``ncl_core.provenance``'s; ``details`` holds its
+file's bytes. The reading and validation are ``ncl_core.evidence.provenance``'s; ``details`` holds its
 record and ``lines``, one finding each, for the metadata panel and the JSON.
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ncl_core.provenance import UNAVAILABLE, UNSUPPORTED, read_credentials
+from ncl_core.evidence.provenance import UNAVAILABLE, UNSUPPORTED, read_credentials
 from ncl_core.views.base import Evidence, NotApplicable, ViewResult, as_evidence
 
 

@@ -8,7 +8,7 @@ its two panes) are kept as float32, as computed or as read back, so that drawing
 and again costs nothing.
 
 Nothing that reads a map back needs more than its 8 bits: a map is drawn through a 256-colour
-table (the levels of a map in [0, 1] are exactly those ``ncl_core.render`` colours it with), a
+table (the levels of a map in [0, 1] are exactly those ``ncl_core.inference.render`` colours it with), a
 threshold moves a pixel within half a level of it at most (1/510), and the pixel read-out
 shows three decimals. Summaries and details are kept as computed.
 """

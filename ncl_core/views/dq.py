@@ -198,7 +198,7 @@ def dq_blocks(luma: np.ndarray, q_table: np.ndarray) -> tuple[np.ndarray, list[d
     return (1.0 / (1.0 + np.exp(-np.clip(smooth, -30, 30)))).astype(np.float32), used
 
 
-def analysed_window(height: int, width: int) -> tuple[int, int, int, int]:
+def analyzed_window(height: int, width: int) -> tuple[int, int, int, int]:
     """(y, x, height, width) of the part of the file whose coefficients are computed: all of
     it up to ``MAX_PIXELS``, else a centred window of that size on the 8 x 8 grid."""
     full_h, full_w = height // 8 * 8, width // 8 * 8
@@ -221,7 +221,7 @@ def compute(source: Evidence | np.ndarray) -> ViewResult:
     q_table = tables.get(0)
     if q_table is None:
         q_table = next(iter(tables.values()))
-    y0, x0, wh, ww = analysed_window(*luma.shape)
+    y0, x0, wh, ww = analyzed_window(*luma.shape)
     window, used = dq_blocks(luma[y0 : y0 + wh, x0 : x0 + ww], q_table)
     blocks = np.zeros((luma.shape[0] // 8, luma.shape[1] // 8), np.float32)
     blocks[y0 // 8 : y0 // 8 + window.shape[0], x0 // 8 : x0 // 8 + window.shape[1]] = window

@@ -382,7 +382,7 @@ def _container_entries(im: Image.Image, data: bytes) -> list[Entry]:
         entries.append(Entry("File", "Bit depth", str(bit_depth)))
     n_images = int(getattr(im, "n_frames", 1))
     if n_images > 1:
-        kind = "images (the primary one is analysed)" if im.format == "HEIF" else "frames"
+        kind = "images (the primary one is analyzed)" if im.format == "HEIF" else "frames"
         entries.append(Entry("File", "Images", f"{n_images} {kind}"))
     return entries
 

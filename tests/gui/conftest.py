@@ -24,9 +24,9 @@ def gui_model_path(tmp_path_factory):
     """
     import torch
 
-    from ncl_core.config import ModelConfig
-    from ncl_core.model import NCLNet
-    from ncl_core.modelfile import save_model
+    from ncl_core.models.modelfile import save_model
+    from ncl_core.network.model import NCLNet
+    from ncl_core.network.net_config import ModelConfig
 
     torch.manual_seed(0)
     model = NCLNet(ModelConfig(backbone="resnet18", output_stride=16, patch_cells=2))
@@ -41,7 +41,7 @@ def gui_model_path(tmp_path_factory):
 @pytest.fixture
 def registered_model(gui_model_path):
     """The tiny model, imported into this test's (empty) registry as the default."""
-    from ncl_core.modelfile import ModelRegistry
+    from ncl_core.models.modelfile import ModelRegistry
 
     registry = ModelRegistry()
     info = registry.import_model(gui_model_path)
@@ -54,7 +54,7 @@ def _no_bundled_model(monkeypatch, tmp_path):
     """GUI tests bring their own models: the registry starts empty whether or not the
     repository ships a starter model."""
     monkeypatch.setattr(
-        "ncl_core.registry.bundled_model_path", lambda: tmp_path / "no-bundled.safetensors"
+        "ncl_core.models.registry.bundled_model_path", lambda: tmp_path / "no-bundled.safetensors"
     )
 
 

@@ -63,7 +63,7 @@ def test_one_analysis_opens_the_image_file_once(qtbot, window, image_file, monke
 
 
 def test_a_result_of_other_bytes_is_not_shown_over_the_file(qtbot, window, image_file):
-    """A batch row's analysis is shown only if the file still has the bytes it analysed."""
+    """A batch row's analysis is shown only if the file still has the bytes it analyzed."""
     from dataclasses import replace
 
     view = window.analysis
@@ -74,13 +74,13 @@ def test_a_result_of_other_bytes_is_not_shown_over_the_file(qtbot, window, image
     view.open_image(image_file, analysis=stale)
     qtbot.waitUntil(lambda: view.analysis is not first and not view.is_busy(), timeout=30_000)
     assert view.analysis.sha256 == first.sha256 and view.analysis.score == first.score
-    assert "changed since it was analysed" in window.message_bar.text()
+    assert "changed since it was analyzed" in window.message_bar.text()
 
 
 def test_threshold_slider_redraws_the_mask_without_running_the_model(
     qtbot, window, image_file, monkeypatch
 ):
-    from ncl_core.infer import Predictor
+    from ncl_core.inference.predictor import Predictor
 
     calls = []
     original = Predictor.analyze
@@ -107,7 +107,7 @@ def test_threshold_slider_redraws_the_mask_without_running_the_model(
     assert 0 < view.mask.sum() < view.mask.size
     assert view.panel.area_label.text().startswith(f"{100 * expected.mean():.2f} %")
     # The finding is worded again at the new threshold, in the reports' words.
-    from ncl_core.finding import analysis_finding
+    from ncl_core.inference.finding import analysis_finding
 
     found = analysis_finding(view.analysis, view.threshold())
     assert view.panel.finding_label.text() == found.text
@@ -166,7 +166,7 @@ def test_without_a_model_images_still_open_with_a_clear_message(
     qtbot, make_window, image_file, monkeypatch, tmp_path
 ):
     monkeypatch.setattr(
-        "ncl_core.registry.bundled_model_path", lambda: tmp_path / "none.safetensors"
+        "ncl_core.models.registry.bundled_model_path", lambda: tmp_path / "none.safetensors"
     )
     window = make_window()
     assert window.models.info is None
@@ -250,7 +250,7 @@ def _block_analysis(monkeypatch) -> None:
     """Make every analysis run until it is cancelled (a large image in tiled mode)."""
     import time
 
-    from ncl_core.infer import Cancelled, Predictor
+    from ncl_core.inference.predictor import Cancelled, Predictor
 
     def slow(self, source, *args, cancel=None, **kwargs):
         while not cancel():
@@ -263,7 +263,7 @@ def _block_analysis(monkeypatch) -> None:
 def test_a_new_open_shows_only_the_new_file_while_it_runs_and_after_cancel(
     qtbot, window, image_file, tmp_path, monkeypatch
 ):
-    from ncl_core.hashing import sha256_file
+    from ncl_core.evidence.hashing import sha256_file
 
     view = window.analysis
     window.open_paths([image_file])
@@ -393,7 +393,7 @@ def test_the_side_panel_is_never_cut_off_at_1280_by_800(qtbot, window, tmp_path)
         "datetime": "2024:01:01 12:00:00",
     }
     info = ImageInfo(format="JPEG", width=64, height=48, mode="RGB", exif=exif)
-    from ncl_core.evidence import Evidence
+    from ncl_core.evidence.image import Evidence
 
     shown = Evidence(np.zeros((48, 64, 3), np.uint8), path=tmp_path / "x.jpg", info=info)
     view.state.show_image(shown, "ab" * 32)

@@ -50,7 +50,7 @@ def test_dropping_a_folder_with_a_corrupt_file_gives_one_error_row(qtbot, window
 def test_clicking_a_row_opens_it_in_the_analysis_view_without_new_inference(
     qtbot, window, tmp_path, monkeypatch
 ):
-    from ncl_core.infer import Predictor
+    from ncl_core.inference.predictor import Predictor
 
     folder = _folder_with_one_corrupt_file(tmp_path)
     window.batch.add_paths([folder])
@@ -112,7 +112,7 @@ def test_exporting_reuses_the_rows_analyses_instead_of_running_the_model_again(
 ):
     import json
 
-    from ncl_core.infer import Predictor
+    from ncl_core.inference.predictor import Predictor
 
     folder = _folder_with_one_corrupt_file(tmp_path)
     batch = window.batch
@@ -121,16 +121,16 @@ def test_exporting_reuses_the_rows_analyses_instead_of_running_the_model_again(
     scores = {Path(p).name: a.score for p, a in batch.results.items()}
     assert sorted(scores) == ["a.png", "b.jpg", "c.png"]
 
-    analysed: list[str] = []  # every file the model is asked about from now on
+    analyzed: list[str] = []  # every file the model is asked about from now on
     stream, analyze = Predictor.analyze_stream, Predictor.analyze
 
     def counted_stream(self, sources, *args, **kwargs):
         sources = list(sources)
-        analysed.extend(Path(getattr(s, "path", None) or s).name for s in sources)
+        analyzed.extend(Path(getattr(s, "path", None) or s).name for s in sources)
         return stream(self, sources, *args, **kwargs)
 
     def counted(self, source, *args, **kwargs):
-        analysed.append(Path(getattr(source, "path", None) or source).name)
+        analyzed.append(Path(getattr(source, "path", None) or source).name)
         return analyze(self, source, *args, **kwargs)
 
     monkeypatch.setattr(Predictor, "analyze_stream", counted_stream)
@@ -140,7 +140,7 @@ def test_exporting_reuses_the_rows_analyses_instead_of_running_the_model_again(
     batch.export(out)
     qtbot.waitUntil(lambda: not batch.is_busy(), timeout=60_000)
     assert batch.progress.format() == "report: complete"
-    assert analysed == ["broken.png"]  # errors are not reused: tried again, still an error
+    assert analyzed == ["broken.png"]  # errors are not reused: tried again, still an error
     rows = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
     rows = {r["name"]: r for r in rows if r["record"] == "row"}
     assert {n: r["status"] for n, r in rows.items()} == {
@@ -271,7 +271,7 @@ def test_add_folder_shows_the_batch_and_rows_sort_by_score_with_their_model(
 
 
 def test_failed_rows_can_be_retried(qtbot, make_window, gui_model_path, tmp_path):
-    from ncl_core.modelfile import ModelRegistry
+    from ncl_core.models.modelfile import ModelRegistry
 
     window = make_window()  # no model: every row fails
     batch = window.batch

@@ -1,4 +1,4 @@
-"""A phone photo (HEIC) in the Analysis view: analysed like a JPEG, its metadata in the table."""
+"""A phone photo (HEIC) in the Analysis view: analyzed like a JPEG, its metadata in the table."""
 
 from __future__ import annotations
 

@@ -29,7 +29,7 @@ def _drag(viewer, start, end, button=Qt.MouseButton.LeftButton):
 
 
 def test_paint_a_mask_from_the_models_and_keep_it_in_a_set(qtbot, window, image_file):
-    from ncl_core.sets import LabeledSets
+    from ncl_core.training.labeled_sets import LabeledSets
 
     view = window.analysis
     window.open_paths([image_file])

@@ -80,9 +80,9 @@ def test_figures_stand_beside_their_floor_and_the_images_they_come_from():
 def test_figures_are_compared_only_when_measured_on_the_same_images(qtbot, window, tmp_path):
     import torch
 
-    from ncl_core.config import ModelConfig
-    from ncl_core.model import NCLNet
-    from ncl_core.modelfile import ModelRegistry, save_model
+    from ncl_core.models.modelfile import ModelRegistry, save_model
+    from ncl_core.network.model import NCLNet
+    from ncl_core.network.net_config import ModelConfig
 
     from tiny import TINY_CONFIG
 

@@ -16,7 +16,7 @@ from gui_helpers import wait_analysis
 
 def _count_predictors(monkeypatch) -> tuple[list[str], weakref.WeakSet]:
     """Every ``Predictor.load`` call (its model file) and every Predictor still alive."""
-    from ncl_core.infer import Predictor
+    from ncl_core.inference.predictor import Predictor
 
     loads: list[str] = []
     alive: weakref.WeakSet = weakref.WeakSet()
@@ -41,7 +41,7 @@ def _folder(root, name: str, n: int = 2):
     return folder
 
 
-def _analyse_in_both_views(qtbot, window, image_file, folder) -> list:
+def _analyze_in_both_views(qtbot, window, image_file, folder) -> list:
     """Open ``image_file`` in the Analysis view and queue ``folder`` in the Batch view; the
     analyses made."""
     view, batch = window.analysis, window.batch
@@ -60,7 +60,7 @@ def test_both_views_use_the_one_predictor_and_a_new_active_model_replaces_it(
 ):
     loads, alive = _count_predictors(monkeypatch)
     window = make_window()
-    first = _analyse_in_both_views(qtbot, window, image_file, _folder(tmp_path, "one"))
+    first = _analyze_in_both_views(qtbot, window, image_file, _folder(tmp_path, "one"))
     assert len(loads) == 1
     assert {a.model_sha256 for a in first} == {registered_model.sha256}
     shared = window.models.predictors.current
@@ -75,7 +75,7 @@ def test_both_views_use_the_one_predictor_and_a_new_active_model_replaces_it(
 
     other = image_file.with_name("other.png")
     other.write_bytes(image_file.read_bytes())
-    second = _analyse_in_both_views(qtbot, window, other, _folder(tmp_path, "two"))
+    second = _analyze_in_both_views(qtbot, window, other, _folder(tmp_path, "two"))
     assert len(loads) == 2
     assert {a.model_sha256 for a in second} == {tiny.sha256}
     assert window.models.predictors.current.model_sha256 == tiny.sha256
@@ -139,7 +139,7 @@ def test_a_job_waiting_for_its_turn_stops_when_cancelled():
     from ncl_core.errors import Cancelled
 
     shared = SharedPredictor(_Recorder())
-    assert shared._turns.acquire()  # another job is analysing
+    assert shared._turns.acquire()  # another job is analyzing
     cancelled = threading.Event()
     threading.Timer(0.1, cancelled.set).start()
     with pytest.raises(Cancelled):

@@ -84,7 +84,7 @@ def test_an_uncalibrated_fine_tuned_model_says_so_beside_the_score(
 def test_a_fine_tune_ends_with_its_before_after_table_and_pictures(qtbot, window, tmp_path):
     import numpy as np
 
-    from ncl_core.render import save_png
+    from ncl_core.inference.render import save_png
     from ncl_core.training.comparison import side_by_side
     from ncl_core.training.events import comparison_rows
 

@@ -109,7 +109,7 @@ def test_open_samples_analyses_them_even_while_the_model_loads(
 def test_open_samples_again_retries_the_samples_that_failed(
     qtbot, make_window, gui_model_path, tmp_path
 ):
-    from ncl_core.modelfile import ModelRegistry
+    from ncl_core.models.modelfile import ModelRegistry
 
     window = make_window()  # an empty registry: no model
     assert window.models.info is None

@@ -30,9 +30,9 @@ def small_model_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     suite fast."""
     import torch
 
-    from ncl_core.config import ModelConfig
-    from ncl_core.model import NCLNet
-    from ncl_core.modelfile import save_model
+    from ncl_core.models.modelfile import save_model
+    from ncl_core.network.model import NCLNet
+    from ncl_core.network.net_config import ModelConfig
 
     torch.manual_seed(0)
     model = NCLNet(ModelConfig(backbone="resnet18", output_stride=16, patch_cells=2))
@@ -43,7 +43,7 @@ def small_model_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_predictor(small_model_path: Path):
     """The real ``Predictor`` on ``small_model_path``, on the CPU."""
-    from ncl_core.infer import Predictor
+    from ncl_core.inference.predictor import Predictor
 
     return Predictor.load(small_model_path, device="cpu")
 

@@ -37,9 +37,9 @@ class InputCase:
     id: str
     name: str
     make: Callable[[Path], object]
-    error: str | None = None  # regex the error message must match; None: analysed
+    error: str | None = None  # regex the error message must match; None: analyzed
     warning: str | None = None  # regex one warning must match
-    shape: tuple[int, int] | None = None  # (height, width) of the analysed image
+    shape: tuple[int, int] | None = None  # (height, width) of the analyzed image
 
 
 def _encoded(array: np.ndarray, fmt: str, **kwargs) -> bytes:
@@ -230,7 +230,7 @@ def write_bad_safetensors(folder: Path, good_model: Path) -> dict[str, Path]:
     from safetensors import safe_open
     from safetensors.torch import load_file, save_file
 
-    from ncl_core.config import ModelConfig
+    from ncl_core.network.net_config import ModelConfig
 
     folder.mkdir(parents=True, exist_ok=True)
     with safe_open(str(good_model), framework="pt") as fh:

@@ -22,7 +22,7 @@ import pytest
 import torch
 
 from ncl_core.cli import EXIT_FAILED, EXIT_OK, main
-from ncl_core.modelfile import load_model
+from ncl_core.models.modelfile import load_model
 from ncl_core.report import RESULTS_JSONL
 from ncl_core.training import CHECKPOINT_NAME
 from reliability.hostile import read_jsonl
@@ -159,7 +159,7 @@ def test_batch_killed_mid_way_keeps_its_rows_and_resumes_without_duplicates(
     assert header["status"] == "complete" and len(header["resumed_utc"]) == 1
     assert len(rows) == 21 and len({r["path"] for r in rows}) == 21
     assert sorted(r["index"] for r in rows) == list(range(1, 22))
-    kept = ("index", "path", "sha256_start", "status", "score", "analysed_utc")
+    kept = ("index", "path", "sha256_start", "status", "score", "analyzed_utc")
     for old in before:  # rows written before the kill are kept as they were
         new = next(r for r in rows if r["path"] == old["path"])
         assert {k: new[k] for k in kept} == {k: old[k] for k in kept}

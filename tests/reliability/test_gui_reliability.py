@@ -17,8 +17,8 @@ import numpy as np
 import pytest
 import torch
 
-from ncl_core.infer import Predictor
-from ncl_core.modelfile import ModelRegistry
+from ncl_core.inference.predictor import Predictor
+from ncl_core.models.modelfile import ModelRegistry
 from reliability.hostile import BAD_CASES, GOOD_CASES, INPUT_CASES, write_inputs
 
 from imaging import pattern, save, write_mask

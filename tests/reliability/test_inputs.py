@@ -16,10 +16,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ncl_core import scan as scan_module
 from ncl_core.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, main
 from ncl_core.data.io import ImageReadError, read_image, read_mask
-from ncl_core.infer import InferenceSettings
+from ncl_core.evidence import scan as scan_module
+from ncl_core.inference.predictor import InferenceSettings
 from ncl_core.report import INDEX_HTML, RESULTS_JSONL
 from reliability.hostile import (
     BAD_CASES,
@@ -72,7 +72,7 @@ def test_every_case_reads_or_fails_with_one_named_error(tmp_path: Path, case) ->
     check_warnings(case, warnings)
 
 
-def test_extreme_shapes_analyse_in_both_modes(
+def test_extreme_shapes_analyze_in_both_modes(
     tiny_predictor, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     paths = write_inputs(tmp_path, (CASES_BY_ID["one_pixel"], CASES_BY_ID["strip_20000_x_3"]))
@@ -202,7 +202,7 @@ def test_cli_analyze_reports_each_bad_file_in_one_line_and_goes_on(
     for case in BAD_CASES:
         (line,) = [e for e in errors if e.startswith(f"error: {hostile_dir / case.name}: ")]
         assert re.search(case.error, line), case.id
-    # Every good file was analysed and its four outputs written, however odd its name.
+    # Every good file was analyzed and its four outputs written, however odd its name.
     records = {}
     for summary in out.glob("*.json"):
         record = json.loads(summary.read_text("utf-8"))
@@ -237,7 +237,7 @@ def test_cli_batch_report_has_a_row_per_file_and_goes_on(
     # The loop and the locked folder are reported; neither stopped the batch.
     assert any(re.search(r"nested/loop: symbolic link loop", line) for line in lines)
     assert f"warning: {hostile_dir / 'locked'}: cannot read folder: permission denied" in lines
-    assert f"({len(GOOD_CASES)} analysed, {len(BAD_CASES)} error(s))" in captured.out
+    assert f"({len(GOOD_CASES)} analyzed, {len(BAD_CASES)} error(s))" in captured.out
 
     records = read_jsonl(report / RESULTS_JSONL)
     header, rows = records[0], [r for r in records if r["record"] == "row"]

@@ -17,8 +17,8 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from ncl_core.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, main
-from ncl_core.infer import Predictor
-from ncl_core.modelfile import ModelFileError, ModelRegistry, load_model, read_model_info
+from ncl_core.inference.predictor import Predictor
+from ncl_core.models.modelfile import ModelFileError, ModelRegistry, load_model, read_model_info
 from ncl_core.training import CHECKPOINT_NAME, Trainer, TrainingError
 from reliability.hostile import CodeExecution, assert_clean_console
 

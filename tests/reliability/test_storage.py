@@ -17,13 +17,13 @@ import torch
 
 from ncl_core import fsutil
 from ncl_core.cli import EXIT_FAILED, main
-from ncl_core.config import LossConfig, ModelConfig
+from ncl_core.evidence.hashing import sha256_file
 from ncl_core.fsutil import atomic_write_bytes
-from ncl_core.hashing import sha256_file
-from ncl_core.model import NCLNet
-from ncl_core.modelfile import ModelRegistry, save_model
+from ncl_core.models.modelfile import ModelRegistry, save_model
+from ncl_core.network.model import NCLNet
+from ncl_core.network.net_config import LossConfig, ModelConfig
 from ncl_core.report import RESULTS_JSONL, ReportError, run_batch
-from ncl_core.report import batch as batch_module
+from ncl_core.report import runner as batch_module
 from ncl_core.training import CHECKPOINT_NAME, TrainConfig, Trainer, TrainingError
 from reliability.hostile import assert_clean_console, read_jsonl, remount_read_only
 

@@ -27,7 +27,6 @@ manipulations, post-processing, ``make_item``) and ``dataset`` (``generate_datas
 ``SynthDataset``). Every name is importable from ``ncl_core.data.synth`` itself.
 """
 
-from ncl_core.data.synth.config import DONOR_STEPS, KINDS, MIN_PHOTO_SIDE, SHAPES, SynthConfig
 from ncl_core.data.synth.dataset import SynthDataset, generate_dataset, pad_to
 from ncl_core.data.synth.forge import make_forgery, make_item, post_process
 from ncl_core.data.synth.photos import (
@@ -38,6 +37,7 @@ from ncl_core.data.synth.photos import (
     scan_photos,
 )
 from ncl_core.data.synth.regions import blend, content_segment, draw_region, feather, random_shape
+from ncl_core.data.synth.synth_config import DONOR_STEPS, KINDS, MIN_PHOTO_SIDE, SHAPES, SynthConfig
 from ncl_core.errors import SynthError
 
 __all__ = [

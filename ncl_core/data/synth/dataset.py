@@ -16,9 +16,9 @@ from torch.utils.data import Dataset
 
 import ncl_core
 from ncl_core.data.io import ImageReadError
-from ncl_core.data.synth.config import MIN_PHOTO_SIDE, SynthConfig
 from ncl_core.data.synth.forge import make_item
 from ncl_core.data.synth.photos import PhotoCache, _SourceLoader, scan_photos
+from ncl_core.data.synth.synth_config import MIN_PHOTO_SIDE, SynthConfig
 from ncl_core.data.transforms import _PAD_RGB, mask_to_tensor, to_tensor
 from ncl_core.errors import SynthError
 

@@ -10,7 +10,6 @@ import cv2
 import numpy as np
 
 from ncl_core.data.perturb import gaussian_blur, gaussian_noise, jpeg_compress
-from ncl_core.data.synth.config import KINDS, SynthConfig
 from ncl_core.data.synth.photos import donor_canvas, host_crop
 from ncl_core.data.synth.regions import (
     _bbox,
@@ -20,6 +19,7 @@ from ncl_core.data.synth.regions import (
     feather,
     placement_range,
 )
+from ncl_core.data.synth.synth_config import KINDS, SynthConfig
 from ncl_core.data.transforms import resize_image, resize_mask
 from ncl_core.errors import SynthError
 

@@ -15,7 +15,7 @@ from PIL import Image
 
 from ncl_core.data.io import ImageReadError, is_image_file, read_image
 from ncl_core.data.perturb import gaussian_noise, jpeg_compress
-from ncl_core.data.synth.config import DONOR_STEPS, MIN_PHOTO_SIDE, SynthConfig
+from ncl_core.data.synth.synth_config import DONOR_STEPS, MIN_PHOTO_SIDE, SynthConfig
 from ncl_core.data.transforms import resize_image
 from ncl_core.errors import SynthError
 

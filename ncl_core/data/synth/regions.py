@@ -9,7 +9,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from ncl_core.data.synth.config import SHAPES, SynthConfig
+from ncl_core.data.synth.synth_config import SHAPES, SynthConfig
 
 
 def random_shape(area_px: float, rng: np.random.Generator, shape: str = "blob") -> np.ndarray:

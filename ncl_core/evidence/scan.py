@@ -1,4 +1,4 @@
-"""Turn dropped files and folders into the list of files a batch will analyse.
+"""Turn dropped files and folders into the list of files a batch will analyze.
 
 Every regular file counts, whatever its extension: a non-image becomes an error row in the
 report rather than being skipped silently. Hidden files (dot-files) are included for the same

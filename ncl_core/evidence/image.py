@@ -1,7 +1,7 @@
 """One evidence image, read once: its bytes, their SHA-256, the decoded pixels and the header.
 
 ``load_evidence`` reads a file's bytes once (read-only), hashes exactly those bytes and decodes
-from them, so the hash is of what was analysed and nothing needs to open the file again: the
+from them, so the hash is of what was analyzed and nothing needs to open the file again: the
 model (``Predictor.analyze``), the report's pictures, the forensic views and the command
 line's output files all take the same ``Evidence``. Evidence files are never written to.
 
@@ -31,7 +31,7 @@ from ncl_core.data.io import (
     decode_image,
     read_file_bytes,
 )
-from ncl_core.hashing import sha256_file
+from ncl_core.evidence.hashing import sha256_file
 
 __all__ = ["Evidence", "load_evidence", "load_or_error", "read_ahead"]
 

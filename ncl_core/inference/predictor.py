@@ -1,4 +1,4 @@
-"""Analyse images with a model file: the ``Predictor``.
+"""Analyze images with a model file: the ``Predictor``.
 
 Two modes: ``resize`` (the paper's protocol: resize to the model's input size, predict, resize
 the map back) and ``tiled`` (full resolution: tiles overlapping by half their side, each weighted
@@ -26,15 +26,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from ncl_core.analysis import Analysis, AnalysisError
+from ncl_core.analysis import Analysis, AnalysisError, image_score
 from ncl_core.data.transforms import resize_image, to_tensor
-from ncl_core.device import amp_dtype, cpu_has_native_bf16, describe, pick_device
 from ncl_core.errors import Cancelled
-from ncl_core.evidence import Evidence, load_evidence, read_ahead
-from ncl_core.finding import model_quality
-from ncl_core.metrics import image_score  # re-exported: defined beside the other metrics
-from ncl_core.modelfile import ModelInfo, load_model
-from ncl_core.registry import ModelRegistry
+from ncl_core.evidence.image import Evidence, load_evidence, read_ahead
+from ncl_core.inference.finding import model_quality
+from ncl_core.models.modelfile import ModelInfo, load_model
+from ncl_core.models.registry import ModelRegistry
+from ncl_core.network.device import amp_dtype, cpu_has_native_bf16, describe, pick_device
 from ncl_core.settings import MODES, PRECISIONS, InferenceSettings
 
 # The smooth tile window never reaches zero, so a pixel seen by one tile only still counts.
@@ -175,7 +174,7 @@ def fold_batchnorm(model: nn.Module) -> nn.Module:
 
 
 class Predictor:
-    """A loaded model ready to analyse images.
+    """A loaded model ready to analyze images.
 
     Not safe for concurrent use: one call at a time (any thread); give each concurrent worker
     its own predictor.
@@ -325,7 +324,7 @@ class Predictor:
         cancel: Callable[[], bool] | None = None,
         settings: InferenceSettings | None = None,
     ) -> Analysis:
-        """Analyse an ``Evidence`` (``ncl_core.evidence``), an image file or an RGB uint8 array.
+        """Analyze an ``Evidence`` (``ncl_core.evidence.image``), an image file or an RGB uint8 array.
 
         A path is read once with ``load_evidence``; raises ``ImageReadError`` for bad files.
         """
@@ -416,7 +415,7 @@ class Predictor:
             # The model's calibrated image-score threshold, when its file has one.
             "score_threshold": self.defaults.get("score_threshold"),
             "logit_shift": self.logit_shift,
-            # Its measured localisation and origin, which the finding words (ncl_core.finding).
+            # Its measured localisation and origin, which the finding words (ncl_core.inference.finding).
             "model_quality": model_quality(self.info),
         }
 
@@ -429,10 +428,10 @@ class Predictor:
         cancel: Callable[[], bool] | None = None,
         settings: InferenceSettings | None = None,
     ) -> Iterator[tuple[Evidence | None, Analysis | AnalysisError]]:
-        """Analyse files (or ``Evidence`` in memory) in order: ``(evidence, result)`` pairs.
+        """Analyze files (or ``Evidence`` in memory) in order: ``(evidence, result)`` pairs.
 
         Files are read once, hashed and decoded ahead in a background thread
-        (``ncl_core.evidence.read_ahead``) while the model works; the evidence comes with its
+        (``ncl_core.evidence.image.read_ahead``) while the model works; the evidence comes with its
         analysis so that pictures are drawn without decoding again. An unreadable file comes
         back as ``(None, AnalysisError)`` and the sequence goes on. Close the iterator to stop
         the read-ahead early.

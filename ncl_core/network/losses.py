@@ -9,9 +9,9 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ncl_core.config import LossConfig
-from ncl_core.metrics import SCORE_TOP_FRACTION
-from ncl_core.patches import AUTHENTIC, CONTOUR, TAMPERED
+from ncl_core.analysis import SCORE_TOP_FRACTION
+from ncl_core.network.net_config import LossConfig
+from ncl_core.network.patches import AUTHENTIC, CONTOUR, TAMPERED
 
 NCL_TERMS = ("ncl_term1", "ncl_term2", "ncl_term3")
 
@@ -186,7 +186,7 @@ def _label_grid(labels: torch.Tensor, mask_hw: torch.Size) -> torch.Tensor:
 
 def image_loss(logits: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
     """BCE of each image's score (the mean probability of its top ``SCORE_TOP_FRACTION`` of
-    pixels, as ``ncl_core.metrics.image_score`` scores a map) against "the mask has a
+    pixels, as ``ncl_core.analysis.image_score`` scores a map) against "the mask has a
     manipulated pixel", averaged over the batch."""
     prob = torch.sigmoid(logits.float()).flatten(1)
     k = max(1, round(prob.shape[1] * SCORE_TOP_FRACTION))

@@ -2,7 +2,7 @@
 
 A model file's metadata holds the format version, the full ``ModelConfig``, what it was
 trained on, its validation metrics, its creation time and its parent (for fine-tuned models).
-The user's registry of model files is ``ncl_core/registry.py``; its ``ModelRegistry`` and
+The user's registry of model files is ``ncl_core/models/registry.py``; its ``ModelRegistry`` and
 ``resolve_model`` can still be imported from here.
 
 Reading a file's metadata (``read_model_info``) loads no torch: the header is parsed here, so
@@ -23,20 +23,19 @@ from typing import TYPE_CHECKING, Any
 from safetensors import SafetensorError, safe_open
 
 from ncl_core import __version__
-from ncl_core.config import ModelConfig
 from ncl_core.errors import ModelFileError
+from ncl_core.evidence.hashing import sha256_file
 from ncl_core.fsutil import atomic_path
-from ncl_core.hashing import sha256_file
+from ncl_core.network.net_config import ModelConfig
 from ncl_core.settings import INPUT_SIZE_RANGE, TILE_RANGE
 
 if TYPE_CHECKING:
     import torch
 
-    from ncl_core.model import NCLNet
-
     # Re-exported for type checkers; at run time __getattr__ below supplies them.
-    from ncl_core.registry import ModelRegistry as ModelRegistry
-    from ncl_core.registry import resolve_model as resolve_model
+    from ncl_core.models.registry import ModelRegistry as ModelRegistry
+    from ncl_core.models.registry import resolve_model as resolve_model
+    from ncl_core.network.model import NCLNet
 
 FORMAT_NAME = "ncl-forensics-model"
 FORMAT_VERSION = 1
@@ -489,7 +488,7 @@ def load_model(
     path: str | Path, device: torch.device | str = "cpu", *, bundled: bool = False
 ) -> tuple[NCLNet, ModelInfo]:
     """Rebuild the network from a model file and load its weights (float32, eval mode)."""
-    from ncl_core.model import NCLNet
+    from ncl_core.network.model import NCLNet
 
     info = read_model_info(path, bundled=bundled)
     model = NCLNet(info.config)
@@ -545,10 +544,10 @@ def _checked(path: Path, key: str, tensor: torch.Tensor, dtype: torch.dtype) -> 
 
 
 def __getattr__(name: str) -> Any:
-    """``ModelRegistry`` and ``resolve_model``, from ``ncl_core.registry`` (which imports this
+    """``ModelRegistry`` and ``resolve_model``, from ``ncl_core.models.registry`` (which imports this
     module, so they are looked up when first asked for)."""
     if name in ("ModelRegistry", "resolve_model"):
-        from ncl_core import registry
+        from ncl_core.models import registry
 
         return getattr(registry, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -10,12 +10,12 @@ from collections.abc import Callable
 
 import torch
 
-from ncl_core.device import pick_device
-from ncl_core.distributed import DistEnv
 from ncl_core.errors import TrainingError
-from ncl_core.model import NCLNet
-from ncl_core.modelfile import load_model
-from ncl_core.training.config import TrainConfig
+from ncl_core.models.modelfile import load_model
+from ncl_core.network.device import pick_device
+from ncl_core.network.model import NCLNet
+from ncl_core.training.distributed import DistEnv
+from ncl_core.training.train_config import TrainConfig
 
 
 def training_device(cfg: TrainConfig, dist: DistEnv) -> torch.device:

@@ -1,6 +1,6 @@
 """A report folder's bookkeeping: its settings checked, the folder prepared, the header
 record (``results.jsonl``'s first line, ``report.json``) made and finished, and on resume
-the files still to analyse. ``run_batch`` (``ncl_core.report.batch``) puts them together.
+the files still to analyze. ``run_batch`` (``ncl_core.report.runner``) puts them together.
 """
 
 from __future__ import annotations
@@ -14,8 +14,10 @@ from typing import TYPE_CHECKING, Any
 
 from ncl_core import __version__
 from ncl_core.errors import ReportError, ReportWriteError
-from ncl_core.hashing import sha256_file
+from ncl_core.evidence.hashing import sha256_file
+from ncl_core.evidence.scan import ScanProblem
 from ncl_core.report.artefacts import report_links
+from ncl_core.report.forensic_views import check_views
 from ncl_core.report.rows import (
     HASH_MISMATCH,
     HASH_MISSING,
@@ -27,8 +29,6 @@ from ncl_core.report.rows import (
     display_path,
     load_journal,
 )
-from ncl_core.report.views import check_views
-from ncl_core.scan import ScanProblem
 from ncl_core.settings import MODES, PRECISIONS, InferenceSettings
 
 if TYPE_CHECKING:
@@ -51,11 +51,11 @@ class ReportOptions:
     case_id: str | None = None
     thumbnails: int = 160  # longest side of summary thumbnails, px
     formats: tuple[str, ...] = FORMATS
-    views: tuple[str, ...] = ()  # forensic views (ncl_core.views) on each analysed file's page
+    views: tuple[str, ...] = ()  # forensic views (ncl_core.views) on each analyzed file's page
     # Look for regions shared between images (ncl_core.report.shared): off by default, its
     # features cost about twice the model's analysis of an image on a CPU.
     case_match: bool = False
-    # An Ed25519 private key (ncl_core.signing.load_private_key): MANIFEST.json is signed with it.
+    # An Ed25519 private key (ncl_core.report.signing.load_private_key): MANIFEST.json is signed with it.
     signing_key: Any = field(default=None, repr=False)
 
 
@@ -178,7 +178,7 @@ def make_header(
         "n_skipped": 0,
         "n_hash_mismatches": 0,
         "scan_problems": [{"path": display_path(p.path), "message": p.message} for p in problems],
-        # Other names (links, hard links) of files analysed once under their first name.
+        # Other names (links, hard links) of files analyzed once under their first name.
         "merged_aliases": [
             {"path": display_path(alias), "same_as": display_path(kept)} for alias, kept in aliases
         ],
@@ -216,9 +216,9 @@ def make_header(
 def files_to_do(
     files: list[Path], rows: list[dict[str, Any]]
 ) -> tuple[list[Path], dict[Path, str | None]]:
-    """Files still to analyse, and the SHA-256 computed for them while deciding.
+    """Files still to analyze, and the SHA-256 computed for them while deciding.
 
-    A file is done when a row has its path *and* its SHA-256: an edited file is analysed
+    A file is done when a row has its path *and* its SHA-256: an edited file is analyzed
     again, and a copy of a file under another name still gets its own row.
     """
     if not rows:
@@ -252,5 +252,5 @@ def finish_header(
         status="complete" if complete else "incomplete",
         status_note=None
         if complete
-        else (f"cancelled with {len(rows)} of {n_files} files analysed; resume to finish"),
+        else (f"cancelled with {len(rows)} of {n_files} files analyzed; resume to finish"),
     )

@@ -25,7 +25,7 @@ from torch.utils.data import ConcatDataset, Dataset
 from ncl_core.data.datasets import Sample, SegmentationDataset, scan_dataset, split_samples
 from ncl_core.data.synth import SynthConfig, SynthDataset, scan_photos
 from ncl_core.errors import TrainingError
-from ncl_core.training.config import TrainConfig
+from ncl_core.training.train_config import TrainConfig
 
 
 @dataclass

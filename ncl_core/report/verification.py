@@ -30,7 +30,7 @@ from ncl_core.report.manifest import (
     sha256sums_text,
     write_signature,
 )
-from ncl_core.signing import SignatureCheck, check_signature
+from ncl_core.report.signing import SignatureCheck, check_signature
 
 __all__ = [
     "EvidenceCheck",
@@ -206,7 +206,7 @@ def verify_report(
 ) -> VerifyResult:
     """Check ``report_dir`` against its manifest (see the module's docstring).
 
-    ``public_key`` (an Ed25519 public key, ``ncl_core.signing.load_public_key``): the report
+    ``public_key`` (an Ed25519 public key, ``ncl_core.report.signing.load_public_key``): the report
     must be signed by it. Raises ``VerifyError`` when the folder is not a report folder.
     """
     report_dir = Path(os.fspath(report_dir))

@@ -217,7 +217,7 @@ def _load(source: Any) -> tuple[np.ndarray, str | None]:
     if isinstance(source, np.ndarray):
         return source, hashlib.sha256(np.ascontiguousarray(source).tobytes()).hexdigest()
     if isinstance(source, (str, os.PathLike)):
-        from ncl_core.evidence import load_evidence
+        from ncl_core.evidence.image import load_evidence
 
         source = load_evidence(Path(os.fspath(source)))
     image = source.image

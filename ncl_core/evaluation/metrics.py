@@ -28,9 +28,6 @@ import torch
 from ncl_core.settings import QUIET_FLAGGED
 
 ArrayLike = np.ndarray | torch.Tensor
-# [ours] image-level score: mean of the top 0.5 % pixel probabilities, so one hot pixel does
-# not flag an image and a small forged region still does.
-SCORE_TOP_FRACTION = 0.005
 # [ours] "quiet" F1: the localisation F1 at the threshold where the median authentic image has
 # at most this share of its pixels flagged -- what a model localises once it stops marking
 # untouched photos (an analyst's false alarms; QUIET_FLAGGED, in ``ncl_core.settings``).
@@ -86,15 +83,6 @@ def _pixel_metrics(p: torch.Tensor, g: torch.Tensor, threshold: float) -> PixelM
 def all_manipulated_f1(fraction: float) -> float:
     """F1 of marking every pixel as manipulated when ``fraction`` of them are: 2r / (1 + r)."""
     return 2 * fraction / (1 + fraction) if fraction > 0 else 0.0
-
-
-def image_score(probability: np.ndarray) -> float:
-    """Image-level tampering score in [0, 1] from a probability map."""
-    flat = probability.reshape(-1)
-    if flat.size == 0:
-        return 0.0
-    k = max(1, int(round(flat.size * SCORE_TOP_FRACTION)))
-    return float(np.partition(flat, flat.size - k)[-k:].mean())
 
 
 def image_metrics(scores: Any, labels: Any, threshold: float = 0.5) -> dict[str, float]:

@@ -10,11 +10,15 @@ import sys
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from ncl_core.config import JsonConfig, LossConfig, ModelConfig
-from ncl_core.data.transforms import AugmentConfig
+from ncl_core.data.augment_config import AugmentConfig
+from ncl_core.jsonconfig import JsonConfig
+from ncl_core.network.net_config import LossConfig, ModelConfig
 from ncl_core.settings import SELECT_BY
 from ncl_core.training.recipes import SCRATCH
 
+# Labeled validation images: whole at their own resolution (as tiled inference sees them) or
+# resized to the crop side (as resize mode does).
+VAL_MODES = ("native", "resize")
 _NESTED = {"model": ModelConfig, "loss": LossConfig, "augment": AugmentConfig}
 
 
@@ -23,7 +27,9 @@ class TrainConfig(JsonConfig):
     """Every training setting; the CLI and the GUI both fill this one dataclass."""
 
     data: tuple[str, ...] = ()  # dataset folders or IMDL-BenCo JSON lists
-    labeled_set: str | None = None  # the name of the labeled set (ncl_core.sets) among ``data``
+    labeled_set: str | None = (
+        None  # the name of the labeled set (ncl_core.training.labeled_sets) among ``data``
+    )
     val: tuple[str, ...] = ()  # validation sets; empty = a hash split of ``data``
     synthetic: str | None = None  # folder of authentic photos: forgeries made on the fly
     synthetic_length: int = 2000  # synthetic items per epoch
@@ -92,12 +98,16 @@ class TrainConfig(JsonConfig):
             raise ValueError("time_limit_min must be positive")
         if self.schedule_by_time and self.time_limit_min is None:
             raise ValueError("schedule_by_time needs a time limit")
-        if self.val_mode not in ("native", "resize"):
-            raise ValueError("val_mode must be 'native' or 'resize'")
+        if self.val_mode not in VAL_MODES:
+            raise ValueError(f"val_mode must be one of {', '.join(VAL_MODES)}")
         if self.select_by not in SELECT_BY:
             raise ValueError(f"select_by must be one of {', '.join(SELECT_BY)}")
         if self.ema_decay is not None and not 0.0 < self.ema_decay < 1.0:
             raise ValueError("ema_decay must lie in (0, 1)")
+        if self.loss.needs_pivot and not self.model.pivot and self.base_model is None:
+            raise ValueError(
+                "the NCL loss with contour_mode 'pivot' needs the pivot branches (model.pivot)"
+            )
         if self.size % self.model.patch_px:
             raise ValueError(
                 f"size must be a multiple of the patch size ({self.model.patch_px} px)"

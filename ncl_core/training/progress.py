@@ -10,7 +10,7 @@ from typing import Any
 import torch
 from torch.utils.data import Dataset
 
-from ncl_core.model import NCLNet
+from ncl_core.network.model import NCLNet
 
 
 @dataclass

@@ -14,8 +14,8 @@ import numpy as np
 from ncl_core.data.datasets import Sample
 from ncl_core.data.io import ImageReadError, read_image, read_mask
 from ncl_core.data.perturb import PERTURBATIONS, apply_perturbation
-from ncl_core.infer import InferenceSettings, Predictor
-from ncl_core.metrics import MetricAccumulator
+from ncl_core.evaluation.metrics import MetricAccumulator
+from ncl_core.inference.predictor import InferenceSettings, Predictor
 
 
 def manipulation_kinds(root: str | Path) -> dict[str, str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ncl_core.config import JsonConfig
+from ncl_core.jsonconfig import JsonConfig
 from ncl_core.settings import KINDS
 
 SHAPES = ("polygon", "ellipse", "blob", "segment")

@@ -1,4 +1,4 @@
-"""The finding: the one sentence an analyst reads about an analysed image.
+"""The finding: the one sentence an analyst reads about an analyzed image.
 
 Every place a score appears (the Analysis panel, ``ncl-forensics analyze``, the JSON of an
 analysis, batch rows and reports) says it with ``image_finding``, in the same words:
@@ -28,7 +28,7 @@ import numpy as np
 
 if TYPE_CHECKING:
     from ncl_core.analysis import Analysis
-    from ncl_core.modelfile import ModelInfo
+    from ncl_core.models.modelfile import ModelInfo
 
 FINDING_POSITIVE = "manipulation indicated"
 FINDING_NEGATIVE = "none indicated"

@@ -1,56 +1,17 @@
-"""Settings as dataclasses, with JSON round-trip.
+"""The network's settings: ``ModelConfig`` (everything needed to rebuild an ``NCLNet``, stored in
+every model file) and ``LossConfig`` (the NCL and pivot-consistent losses).
 
 Every [ours] choice of docs/METHOD.md is a field here, so it can be changed and ablated.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import json
-from dataclasses import dataclass, fields
-from typing import Any, TypeVar
+from dataclasses import dataclass
 
-from ncl_core.backbones import get_backbone
-
-T = TypeVar("T")
+from ncl_core.jsonconfig import JsonConfig
+from ncl_core.network.backbones import get_backbone
 
 CONTOUR_MODES = ("pivot", "drop", "as_tampered", "as_authentic")
-
-
-def _from_dict(cls: type[T], data: dict[str, Any]) -> T:
-    """Build a dataclass from a dict, refusing unknown keys (a typo must not pass silently)."""
-    known = {f.name for f in fields(cls)}
-    unknown = set(data) - known
-    if unknown:
-        raise ValueError(f"unknown {cls.__name__} field(s): {', '.join(sorted(unknown))}")
-    # JSON has no tuples: turn lists back into tuples where the field's default is one.
-    kwargs = {}
-    for f in fields(cls):
-        if f.name not in data:
-            continue
-        value = data[f.name]
-        if isinstance(value, list) and isinstance(f.default, tuple):
-            value = tuple(value)
-        kwargs[f.name] = value
-    return cls(**kwargs)
-
-
-class JsonConfig:
-    """Mixin: ``to_dict``/``to_json`` and ``from_dict``/``from_json`` for a dataclass."""
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)  # type: ignore[call-overload]
-
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), sort_keys=True)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]):
-        return _from_dict(cls, data)
-
-    @classmethod
-    def from_json(cls, text: str):
-        return cls.from_dict(json.loads(text))
 
 
 @dataclass
@@ -125,3 +86,10 @@ class LossConfig(JsonConfig):
             raise ValueError("pos_weight must be positive and dice not negative")
         if self.image_weight < 0:
             raise ValueError("image_weight must not be negative")
+
+    @property
+    def needs_pivot(self) -> bool:
+        """Whether a network trained with this loss needs the pivot branches
+        (``ModelConfig.pivot``): they serve only the full NCL loss; plain and "drop" runs skip
+        their cost."""
+        return self.contour_mode == "pivot" and self.omega > 0

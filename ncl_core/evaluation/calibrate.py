@@ -18,9 +18,9 @@ from typing import Any
 import numpy as np
 
 from ncl_core.data.datasets import Sample
-from ncl_core.evaluate import labeled_predictions
-from ncl_core.infer import InferenceSettings, Predictor
-from ncl_core.metrics import MetricAccumulator, image_metrics
+from ncl_core.evaluation.evaluate import labeled_predictions
+from ncl_core.evaluation.metrics import MetricAccumulator, image_metrics
+from ncl_core.inference.predictor import InferenceSettings, Predictor
 from ncl_core.settings import QUIET_FLAGGED
 
 PIXEL_THRESHOLDS = tuple(round(t, 2) for t in np.arange(0.05, 0.991, 0.01))

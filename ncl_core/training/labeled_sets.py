@@ -175,7 +175,7 @@ class LabeledSets:
         depth; white = manipulated) or a boolean array of the image's size. The image file is
         only read."""
         from ncl_core.data.io import read_mask
-        from ncl_core.evidence import load_evidence
+        from ncl_core.evidence.image import load_evidence
 
         check_set_name(name)
         image = Path(os.fspath(image))

@@ -1,7 +1,7 @@
-"""``run_batch``: analyse dropped files and folders into a forensic report folder.
+"""``run_batch``: analyze dropped files and folders into a forensic report folder.
 
 Order of work: refuse bad folders, scan, (on resume) skip files already in the journal, then
-stream (``ncl_core.report.stream``): each file is read once, the model analyses image *n+1*
+stream (``ncl_core.report.stream``): each file is read once, the model analyzes image *n+1*
 while a worker thread draws image *n* from the evidence in memory, and its row is written
 durably. At the end every input is hashed again, and the finished tables, index.html,
 report.pdf, MANIFEST.json (signed in MANIFEST.sig with the analyst's key, if given) and
@@ -20,12 +20,22 @@ from typing import Any
 
 from ncl_core.analysis import Analysis, AnalysisError
 from ncl_core.errors import ReportError, ReportWriteError
-from ncl_core.evidence import Evidence
+from ncl_core.evidence.hashing import sha256_file
+from ncl_core.evidence.image import Evidence
+from ncl_core.evidence.scan import ScanProblem, scan_inputs
 from ncl_core.fsutil import atomic_write_bytes, sync_folder
-from ncl_core.hashing import sha256_file
-from ncl_core.outputs import refuse_inside_evidence
+from ncl_core.inference.outputs import refuse_inside_evidence
 from ncl_core.report import shared
 from ncl_core.report.artefacts import item_folder, remove_stale_folders, write_colorbar
+from ncl_core.report.folder import (
+    FORMATS,
+    ReportOptions,
+    check_options,
+    files_to_do,
+    finish_header,
+    make_header,
+    prepare_out_dir,
+)
 from ncl_core.report.html import INDEX_HTML, html_document
 from ncl_core.report.manifest import SHA256SUMS, sha256sums_text, write_manifest
 from ncl_core.report.pdf import REPORT_PDF, pdf_bytes
@@ -38,17 +48,7 @@ from ncl_core.report.rows import (
     display_path,
     write_tables,
 )
-from ncl_core.report.setup import (
-    FORMATS,
-    ReportOptions,
-    check_options,
-    files_to_do,
-    finish_header,
-    make_header,
-    prepare_out_dir,
-)
 from ncl_core.report.stream import RENDER_THREADS, BatchPredictor, Finished, stream_rows
-from ncl_core.scan import ScanProblem, scan_inputs
 
 __all__ = [
     "FORMATS",
@@ -72,7 +72,7 @@ class BatchSummary:
     out_dir: Path
     rows: list[dict[str, Any]]
     complete: bool = True
-    n_skipped: int = 0  # files that are not images by their name: listed, not analysed
+    n_skipped: int = 0  # files that are not images by their name: listed, not analyzed
     n_hash_mismatches: int = 0
     problems: list[ScanProblem] = field(default_factory=list)
     aliases: list[tuple[Path, Path]] = field(default_factory=list)
@@ -88,7 +88,7 @@ def run_batch(
     cancel: Callable[[], bool] | None = None,
     finished: Iterable[tuple[Evidence | str | Path, Analysis | AnalysisError]] | None = None,
 ) -> BatchSummary:
-    """Analyse every file under ``inputs`` and write a report folder ``out_dir``.
+    """Analyze every file under ``inputs`` and write a report folder ``out_dir``.
 
     ``out_dir`` must be new or empty (or hold the report to continue, with ``resume``); it may
     not lie inside an input folder. Events are plain dicts: ``start``, ``row``, ``phase``,
@@ -97,9 +97,9 @@ def run_batch(
 
     ``finished``: ``(Evidence or path, Analysis)`` pairs already computed (say by
     ``Predictor.analyze_stream``). A file under ``inputs`` with a finished analysis made by
-    ``predictor``'s model in the report's mode is not analysed again, only read once for its
+    ``predictor``'s model in the report's mode is not analyzed again, only read once for its
     pictures (not at all when its ``Evidence`` is given); its analysis is seen at the report's
-    threshold. A file whose bytes changed since is analysed again; errors are not reused.
+    threshold. A file whose bytes changed since is analyzed again; errors are not reused.
     """
     emit = on_event or (lambda event: None)
     try:
@@ -136,7 +136,7 @@ def _run_batch(
     scan = scan_inputs(roots, exclude=[out_dir])
     if not scan.files:
         why = "; ".join(f"{display_path(p.path)}: {p.message}" for p in scan.problems[:3])
-        raise ReportError("no files to analyse" + (f" ({why})" if why else ""))
+        raise ReportError("no files to analyze" + (f" ({why})" if why else ""))
     previous = prepare_out_dir(out_dir, resume)
 
     header = make_header(predictor, options, roots, out_dir, scan.problems, previous, scan.aliases)
@@ -166,7 +166,7 @@ def _run_batch(
             raise
         writer.drain()
         emit({"type": "phase", "phase": "verify", "total": len(rows)})
-        # Matching reads the analysed files again: the bytes it reads are the end-of-batch hash.
+        # Matching reads the analyzed files again: the bytes it reads are the end-of-batch hash.
         found = shared.find_shared_regions(
             out_dir, rows, scan.files, cancel, on=options.case_match, emit=emit
         )

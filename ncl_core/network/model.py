@@ -14,9 +14,9 @@ from torch import nn
 from torchvision.models.resnet import ResNet
 from torchvision.models.segmentation.deeplabv3 import ASPP
 
-from ncl_core.backbones import get_backbone
-from ncl_core.config import ModelConfig
-from ncl_core.patches import CONTOUR, patch_labels
+from ncl_core.network.backbones import get_backbone
+from ncl_core.network.net_config import ModelConfig
+from ncl_core.network.patches import CONTOUR, patch_labels
 
 # Padding multiple for eval on arbitrary sizes: the deepest stride in the network (16 at
 # OS 16, and the stride-2 stem/maxpool chain below it) and the patch grid both divide 32.

@@ -14,8 +14,8 @@ from typing import Any
 import cv2
 import numpy as np
 
-from ncl_core.evidence import Evidence
-from ncl_core.render import fit_within, heatmap_rgb, save_heatmap_png, save_jpeg
+from ncl_core.evidence.image import Evidence
+from ncl_core.inference.render import fit_within, heatmap_rgb, save_heatmap_png, save_jpeg
 from ncl_core.views import VIEWS, compute_views
 
 CMAP = "inferno"
@@ -67,7 +67,7 @@ def add_views(
     model_map: np.ndarray | None = None,
 ) -> None:
     """Fill ``metadata`` and ``content_credentials`` (always) and ``views`` /
-    ``views_panel_path`` (the chosen views), from the evidence the model analysed (the same
+    ``views_panel_path`` (the chosen views), from the evidence the model analyzed (the same
     bytes, not read again); ``model_map``, the model's probability map, is one cue of the
     combined view."""
     if row.get("sha256_start") and evidence.file_sha256 not in (None, row["sha256_start"]):

@@ -1,6 +1,6 @@
 """The user's model registry (the models folder plus the bundled starter model) and
 ``resolve_model``, the one lookup behind every ``--model``. The file format itself is in
-``ncl_core/modelfile.py``.
+``ncl_core/models/modelfile.py``.
 
 Listing the models and resolving a name or id read only the files' headers and the small
 ``registry.json`` (the chosen default): no torch, so ``models list`` and a mistyped ``--model``
@@ -18,7 +18,7 @@ from typing import Any
 
 from ncl_core.errors import ModelFileError
 from ncl_core.fsutil import atomic_path, atomic_write_text, remove_stale_temp_files, shorten_name
-from ncl_core.modelfile import ModelInfo, export_half, load_model, read_model_info
+from ncl_core.models.modelfile import ModelInfo, export_half, load_model, read_model_info
 from ncl_core.paths import bundled_model_path, models_dir
 
 # What an id looks like: a prefix of a SHA-256 in hex (ids are its first 12 digits, and any

@@ -4,7 +4,7 @@ Evidence is never written to: no output (a saved mask, an analysis JSON, a repor
 lie in the folder of an input image, in an input folder, or anywhere below them. The command
 line, the reports and every save of the app call ``refuse_inside_evidence``.
 
-``write_output`` writes one file of an analysed image (mask, heatmap, overlay or JSON record)
+``write_output`` writes one file of an analyzed image (mask, heatmap, overlay or JSON record)
 and ``write_outputs`` the set that ``ncl-forensics analyze --out`` writes; the batch report's
 mask and the app's saves go through ``write_output`` too, so the files are the same whoever
 writes them.
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from ncl_core.analysis import Analysis
     from ncl_core.views import ViewResult
 
-# Output files of one analysed image: "<stem>.mask.png", "<stem>.heatmap.png", ...
+# Output files of one analyzed image: "<stem>.mask.png", "<stem>.heatmap.png", ...
 OUTPUT_SUFFIXES = {
     "mask": ".mask.png",
     "heatmap": ".heatmap.png",
@@ -96,7 +96,7 @@ def _shown(path: str | os.PathLike[str]) -> str:
 
 
 def output_name(source: str | os.PathLike[str], kind: str) -> str:
-    """The file name of one output of an analysed image: ``photo.jpg`` -> ``photo.mask.png``."""
+    """The file name of one output of an analyzed image: ``photo.jpg`` -> ``photo.mask.png``."""
     return shorten_name(Path(source).stem, MAX_STEM_BYTES) + OUTPUT_SUFFIXES[kind]
 
 
@@ -128,7 +128,7 @@ def analysis_record(analysis: Analysis, extra: Mapping[str, Any] | None = None) 
     """The JSON record of an analysis: the application's version, its finding (``text`` in the
     words the panel and the reports use), its summary, ``extra``."""
     from ncl_core import __version__
-    from ncl_core.finding import analysis_finding
+    from ncl_core.inference.finding import analysis_finding
 
     finding = analysis_finding(analysis).record()
     return {"app_version": __version__, "finding": finding, **analysis.summary(), **(extra or {})}
@@ -146,16 +146,16 @@ def write_output(
     extra: Mapping[str, Any] | None = None,
     durable: bool = True,
 ) -> Path:
-    """Write one output file of an analysed image, atomically; returns its path.
+    """Write one output file of an analyzed image, atomically; returns its path.
 
     ``mask``: 8-bit PNG, 255 where ``probability >= threshold``. ``heatmap``: palette PNG of the
-    probabilities (``render.encode_heatmap_png``). ``overlay``: PNG of ``image`` (the analysed
+    probabilities (``render.encode_heatmap_png``). ``overlay``: PNG of ``image`` (the analyzed
     RGB pixels, needed for this kind only) with the analysis drawn over it in ``overlay`` mode
     (``heatmap``, ``mask``, ``outline``; ``off``: the image alone). ``json``:
     ``analysis_record(analysis, extra)``. The caller checks ``refuse_inside_evidence`` first.
     ``durable=False``: not fsync'd, for a folder made durable later (``fsutil.sync_folder``).
     """
-    from ncl_core.render import overlay_rgb, save_heatmap_png, save_mask_png, save_png
+    from ncl_core.inference.render import overlay_rgb, save_heatmap_png, save_mask_png, save_png
 
     target = Path(target)
     if kind == "mask":
@@ -187,7 +187,7 @@ def write_outputs(
     kinds: Iterable[str] = OUTPUT_KINDS,
     **style: Any,
 ) -> dict[str, Any]:
-    """The files of one analysed image in ``folder``; returns the JSON record.
+    """The files of one analyzed image in ``folder``; returns the JSON record.
 
     ``<stem>.mask.png``, ``<stem>.heatmap.png``, ``<stem>.overlay.png`` (``kinds``), one
     ``<stem>.<view>.png`` per forensic view with a map (8-bit grey of the image's size,
@@ -195,7 +195,7 @@ def write_outputs(
     and an ``outputs`` table naming every file written. ``style``: ``write_output``'s
     ``cmap``, ``overlay`` and ``alpha``.
     """
-    from ncl_core.render import save_png
+    from ncl_core.inference.render import save_png
 
     folder = Path(folder)
     kinds = tuple(kinds)
