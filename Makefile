@@ -19,8 +19,11 @@ $(STAMP): pyproject.toml
 run: venv
 	$(BIN)/ncl-forensics --samples
 
+# Two workers with one torch thread each: the suite's small models leave a second core idle
+# in one process. `make test PYTEST_ARGS=-n0` runs it in one process.
+PYTEST_ARGS ?= -n 2
 test: venv
-	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q
+	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 lint: venv
 	$(BIN)/ruff check ncl_core app tests bench

@@ -11,7 +11,7 @@ from dataclasses import dataclass, fields, replace
 from typing import Any, Protocol
 
 from ncl_core.inference.render import COLORMAPS
-from ncl_core.settings import MODES
+from ncl_core.settings import DEFAULT_MODE, DEFAULT_THRESHOLD, MODES
 
 OVERLAY_STYLES = ("heatmap", "mask", "outline", "off")
 PATCH_SOURCES = ("prediction", "ground_truth")
@@ -21,8 +21,8 @@ PATCH_SOURCES = ("prediction", "ground_truth")
 class OverlaySettings:
     """How a result is analyzed and drawn over the image."""
 
-    mode: str = "auto"  # analysis mode (``ncl_core.settings.MODES``); a change analyzes again
-    threshold: float = 0.5  # in steps of 0.01, as the threshold control shows it
+    mode: str = DEFAULT_MODE  # analysis mode (``ncl_core.settings.MODES``); a change analyzes again
+    threshold: float = DEFAULT_THRESHOLD  # in steps of 0.01, as the threshold control shows it
     opacity: float = 0.5  # of the heatmap or mask, in steps of 0.01
     colormap: str = "inferno"
     overlay: str = "heatmap"  # one of OVERLAY_STYLES

@@ -118,6 +118,14 @@ class Computing:
 
 
 @dataclass(frozen=True, slots=True)
+class FeaturesFound:
+    """The shared-regions job has the features of ``done`` of the ``total`` images it reads."""
+
+    done: int
+    total: int
+
+
+@dataclass(frozen=True, slots=True)
 class History:
     """A resumed training run's events so far, from its event log."""
 

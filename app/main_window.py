@@ -29,11 +29,13 @@ from PySide6.QtWidgets import (
 from app import gc_guard
 from app.analysis import AnalysisView
 from app.batch import BatchView
+from app.display import load_overlay_settings
 from app.jobs import Job, JobManager
 from app.menus import WindowMenus
 from app.model_state import ModelState
 from app.models_view import ModelsView
 from app.resources import sample_images, sample_mask_for
+from app.session import Session
 from app.settings import Settings
 from app.training import TrainingView
 from app.welcome import WELCOME_WIDTH, WelcomePane
@@ -65,12 +67,12 @@ class MainWindow(QMainWindow):
         self._closing = False
 
         self.message_bar = MessageBar()
-        self.analysis = AnalysisView(self.jobs, self.models, self.settings)
-        self.batch = BatchView(
-            self.jobs, self.models, self.settings, overlay=self.analysis.overlay_settings
-        )
+        # One session for the window: the display settings, what is shown, the case's evidence.
+        self.session = Session(load_overlay_settings(self.settings))
+        self.analysis = AnalysisView(self.jobs, self.models, self.settings, session=self.session)
+        self.batch = BatchView(self.jobs, self.models, self.settings, self.session)
         self.training = TrainingView(self.jobs, self.settings, self.models)
-        self.models_view = ModelsView(self.jobs, self.models)
+        self.models_view = ModelsView(self.jobs, self.models, self.session)
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
         for view, title, tip in (
@@ -124,8 +126,6 @@ class MainWindow(QMainWindow):
                 lambda text, level, source=source: self.show_message(text, level, source)
             )
         self.analysis.pixel_info.connect(self.pixel_label.setText)
-        self.analysis.set_evidence_source(self.batch.inputs)
-        self.models_view.set_evidence_source(self.analysis.evidence_inputs)
         self.analysis.savable_changed.connect(self._update_save_actions)
         self._update_save_actions(self.analysis.is_savable())
         self.analysis.opened.connect(self._on_opened)

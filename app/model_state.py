@@ -256,43 +256,27 @@ class SharedPredictor:
     def analyze(
         self,
         source: Evidence | str | Path | Any,
-        mode: str = "auto",
-        threshold: float = 0.5,
+        settings: InferenceSettings | None = None,
+        *,
         progress: Callable[[float], None] | None = None,
         cancel: Callable[[], bool] | None = None,
-        settings: InferenceSettings | None = None,
     ) -> Analysis:
         if not self._turns.acquire(cancel):
             raise Cancelled()
         try:
-            return self.predictor.analyze(
-                source,
-                mode=mode,
-                threshold=threshold,
-                progress=progress,
-                cancel=cancel,
-                settings=settings,
-            )
+            return self.predictor.analyze(source, settings, progress=progress, cancel=cancel)
         finally:
             self._turns.release()
 
     def analyze_stream(
         self,
         sources: Iterable[str | Path | Evidence],
-        mode: str = "auto",
-        threshold: float = 0.5,
+        settings: InferenceSettings | None = None,
+        *,
         prefetch: int = 2,
         cancel: Callable[[], bool] | None = None,
-        settings: InferenceSettings | None = None,
     ) -> Iterator[tuple[Evidence | None, Analysis | AnalysisError]]:
-        stream = self.predictor.analyze_stream(
-            sources,
-            mode=mode,
-            threshold=threshold,
-            prefetch=prefetch,
-            cancel=cancel,
-            settings=settings,
-        )
+        stream = self.predictor.analyze_stream(sources, settings, prefetch=prefetch, cancel=cancel)
         try:
             while True:
                 if not self._turns.acquire(cancel):

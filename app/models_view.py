@@ -5,7 +5,6 @@ export and remove. The window's ``ModelState`` holds the list and runs the regis
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from pathlib import Path
 
 import platformdirs
@@ -29,6 +28,7 @@ from PySide6.QtWidgets import (
 
 from app.jobs import Job, JobManager
 from app.model_state import ModelState
+from app.session import Session
 from ncl_core.errors import EvidenceFolderError
 from ncl_core.inference.outputs import default_output_folder, refuse_inside_evidence
 from ncl_core.models.modelfile import ModelInfo
@@ -113,11 +113,17 @@ class ModelsView(QWidget):
     activated = Signal(object)  # ModelInfo, now the active model
     removed = Signal()  # a model was deleted: the active one may have gone
 
-    def __init__(self, jobs: JobManager, models: ModelState, parent: QWidget | None = None):
+    def __init__(
+        self,
+        jobs: JobManager,
+        models: ModelState,
+        session: Session,
+        parent: QWidget | None = None,
+    ):
+        """``session``: the window's session, whose evidence an export never goes into."""
         super().__init__(parent)
         self.jobs, self.models = jobs, models
-        # The evidence the window holds: an exported model never goes into it.
-        self.evidence: Callable[[], list[Path]] = list
+        self.evidence = session.evidence_roots
         self.table = QTableWidget(0, len(COLUMNS))
         self.table.setHorizontalHeaderLabels(COLUMNS)
         self.table.verticalHeader().setVisible(False)
@@ -164,10 +170,6 @@ class ModelsView(QWidget):
     def infos(self) -> list[ModelInfo]:
         """The registry's models, in table order."""
         return self.models.models
-
-    def set_evidence_source(self, evidence: Callable[[], list[Path]]) -> None:
-        """Where the evidence the window holds is listed: an export never goes into it."""
-        self.evidence = evidence
 
     def _error(self, text: str) -> None:
         self.message.emit(text, "error")

@@ -10,6 +10,13 @@ view's ``AnalysisState`` and, through it, the widgets) observes it; tests drive 
   ``show_evidence`` sets the evidence and, for another image, clears the analysis, the
   ground truth and the note of the previous one; ``show_nothing`` leaves nothing of it on
   screen. Each announces ``"shown"`` with the new ``Shown`` and whether it is another image.
+- the case's evidence: ``evidence_roots`` lists every file and folder the window holds as
+  evidence (the shown image, the one being opened, the batch's inputs), which no save,
+  report or export may write into; each holder replaces its own part with ``hold_evidence``,
+  announced as ``"evidence"``.
+
+One session serves the whole window: the Analysis view shows from it, the Batch view and its
+report take the analysis mode and threshold from it, every writer asks it for the evidence.
 """
 
 from __future__ import annotations
@@ -28,7 +35,7 @@ if TYPE_CHECKING:
     from ncl_core.data.io import ImageInfo
     from ncl_core.evidence.image import Evidence
 
-EVENTS = ("overlay", "shown")
+EVENTS = ("overlay", "shown", "evidence")
 
 
 @dataclass(frozen=True)
@@ -70,6 +77,7 @@ class Session:
     def __init__(self, overlay: OverlaySettings | None = None) -> None:
         self._overlay = overlay or OverlaySettings()
         self._shown = Shown()
+        self._held: dict[str, tuple[Path, ...]] = {}
         self._observers: dict[str, list[Callable[..., Any]]] = {name: [] for name in EVENTS}
 
     # -- observers ----------------------------------------------------------------------------
@@ -102,6 +110,26 @@ class Session:
         if changed:
             self._announce("overlay", changed)
         return changed
+
+    # -- the case's evidence -------------------------------------------------------------------
+    def hold_evidence(self, holder: str, paths: list[Path] | tuple[Path, ...]) -> None:
+        """``holder``'s part of the evidence (``"batch"``: its inputs; ``"opening"``: the file
+        being opened), replacing what it held before; announced as ``"evidence"``."""
+        paths = tuple(Path(p) for p in paths)
+        if self._held.get(holder, ()) == paths:
+            return
+        if paths:
+            self._held[holder] = paths
+        else:
+            self._held.pop(holder, None)
+        self._announce("evidence")
+
+    def evidence_roots(self) -> list[Path]:
+        """Every file and folder held as evidence: the shown image's file and each holder's."""
+        found = {p for paths in self._held.values() for p in paths}
+        if self._shown.path is not None:
+            found.add(self._shown.path)
+        return sorted(found)
 
     # -- what is shown ------------------------------------------------------------------------
     @property

@@ -11,20 +11,18 @@ from typing import Any
 
 from PySide6.QtCore import QSettings
 
+from app.display import SETTING_KEYS, OverlaySettings
 from ncl_core.paths import APP_NAME, user_config_dir
+from ncl_core.settings import DEVICES
 
 MAX_RECENT = 10
 
-# Default values, by key; the type of the default is the type read back.
+# Default values, by key; the type of the default is the type read back. The analysis ones are
+# OverlaySettings' own.
+_OVERLAY = OverlaySettings()
 DEFAULTS: dict[str, Any] = {
-    "device": "auto",
-    "analysis/mode": "auto",
-    "analysis/threshold": 0.5,
-    "analysis/opacity": 0.5,
-    "analysis/colormap": "inferno",
-    "analysis/overlay": "heatmap",
-    "analysis/side_by_side": False,
-    "analysis/show_patches": False,
+    "device": DEVICES[0],
+    **{key: getattr(_OVERLAY, name) for name, key in SETTING_KEYS.items()},
     "dirs/open": "",
     "dirs/save": "",
     "dirs/report": "",

@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
 
 from app.qtimage import pixmap_rgb
 from ncl_core.inference.render import colorbar_rgb
+from ncl_core.settings import DEFAULT_THRESHOLD
 
 # Patch colours of the contour-patch view (as in the paper's Figure 1): alpha for the overlay.
 PATCH_COLORS = {
@@ -141,7 +142,7 @@ class Legend(QWidget):
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
         self._cmap = "inferno"
         self._mode = "heatmap"
-        self._threshold = 0.5
+        self._threshold = DEFAULT_THRESHOLD
         self._counts: dict[str, int] | None = None
         self._scale = MapScale()
         self._reserved: tuple[MapScale, ...] = ()

@@ -33,6 +33,7 @@ from ncl_core.models.modelfile import save_model
 from ncl_core.network.model import NCLNet
 from ncl_core.network.net_config import ModelConfig
 from ncl_core.report import ReportOptions, run_batch
+from ncl_core.settings import InferenceSettings
 
 from machine import cpu_name
 
@@ -91,7 +92,7 @@ def main() -> None:
         paths = write_images(work / "images", args.n, args.size)
 
         for path in paths[:3]:  # warm-up: kernels, cudnn autotuning, file cache
-            predictor.analyze(path, mode=args.mode)
+            predictor.analyze(path, InferenceSettings(mode=args.mode))
         sync(predictor)
 
         def analysis_loop() -> float:
@@ -109,7 +110,7 @@ def main() -> None:
             return time.perf_counter() - start, out, summary
 
         start = time.perf_counter()
-        for _ in predictor.analyze_stream(paths, mode=args.mode):
+        for _ in predictor.analyze_stream(paths, InferenceSettings(mode=args.mode)):
             pass
         sync(predictor)
         t_stream = time.perf_counter() - start

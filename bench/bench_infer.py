@@ -24,6 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ncl_core.settings import InferenceSettings
+
 
 def _predictor(model: str | None, device: str | None):
     from ncl_core.inference.predictor import Predictor
@@ -59,7 +61,7 @@ def tiled_one(megapixels: float, model: str | None, device: str | None) -> dict:
     predictor = _predictor(model, device)
     image = _photo_like(height, width)
     start = time.perf_counter()
-    result = predictor.analyze(image, mode="tiled")
+    result = predictor.analyze(image, InferenceSettings(mode="tiled"))
     seconds = time.perf_counter() - start
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return {

@@ -6,7 +6,7 @@
 Out-of-memory on a huge image must be avoided by the pixel cap (``DEFAULT_MAX_PIXELS``, 120 MP)
 and tiled mode, not by luck. Each size is measured in a fresh process (``ru_maxrss`` is a
 lifetime maximum): the process reads a synthetic JPEG of that size with ``read_image`` and
-analyzes it with ``Predictor.analyze(mode="tiled")``, as the CLI and the GUI do, then reports
+analyzes it with ``Predictor.analyze`` in tiled mode, as the CLI and the GUI do, then reports
 its peak resident memory from ``resource.getrusage``. With several sizes, a straight line
 ``peak = fixed + per_pixel * pixels`` is fitted (every large buffer of the pipeline grows with
 the pixel count) and evaluated at the pixel cap.

@@ -34,6 +34,7 @@ from typing import Any
 
 import numpy as np
 
+from ncl_core.analysis import image_score
 from ncl_core.data.datasets import scan_dataset
 from ncl_core.data.io import ImageReadError
 from ncl_core.evaluation.artifacts import border_distance
@@ -45,7 +46,6 @@ from ncl_core.evaluation.metrics import (
     bin_counts,
     f1_at_bin,
     image_metrics,
-    image_score,
     quiet_bin,
 )
 from ncl_core.evidence.image import Evidence

@@ -27,6 +27,8 @@ class Analysis:
 
     ``probability`` is float32 H x W of the original (EXIF-oriented) image; ``mask`` is
     ``probability >= threshold``. ``score`` is the image-level tampering score in [0, 1].
+    The threshold is how the analysis is looked at: ``at(t)`` is the same analysis at another
+    one (no new inference), and every record of it names that one threshold.
     """
 
     source: str | None  # file path, or None for an in-memory array
@@ -55,19 +57,21 @@ class Analysis:
         """Fraction of pixels at or above the threshold."""
         return float(self.mask.mean()) if self.probability.size else 0.0
 
-    def with_threshold(self, threshold: float) -> Analysis:
-        """The same analysis seen at another threshold (no new inference)."""
+    def at(self, threshold: float) -> Analysis:
+        """The same analysis seen at ``threshold``: its ``mask`` and ``area_fraction`` there.
+        No new inference; the probability map is shared, not copied."""
+        threshold = float(threshold)
+        if not 0.0 <= threshold <= 1.0:
+            raise ValueError(f"threshold must lie in [0, 1], got {threshold}")
+        if threshold == self.threshold:
+            return self
         copy = Analysis(**{k: v for k, v in self.__dict__.items() if k != "ok"})
-        copy.threshold = float(threshold)
+        copy.threshold = threshold
         return copy
 
     def summary(self) -> dict[str, Any]:
-        """JSON-ready fields (no arrays). One threshold is named, the one the mask was made
-        at: an analysis seen at another threshold than it was computed with says that one in
-        its settings too."""
-        settings = dict(self.settings)
-        if "threshold" in settings:
-            settings["threshold"] = self.threshold
+        """JSON-ready fields (no arrays), with the one threshold the mask and area are at."""
+        settings = {k: v for k, v in self.settings.items() if k != "threshold"}
         return {
             "source": self.source,
             "sha256": self.sha256,

@@ -15,7 +15,10 @@ from dataclasses import dataclass
 # resolution in overlapping tiles.
 MODES = ("auto", "resize", "tiled")
 DEFAULT_MODE = "auto"
-DEFAULT_THRESHOLD = 0.5  # probability threshold of the mask
+# The probability at which the mask is drawn, unless the analyst moves it. A threshold is a
+# view of an analysis (``Analysis.at``), not an input of the network: it is not in
+# ``InferenceSettings``. Calibration moves a model's map so that its threshold sits here.
+DEFAULT_THRESHOLD = 0.5
 INPUT_SIZE_RANGE = (32, 4096)  # resize mode's network input side, px
 TILE_RANGE = (64, 4096)  # tiled mode's tile side, px (half of it overlaps the next tile)
 # The network's arithmetic: ``auto`` is bf16 where the device computes it natively (a GPU
@@ -40,10 +43,10 @@ QUIET_FLAGGED = 0.05
 
 @dataclass
 class InferenceSettings:
-    """Settings of one analysis, recorded in every result."""
+    """How the network analyzes an image, recorded in every result. The threshold is not
+    here: it is how the result is looked at (``Analysis.at``)."""
 
     mode: str = DEFAULT_MODE  # the model's own default mode
-    threshold: float = DEFAULT_THRESHOLD
     input_size: int | None = None  # resize mode side; None: the model's training size
     tile: int | None = None  # tiled mode tile side; None: the model's training size
     overlap: int | None = None  # None: half the tile (the cross-fade width; see tile_layout)
@@ -53,8 +56,6 @@ class InferenceSettings:
     def __post_init__(self) -> None:
         if self.mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}")
-        if not 0.0 <= self.threshold <= 1.0:
-            raise ValueError(f"threshold must lie in [0, 1], got {self.threshold}")
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
         if self.tile_batch < 1:

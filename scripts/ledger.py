@@ -26,6 +26,9 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 LEDGER = REPO / "docs" / "training_log.json"
 PAGE = REPO / "docs" / "TRAINING_LOG.md"
+# The model card carries the same curve, between these two lines (rewritten by ``render``).
+CARD = REPO / "resources" / "models" / "MODEL_CARD.md"
+CURVE_BEGIN, CURVE_END = "<!-- curve: scripts/ledger.py render -->", "<!-- end of curve -->"
 RECIPE_KEYS = (
     "size",
     "batch_size",
@@ -194,19 +197,34 @@ def render() -> None:
             f"| after | {_row(s.get('after'))} |",
             "",
         ]
-    lines += [
-        "## The curve",
-        "",
-        "Images seen in training (all segments so far) against the figures after each segment.",
-        "",
+    table = [
         "| images seen | segment | NIST16-B F1 / floor | NIST16-B AUC | off-centre AUC | copy-move "
         "CoMoFoD / NoSo, removal AUC | flagged native / published | false alarms native / "
         "published | image AUC |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for images, s in curve:
-        lines.append(f"| {images:,} | {s['segment']} | {_row(s.get('after'))} |")
+        table.append(f"| {images:,} | {s['segment']} | {_row(s.get('after'))} |")
+    lines += [
+        "## The curve",
+        "",
+        "Images seen in training (all segments so far) against the figures after each segment.",
+        "",
+        *table,
+    ]
     PAGE.write_text("\n".join(lines) + "\n")
+    _write_card_curve(table)
+
+
+def _write_card_curve(table: list[str]) -> None:
+    """The curve in the model card, between its two marker lines (left alone without them)."""
+    text = CARD.read_text()
+    if CURVE_BEGIN not in text or CURVE_END not in text:
+        print(f"{CARD.name}: no curve markers, left as it is", file=sys.stderr)
+        return
+    head, rest = text.split(CURVE_BEGIN, 1)
+    _, tail = rest.split(CURVE_END, 1)
+    CARD.write_text(head + CURVE_BEGIN + "\n" + "\n".join(table) + "\n" + CURVE_END + tail)
 
 
 def main(argv: list[str] | None = None) -> int:

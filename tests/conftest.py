@@ -12,7 +12,10 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 # beside the suite (CLI runs, DDP workers) would otherwise fight it for a 2-core machine's
 # cores. (The whole suite, quiet 2-core Xeon: 5 min 31 s with one thread here.)
 os.environ.setdefault("OMP_NUM_THREADS", "1")
-torch.set_num_threads(min(2, torch.get_num_threads()))
+# Under pytest-xdist (``make test`` runs two workers on a 2-core machine) each worker takes one.
+torch.set_num_threads(
+    1 if os.environ.get("PYTEST_XDIST_WORKER") else min(2, torch.get_num_threads())
+)
 
 
 @pytest.fixture(autouse=True)

@@ -17,6 +17,7 @@ from ncl_core.evaluation.calibrate import (
 from ncl_core.evaluation.metrics import pixel_metrics
 from ncl_core.inference.predictor import Predictor
 from ncl_core.models.modelfile import read_model_info
+from ncl_core.settings import InferenceSettings
 
 from imaging import pattern
 
@@ -137,13 +138,15 @@ def test_threshold_at_half_moves_the_map_and_keeps_its_ranking(
 ):
     out = tmp_path / "moved.safetensors"
     args = ["calibrate", "--model", str(tiny_model_path), "--data", str(tiny_dataset)]
-    assert main([*args, "--mode", "resize", "--threshold-at-half", "--out", str(out)]) == EXIT_OK
+    resize = ["--mode", "resize", "--input-size", "64"]
+    assert main([*args, *resize, "--threshold-at-half", "--out", str(out)]) == EXIT_OK
     inference = read_model_info(out).inference
     shift = inference["logit_shift"]
     assert shift == inference["calibration"]["logit_shift"] and shift != 0
     image = pattern(70, 90)
-    plain = Predictor.load(tiny_model_path, device="cpu").analyze(image, mode="resize")
-    moved = Predictor.load(out, device="cpu").analyze(image, mode="resize")
+    settings = InferenceSettings(mode="resize", input_size=64)
+    plain = Predictor.load(tiny_model_path, device="cpu").analyze(image, settings=settings)
+    moved = Predictor.load(out, device="cpu").analyze(image, settings=settings)
     p = np.clip(plain.probability.astype(np.float64), 1e-6, 1 - 1e-6)
     expected = 1 / (1 + np.exp(-(np.log(p / (1 - p)) - shift)))
     np.testing.assert_allclose(moved.probability, expected, atol=2e-3)

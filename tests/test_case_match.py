@@ -167,9 +167,8 @@ class _FakePredictor:
     model_sha256 = "cd" * 32
     device = "cpu"
 
-    def analyze_stream(self, paths, mode: str = "resize", threshold: float = 0.5, settings=None):
-        if settings is not None:  # as Predictor.analyze_stream: the settings win
-            mode, threshold = settings.mode, settings.threshold
+    def analyze_stream(self, paths, settings=None):
+        mode = settings.mode if settings is not None and settings.mode != "auto" else "resize"
         for path in paths:
             loaded = load_or_error(path)
             if not isinstance(loaded, Evidence):
@@ -184,7 +183,7 @@ class _FakePredictor:
                     width=prob.shape[1],
                     height=prob.shape[0],
                     probability=prob,
-                    threshold=threshold,
+                    threshold=0.5,
                     score=float(prob.max()),
                     model_id=self.model_id,
                     model_sha256=self.model_sha256,

@@ -261,6 +261,7 @@ def test_flag_defaults_are_the_librarys():
     from ncl_core.data.synth import KINDS, SynthConfig
     from ncl_core.inference.predictor import MODES, InferenceSettings
     from ncl_core.network.net_config import ModelConfig
+    from ncl_core.settings import DEFAULT_THRESHOLD
     from ncl_core.training import TrainConfig
     from ncl_core.training.recipes import SCRATCH
 
@@ -271,7 +272,7 @@ def test_flag_defaults_are_the_librarys():
     inference = InferenceSettings()
     for argv in (["analyze", "x.png"], ["batch", "x", "--report", "r"], ["eval", "--data", "d"]):
         args = parser.parse_args(argv)
-        assert (args.mode, args.threshold) == (inference.mode, inference.threshold)
+        assert (args.mode, args.threshold) == (inference.mode, DEFAULT_THRESHOLD)
     assert parser.parse_args(["calibrate", "--data", "d", "--out", "o"]).mode == inference.mode
     synth = parser.parse_args(["synth", "a", "b"])
     config = SynthConfig()
@@ -308,9 +309,9 @@ def test_tile_and_precision_reach_every_analysis(tmp_path, images, tiny_model_pa
     asked = []
     stream = Predictor.analyze_stream
 
-    def spy(self, sources, *args, settings=None, **kwargs):
+    def spy(self, sources, settings=None, **kwargs):
         asked.append(settings)
-        return stream(self, sources, *args, settings=settings, **kwargs)
+        return stream(self, sources, settings, **kwargs)
 
     monkeypatch.setattr(Predictor, "analyze_stream", spy)
     out = tmp_path / "single"
@@ -323,5 +324,16 @@ def test_tile_and_precision_reach_every_analysis(tmp_path, images, tiny_model_pa
     assert main([*batch, "--mode", "tiled", "--tile", "64", "--precision", "fp32"]) in (0, 1)
     header = json.loads((report / "results.jsonl").read_text().splitlines()[0])
     assert (header["mode"], header["tile"], header["precision"]) == ("tiled", 64, "fp32")
-    assert asked and all((s.tile, s.precision) == (64, "fp32") for s in asked if s is not None)
-    assert asked[-1] is not None  # the batch's own stream had the settings
+    assert len(asked) == 2 and all((s.tile, s.precision) == (64, "fp32") for s in asked)
+
+
+def test_eval_measures_at_the_threshold_asked(tmp_path, tiny_dataset, tiny_model_path):
+    # F1 at 0 is the all-manipulated floor (every pixel marked), and at 1 nothing is marked.
+    args = ["eval", "--model", str(tiny_model_path), "--data", str(tiny_dataset)]
+    found = {}
+    for t in ("0", "1"):
+        report = tmp_path / f"eval{t}.json"
+        assert main([*args, "--threshold", t, "--json", str(report)]) == EXIT_OK
+        found[t] = json.loads(report.read_text())["results"][0]["overall"]
+    assert found["0"]["f1"] == pytest.approx(found["0"]["floor_f1"], abs=1e-6)
+    assert found["1"]["f1"] == 0.0

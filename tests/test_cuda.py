@@ -13,6 +13,7 @@ from ncl_core.models.modelfile import load_model
 from ncl_core.network.losses import total_loss
 from ncl_core.network.model import NCLNet
 from ncl_core.network.net_config import LossConfig, ModelConfig
+from ncl_core.settings import InferenceSettings
 from ncl_core.training import Trainer
 
 from tiny import TINY_CONFIG, tiny_train_config
@@ -57,8 +58,8 @@ def test_gpu_inference_matches_cpu(tiny_model_path):
     cpu = Predictor.load(tiny_model_path, "cpu")
     gpu = Predictor.load(tiny_model_path, "cuda")
     for mode in ("resize", "tiled"):
-        a = cpu.analyze(image, mode=mode).probability
-        b = gpu.analyze(image, mode=mode).probability
+        a = cpu.analyze(image, InferenceSettings(mode=mode)).probability
+        b = gpu.analyze(image, InferenceSettings(mode=mode)).probability
         assert a.shape == b.shape == (96, 80)
         # The GPU runs under bf16/fp16 autocast: close, not equal.
         assert np.abs(a - b).max() < 0.05, mode

@@ -24,7 +24,7 @@ def predictor(tiny_model_path):
 
 def test_analysis_has_the_contract_fields(predictor, tmp_path):
     path = save(tmp_path / "a.jpg", pattern(70, 90))
-    result = predictor.analyze(path, threshold=0.3)
+    result = predictor.analyze(path).at(0.3)
     assert result.probability.shape == (70, 90) and result.probability.dtype == np.float32
     assert result.mask.dtype == bool and np.array_equal(result.mask, result.probability >= 0.3)
     assert 0.0 <= result.score <= 1.0 and 0.0 <= result.area_fraction <= 1.0
@@ -33,10 +33,14 @@ def test_analysis_has_the_contract_fields(predictor, tmp_path):
     assert result.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
     assert result.model_sha256 == predictor.model_sha256 and result.device == "cpu"
     assert result.image_format == "JPEG" and result.settings["mode"] == "resize"
-    # Seen at another threshold, the record names that one, and only that one.
-    summary = result.with_threshold(0.7).summary()
-    assert summary["threshold"] == summary["settings"]["threshold"] == 0.7
-    assert result.summary()["settings"]["threshold"] == 0.3
+    # Seen at another threshold, the record names that one, and only that one; the map is
+    # shared, not computed or copied again.
+    other = result.at(0.7)
+    summary = other.summary()
+    assert summary["threshold"] == 0.7 and "threshold" not in summary["settings"]
+    assert other.probability is result.probability and result.threshold == 0.3
+    assert summary["area_fraction"] == pytest.approx(float((result.probability >= 0.7).mean()))
+    assert predictor.analyze(path).threshold == 0.5  # the default, where calibration puts it
 
 
 def test_tiled_and_resize_agree_when_neither_resamples(predictor):
@@ -44,7 +48,7 @@ def test_tiled_and_resize_agree_when_neither_resamples(predictor):
     # covers it, so both modes must run the network on the same pixels.
     image = pattern(128, 128)
     resized = predictor.analyze(image, settings=InferenceSettings(mode="resize", input_size=128))
-    tiled = predictor.analyze(image, mode="tiled")
+    tiled = predictor.analyze(image, InferenceSettings(mode="tiled"))
     assert np.allclose(resized.probability, tiled.probability, atol=1e-6)
 
 
@@ -52,7 +56,7 @@ def test_tiled_blend_of_identical_tiles_is_seamless(predictor):
     # A constant image: every tile sees the same content, so blending must not create seams
     # at tile borders beyond what the network itself does near image borders.
     image = np.full((192, 192, 3), 128, np.uint8)
-    single = predictor.analyze(image[:64, :64], mode="tiled").probability
+    single = predictor.analyze(image[:64, :64], InferenceSettings(mode="tiled")).probability
     tiled = predictor.analyze(
         image, settings=InferenceSettings(mode="tiled", tile=64, overlap=0)
     ).probability
@@ -150,8 +154,11 @@ def test_bad_file_raises_a_named_error(predictor, tmp_path):
         predictor.analyze(bad)
 
 
-def test_settings_are_validated():
+def test_settings_are_validated(tiny_model_path):
     with pytest.raises(ValueError, match="mode"):
         InferenceSettings(mode="fast")
+    with pytest.raises(TypeError):
+        InferenceSettings(threshold=0.5)  # not an input of the network: Analysis.at
+    image = np.zeros((8, 8, 3), np.uint8)
     with pytest.raises(ValueError, match="threshold"):
-        InferenceSettings(threshold=2)
+        Predictor.load(tiny_model_path, device="cpu").analyze(image).at(2)

@@ -31,7 +31,7 @@ def analyzed(tiny_model_path, tmp_path_factory):
     path = save(tmp_path_factory.mktemp("ev") / "photo.jpg", pattern(40, 56, seed=1), quality=90)
     evidence = load_evidence(path)
     predictor = Predictor.load(tiny_model_path, device="cpu")
-    return evidence, predictor.analyze(evidence, settings=InferenceSettings("resize", 0.5, 64))
+    return evidence, predictor.analyze(evidence, settings=InferenceSettings("resize", 64))
 
 
 def test_refuse_inside_evidence_names_both_and_raises_the_callers_error(tmp_path):
@@ -95,7 +95,7 @@ def test_write_output_kinds_and_names(analyzed, tmp_path):
     with Image.open(plain) as im:
         np.testing.assert_array_equal(np.asarray(im), evidence.image)
     outlined = write_output(
-        "overlay", tmp_path / "m.png", analysis.with_threshold(0.0), evidence.image, overlay="mask"
+        "overlay", tmp_path / "m.png", analysis.at(0.0), evidence.image, overlay="mask"
     )
     assert outlined.is_file()
     with pytest.raises(ValueError, match="needs the image"):

@@ -67,7 +67,8 @@ class FakePredictor:
         self.seen: list[Path] = []
         self.fail_after = fail_after
 
-    def analyze(self, path: Path, mode: str = "resize", threshold: float = 0.5) -> Analysis:
+    def analyze(self, path: Path, settings=None) -> Analysis:
+        mode = settings.mode if settings is not None and settings.mode != "auto" else "resize"
         started = datetime.now(timezone.utc).isoformat()
         t0 = time.perf_counter()
         with Image.open(path) as im:
@@ -80,7 +81,7 @@ class FakePredictor:
             width=rgb.shape[1],
             height=rgb.shape[0],
             probability=prob,
-            threshold=threshold,
+            threshold=0.5,
             score=float(prob.max()),
             model_id=self.model_id,
             model_sha256=self.model_sha256,
@@ -91,10 +92,8 @@ class FakePredictor:
             image_format=fmt,
         )
 
-    def analyze_stream(self, paths, mode: str = "resize", threshold: float = 0.5, settings=None):
+    def analyze_stream(self, paths, settings=None):
         """(evidence, result) pairs, as ``Predictor.analyze_stream`` gives them."""
-        if settings is not None:  # as Predictor.analyze_stream: the settings win
-            mode, threshold = settings.mode, settings.threshold
         for path in paths:
             if self.fail_after is not None and len(self.seen) >= self.fail_after:
                 raise RuntimeError("simulated crash")
@@ -102,7 +101,7 @@ class FakePredictor:
             loaded = load_or_error(path)
             evidence = loaded if isinstance(loaded, Evidence) else None
             try:
-                yield evidence, self.analyze(Path(path), mode, threshold)
+                yield evidence, self.analyze(Path(path), settings)
             except OSError as exc:  # Pillow: unidentified or truncated image
                 yield None, AnalysisError(str(path), f"{path}: cannot read the image ({exc})")
 
@@ -449,8 +448,8 @@ def test_changed_input_is_flagged(tmp_path: Path) -> None:
     save(ev / "y.png", pattern(20, 20, seed=9))
 
     class Tamperer(FakePredictor):
-        def analyze(self, path, mode="resize", threshold=0.5):
-            result = super().analyze(path, mode, threshold)
+        def analyze(self, path, settings=None):
+            result = super().analyze(path, settings)
             if Path(path) == target:
                 save(target, pattern(20, 20, seed=3))  # the evidence changes mid-batch
             return result
@@ -499,8 +498,8 @@ def test_invalid_model_output_is_an_error_row(tmp_path: Path) -> None:
     save(ev / "fine.png", pattern(20, 20, seed=2))
 
     class Broken(FakePredictor):
-        def analyze(self, path, mode="resize", threshold=0.5):
-            result = super().analyze(path, mode, threshold)
+        def analyze(self, path, settings=None):
+            result = super().analyze(path, settings)
             if Path(path).name == "nan.png":
                 result.probability[:] = np.nan
                 result.score = float("nan")

@@ -14,6 +14,7 @@ from PIL import Image
 from ncl_core.evidence.image import Evidence, load_evidence
 from ncl_core.inference.predictor import Predictor
 from ncl_core.report import RESULTS_JSONL, ReportOptions, run_batch
+from ncl_core.settings import InferenceSettings
 
 from imaging import pattern, save
 
@@ -57,10 +58,10 @@ class Counting:
         self.model_id, self.model_sha256, self.device = real.model_id, real.model_sha256, "cpu"
         self.default_mode = real.default_mode
 
-    def analyze_stream(self, sources, **kwargs):
+    def analyze_stream(self, sources, settings=None, **kwargs):
         sources = list(sources)
         self.asked += [s.path if isinstance(s, Evidence) else Path(s) for s in sources]
-        return self.real.analyze_stream(sources, **kwargs)
+        return self.real.analyze_stream(sources, settings, **kwargs)
 
 
 def test_the_batch_report_reads_each_input_once(predictor, evidence, tmp_path, monkeypatch):
@@ -94,7 +95,7 @@ def test_an_export_of_finished_analyses_does_not_run_the_model(
 ):
     images = sorted(evidence.glob("img*.jpg"))
     inputs = [*images, evidence / "notes.md"]
-    pairs = list(predictor.analyze_stream(images, mode="resize"))
+    pairs = list(predictor.analyze_stream(images, InferenceSettings(mode="resize")))
     fresh = run_batch(inputs, predictor, tmp_path / "fresh", ReportOptions(mode="resize"))
 
     with count_opens(monkeypatch, images) as counts:
@@ -135,7 +136,7 @@ def test_finished_analyses_of_changed_files_or_other_settings_are_made_again(
     predictor, evidence, tmp_path
 ):
     images = sorted(evidence.glob("img*.jpg"))
-    pairs = list(predictor.analyze_stream(images, mode="resize"))
+    pairs = list(predictor.analyze_stream(images, InferenceSettings(mode="resize")))
     old_sha = pairs[1][1].sha256
     save(images[1], pattern(40, 56, seed=11), quality=90)  # the evidence changed since
     options = ReportOptions(mode="resize")
@@ -165,7 +166,7 @@ def test_finished_analyses_of_changed_files_or_other_settings_are_made_again(
 
 def test_an_export_keeps_the_journal_and_resume(predictor, evidence, tmp_path):
     images = sorted(evidence.glob("img*.jpg"))
-    pairs = list(predictor.analyze_stream(images, mode="resize"))
+    pairs = list(predictor.analyze_stream(images, InferenceSettings(mode="resize")))
     out = tmp_path / "report"
     calls = []
 
@@ -191,8 +192,8 @@ def test_an_analysis_without_its_evidence_still_gets_its_pictures(predictor, evi
     class NoPixels(Counting):
         """A predictor that keeps no pixels; the second file vanishes once analyzed."""
 
-        def analyze_stream(self, sources, **kwargs):
-            for i, (_, result) in enumerate(super().analyze_stream(sources, **kwargs)):
+        def analyze_stream(self, sources, settings=None, **kwargs):
+            for i, (_, result) in enumerate(super().analyze_stream(sources, settings, **kwargs)):
                 if i == 1:
                     images[1].unlink()
                 yield None, result

@@ -96,3 +96,29 @@ def test_an_observer_can_stop_and_events_are_checked():
     assert len(calls) == 1 and len(overlay) == 2
     with pytest.raises(ValueError):
         session.on("colour", print)
+
+
+def test_the_case_evidence_is_every_holders_and_the_shown_file():
+    session = Session()
+    heard: list = []
+    session.on("evidence", lambda: heard.append(session.evidence_roots()))
+    assert session.evidence_roots() == []
+    session.hold_evidence("batch", [Path("/case/folder"), Path("/other/x.jpg")])
+    session.hold_evidence("opening", [Path("/case/b.png")])
+    session.show_evidence(_evidence("a.png"), "sha-a")
+    assert session.evidence_roots() == [
+        Path("/case/a.png"),
+        Path("/case/b.png"),
+        Path("/case/folder"),
+        Path("/other/x.jpg"),
+    ]
+    # A holder replaces only its own part; the same part again is not announced.
+    n = len(heard)
+    session.hold_evidence("batch", [Path("/case/folder"), Path("/other/x.jpg")])
+    assert len(heard) == n
+    session.hold_evidence("batch", [])
+    session.hold_evidence("opening", [])
+    assert session.evidence_roots() == [Path("/case/a.png")]
+    assert heard[-1] == [Path("/case/a.png")]
+    session.show_nothing()
+    assert session.evidence_roots() == []

@@ -52,7 +52,7 @@ def save_output(
     return write_output(
         kind,
         target,
-        analysis.with_threshold(overlay.threshold),
+        analysis.at(overlay.threshold),
         image,
         cmap=overlay.colormap,
         overlay=overlay.overlay,
@@ -70,14 +70,10 @@ class SaveActions:
     _evidence: Callable[[], list[Path]]
 
     # -- saving -------------------------------------------------------------------------------
-    def set_evidence_source(self, evidence: Callable[[], list[Path]]) -> None:
-        """Other evidence the window holds (the batch's inputs): no save goes into it."""
-        self._evidence = evidence
-
     def evidence_inputs(self) -> list[Path]:
-        """Files and folders no save may write into: the open image (and the one opening)
-        and the batch's inputs."""
-        return self.state.paths_in_use() + list(self._evidence())
+        """Files and folders no save may write into: the session's evidence (the open image,
+        the one opening and the batch's inputs)."""
+        return self.state.session.evidence_roots()
 
     def is_savable(self) -> bool:
         """True when the result on screen belongs to the image on screen."""

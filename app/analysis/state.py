@@ -45,6 +45,7 @@ from ncl_core.analysis import Analysis
 from ncl_core.data.io import ImageInfo, ImageReadError, read_mask
 from ncl_core.evidence.image import Evidence, load_evidence
 from ncl_core.models.modelfile import ModelInfo
+from ncl_core.settings import InferenceSettings
 
 STORE_DELAY_MS = 500  # the settings are written this long after the last change
 
@@ -97,13 +98,13 @@ def _analyze(
     predictor = load(info, device)
     ctx.emit(DeviceUsed(predictor.device))
     ctx.emit(Stage(f"Analyzing ({mode}) on {predictor.device}…"))
-    return predictor.analyze(
+    result = predictor.analyze(
         evidence,
-        mode=mode,
-        threshold=threshold,
+        InferenceSettings(mode=mode),
         progress=lambda f: ctx.emit(Progress(f)),
         cancel=ctx.cancelled,
     )
+    return result.at(threshold)  # as shown, until the threshold moves
 
 
 class AnalysisState(QObject):
@@ -244,10 +245,6 @@ class AnalysisState(QObject):
         if self._job is not None:
             self._job.cancel()
 
-    def paths_in_use(self) -> list[Path]:
-        """The shown file and the one being opened."""
-        return sorted({p for p in (self.path, self._job_path) if p is not None})
-
     def load_ground_truth(self, path: str | Path) -> None:
         """Read a ground-truth mask for the shown image (in a job) and use it for the patches."""
         if self.image is None or self.path is None:
@@ -281,6 +278,7 @@ class AnalysisState(QObject):
         job.ended.connect(self._on_job_ended)
         self._job = job
         self._job_path, self._job_showed_image = request.path, False
+        self.session.hold_evidence("opening", [request.path])
         self._job_warned = False
         self._show_busy(f"Opening {request.path.name}…", None)
         self.jobs.start(job)
@@ -359,6 +357,7 @@ class AnalysisState(QObject):
     @Slot()
     def _on_job_ended(self) -> None:
         self._job = None
+        self.session.hold_evidence("opening", [])
         self.idle.emit()
         pending, self._pending = self._pending, None
         if pending is not None:

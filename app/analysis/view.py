@@ -35,6 +35,7 @@ from app.forensic_views import NCL
 from app.jobs import JobManager
 from app.model_state import ModelState
 from app.overlay import RenderedLayers
+from app.session import Session
 from app.settings import Settings
 from app.viewer import ImageViewer
 from app.widgets import BusyRow, Legend, MapScale
@@ -73,11 +74,13 @@ class AnalysisView(SaveActions, QWidget):
         models: ModelState,
         settings: Settings,
         parent: QWidget | None = None,
+        *,
+        session: Session | None = None,
     ) -> None:
+        """``session``: the window's one session (by default a new one)."""
         super().__init__(parent)
         self.jobs, self.models, self.settings = jobs, models, settings
-        self.state = AnalysisState(jobs, models, settings, self)
-        self.set_evidence_source(list)
+        self.state = AnalysisState(jobs, models, settings, self, session=session)
         self._savable = False
         self._legend_counts: dict[str, int] | None = None
         self._build()

@@ -15,6 +15,7 @@ from app.qtimage import qimage_rgb
 from ncl_core.analysis import Analysis
 from ncl_core.data.io import is_image_file
 from ncl_core.evidence.scan import scan_inputs
+from ncl_core.settings import InferenceSettings
 
 
 def analyze_batch(
@@ -51,11 +52,13 @@ def analyze_batch(
     ctx.emit(DeviceUsed(predictor.device))
     # Each file is read once, a few ahead of the model; of its pixels, a row keeps only the
     # thumbnail (the full images go as the stream moves on).
-    stream = predictor.analyze_stream(files, mode=mode, threshold=threshold, cancel=ctx.cancelled)
+    stream = predictor.analyze_stream(files, InferenceSettings(mode=mode), cancel=ctx.cancelled)
     try:
         ctx.emit(Running(files[0]))
         for i, (path, (evidence, result)) in enumerate(zip(files, stream)):
             thumb = None
+            if isinstance(result, Analysis):
+                result = result.at(threshold)  # the batch's threshold, shown in its rows
             if evidence is not None and isinstance(result, Analysis):
                 thumb = qimage_rgb(thumbnail(evidence.image, result))
             ctx.emit(FileResult(path, result, thumb))

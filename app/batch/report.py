@@ -25,6 +25,7 @@ from app.widgets import PathField
 from ncl_core.analysis import Analysis
 from ncl_core.inference.outputs import default_output_folder
 from ncl_core.report import ReportOptions, run_batch
+from ncl_core.settings import DEFAULT_MODE, DEFAULT_THRESHOLD
 
 ONLY_SAMPLES = (
     "The queue holds only the bundled samples, and samples are never exported into a report: "
@@ -53,8 +54,8 @@ class ReportDialog(QDialog):
         parent: QWidget | None = None,
         analyst: str = "",
         case_id: str = "",
-        mode: str = "resize",
-        threshold: float = 0.5,
+        mode: str = DEFAULT_MODE,
+        threshold: float = DEFAULT_THRESHOLD,
         left_out: int = 0,
     ) -> None:
         super().__init__(parent)

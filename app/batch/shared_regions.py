@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.jobs import Job, JobContext, JobManager
+from app.jobs import FeaturesFound, Job, JobContext, JobManager
 from ncl_core.evidence.image import load_evidence
 from ncl_core.report.shared import box_text, default_budget
 from ncl_core.views.case_match import CaseMatch, ImageFeatures, image_features, match_features
@@ -130,10 +130,10 @@ class SharedRegionsPanel(QWidget):
         return self.jobs.start(job)
 
     @Slot(object)
-    def _on_event(self, event: dict) -> None:
-        if event.get("type") == "features":
+    def _on_event(self, event: object) -> None:
+        if isinstance(event, FeaturesFound):
             self.status.setText(
-                f"Shared regions: features {event['done']} / {event['total']}, then matching…"
+                f"Shared regions: features {event.done} / {event.total}, then matching…"
             )
 
     def _show(self, result: CaseMatch, generation: int) -> None:
@@ -216,7 +216,7 @@ def _compare(
             if found != "cancelled":
                 cache[key] = found
                 cache.move_to_end(key)
-            ctx.emit({"type": "features", "done": done, "total": len(todo)})
+            ctx.emit(FeaturesFound(done, len(todo)))
     while len(cache) > FEATURE_CACHE:
         cache.popitem(last=False)
     features = [cache[k] for k in keys if k is not None and isinstance(cache.get(k), ImageFeatures)]

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
-from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QUrl, Signal, Slot
@@ -36,7 +35,6 @@ from app.batch.report import (
 )
 from app.batch.shared_regions import SharedRegionsPanel
 from app.batch.table import RETRYABLE, QueueTable
-from app.display import OverlaySettings
 from app.jobs import (
     DeviceUsed,
     FileResult,
@@ -49,6 +47,7 @@ from app.jobs import (
 )
 from app.model_state import ModelState
 from app.resources import is_sample
+from app.session import Session
 from app.settings import Settings
 from ncl_core.analysis import Analysis, AnalysisError
 from ncl_core.report import SKIPPED_NOT_IMAGE
@@ -76,19 +75,20 @@ class BatchView(QWidget):
         jobs: JobManager,
         models: ModelState,
         settings: Settings,
-        overlay: Callable[[], OverlaySettings],
+        session: Session,
         parent: QWidget | None = None,
     ) -> None:
-        """``overlay``: the Analysis view's settings; the batch and its report use their
-        analysis mode and threshold."""
+        """``session``: the window's session; the batch and its report use its analysis mode
+        and threshold, and hold their inputs in it as evidence."""
         super().__init__(parent)
         self.jobs, self.models, self.settings = jobs, models, settings
-        self._overlay = overlay
+        self.session = session
+        self._overlay = lambda: session.overlay
         self.roots: list[Path] = []  # what the analyst dropped, for the report's header
         self.results: OrderedDict[str, Analysis] = OrderedDict()
         self._waiting_inputs: list[Path] = []
         self._job: Job | None = None
-        self.report = BatchReport(jobs, models, settings, overlay, self)
+        self.report = BatchReport(jobs, models, settings, self._overlay, self)
         self.report.progress.connect(self._on_report_progress)
         self.report.message.connect(self.message)
         self.report.ended.connect(self._on_report_ended)
@@ -188,6 +188,7 @@ class BatchView(QWidget):
         """
         paths = [Path(p) for p in paths]
         self.roots.extend(p for p in paths if p not in self.roots)
+        self.session.hold_evidence("batch", self.roots)
         self._waiting_inputs.extend(paths)
         if not self.is_busy():
             self._start()
@@ -220,6 +221,7 @@ class BatchView(QWidget):
         self.table.clear_rows()
         self.shared.clear()
         self.roots.clear()
+        self.session.hold_evidence("batch", [])
         self.results.clear()
         self.progress.setFormat("idle")
         self.progress.setValue(0)

@@ -86,6 +86,7 @@ def run(args: argparse.Namespace) -> int:
                 failures += 1
                 bar.write(f"error: {shown(result.message)}", file=sys.stderr)
                 continue
+            result = result.at(args.threshold)
             line = f"{shown(result.source)}: score {result.score:.3f}, tampered area {100 * result.area_fraction:.2f} %"
             line += f"\n  finding: {analysis_finding(result).text}"
             found = (

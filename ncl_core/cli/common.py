@@ -114,7 +114,6 @@ def inference_settings(args: argparse.Namespace) -> InferenceSettings:
             raise UsageError(f"{flag} must be from {low} to {high} px, got {value}")
     return InferenceSettings(
         mode=args.mode,
-        threshold=args.threshold,
         input_size=getattr(args, "input_size", None),
         tile=args.tile,
         precision=getattr(args, "precision", "auto"),

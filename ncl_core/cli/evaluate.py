@@ -121,6 +121,7 @@ def run(args: argparse.Namespace) -> int:
                 kinds,
                 args.include_authentic,
                 progress=lambda i, n, bar=bar: bar.update(1),
+                threshold=args.threshold,
             )
         results.append(result)
     skipped = results[0]["skipped"]  # the same files fail under every perturbation

@@ -15,7 +15,8 @@ from ncl_core.data.datasets import Sample
 from ncl_core.data.io import ImageReadError, read_image, read_mask
 from ncl_core.data.perturb import PERTURBATIONS, apply_perturbation
 from ncl_core.evaluation.metrics import MetricAccumulator
-from ncl_core.inference.predictor import InferenceSettings, Predictor
+from ncl_core.inference.predictor import Predictor
+from ncl_core.settings import DEFAULT_THRESHOLD, InferenceSettings
 
 
 def manipulation_kinds(root: str | Path) -> dict[str, str]:
@@ -35,6 +36,7 @@ def evaluate(
     kinds: dict[str, str] | None = None,
     include_authentic: bool = False,
     progress: Callable[[int, int], None] | None = None,
+    threshold: float = DEFAULT_THRESHOLD,
 ) -> dict[str, Any]:
     """Metrics over ``samples``: ``{"overall": {...}, "by_kind": {kind: {...}}, "n": int,
     "skipped": [{"image": path, "error": message}, ...]}``.
@@ -44,14 +46,15 @@ def evaluate(
     perturbation the prediction is made on the perturbed image and compared with the original
     mask (resized back when the perturbation resized the image). An image or mask that cannot
     be read is skipped and listed in ``skipped`` (``n`` counts the images measured), so one bad
-    file does not cost the whole evaluation.
+    file does not cost the whole evaluation. F1, IoU and the flagged share are at
+    ``threshold``.
     """
     if perturbation is not None and perturbation not in PERTURBATIONS:
         raise ValueError(
             f"unknown perturbation {perturbation!r}; choose from {', '.join(PERTURBATIONS)}"
         )
     kinds = kinds or {}
-    overall = MetricAccumulator()
+    overall = MetricAccumulator(threshold)
     by_kind: dict[str, MetricAccumulator] = {}
     settings = predictor.resolve(settings or InferenceSettings())
     skipped: list[dict[str, str]] = []
@@ -61,7 +64,9 @@ def evaluate(
         tampered = bool(gt.any())
         overall.add(prob, gt, score=score, tampered=tampered)
         kind = kinds.get(sample.image.name, "tampered" if tampered else "authentic")
-        by_kind.setdefault(kind, MetricAccumulator()).add(prob, gt, score=score, tampered=tampered)
+        by_kind.setdefault(kind, MetricAccumulator(threshold)).add(
+            prob, gt, score=score, tampered=tampered
+        )
     # A false alarm is what an analyst would be told: the calibrated finding on an authentic
     # image (the image-score threshold stored with the model; 0.5 for an uncalibrated one).
     cal = predictor.effective(settings).get("score_threshold")

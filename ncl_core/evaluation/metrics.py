@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ncl_core.settings import QUIET_FLAGGED
+from ncl_core.settings import DEFAULT_THRESHOLD, QUIET_FLAGGED
 
 ArrayLike = np.ndarray | torch.Tensor
 # [ours] "quiet" F1: the localisation F1 at the threshold where the median authentic image has
@@ -53,7 +53,9 @@ class PixelMetrics:
         return asdict(self)
 
 
-def pixel_metrics(prob: ArrayLike, gt: ArrayLike, threshold: float = 0.5) -> PixelMetrics:
+def pixel_metrics(
+    prob: ArrayLike, gt: ArrayLike, threshold: float = DEFAULT_THRESHOLD
+) -> PixelMetrics:
     """Metrics of a probability map against a ground-truth mask (H x W, numpy or torch).
 
     ``gt`` is bool, or numbers where a nonzero integer / a float >= 0.5 means tampered.
@@ -85,7 +87,9 @@ def all_manipulated_f1(fraction: float) -> float:
     return 2 * fraction / (1 + fraction) if fraction > 0 else 0.0
 
 
-def image_metrics(scores: Any, labels: Any, threshold: float = 0.5) -> dict[str, float]:
+def image_metrics(
+    scores: Any, labels: Any, threshold: float = DEFAULT_THRESHOLD
+) -> dict[str, float]:
     """Image-level AUC, accuracy and F1 (tampered = positive) from per-image scores."""
     s, y = _flat_pair(scores, labels)
     if s.numel() == 0:
@@ -105,7 +109,7 @@ def image_metrics(scores: Any, labels: Any, threshold: float = 0.5) -> dict[str,
 class MetricAccumulator:
     """Collects per-image metrics over a dataset; ``result`` gives the means."""
 
-    def __init__(self, threshold: float = 0.5) -> None:
+    def __init__(self, threshold: float = DEFAULT_THRESHOLD) -> None:
         self.threshold = threshold
         self.per_image: list[PixelMetrics] = []
         self.tampered: list[bool] = []

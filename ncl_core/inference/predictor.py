@@ -34,7 +34,7 @@ from ncl_core.inference.finding import model_quality
 from ncl_core.models.modelfile import ModelInfo, load_model
 from ncl_core.models.registry import ModelRegistry
 from ncl_core.network.device import amp_dtype, cpu_has_native_bf16, describe, pick_device
-from ncl_core.settings import MODES, PRECISIONS, InferenceSettings
+from ncl_core.settings import DEFAULT_THRESHOLD, MODES, PRECISIONS, InferenceSettings
 
 # The smooth tile window never reaches zero, so a pixel seen by one tile only still counts.
 _WINDOW_FLOOR = 1e-3
@@ -318,18 +318,18 @@ class Predictor:
     def analyze(
         self,
         source: Evidence | str | Path | np.ndarray,
-        mode: str = "auto",
-        threshold: float = 0.5,
+        settings: InferenceSettings | None = None,
+        *,
         progress: Callable[[float], None] | None = None,
         cancel: Callable[[], bool] | None = None,
-        settings: InferenceSettings | None = None,
     ) -> Analysis:
-        """Analyze an ``Evidence`` (``ncl_core.evidence.image``), an image file or an RGB uint8 array.
+        """Analyze an ``Evidence`` (``ncl_core.evidence.image``), an image file or an RGB uint8
+        array with ``settings`` (default: the model's own mode and sizes). The result is at the
+        default threshold; ``result.at(t)`` looks at it at another.
 
         A path is read once with ``load_evidence``; raises ``ImageReadError`` for bad files.
         """
-        settings = settings or InferenceSettings(mode=mode, threshold=threshold)
-        settings = self.resolve(settings)
+        settings = self.resolve(settings or InferenceSettings())
         if isinstance(source, np.ndarray):
             return self._analyze_array(source, [], None, None, None, settings, progress, cancel)
         evidence = source if isinstance(source, Evidence) else load_evidence(source)
@@ -385,7 +385,7 @@ class Predictor:
             width=w,
             height=h,
             probability=np.ascontiguousarray(probability, dtype=np.float32),
-            threshold=settings.threshold,
+            threshold=DEFAULT_THRESHOLD,
             score=image_score(probability),
             model_id=self.model_id,
             model_sha256=self.model_sha256,
@@ -422,11 +422,10 @@ class Predictor:
     def analyze_stream(
         self,
         sources: Iterable[str | Path | Evidence],
-        mode: str = "auto",
-        threshold: float = 0.5,
+        settings: InferenceSettings | None = None,
+        *,
         prefetch: int = 2,
         cancel: Callable[[], bool] | None = None,
-        settings: InferenceSettings | None = None,
     ) -> Iterator[tuple[Evidence | None, Analysis | AnalysisError]]:
         """Analyze files (or ``Evidence`` in memory) in order: ``(evidence, result)`` pairs.
 
@@ -436,7 +435,7 @@ class Predictor:
         back as ``(None, AnalysisError)`` and the sequence goes on. Close the iterator to stop
         the read-ahead early.
         """
-        settings = self.resolve(settings or InferenceSettings(mode=mode, threshold=threshold))
+        settings = self.resolve(settings or InferenceSettings())
         loaded = read_ahead(sources, prefetch)
         try:
             for item in loaded:
@@ -461,14 +460,13 @@ class Predictor:
     def analyze_many(
         self,
         paths: Iterable[str | Path | Evidence],
-        mode: str = "auto",
-        threshold: float = 0.5,
+        settings: InferenceSettings | None = None,
+        *,
         prefetch: int = 2,
         cancel: Callable[[], bool] | None = None,
-        settings: InferenceSettings | None = None,
     ) -> Iterator[Analysis | AnalysisError]:
         """``analyze_stream`` without the evidence: the results only, in order."""
-        pairs = self.analyze_stream(paths, mode, threshold, prefetch, cancel, settings)
+        pairs = self.analyze_stream(paths, settings, prefetch=prefetch, cancel=cancel)
         try:
             for _, result in pairs:
                 yield result

@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 
 from ncl_core.fsutil import atomic_write_bytes
+from ncl_core.settings import DEFAULT_THRESHOLD
 
 # Perceptual maps first; the rest are there because analysts ask for them by name.
 _CV_COLORMAPS = {
@@ -103,7 +104,7 @@ def auto_thickness(height: int, width: int) -> int:
 def overlay_rgb(
     image: np.ndarray,
     prob: np.ndarray,
-    threshold: float = 0.5,
+    threshold: float = DEFAULT_THRESHOLD,
     alpha: float = 0.5,
     cmap: str = "inferno",
     mode: str = "heatmap",

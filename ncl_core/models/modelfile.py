@@ -27,7 +27,7 @@ from ncl_core.errors import ModelFileError
 from ncl_core.evidence.hashing import sha256_file
 from ncl_core.fsutil import atomic_path
 from ncl_core.network.net_config import ModelConfig
-from ncl_core.settings import INPUT_SIZE_RANGE, TILE_RANGE
+from ncl_core.settings import INPUT_SIZE_RANGE, MODES, TILE_RANGE
 
 if TYPE_CHECKING:
     import torch
@@ -449,7 +449,7 @@ def check_config_dict(config: Any) -> None:
 def check_inference(inference: dict[str, Any], train_config: dict[str, Any]) -> None:
     """The inference defaults a model file names (and the training size they fall back to)."""
     mode = inference.get("mode")
-    if mode is not None and mode not in ("resize", "tiled"):
+    if mode is not None and mode not in MODES[1:]:  # a file names a mode, never "auto"
         raise ValueError(f"inference mode must be resize or tiled, got {mode!r}")
     for key, (low, high) in (("input_size", INPUT_SIZE_RANGE), ("tile", TILE_RANGE)):
         if inference.get(key) is not None:

@@ -29,7 +29,13 @@ from ncl_core.report.rows import (
     display_path,
     load_journal,
 )
-from ncl_core.settings import MODES, PRECISIONS, InferenceSettings
+from ncl_core.settings import (
+    DEFAULT_MODE,
+    DEFAULT_THRESHOLD,
+    MODES,
+    PRECISIONS,
+    InferenceSettings,
+)
 
 if TYPE_CHECKING:
     from ncl_core.report.stream import BatchPredictor
@@ -43,8 +49,8 @@ _RESUME_MUST_MATCH = ("model_sha256", "mode", "threshold", "views")
 class ReportOptions:
     """Settings of one report. ``jsonl`` is always written: it is the journal resume reads."""
 
-    mode: str = "auto"  # the model's own default mode
-    threshold: float = 0.5
+    mode: str = DEFAULT_MODE  # the model's own default mode
+    threshold: float = DEFAULT_THRESHOLD
     tile: int | None = None  # tiled mode's tile side; None: the model's own
     precision: str = "auto"  # the network's arithmetic (ncl_core.settings.PRECISIONS)
     analyst: str | None = None
@@ -67,7 +73,6 @@ def inference_settings(options: ReportOptions) -> InferenceSettings:
     """The analysis settings of a report's options."""
     return InferenceSettings(
         mode=options.mode,
-        threshold=float(options.threshold),
         tile=options.tile,
         precision=options.precision,
     )

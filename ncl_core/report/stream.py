@@ -41,11 +41,7 @@ class BatchPredictor(Protocol):
     device: Any
 
     def analyze_stream(
-        self,
-        paths: Iterable[str | Path | Evidence],
-        mode: str = ...,
-        threshold: float = ...,
-        settings: InferenceSettings | None = ...,
+        self, paths: Iterable[str | Path | Evidence], settings: InferenceSettings | None = ...
     ) -> Iterator[Result]: ...
 
 
@@ -130,6 +126,8 @@ def stream_rows(
                     evidence, result = _reused(predictor, next(reread), reuse[path][1], options)
                 else:
                     evidence, result = next(analyzed)
+                if isinstance(result, Analysis):  # seen at the report's threshold
+                    result = result.at(float(options.threshold))
                 args = (index, path, evidence, result, writer.out_dir, options.thumbnails)
                 job = pool.submit(build_row, *args, known.get(path), options.views)
             pending.append(job)
@@ -151,7 +149,7 @@ def stream_rows(
 def _analyze(predictor: BatchPredictor, paths: list[Path], options: ReportOptions):
     if not paths:
         return iter(())
-    return predictor.analyze_stream(paths, settings=inference_settings(options))
+    return predictor.analyze_stream(paths, inference_settings(options))
 
 
 def _reused(
@@ -165,13 +163,11 @@ def _reused(
     if isinstance(loaded, AnalysisError):
         return None, loaded
     if loaded.file_sha256 != analysis.sha256:
-        stream = predictor.analyze_stream([loaded], settings=inference_settings(options))
+        stream = predictor.analyze_stream([loaded], inference_settings(options))
         try:
             return next(iter(stream))
         finally:
             close = getattr(stream, "close", None)
             if close is not None:
                 close()
-    if analysis.threshold != float(options.threshold):
-        analysis = analysis.with_threshold(float(options.threshold))
     return loaded, analysis

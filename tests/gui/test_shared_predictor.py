@@ -94,7 +94,7 @@ class _Recorder:
         self.most = 0
         self.lock = threading.Lock()
 
-    def analyze(self, source, **kwargs):
+    def analyze(self, source, settings=None, **kwargs):
         with self.lock:
             self.running += 1
             self.most = max(self.most, self.running)
@@ -103,7 +103,7 @@ class _Recorder:
             self.running -= 1
         return source
 
-    def analyze_stream(self, sources, **kwargs):
+    def analyze_stream(self, sources, settings=None, **kwargs):
         for source in sources:
             yield None, self.analyze(source)
 

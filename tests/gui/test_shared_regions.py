@@ -38,3 +38,29 @@ def test_a_shared_region_is_listed_when_the_batch_ends(qtbot, window, tmp_path):
     assert "1 pair(s)" in panel.status.text() and "3 images" in panel.status.text()
     batch.clear()
     assert panel.table.rowCount() == 0 and panel.table.isHidden()
+
+
+def test_the_comparison_reports_its_progress_as_typed_events(tmp_path):
+    from collections import OrderedDict
+
+    from app.batch.shared_regions import _compare
+    from app.jobs import FeaturesFound
+
+    paths = []
+    for i, name in enumerate(("chelsea.jpg", "coffee_removal.jpg")):
+        paths.append(tmp_path / f"{i}.png")
+        Image.fromarray(_photo(name)).save(paths[-1])
+
+    class Context:
+        events: list = []
+
+        def emit(self, event):
+            self.events.append(event)
+
+        def cancelled(self):
+            return False
+
+    ctx = Context()
+    result = _compare(ctx, paths, OrderedDict())
+    assert result.n_images == 2
+    assert ctx.events == [FeaturesFound(1, 2), FeaturesFound(2, 2)]

@@ -1,0 +1,54 @@
+"""The training ledger's page and the model card's curve come from one record."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _ledger_module():
+    spec = importlib.util.spec_from_file_location("ledger", ROOT / "scripts" / "ledger.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_render_writes_the_curve_into_the_page_and_between_the_cards_markers(tmp_path):
+    ledger = _ledger_module()
+    figures = {"sets": {"nist16-B": {"f1": 0.2, "floor_f1": 0.1, "auc": 0.7}}, "image_auc": 0.6}
+    segment = {
+        "segment": 0,
+        "started": "2026-12-01T00:00:00",
+        "result_model_sha256": "ab" * 32,
+        "images_seen": 1000,
+        "after": figures,
+    }
+    (tmp_path / "log.json").write_text(
+        json.dumps({"segments": [segment, {**segment, "segment": 1}]})
+    )
+    card = tmp_path / "card.md"
+    card.write_text(f"before\n{ledger.CURVE_BEGIN}\nold\n{ledger.CURVE_END}\nafter\n")
+    ledger.LEDGER, ledger.PAGE, ledger.CARD = tmp_path / "log.json", tmp_path / "page.md", card
+    ledger.render()
+    text = card.read_text()
+    assert text.startswith("before\n") and text.endswith("after\n") and "old" not in text
+    rows = [
+        line
+        for line in text.splitlines()
+        if line.startswith("| 1,000") or line.startswith("| 2,000")
+    ]
+    assert len(rows) == 2  # images seen add up over the segments
+    assert rows[0] in (tmp_path / "page.md").read_text()
+
+
+def test_the_committed_page_and_card_are_rendered_from_the_committed_record(tmp_path):
+    ledger = _ledger_module()
+    page, card = tmp_path / "page.md", tmp_path / "card.md"
+    card.write_text(ledger.CARD.read_text())
+    ledger.PAGE, ledger.CARD = page, card
+    ledger.render()
+    assert page.read_text() == (ROOT / "docs" / "TRAINING_LOG.md").read_text()
+    assert card.read_text() == (ROOT / "resources" / "models" / "MODEL_CARD.md").read_text()
