@@ -1,18 +1,21 @@
 """Fit the combined view's logistic combiner on labeled synthetic forgeries.
 
     .venv/bin/python bench/fit_combiner.py SYNTH_SET --model resources/models/ncl-starter.safetensors \
-        --cache FEATURES.npz [--out ncl_core/views/combined.json]
+        --cache FEATURES.npz [--cue-cache DIR] [--out ncl_core/views/combined.json]
 
 ``SYNTH_SET``: a folder with ``tampered/`` and ``masks/`` (``ncl-forensics synth PHOTOS OUT
 --format jpg`` makes one). Each image's cues are computed as the view computes them (the
 model's map from the model file, ELA, noise features, DQ, texture) and ranked; a few thousand
-cells per image are kept (in ``--cache``, so a refit needs no recomputation). Two weight sets
-are fitted: with the model's map and without it. Never fit on a yardstick.
+cells per image are kept (in ``--cache``, so a refit needs no recomputation). ``--cue-cache``
+keeps each image's cues other than the model's on the grid, so that a refit for another model
+computes only that model's maps. Two weight sets are fitted: with the model's map and without
+it. Never fit on a yardstick.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import sys
 import time
@@ -29,8 +32,27 @@ from ncl_core.views import combined
 CELLS_PER_IMAGE = 3000
 
 
+def _cues(ev: Evidence, sample, cue_cache: Path | None) -> dict:
+    """The cues other than the model's, on the grid (from ``cue_cache`` when it has them)."""
+    if cue_cache is None:
+        return combined.cue_maps(ev, None)[0]
+    where = hashlib.sha1(str(Path(sample.image).resolve()).encode()).hexdigest()[:16]
+    cached = cue_cache / f"{Path(sample.image).stem}-{where}.npz"
+    if cached.exists():
+        data = np.load(cached)
+        return {c: (data[c] if c in data.files else None) for c in combined.CUES if c != "model"}
+    maps = combined.cue_maps(ev, None)[0]
+    cue_cache.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(cached, **{c: m for c, m in maps.items() if m is not None})
+    return {c: m for c, m in maps.items() if c != "model"}
+
+
 def extract(
-    root: Path, model: str | None, limit: int | None = None, cells: int | None = CELLS_PER_IMAGE
+    root: Path,
+    model: str | None,
+    limit: int | None = None,
+    cells: int | None = CELLS_PER_IMAGE,
+    cue_cache: Path | None = None,
 ):
     predictor = None
     if model:
@@ -44,9 +66,11 @@ def extract(
     for i, sample in enumerate(samples):
         image, gt = read_pair(sample)
         ev = Evidence(image, sample.image.read_bytes(), sample.image.name, path=sample.image)
+        maps = _cues(ev, sample, cue_cache)
+        size = next(m.shape for m in maps.values() if m is not None)
         model_map = predictor.analyze(ev).probability if predictor else None
-        maps, _ = combined.cue_maps(ev, model_map)
-        x = combined.features(maps)
+        maps["model"] = None if model_map is None else combined._to_grid(model_map, size)
+        x = combined.features({c: maps.get(c) for c in combined.CUES})
         size = x.shape[:2]
         y = cv2.resize(gt.astype(np.float32), (size[1], size[0]), interpolation=cv2.INTER_AREA)
         x, y = x.reshape(-1, x.shape[-1]), (y.reshape(-1) >= 0.5).astype(np.uint8)
@@ -99,7 +123,7 @@ def select(args, xs, ys, fitted) -> None:
             sx = [data[f"x{i}"] for i in range(int(data["n"]))]
             sy = [data[f"y{i}"] for i in range(int(data["n"]))]
         else:
-            sx, sy = extract(Path(root), args.model, cells=None)
+            sx, sy = extract(Path(root), args.model, cells=None, cue_cache=args.cue_cache)
             if cache:
                 np.savez_compressed(
                     cache, n=len(sx), **{f"x{i}": x for i, x in enumerate(sx)},
@@ -140,6 +164,12 @@ def main() -> int:
         "per-image AUC over the cells is printed, to choose one",
     )
     parser.add_argument("--select-cache", type=Path, help="features of the --select sets")
+    parser.add_argument(
+        "--cue-cache",
+        type=Path,
+        help="folder keeping each image's cues other than the model's (a refit for another "
+        "model then computes only its maps)",
+    )
     args = parser.parse_args()
     if args.cache and args.cache.exists():
         data = np.load(args.cache)
@@ -147,7 +177,7 @@ def main() -> int:
         xs = [data[f"x{i}"] for i in range(n)]
         ys = [data[f"y{i}"] for i in range(n)]
     else:
-        xs, ys = extract(args.root, args.model, args.limit)
+        xs, ys = extract(args.root, args.model, args.limit, cue_cache=args.cue_cache)
         if args.cache:
             np.savez_compressed(
                 args.cache,
