@@ -179,13 +179,16 @@ def write_signature(out_dir: Path, data: bytes, signing_key: Any, signer: str | 
     atomic_write_bytes(out_dir / MANIFEST_SIG, sign_bytes(signing_key, data, MANIFEST_JSON, signer))
 
 
-def sha256sums_text(out_dir: Path) -> str:
+def sha256sums_text(out_dir: Path, known: dict[str, str] | None = None) -> str:
     """``sha256sum -c`` compatible lines for every file in the report folder but SHA256SUMS.
 
-    Temporary files left by an interrupted write are deleted first.
+    ``known``: SHA-256 by file, just computed for the manifest (``MANIFEST.json``'s
+    ``files``), so that a report's files are read and hashed once; the others are hashed
+    here. Temporary files left by an interrupted write are deleted first.
     """
     remove_temp_files(out_dir)
+    known = known or {}
     return "".join(
-        f"{sha256_file(out_dir / rel)}  {rel}\n"
+        f"{known.get(rel) or sha256_file(out_dir / rel)}  {rel}\n"
         for rel in report_files(out_dir, frozenset({SHA256SUMS}))
     )
