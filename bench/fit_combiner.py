@@ -71,7 +71,6 @@ def extract(
         model_map = predictor.analyze(ev).probability if predictor else None
         maps["model"] = None if model_map is None else combined._to_grid(model_map, size)
         x = combined.features({c: maps.get(c) for c in combined.CUES})
-        size = x.shape[:2]
         y = cv2.resize(gt.astype(np.float32), (size[1], size[0]), interpolation=cv2.INTER_AREA)
         x, y = x.reshape(-1, x.shape[-1]), (y.reshape(-1) >= 0.5).astype(np.uint8)
         if cells is not None:

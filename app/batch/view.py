@@ -83,12 +83,11 @@ class BatchView(QWidget):
         super().__init__(parent)
         self.jobs, self.models, self.settings = jobs, models, settings
         self.session = session
-        self._overlay = lambda: session.overlay
         self.roots: list[Path] = []  # what the analyst dropped, for the report's header
         self.results: OrderedDict[str, Analysis] = OrderedDict()
         self._waiting_inputs: list[Path] = []
         self._job: Job | None = None
-        self.report = BatchReport(jobs, models, settings, self._overlay, self)
+        self.report = BatchReport(jobs, models, settings, lambda: session.overlay, self)
         self.report.progress.connect(self._on_report_progress)
         self.report.message.connect(self.message)
         self.report.ended.connect(self._on_report_ended)
@@ -262,7 +261,7 @@ class BatchView(QWidget):
         # The images are compared with each other again once this batch ends, new ones too.
         self.shared.cancel()
         model = (self.models.info, self.models.device)
-        overlay, load = self._overlay(), self.models.predictor
+        overlay, load = self.session.overlay, self.models.predictor
         # Rows that failed or were cancelled are analyzed again when their files come again.
         known = {
             k for k, item in self.rows.items() if self.table.status(item.row()) not in RETRYABLE

@@ -56,11 +56,17 @@ def score_threshold(
     return best_t, best_acc
 
 
+def _at_or_above(values: np.ndarray) -> np.ndarray:
+    """How many of ``values`` lie at or above each of ``PIXEL_THRESHOLDS``, from one histogram:
+    everything in the bins from threshold k on."""
+    edges = np.array((0.0, *PIXEL_THRESHOLDS, 1.0 + 1e-6))
+    counts = np.histogram(values, edges)[0]
+    return np.cumsum(counts[::-1])[::-1][1:]
+
+
 def _flagged_by_threshold(prob: np.ndarray) -> np.ndarray:
     """The share of an image's pixels at or above each of ``PIXEL_THRESHOLDS``."""
-    edges = np.array((0.0, *PIXEL_THRESHOLDS, 1.0 + 1e-6))
-    counts = np.histogram(prob, edges)[0]
-    return np.cumsum(counts[::-1])[::-1][1:] / max(prob.size, 1)
+    return _at_or_above(prob) / max(prob.size, 1)
 
 
 def pixel_threshold(
@@ -80,12 +86,7 @@ def pixel_threshold(
 
 def _f1_by_threshold(prob: np.ndarray, gt: np.ndarray) -> np.ndarray:
     """Per-image F1 at each of ``PIXEL_THRESHOLDS``, from one pass over the pixels."""
-    edges = np.array((0.0, *PIXEL_THRESHOLDS, 1.0 + 1e-6))
-    pos = np.histogram(prob[gt], edges)[0]
-    neg = np.histogram(prob[~gt], edges)[0]
-    # Pixels at or above threshold k: everything in the bins from k on.
-    tp = np.cumsum(pos[::-1])[::-1][1:]
-    fp = np.cumsum(neg[::-1])[::-1][1:]
+    tp, fp = _at_or_above(prob[gt]), _at_or_above(prob[~gt])
     fn = gt.sum() - tp
     return np.where(tp > 0, 2 * tp / np.maximum(2 * tp + fp + fn, 1), 0.0)
 

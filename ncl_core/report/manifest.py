@@ -160,17 +160,18 @@ def write_manifest(
     header: dict[str, Any],
     rows: list[dict[str, Any]],
     signing_key: Any = None,
-) -> bytes:
+) -> dict[str, Any]:
     """Write ``MANIFEST.json`` (and ``MANIFEST.sig`` with ``signing_key``, an Ed25519 private
     key); a signature of an earlier manifest (a resumed report) is removed first. Returns the
-    manifest's bytes."""
+    manifest written (its ``files`` hold the hash of every file it lists)."""
     (out_dir / MANIFEST_SIG).unlink(missing_ok=True)
     remove_temp_files(out_dir)
-    data = manifest_bytes(build_manifest(out_dir, header, rows))
+    manifest = build_manifest(out_dir, header, rows)
+    data = manifest_bytes(manifest)
     atomic_write_bytes(out_dir / MANIFEST_JSON, data)
     if signing_key is not None:
         write_signature(out_dir, data, signing_key, header.get("analyst"))
-    return data
+    return manifest
 
 
 def write_signature(out_dir: Path, data: bytes, signing_key: Any, signer: str | None) -> None:

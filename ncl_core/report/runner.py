@@ -11,7 +11,6 @@ export of work already done does not run the model again.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -326,6 +325,6 @@ def _write_documents(
         atomic_write_bytes(out_dir / INDEX_HTML, text.encode("utf-8"))
     if "pdf" in options.formats:
         atomic_write_bytes(out_dir / REPORT_PDF, pdf_bytes(header, rows, out_dir, colorbar))
-    manifest = json.loads(write_manifest(out_dir, header, rows, options.signing_key))
+    manifest = write_manifest(out_dir, header, rows, options.signing_key)
     hashed = {rel: entry["sha256"] for rel, entry in manifest["files"].items()}
     atomic_write_bytes(out_dir / SHA256SUMS, sha256sums_text(out_dir, hashed).encode("utf-8"))
