@@ -8,6 +8,8 @@ import numpy as np
 
 from ncl_core.inference.finding import (
     FINDING_POSITIVE,
+    MIN_REGION_FRACTION,
+    REGION_GRID_PX,
     count_regions,
     image_finding,
     model_quality,
@@ -83,3 +85,23 @@ def test_regions_are_counted_without_speckle_and_on_a_bounded_grid():
     mask[1000, 1000] = True  # a lone pixel: speckle
     assert count_regions(mask) == 2
     assert count_regions(np.zeros((10, 10), bool)) == 0
+
+
+def test_regions_on_a_coarse_grid_are_those_of_the_cells_any_pixel_sets():
+    """The grid's cells against a plain definition (pad, then any pixel of each cell), on
+    sizes that do not divide by the step and regions that touch the edges."""
+    import cv2
+
+    rng = np.random.default_rng(5)
+    for height, width in ((1030, 777), (2049, 1500), (513, 4000)):
+        mask = rng.random((height, width)) > 0.9995  # speckle everywhere
+        for _ in range(6):
+            y, x = rng.integers(0, height), rng.integers(0, width)
+            mask[y : y + rng.integers(5, 200), x : x + rng.integers(5, 200)] = True
+        step = -(-max(height, width) // REGION_GRID_PX)
+        padded = np.pad(mask, ((0, -height % step), (0, -width % step)))
+        cells = padded.reshape(padded.shape[0] // step, step, -1, step).any(axis=(1, 3))
+        n, _, stats, _ = cv2.connectedComponentsWithStats(cells.astype(np.uint8), connectivity=8)
+        min_cells = max(1.0, MIN_REGION_FRACTION * cells.size)
+        expected = int((stats[1:n, cv2.CC_STAT_AREA] >= min_cells).sum())
+        assert expected >= 2 and count_regions(mask) == expected

@@ -343,6 +343,24 @@ def test_pdf_opens_and_holds_the_names(real_report: SimpleNamespace, tmp_path: P
         assert HOSTILE in text and "café" in text and "<b>CASE-7</b>" in text
 
 
+@pytest.mark.parametrize("unicode_font", [True, False])
+def test_pdf_wraps_long_values_inside_the_margin(unicode_font: bool) -> None:
+    from ncl_core.report.pdf import _ReportPDF, find_unicode_font
+
+    font = find_unicode_font() if unicode_font else None
+    pdf = _ReportPDF("title", font, [])
+    pdf.add_page()
+    pdf.use(7.5)
+    width = 60.0
+    text = "a finding worded at length " * 6 + "f" * 40 + "0123456789abcdef" * 8 + "\nnext line"
+    lines = pdf.wrapped(text, width)
+    assert len(lines) >= 6 and lines[-1] == "next line"
+    assert all(0 < pdf.get_string_width(line) <= width for line in lines)
+    # Nothing lost: only the spaces a line broke at are dropped.
+    assert "".join(lines).replace(" ", "") == text.replace(" ", "").replace("\n", "")
+    assert pdf.wrapped("short", width) == ["short"]
+
+
 def test_formats_option_and_findings(evidence: Path, tmp_path: Path) -> None:
     out = tmp_path / "report"
     summary = run_batch([evidence], FakePredictor(), out, ReportOptions(formats=("pdf",)))

@@ -78,12 +78,18 @@ def count_regions(mask: np.ndarray) -> int:
         return 0
     h, w = mask.shape
     step = max(1, math.ceil(max(h, w) / REGION_GRID_PX))
+    cells = mask.astype(np.uint8)
     if step > 1:
-        ph, pw = -h % step, -w % step
-        padded = np.pad(mask, ((0, ph), (0, pw)))
-        mask = padded.reshape(padded.shape[0] // step, step, -1, step).any(axis=(1, 3))
-    n, _, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
-    min_cells = max(1.0, MIN_REGION_FRACTION * mask.size)
+        # A cell's value is the maximum of its step x step pixels: dilated with the kernel's
+        # corner as anchor, then every step-th pixel; zeros beyond the edge, as padding would
+        # give (0.5 ms a megapixel; reducing a reshaped view took 9).
+        kernel = np.ones((step, step), np.uint8)
+        grown = cv2.dilate(
+            cells, kernel, anchor=(0, 0), borderType=cv2.BORDER_CONSTANT, borderValue=0
+        )
+        cells = np.ascontiguousarray(grown[::step, ::step])
+    n, _, stats, _ = cv2.connectedComponentsWithStats(cells, connectivity=8)
+    min_cells = max(1.0, MIN_REGION_FRACTION * cells.size)
     return int((stats[1:n, cv2.CC_STAT_AREA] >= min_cells).sum())
 
 

@@ -98,12 +98,14 @@ class _ReportPDF(FPDF):
         super().__init__(orientation="P", unit="mm", format="A4")
         self.footer_text = footer_text
         self.covered: set[int] | None = None  # None: built-in font, Latin-1 only
+        self.body_covered: set[int] | None = None  # the body font's own, without the fallback
         self.body_font = "Helvetica"
         if font is not None:
             self.add_font("Body", "", str(font[0]))
             self.add_font("Body", "B", str(font[1]))
             self.body_font = "Body"
             self.covered = _code_points(font[0])
+            self.body_covered = set(self.covered)
             self._add_fallback_if_needed(texts)
         self.set_auto_page_break(auto=True, margin=15)
         self.set_margins(15, 15, 15)
@@ -141,9 +143,7 @@ class _ReportPDF(FPDF):
 
     def para(self, value: str, size: float = 9, bold: bool = False, color=_BLACK) -> None:
         self.use(size, bold, color)
-        self.multi_cell(
-            0, size * 0.5, self.clean(value), align="L", new_x=XPos.LMARGIN, new_y=YPos.NEXT
-        )
+        self._lines(self.clean(value), size * 0.5)
 
     def labelled(self, label: str, value: str, size: float = 7.5, color=_BLACK) -> None:
         """A bold label in the left column and its value wrapping in the rest of the line."""
@@ -153,32 +153,65 @@ class _ReportPDF(FPDF):
         self.line(value, size)
 
     def line(self, value: str, size: float = 7.5) -> None:
-        """``value`` from the current x to the right margin, wrapped only when it must be.
+        """``value`` from the current x to the right margin, wrapped only when it must be."""
+        self._lines(self.clean(value), size * 0.48)
 
-        ``cell`` is used when the text fits: fpdf2's line breaking costs milliseconds per call.
+    def _lines(self, value: str, height: float) -> None:
+        """Cleaned ``value`` from the current x to the right margin, one ``cell`` per line of
+        ``wrapped``; the next line starts at the left margin.
+
+        fpdf2's own line breaking (``multi_cell``) measured the text a character at a time, about
+        4 ms a value and 27 ms of every image's page in a report; it is kept for text in the
+        fallback font, whose widths the body font cannot measure.
         """
-        value = self.clean(value)
-        height = size * 0.48
-        if "\n" not in value and self.get_string_width(value) < self.epw - (self.x - self.l_margin):
-            self.cell(0, height, value, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
-        else:
+        x = self.x
+        width = self.epw - (x - self.l_margin)
+        if self.body_covered is not None and any(
+            ord(ch) not in self.body_covered for ch in value if ch != "\n"
+        ):
             self.multi_cell(0, height, value, align="L", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+            return
+        for text in self.wrapped(value, width):
+            self.set_x(x)  # after a page break too
+            self.cell(0, height, text, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+
+    def wrapped(self, value: str, width: float) -> list[str]:
+        """``value`` broken into lines no wider than ``width`` mm in the current font: at the
+        last space that fits (the space dropped), else after the last character that fits (a
+        hash, a long path); its own line breaks kept."""
+        lines: list[str] = []
+        for rest in value.split("\n"):
+            while self.get_string_width(rest) > width:
+                fits = self._longest_prefix(rest, width)
+                space = rest.rfind(" ", 0, fits + 1)
+                if space > 0:
+                    lines.append(rest[:space])
+                    rest = rest[space + 1 :]
+                else:
+                    lines.append(rest[:fits])
+                    rest = rest[fits:]
+            lines.append(rest)
+        return lines
+
+    def _longest_prefix(self, value: str, width: float, suffix: str = "") -> int:
+        """The length of the longest prefix of ``value`` that fits ``width`` with ``suffix``
+        (at least one character); by halving, since a width costs a pass over the text."""
+        fits, too_long = 0, len(value)
+        while too_long - fits > 1:
+            middle = (fits + too_long) // 2
+            if self.get_string_width(value[:middle] + suffix) <= width:
+                fits = middle
+            else:
+                too_long = middle
+        return max(fits, 1)
 
     def fit(self, value: str, width: float) -> str:
         """``value`` cut with an ellipsis to fit ``width`` mm in the current font."""
         value = self.clean(value, one_line=True)
         if self.get_string_width(value) <= width:
             return value
-        # The longest prefix that fits with the ellipsis, found by halving (a width costs a
-        # pass over the text: cutting a character at a time cost 20 ms a row in the summary).
-        fits, too_long = 0, len(value)
-        while too_long - fits > 1:
-            middle = (fits + too_long) // 2
-            if self.get_string_width(value[:middle] + "…") <= width:
-                fits = middle
-            else:
-                too_long = middle
-        return value[:fits] + "…"
+        # Cutting a character at a time cost 20 ms a row in the summary.
+        return value[: self._longest_prefix(value, width, "…")] + "…"
 
     def header_table(self, items: list[tuple[str, str]], size: float = 8) -> None:
         """The report's header block: two label/value pairs per line, long ones alone."""
