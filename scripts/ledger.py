@@ -67,7 +67,12 @@ def _figures(bench: dict[str, Any], model_sha: str) -> dict[str, Any]:
 
 
 def run_summary(run: Path) -> dict[str, Any]:
-    events = [json.loads(line) for line in (run / "events.jsonl").read_text().splitlines()]
+    events = []
+    for line in (run / "events.jsonl").read_text().splitlines():
+        try:
+            events.append(json.loads(line))
+        except ValueError:
+            continue  # a line cut short when the run was killed (or its disk filled)
     start = next(e for e in events if e["type"] == "start")
     steps = [e for e in events if e["type"] == "step"]
     end = events[-1]
@@ -79,7 +84,10 @@ def run_summary(run: Path) -> dict[str, Any]:
     return {
         "started": start["time"],
         "ended": end["time"],
-        "how_it_ended": end["type"],
+        # A run stopped from outside (the session's end, a kill) logs no end event.
+        "how_it_ended": end["type"]
+        if end["type"] in ("finished", "cancelled", "failed")
+        else "stopped",
         "device": start.get("device"),
         "amp": start.get("amp"),
         "steps": last - first,
