@@ -2,7 +2,7 @@
 pictures cost, for one or more checkouts of the code, in alternating rounds.
 
     .venv/bin/python bench/bench_report_speed.py [--n 40] [--size 1024] [--rounds 3]
-        [--code DIR ...] [--cli] [--parts] [--model PATH]
+        [--code DIR ...] [--cli] [--parts] [--model PATH] [--pictures all|indicated]
 
 Writes ``--n`` photo-like JPEGs of ``--size`` px (``bench_batch.write_images``) into a
 temporary folder, then for each round and each ``--code`` checkout (default: this one; give
@@ -20,7 +20,8 @@ folder, the finished documents' fixed part) and start-up stay out. The figure is
 *report* over *analyze* (the target: >= 0.85), median over the rounds, with the CPU time per
 image (``time.process_time``: all threads) of each. ``--cli`` times the commands themselves instead, on the first quarter of the
 images and on all of them: the marginal time per image is the difference over the difference
-in images (start-up cancels out). ``--parts`` prints the CPU time of each picture of a row.
+in images (start-up cancels out). ``--parts`` prints the CPU time of each picture of a row. ``--pictures indicated`` times
+reports that draw pictures only for the images with a finding.
 The rounds alternate checkouts and the order of the two timings, so a changing background
 load hits both alike.
 """
@@ -66,12 +67,18 @@ def worker(args: argparse.Namespace) -> dict:
             analysis_finding(result)
         return time.perf_counter() - wall, time.process_time() - cpu
 
+    # Older checkouts know no pictures option: it is given only when it is not the default.
+    options = ReportOptions(**({"pictures": args.pictures} if args.pictures != "all" else {}))
+    indicated = []
+
     def report(folder: Path) -> tuple[float, float]:
         out = Path(args.out)
         shutil.rmtree(out, ignore_errors=True)
         wall, cpu = time.perf_counter(), time.process_time()
-        run_batch([folder], predictor, out, ReportOptions())
-        return time.perf_counter() - wall, time.process_time() - cpu
+        summary = run_batch([folder], predictor, out, options)
+        spent = time.perf_counter() - wall, time.process_time() - cpu
+        indicated.append(sum(1 for r in summary.rows if r.get("image_path")))
+        return spent
 
     first, second = (report, analyze) if args.report_first else (analyze, report)
     timed = {}
@@ -92,10 +99,13 @@ def worker(args: argparse.Namespace) -> dict:
         "ratio": marginal("analyze", 0) / marginal("report", 0),
         "report_fixed_s": timed["report", few_dir][0] - len(few) * marginal("report", 0) / 1000,
         "torch_threads": torch.get_num_threads(),
+        "rows_with_pictures": indicated[-1],
     }
 
 
-def cli_round(code: Path, images: list[Path], model: Path, work: Path) -> dict:
+def cli_round(
+    code: Path, images: list[Path], model: Path, work: Path, pictures: str = "all"
+) -> dict:
     """``analyze`` and ``batch --report`` on a quarter of the images and on all of them."""
     env = {**os.environ, "PYTHONPATH": str(code)}
     few = images[: max(1, len(images) // 4)]
@@ -125,7 +135,8 @@ def cli_round(code: Path, images: list[Path], model: Path, work: Path) -> dict:
                 os.link(path, folder / path.name)
         out = work / "cli-report"
         shutil.rmtree(out, ignore_errors=True)
-        return run(["batch", str(folder), "--report", str(out), "--model", str(model)])
+        command = ["batch", str(folder), "--report", str(out), "--model", str(model)]
+        return run(command + (["--pictures", pictures] if pictures != "all" else []))
 
     def analyze(paths: list[Path]) -> tuple[float, float]:
         return run(["analyze", *map(str, paths), "--model", str(model)])
@@ -209,6 +220,9 @@ def main() -> None:
     parser.add_argument("--code", type=Path, nargs="+", default=[ROOT], help="checkouts to time")
     parser.add_argument("--cli", action="store_true", help="time the commands (marginal per image)")
     parser.add_argument("--parts", action="store_true", help="CPU time per picture of a row")
+    parser.add_argument(
+        "--pictures", default="all", help="the report's pictures option (all, indicated)"
+    )
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--images", help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
@@ -237,11 +251,12 @@ def main() -> None:
         for r in range(args.rounds):
             for code in args.code if r % 2 == 0 else list(reversed(args.code)):
                 if args.cli:
-                    found = cli_round(code.resolve(), images, model, work)
+                    found = cli_round(code.resolve(), images, model, work, args.pictures)
                 else:
                     command = [sys.executable, str(Path(__file__).resolve()), "--worker"]
                     command += ["--images", str(work / "images"), "--out", str(work / "report")]
-                    command += ["--model", str(model)] + (["--report-first"] if r % 2 else [])
+                    command += ["--model", str(model), "--pictures", args.pictures]
+                    command += ["--report-first"] if r % 2 else []
                     env = {**os.environ, "PYTHONPATH": str(code.resolve())}
                     done = subprocess.run(
                         command, env=env, check=True, capture_output=True, text=True
@@ -252,6 +267,7 @@ def main() -> None:
                     f"round {r + 1} {code}: analyze {found['analyze_ms']:.0f} ms/image "
                     f"({found['analyze_cpu_ms']:.0f} ms CPU), report {found['report_ms']:.0f} "
                     f"ms/image ({found['report_cpu_ms']:.0f} ms CPU), ratio {found['ratio']:.3f}"
+                    f"; {found.get('rows_with_pictures', args.n)} of {args.n} rows with pictures"
                     f"; load {os.getloadavg()[0]:.1f}",
                     flush=True,
                 )

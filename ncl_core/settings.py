@@ -30,6 +30,12 @@ PRECISIONS = ("auto", "fp32", "bf16")
 # one GPU (``ncl_core.network.device.pick_device``).
 DEVICES = ("auto", "cpu", "cuda", "mps")
 
+# Which analyzed images of a batch report get their pictures (display copy, heatmap, overlay,
+# mask, PDF panel): every one, or only those whose finding is "manipulation indicated" (a faster,
+# smaller report of a large batch). Every analyzed image keeps its row and thumbnail either way.
+PICTURES = ("all", "indicated")
+DEFAULT_PICTURES = "all"
+
 # The kinds of forgery the generator makes (``ncl-forensics synth --types``).
 KINDS = ("splice", "copy_move", "removal")
 

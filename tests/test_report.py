@@ -378,6 +378,54 @@ def test_formats_option_and_findings(evidence: Path, tmp_path: Path) -> None:
     assert plain.startswith("none indicated (score ") and "uncalibrated model" in plain
 
 
+PICTURE_FIELDS = ("image_path", "heatmap_path", "overlay_path", "mask_path", "panel_path")
+
+
+def test_pictures_for_the_images_with_a_finding_only(evidence: Path, tmp_path: Path) -> None:
+    out = tmp_path / "report"
+    summary = run_batch([evidence], FakePredictor(), out, ReportOptions(pictures="indicated"))
+    by_name = {r["name"]: r for r in summary.rows}
+    red, plain = by_name["a_red.jpg"], by_name["b_plain.png"]
+    assert red["finding"].startswith(FINDING_POSITIVE)
+    assert plain["finding"].startswith("none indicated")
+    for field in (*PICTURE_FIELDS, "thumbnail_path"):
+        assert (out / red[field]).is_file(), field
+    assert not any(plain.get(field) for field in PICTURE_FIELDS)
+    folder = (out / plain["thumbnail_path"]).parent
+    assert [p.name for p in folder.iterdir()] == ["thumb.jpg"]
+    # The thumbnail looks as it does in a report with every picture.
+    full = tmp_path / "full"
+    every = {r["name"]: r for r in run_batch([evidence], FakePredictor(), full).rows}
+    assert all(every["b_plain.png"].get(field) for field in PICTURE_FIELDS)
+    only = np.asarray(Image.open(out / plain["thumbnail_path"]), dtype=np.float32)
+    drawn = np.asarray(Image.open(full / every["b_plain.png"]["thumbnail_path"]), dtype=np.float32)
+    assert only.shape == drawn.shape and np.abs(only - drawn).mean() < 6
+    # The documents say why the pictures are missing; the header records the choice.
+    page = (out / INDEX_HTML).read_text("utf-8")
+    assert "pictures: indicated" in page and "for the images with a finding only" in page
+    assert _jsonl(out)[0]["pictures"] == "indicated"
+    assert (out / REPORT_PDF).read_bytes().startswith(b"%PDF-")
+    # A report resumes only with the pictures it began with.
+    with pytest.raises(ReportError, match="pictures"):
+        run_batch([evidence], FakePredictor(), out, ReportOptions(), resume=True)
+
+
+def test_a_report_of_an_older_version_resumes_with_every_picture(
+    evidence: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "report"
+    first = FakePredictor()
+    run_batch([evidence], first, out, cancel=lambda: len(first.seen) >= 2)
+    lines = (out / RESULTS_JSONL).read_text("utf-8").splitlines()
+    header = json.loads(lines[0])
+    del header["pictures"]  # not recorded before the choice existed
+    (out / RESULTS_JSONL).write_text("\n".join([json.dumps(header), *lines[1:]]) + "\n", "utf-8")
+    with pytest.raises(ReportError, match="pictures 'all'"):
+        run_batch([evidence], FakePredictor(), out, ReportOptions(pictures="indicated"), resume=True)
+    done = run_batch([evidence], FakePredictor(), out, resume=True)
+    assert done.complete and len(done.rows) == N_FILES
+
+
 def test_links_to_one_file_are_analyzed_once_and_listed(evidence: Path, tmp_path: Path) -> None:
     import json
     import os
@@ -508,6 +556,8 @@ def test_refusals_are_clear(evidence: Path, tmp_path: Path) -> None:
         run_batch([evidence], FakePredictor(), tmp_path / "r4", ReportOptions(mode="zoom"))
     with pytest.raises(ReportError, match="unknown report format"):
         run_batch([evidence], FakePredictor(), tmp_path / "r3", ReportOptions(formats=("docx",)))
+    with pytest.raises(ReportError, match="pictures must be one of"):
+        run_batch([evidence], FakePredictor(), tmp_path / "r5", ReportOptions(pictures="some"))
 
 
 def test_invalid_model_output_is_an_error_row(tmp_path: Path) -> None:

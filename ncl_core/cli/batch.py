@@ -21,6 +21,7 @@ from ncl_core.cli.common import (
     view_names,
 )
 from ncl_core.errors import ReportError, UsageError
+from ncl_core.settings import DEFAULT_PICTURES, PICTURES
 
 
 def add_parser(subparsers) -> None:
@@ -55,6 +56,14 @@ def add_parser(subparsers) -> None:
         "(report.json shared_regions, shown side by side in the report; about twice the "
         "model's time per image on a CPU, at most a minute plus a second per image)",
     )
+    p.add_argument(
+        "--pictures",
+        choices=PICTURES,
+        default=DEFAULT_PICTURES,
+        help="which analyzed images get their display copy, heatmap, overlay, mask and PDF "
+        "panel: all (default), or only those with a finding, for a faster and smaller report "
+        "of a large batch (every image keeps its row and thumbnail)",
+    )
     add_analysis_args(p, input_size=False)
     p.set_defaults(func=run)
 
@@ -81,6 +90,7 @@ def run(args: argparse.Namespace) -> int:
         analyst=args.analyst,
         case_id=args.case_id,
         views=views,
+        pictures=args.pictures,
         case_match=args.case_match,
         signing_key=signing_key,
     )

@@ -40,6 +40,7 @@ from ncl_core.report.rows import (
     display_path,
     empty_row,
 )
+from ncl_core.settings import DEFAULT_PICTURES
 
 IMAGES_DIR = "images"
 COLORBAR_FILE = "colorbar.png"
@@ -73,8 +74,11 @@ def build_row(
     thumbnail_px: int,
     known_sha256: str | None = None,
     views: tuple[str, ...] = (),
+    pictures: str = DEFAULT_PICTURES,
 ) -> dict[str, Any]:
-    """The report row for one analyzed file; writes its pictures when the analysis succeeded.
+    """The report row for one analyzed file; writes its pictures when the analysis succeeded
+    (with ``pictures`` "indicated", only its thumbnail unless its finding is "manipulation
+    indicated").
 
     ``evidence`` is what the model analyzed (None when the file could not be read): the
     header, size, pictures, metadata summary and the forensic ``views`` chosen all come from
@@ -140,10 +144,13 @@ def build_row(
     if evidence is None:
         row["warnings"].append(f"pictures not written: the file could not be read ({unreadable})")
         return row
-    pictures = _write_pictures(
-        evidence, result, out_dir, item_folder(index), thumbnail_px, row["warnings"]
-    )
-    row.update(pictures)
+    folder = item_folder(index)
+    if pictures != "indicated" or found.indicated:
+        row.update(
+            _write_pictures(evidence, result, out_dir, folder, thumbnail_px, row["warnings"])
+        )
+    else:
+        row.update(_write_thumbnail(evidence, result, out_dir, folder, thumbnail_px))
     add_views(row, evidence, out_dir, item_folder(index), views, result.probability)
     return row
 
@@ -224,6 +231,21 @@ def _write_pictures(
         # Not fsync'd one by one: the row writer syncs the folder before the row naming them.
         atomic_write_bytes(out_dir / paths[field_name], encode(), durable=False)
     return paths
+
+
+def _write_thumbnail(
+    evidence: Evidence, analysis: Analysis, out_dir: Path, folder: str, thumbnail_px: int
+) -> dict[str, str]:
+    """Only the thumbnail (the image with its overlay, as ``_write_pictures`` draws it)."""
+    prob = np.asarray(analysis.probability, dtype=np.float32)
+    size = fitted_size(*prob.shape, thumbnail_px)
+    image = preview_to(evidence.image, size)
+    marked = mask_png(preview_to(prob, size) >= analysis.threshold)
+    thumb = mask_overlay(image, marked, OVERLAY_ALPHA)
+    (out_dir / folder).mkdir(parents=True, exist_ok=True)
+    path = f"{folder}/thumb.jpg"
+    atomic_write_bytes(out_dir / path, encode_jpeg(thumb, JPEG_QUALITY), durable=False)
+    return {"thumbnail_path": path}
 
 
 def heatmap_px(analysis: Analysis) -> int:

@@ -31,8 +31,10 @@ from ncl_core.report.rows import (
 )
 from ncl_core.settings import (
     DEFAULT_MODE,
+    DEFAULT_PICTURES,
     DEFAULT_THRESHOLD,
     MODES,
+    PICTURES,
     PRECISIONS,
     InferenceSettings,
 )
@@ -41,8 +43,10 @@ if TYPE_CHECKING:
     from ncl_core.report.stream import BatchPredictor
 
 FORMATS = ("html", "csv", "jsonl", "pdf")
-# Settings a resumed report must share with the rows it already holds.
-_RESUME_MUST_MATCH = ("model_sha256", "mode", "threshold", "views")
+# Settings a resumed report must share with the rows it already holds (and the value of
+# those that reports of older versions did not record).
+_RESUME_MUST_MATCH = ("model_sha256", "mode", "threshold", "views", "pictures")
+_RESUME_DEFAULTS = {"pictures": DEFAULT_PICTURES}
 
 
 @dataclass
@@ -56,6 +60,7 @@ class ReportOptions:
     analyst: str | None = None
     case_id: str | None = None
     thumbnails: int = 160  # longest side of summary thumbnails, px
+    pictures: str = DEFAULT_PICTURES  # which images get pictures (ncl_core.settings.PICTURES)
     formats: tuple[str, ...] = FORMATS
     views: tuple[str, ...] = ()  # forensic views (ncl_core.views) on each analyzed file's page
     # Look for regions shared between images (ncl_core.report.shared): off by default, its
@@ -94,6 +99,10 @@ def check_options(options: ReportOptions) -> None:
         )
     if not 0.0 <= float(options.threshold) <= 1.0:
         raise ReportError(f"threshold must be between 0 and 1, got {options.threshold}")
+    if options.pictures not in PICTURES:
+        raise ReportError(
+            f"pictures must be one of {', '.join(PICTURES)}, got {options.pictures!r}"
+        )
     if not 16 <= int(options.thumbnails) <= 1024:
         raise ReportError(f"thumbnail size must be 16 to 1024 px, got {options.thumbnails}")
     try:
@@ -167,6 +176,7 @@ def make_header(
         "tile": options.tile,  # None: the model's own
         "precision": _precision_used(predictor, options),
         "views": list(options.views),
+        "pictures": options.pictures,
         "device": str(predictor.device),
         "analyst": options.analyst,
         "case_id": options.case_id,
@@ -193,9 +203,10 @@ def make_header(
         return header
     old = previous[0]
     for key in _RESUME_MUST_MATCH:
-        if old.get(key) != header[key]:
+        before = old.get(key, _RESUME_DEFAULTS.get(key))
+        if before != header[key]:
             raise ReportError(
-                f"the report in {display_path(out_dir)} was made with {key} {old.get(key)!r}, "
+                f"the report in {display_path(out_dir)} was made with {key} {before!r}, "
                 f"this run has {header[key]!r}; resume with the same settings or use a new folder"
             )
     for key in ("analyst", "case_id"):

@@ -167,7 +167,12 @@ def _item(rank: int, row: dict[str, Any], colorbar_path: str) -> str:
         parts.append(
             _figure(row.get("mask_path"), f"mask at threshold {threshold}", f"mask {name}")
         )
+        note = present.pictures_note(row)
+        if note:
+            parts.append(_figure(row.get("thumbnail_path"), "thumbnail", f"thumbnail {name}"))
         parts.append("</div>")
+        if note:
+            parts.append(f"<p>{_e(note)}</p>")
         parts.append(_views(row))
     mono = ("Path", "SHA-256 at start", "SHA-256 at end", "Output files")
     parts.append(_table(present.row_items(row), mono=mono))

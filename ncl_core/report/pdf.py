@@ -349,6 +349,8 @@ def _item(pdf: _ReportPDF, rank: int, row: dict[str, Any], out_dir: Path, colorb
         pdf.para(f"Error: {present.text(row.get('error'))}", size=9, bold=True, color=_RED)
     elif row.get("panel_path"):
         _panel(pdf, row, out_dir, panel_h, colorbar)
+    elif note := present.pictures_note(row):
+        pdf.para(note, size=8, color=_GREY)
     if row.get("status") == "ok" and row.get("views"):
         _views(pdf, row, out_dir)
     items = dict(present.row_items(row))

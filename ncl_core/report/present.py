@@ -43,6 +43,18 @@ def skipped_text(row: dict[str, Any]) -> str:
     return "Not analyzed: " + ("; ".join(row.get("warnings") or []) or "skipped")
 
 
+def pictures_note(row: dict[str, Any]) -> str | None:
+    """Why an analyzed image has only its thumbnail: the report was made with pictures for
+    the images with a finding only, and this one has none. None when it has its pictures."""
+    if row.get("status") != "ok" or row.get("image_path") or not row.get("thumbnail_path"):
+        return None
+    return (
+        "Pictures are drawn only for the images with a finding in this report (pictures: "
+        "indicated); open the file in NCL Forensics, or make the report with pictures for all "
+        "images, to see its map."
+    )
+
+
 def score_text(row: dict[str, Any]) -> str:
     return NOT_GIVEN if row.get("score") is None else f"{float(row['score']):.3f}"
 
@@ -138,6 +150,7 @@ def header_items(header: dict[str, Any]) -> list[tuple[str, str]]:
         ("Model validation", text(header.get("model_validation"))),
         ("Mode", text(header.get("mode"))),
         ("Threshold", text(header.get("threshold"))),
+        ("Pictures", _pictures_text(header.get("pictures"))),
         ("Device", text(header.get("device"))),
         ("Started (UTC)", text(header.get("started_utc"))),
         ("Finished (UTC)", text(header.get("ended_utc"))),
@@ -161,6 +174,12 @@ def header_items(header: dict[str, Any]) -> list[tuple[str, str]]:
         ),
     ]
     return items
+
+
+def _pictures_text(pictures: Any) -> str:
+    if pictures == "indicated":
+        return "for the images with a finding only (a thumbnail for every image)"
+    return "for every analyzed image"
 
 
 def status_text(header: dict[str, Any]) -> str:

@@ -129,7 +129,9 @@ def stream_rows(
                 if isinstance(result, Analysis):  # seen at the report's threshold
                     result = result.at(float(options.threshold))
                 args = (index, path, evidence, result, writer.out_dir, options.thumbnails)
-                job = pool.submit(build_row, *args, known.get(path), options.views)
+                job = pool.submit(
+                    build_row, *args, known.get(path), options.views, options.pictures
+                )
             pending.append(job)
             while pending and (len(pending) > _MAX_PENDING or pending[0].done()):
                 wait([pending[0]])  # bounds the images in memory
