@@ -421,7 +421,9 @@ def test_a_report_of_an_older_version_resumes_with_every_picture(
     del header["pictures"]  # not recorded before the choice existed
     (out / RESULTS_JSONL).write_text("\n".join([json.dumps(header), *lines[1:]]) + "\n", "utf-8")
     with pytest.raises(ReportError, match="pictures 'all'"):
-        run_batch([evidence], FakePredictor(), out, ReportOptions(pictures="indicated"), resume=True)
+        run_batch(
+            [evidence], FakePredictor(), out, ReportOptions(pictures="indicated"), resume=True
+        )
     done = run_batch([evidence], FakePredictor(), out, resume=True)
     assert done.complete and len(done.rows) == N_FILES
 
