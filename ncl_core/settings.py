@@ -54,6 +54,10 @@ class InferenceSettings:
 
     mode: str = DEFAULT_MODE  # the model's own default mode
     input_size: int | None = None  # resize mode side; None: the model's training size
+    # Resize mode: sides whose maps are averaged with the input size's (the image score stays
+    # that of the input size's map). None: the model's own, when input_size is also its own;
+    # (): one size only.
+    fuse_sizes: tuple[int, ...] | None = None
     tile: int | None = None  # tiled mode tile side; None: the model's training size
     overlap: int | None = None  # None: half the tile (the cross-fade width; see tile_layout)
     tile_batch: int = 4  # tiles per network call
@@ -64,6 +68,13 @@ class InferenceSettings:
             raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}")
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
+        if self.fuse_sizes is not None:
+            self.fuse_sizes = tuple(int(s) for s in self.fuse_sizes)
+            low, high = INPUT_SIZE_RANGE
+            if any(not low <= s <= high for s in self.fuse_sizes):
+                raise ValueError(
+                    f"fuse sizes must be from {low} to {high} px, got {self.fuse_sizes}"
+                )
         if self.tile_batch < 1:
             raise ValueError(f"tile_batch must be at least 1, got {self.tile_batch}")
         if self.tile is not None and self.overlap is not None and not 0 <= self.overlap < self.tile:

@@ -151,3 +151,19 @@ def test_threshold_at_half_moves_the_map_and_keeps_its_ranking(
     expected = 1 / (1 + np.exp(-(np.log(p / (1 - p)) - shift)))
     np.testing.assert_allclose(moved.probability, expected, atol=2e-3)
     assert moved.settings["logit_shift"] == pytest.approx(shift)
+
+
+def test_calibrate_stores_the_fused_sizes_it_calibrated(tmp_path, tiny_dataset, tiny_model_path):
+    out = tmp_path / "fused.safetensors"
+    args = ["calibrate", "--model", str(tiny_model_path), "--data", str(tiny_dataset)]
+    resize = ["--mode", "resize", "--input-size", "64", "--fuse-sizes", "96"]
+    assert main([*args, *resize, "--out", str(out)]) == EXIT_OK
+    inference = read_model_info(out).inference
+    assert inference["input_size"] == 64 and inference["fuse_sizes"] == [96]
+    result = Predictor.load(out, device="cpu").analyze(pattern(70, 90))
+    assert result.settings["fuse_sizes"] == [96]
+    # Refused before the model loads: a size out of range, fused sizes in tiled mode.
+    bad = tmp_path / "bad.safetensors"
+    assert main([*args, "--fuse-sizes", "8", "--out", str(bad)]) != EXIT_OK
+    assert main([*args, "--mode", "tiled", "--fuse-sizes", "96", "--out", str(bad)]) != EXIT_OK
+    assert not bad.exists()

@@ -162,3 +162,72 @@ def test_settings_are_validated(tiny_model_path):
     image = np.zeros((8, 8, 3), np.uint8)
     with pytest.raises(ValueError, match="threshold"):
         Predictor.load(tiny_model_path, device="cpu").analyze(image).at(2)
+
+
+@pytest.fixture(scope="module")
+def varied_predictor(tmp_path_factory):
+    """An untrained model whose map varies over the image: its batch-norm statistics taken
+    from a few random batches (the fresh ones make every map a constant)."""
+    import torch
+
+    from ncl_core.models.modelfile import save_model
+    from ncl_core.network.model import NCLNet
+    from ncl_core.network.net_config import ModelConfig
+
+    from tiny import TINY_CONFIG
+
+    torch.manual_seed(0)
+    net = NCLNet(ModelConfig(**TINY_CONFIG))
+    for module in net.modules():
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.momentum = None  # a plain average of the batches
+    net.train()
+    with torch.no_grad():
+        for _ in range(3):
+            net(torch.randn(2, 3, 64, 64))
+    path = save_model(tmp_path_factory.mktemp("varied") / "varied.safetensors", net.eval())
+    return Predictor.load(path, device="cpu")
+
+
+def test_fused_sizes_average_the_maps_and_keep_the_first_sizes_score(varied_predictor):
+    predictor = varied_predictor
+    image = pattern(70, 90)
+    one = predictor.analyze(image, settings=SMALL)
+    other = predictor.analyze(image, settings=InferenceSettings(mode="resize", input_size=96))
+    fused = predictor.analyze(
+        image, settings=InferenceSettings(mode="resize", input_size=64, fuse_sizes=(96,))
+    )
+    np.testing.assert_allclose(
+        fused.probability, (one.probability + other.probability) / 2, atol=1e-6
+    )
+    assert one.probability.std() > 0.01 and np.abs(one.probability - other.probability).max() > 0.01
+    assert fused.score == one.score and image_score(fused.probability) != one.score
+    assert fused.settings["fuse_sizes"] == [96] and one.settings["fuse_sizes"] == []
+    with pytest.raises(ValueError, match="fuse sizes"):
+        InferenceSettings(fuse_sizes=(8,))
+
+
+def test_fused_sizes_follow_the_model_file_unless_the_size_is_chosen(tiny_model_path, tmp_path):
+    from ncl_core.models.modelfile import export_half
+
+    path = export_half(
+        tiny_model_path,
+        tmp_path / "fused.safetensors",
+        {"mode": "resize", "input_size": 64, "fuse_sizes": [96]},
+    )
+    fused = Predictor.load(path, device="cpu")
+    image = pattern(70, 90)
+    own = fused.analyze(image)
+    assert own.settings["fuse_sizes"] == [96] and own.settings["input_size"] == 64
+    both = fused.analyze(image, settings=InferenceSettings(mode="resize", fuse_sizes=(96,)))
+    np.testing.assert_array_equal(own.probability, both.probability)
+    # A size chosen by hand is that size alone, unless fused sizes are chosen too; () is none.
+    assert fused.analyze(image, settings=SMALL).settings["fuse_sizes"] == []
+    alone = fused.analyze(image, settings=InferenceSettings(mode="resize", fuse_sizes=()))
+    np.testing.assert_array_equal(
+        alone.probability, fused.analyze(image, settings=SMALL).probability
+    )
+    # Tiled mode analyzes at its tile size only.
+    assert (
+        fused.analyze(image, settings=InferenceSettings(mode="tiled")).settings["fuse_sizes"] == []
+    )

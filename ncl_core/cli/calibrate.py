@@ -18,7 +18,14 @@ from ncl_core.cli.common import (
     refuse_inside,
     resolve_model_arg,
 )
-from ncl_core.settings import DEFAULT_MODE, MODES, QUIET_FLAGGED, InferenceSettings
+from ncl_core.errors import UsageError
+from ncl_core.settings import (
+    DEFAULT_MODE,
+    INPUT_SIZE_RANGE,
+    MODES,
+    QUIET_FLAGGED,
+    InferenceSettings,
+)
 
 
 def add_parser(subparsers) -> None:
@@ -41,6 +48,14 @@ def add_parser(subparsers) -> None:
         help="the inference mode to calibrate and store as the model's default",
     )
     p.add_argument("--input-size", type=int, help="resize mode: network input side to store")
+    p.add_argument(
+        "--fuse-sizes",
+        type=int,
+        nargs="+",
+        metavar="SIDE",
+        help="resize mode: also analyze at these sides and average their maps with the input "
+        "size's (the image score stays the input size's); calibrated and stored so",
+    )
     p.add_argument("--tile", type=int, help="tiled mode: tile side to store")
     p.add_argument(
         "--max-false-alarm",
@@ -76,6 +91,12 @@ def _max_flagged(args: argparse.Namespace) -> float | None:
 def run(args: argparse.Namespace) -> int:
     # Every mistake of the command line is said before torch and the model load.
     check_datasets(args.data)
+    low, high = INPUT_SIZE_RANGE
+    for side in [args.input_size, *(args.fuse_sizes or [])]:
+        if side is not None and not low <= side <= high:
+            raise UsageError(f"input and fuse sizes must be from {low} to {high} px, got {side}")
+    if args.fuse_sizes and args.mode == "tiled":
+        raise UsageError("--fuse-sizes is for resize mode; tiled mode analyzes at one size")
     out = Path(args.out)
     refuse_inside(out.parent, [Path(d) for d in args.data])
     resolve_model_arg(args)
@@ -90,7 +111,11 @@ def run(args: argparse.Namespace) -> int:
     # In fp32: a model file's calibration must not depend on the processor that made it.
     settings = predictor.resolve(
         InferenceSettings(
-            mode=args.mode, input_size=args.input_size, tile=args.tile, precision="fp32"
+            mode=args.mode,
+            input_size=args.input_size,
+            fuse_sizes=tuple(args.fuse_sizes or ()),
+            tile=args.tile,
+            precision="fp32",
         )
     )
     with progress(len(samples), "calibrate") as bar:
@@ -117,6 +142,7 @@ def run(args: argparse.Namespace) -> int:
     inference = {
         "mode": settings.mode,
         "input_size": effective["input_size"],
+        **({"fuse_sizes": effective["fuse_sizes"]} if effective["fuse_sizes"] else {}),
         "tile": effective["tile"],
         "threshold": record["threshold"],
         "calibration": record,

@@ -198,6 +198,8 @@ class Predictor:
             self.defaults.get("mode") if self.defaults.get("mode") in MODES[1:] else "resize"
         )
         self.input_size = int(self.defaults.get("input_size") or train_size)
+        # Resize mode: more sides whose maps are averaged with the input size's (calibrated so).
+        self.fuse_sizes = tuple(int(s) for s in self.defaults.get("fuse_sizes") or ())
         self.tile_size = int(self.defaults.get("tile") or train_size)
         # Calibration can move the map so that its best pixel threshold sits at 0.5: the
         # logits are shifted before the sigmoid (rankings, and so pixel AUC, are unchanged).
@@ -263,15 +265,37 @@ class Predictor:
                 logits = self.model(batch)
         return torch.sigmoid(logits.float() - self.logit_shift)[:, 0].cpu().numpy()
 
-    def _resize_mode(self, image: np.ndarray, settings: InferenceSettings) -> np.ndarray:
+    def _fuse_sizes(self, settings: InferenceSettings) -> tuple[int, ...]:
+        """The sides fused with the input size in resize mode (see ``InferenceSettings``)."""
+        if settings.fuse_sizes is not None:
+            return settings.fuse_sizes
+        return self.fuse_sizes if settings.input_size is None else ()
+
+    def _resize_map(self, image: np.ndarray, side: int, precision: str) -> np.ndarray:
+        """The map of ``image`` resized to ``side`` x ``side``, at the image's size."""
         h, w = image.shape[:2]
-        side = settings.input_size or self.input_size
-        small = self._predict(
-            to_tensor(resize_image(image, side, side))[None], self.precision(settings)
-        )[0]
+        small = self._predict(to_tensor(resize_image(image, side, side))[None], precision)[0]
         if (h, w) == (side, side):
             return small
         return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+
+    def _resize_mode(
+        self, image: np.ndarray, settings: InferenceSettings
+    ) -> tuple[np.ndarray, float]:
+        """The map and the image score: the map at the input size, averaged with the maps at
+        the fused sizes, if any; the score is always the input size's map's (what the model's
+        score threshold was calibrated on)."""
+        precision = self.precision(settings)
+        first = self._resize_map(image, settings.input_size or self.input_size, precision)
+        score = image_score(first)
+        fused = self._fuse_sizes(settings)
+        if not fused:
+            return first, score
+        total = first.copy()
+        for side in fused:
+            total += self._resize_map(image, side, precision)
+        total /= 1 + len(fused)
+        return total, score
 
     def _tiled_mode(
         self,
@@ -372,10 +396,11 @@ class Predictor:
         t0 = time.perf_counter()
         if settings.mode == "tiled":
             probability = self._tiled_mode(image, settings, progress, cancel)
+            score = image_score(probability)
         else:
             if cancel is not None and cancel():
                 raise Cancelled()
-            probability = self._resize_mode(image, settings)
+            probability, score = self._resize_mode(image, settings)
             if progress is not None:
                 progress(1.0)
         h, w = image.shape[:2]
@@ -386,7 +411,7 @@ class Predictor:
             height=h,
             probability=np.ascontiguousarray(probability, dtype=np.float32),
             threshold=DEFAULT_THRESHOLD,
-            score=image_score(probability),
+            score=score,
             model_id=self.model_id,
             model_sha256=self.model_sha256,
             settings=self.effective(settings),
@@ -409,6 +434,7 @@ class Predictor:
         return {
             **settings.__dict__,
             "input_size": settings.input_size or self.input_size,
+            "fuse_sizes": list(self._fuse_sizes(settings)) if settings.mode != "tiled" else [],
             "tile": tile,
             "overlap": default_overlap(tile) if settings.overlap is None else settings.overlap,
             "precision": self.precision(settings),
