@@ -291,7 +291,7 @@ class Predictor:
         fused = self._fuse_sizes(settings)
         if not fused:
             return first, score
-        total = first.copy()
+        total = first  # summed in place: its score is taken (two image-size maps at most)
         for side in fused:
             total += self._resize_map(image, side, precision)
         total /= 1 + len(fused)
