@@ -59,6 +59,7 @@ MAX_CHANNELS = 2048
 MAX_PATCH_CELLS = 64
 LOGIT_SHIFT_MAX = 10.0  # a calibrated pixel threshold between 0.00005 and 0.99995
 # The input size and tile bounds, INPUT_SIZE_RANGE and TILE_RANGE, are ncl_core.settings'.
+MAX_FUSE_SIZES = 4  # resize mode: sides fused with the input size (each one more analysis)
 
 
 @dataclass
@@ -454,6 +455,15 @@ def check_inference(inference: dict[str, Any], train_config: dict[str, Any]) -> 
     for key, (low, high) in (("input_size", INPUT_SIZE_RANGE), ("tile", TILE_RANGE)):
         if inference.get(key) is not None:
             _check_int(inference[key], f"inference {key}", low, high)
+    fused = inference.get("fuse_sizes")
+    if fused is not None:
+        if not isinstance(fused, list) or len(fused) > MAX_FUSE_SIZES:
+            raise ValueError(
+                f"inference fuse_sizes must be a list of at most {MAX_FUSE_SIZES} sides, "
+                f"got {fused!r}"[:200]
+            )
+        for side in fused:
+            _check_int(side, "inference fuse size", *INPUT_SIZE_RANGE)
     if train_config.get("size") is not None:
         _check_int(train_config["size"], "training size", *INPUT_SIZE_RANGE)
     for key in ("threshold", "score_threshold"):

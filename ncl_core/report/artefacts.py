@@ -151,7 +151,7 @@ def build_row(
         )
     else:
         row.update(_write_thumbnail(evidence, result, out_dir, folder, thumbnail_px))
-    add_views(row, evidence, out_dir, item_folder(index), views, result.probability)
+    add_views(row, evidence, out_dir, folder, views, result.probability)
     return row
 
 
