@@ -337,3 +337,19 @@ def test_eval_measures_at_the_threshold_asked(tmp_path, tiny_dataset, tiny_model
         found[t] = json.loads(report.read_text())["results"][0]["overall"]
     assert found["0"]["f1"] == pytest.approx(found["0"]["floor_f1"], abs=1e-6)
     assert found["1"]["f1"] == 0.0
+
+
+def test_batch_pictures_flag_reaches_the_report(tmp_path, images, tiny_model_path, capsys):
+    good, _ = images
+    report = tmp_path / "report"
+    batch = ["batch", str(good[0].parent), "--report", str(report), "--model", str(tiny_model_path)]
+    assert main([*batch, "--pictures", "indicated"]) in (0, 1)
+    header = json.loads((report / "results.jsonl").read_text().splitlines()[0])
+    assert header["pictures"] == "indicated"
+    rows = [json.loads(line) for line in (report / "results.jsonl").read_text().splitlines()[1:]]
+    analyzed = [r for r in rows if r.get("status") == "ok"]
+    # The untrained model finds nothing: every analyzed image has its thumbnail only.
+    assert analyzed and all(r["thumbnail_path"] and not r["image_path"] for r in analyzed)
+    with pytest.raises(SystemExit) as usage:
+        main([*batch[:2], "--report", str(tmp_path / "r2"), "--pictures", "some"])
+    assert usage.value.code == 2 and "invalid choice" in capsys.readouterr().err
