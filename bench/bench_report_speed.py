@@ -20,8 +20,8 @@ folder, the finished documents' fixed part) and start-up stay out. The figure is
 *report* over *analyze* (the target: >= 0.85), median over the rounds, with the CPU time per
 image (``time.process_time``: all threads) of each. ``--cli`` times the commands themselves instead, on the first quarter of the
 images and on all of them: the marginal time per image is the difference over the difference
-in images (start-up cancels out). ``--parts`` prints the CPU time of each picture of a row. ``--pictures indicated`` times
-reports that draw pictures only for the images with a finding.
+in images (start-up cancels out). ``--parts`` prints the CPU time of each picture of a row.
+``--pictures indicated`` times reports that draw pictures only for the images with a finding.
 The rounds alternate checkouts and the order of the two timings, so a changing background
 load hits both alike.
 """
@@ -69,7 +69,7 @@ def worker(args: argparse.Namespace) -> dict:
 
     # Older checkouts know no pictures option: it is given only when it is not the default.
     options = ReportOptions(**({"pictures": args.pictures} if args.pictures != "all" else {}))
-    indicated = []
+    with_pictures = []  # rows of the last report that have their pictures
 
     def report(folder: Path) -> tuple[float, float]:
         out = Path(args.out)
@@ -77,7 +77,7 @@ def worker(args: argparse.Namespace) -> dict:
         wall, cpu = time.perf_counter(), time.process_time()
         summary = run_batch([folder], predictor, out, options)
         spent = time.perf_counter() - wall, time.process_time() - cpu
-        indicated.append(sum(1 for r in summary.rows if r.get("image_path")))
+        with_pictures.append(sum(1 for r in summary.rows if r.get("image_path")))
         return spent
 
     first, second = (report, analyze) if args.report_first else (analyze, report)
@@ -99,7 +99,7 @@ def worker(args: argparse.Namespace) -> dict:
         "ratio": marginal("analyze", 0) / marginal("report", 0),
         "report_fixed_s": timed["report", few_dir][0] - len(few) * marginal("report", 0) / 1000,
         "torch_threads": torch.get_num_threads(),
-        "rows_with_pictures": indicated[-1],
+        "rows_with_pictures": with_pictures[-1],
     }
 
 
