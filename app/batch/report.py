@@ -9,17 +9,17 @@ model and mode are those of its analysis; the others are analyzed.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
 
 import platformdirs
 from PySide6.QtCore import QObject, Signal, Slot
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QFormLayout, QLabel, QLineEdit, QWidget
 
-from app.display import OverlaySettings
 from app.jobs import Job, JobContext, JobEvent, JobManager
 from app.model_state import ModelState
 from app.resources import is_sample
+from app.session import Session
 from app.settings import Settings
 from app.widgets import PathField
 from ncl_core.analysis import Analysis
@@ -113,13 +113,13 @@ class BatchReport(QObject):
         jobs: JobManager,
         models: ModelState,
         settings: Settings,
-        overlay: Callable[[], OverlaySettings],
+        session: Session,
         parent: QObject | None = None,
     ) -> None:
-        """``overlay``: the Analysis view's settings (the report's mode and threshold)."""
+        """``session``: the window's session (the report's mode and threshold)."""
         super().__init__(parent)
         self.jobs, self.models, self.settings = jobs, models, settings
-        self._overlay = overlay
+        self.session = session
         self.last_report: Path | None = None  # the folder of the last report written
         self._job: Job | None = None
         self._outcome = ""
@@ -138,7 +138,7 @@ class BatchReport(QObject):
         start = default_output_folder(
             self.settings.get("dirs/report"), casework, platformdirs.user_documents_dir()
         )
-        overlay = self._overlay()
+        overlay = self.session.overlay
         return ReportDialog(
             str(start / f"ncl-report-{time.strftime('%Y%m%d-%H%M%S')}"),
             parent,
@@ -192,7 +192,7 @@ class BatchReport(QObject):
                 "exported with casework.",
                 "info",
             )
-        overlay = self._overlay()
+        overlay = self.session.overlay
         # The report lists the regions shared between images, as the Batch view does.
         options = ReportOptions(
             mode=overlay.mode,

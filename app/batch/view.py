@@ -87,7 +87,7 @@ class BatchView(QWidget):
         self.results: OrderedDict[str, Analysis] = OrderedDict()
         self._waiting_inputs: list[Path] = []
         self._job: Job | None = None
-        self.report = BatchReport(jobs, models, settings, lambda: session.overlay, self)
+        self.report = BatchReport(jobs, models, settings, session, self)
         self.report.progress.connect(self._on_report_progress)
         self.report.message.connect(self.message)
         self.report.ended.connect(self._on_report_ended)
