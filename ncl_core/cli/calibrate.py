@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from ncl_core.cli.common import (
@@ -12,6 +13,7 @@ from ncl_core.cli.common import (
     add_model_args,
     check_datasets,
     fmt,
+    inference_settings,
     load_predictor,
     probability,
     progress,
@@ -19,13 +21,7 @@ from ncl_core.cli.common import (
     resolve_model_arg,
 )
 from ncl_core.errors import UsageError
-from ncl_core.settings import (
-    DEFAULT_MODE,
-    INPUT_SIZE_RANGE,
-    MODES,
-    QUIET_FLAGGED,
-    InferenceSettings,
-)
+from ncl_core.settings import DEFAULT_MODE, MODES, QUIET_FLAGGED
 
 
 def add_parser(subparsers) -> None:
@@ -91,10 +87,11 @@ def _max_flagged(args: argparse.Namespace) -> float | None:
 def run(args: argparse.Namespace) -> int:
     # Every mistake of the command line is said before torch and the model load.
     check_datasets(args.data)
-    low, high = INPUT_SIZE_RANGE
-    for side in [args.input_size, *(args.fuse_sizes or [])]:
-        if side is not None and not low <= side <= high:
-            raise UsageError(f"input and fuse sizes must be from {low} to {high} px, got {side}")
+    # In fp32: a model file's calibration must not depend on the processor that made it. The
+    # sizes fused are exactly those asked (none without the flag), not the input model's.
+    asked = replace(
+        inference_settings(args), fuse_sizes=tuple(args.fuse_sizes or ()), precision="fp32"
+    )
     if args.fuse_sizes and args.mode == "tiled":
         raise UsageError("--fuse-sizes is for resize mode; tiled mode analyzes at one size")
     out = Path(args.out)
@@ -108,16 +105,7 @@ def run(args: argparse.Namespace) -> int:
     for root in args.data:
         samples += scan_dataset(root).samples
     predictor = load_predictor(args)
-    # In fp32: a model file's calibration must not depend on the processor that made it.
-    settings = predictor.resolve(
-        InferenceSettings(
-            mode=args.mode,
-            input_size=args.input_size,
-            fuse_sizes=tuple(args.fuse_sizes or ()),
-            tile=args.tile,
-            precision="fp32",
-        )
-    )
+    settings = predictor.resolve(asked)
     with progress(len(samples), "calibrate") as bar:
         record = calibrate(
             predictor, samples, settings, lambda i, n: bar.update(1), args.max_false_alarm

@@ -109,6 +109,10 @@ def inference_settings(args: argparse.Namespace) -> InferenceSettings:
     for flag, value, (low, high) in (
         ("--tile", args.tile, TILE_RANGE),
         ("--input-size", getattr(args, "input_size", None), INPUT_SIZE_RANGE),
+        *(
+            ("--fuse-sizes", side, INPUT_SIZE_RANGE)
+            for side in getattr(args, "fuse_sizes", None) or ()
+        ),
     ):
         if value is not None and not low <= value <= high:
             raise UsageError(f"{flag} must be from {low} to {high} px, got {value}")
