@@ -182,7 +182,7 @@ class _ReportPDF(FPDF):
         lines: list[str] = []
         for rest in value.split("\n"):
             while self.get_string_width(rest) > width:
-                fits = self._longest_prefix(rest, width)
+                fits = max(self._longest_prefix(rest, width), 1)
                 space = rest.rfind(" ", 0, fits + 1)
                 if space > 0:
                     lines.append(rest[:space])
@@ -195,7 +195,7 @@ class _ReportPDF(FPDF):
 
     def _longest_prefix(self, value: str, width: float, suffix: str = "") -> int:
         """The length of the longest prefix of ``value`` that fits ``width`` with ``suffix``
-        (at least one character); by halving, since a width costs a pass over the text."""
+        (0 when none does); by halving, since a width costs a pass over the text."""
         fits, too_long = 0, len(value)
         while too_long - fits > 1:
             middle = (fits + too_long) // 2
@@ -203,7 +203,7 @@ class _ReportPDF(FPDF):
                 fits = middle
             else:
                 too_long = middle
-        return max(fits, 1)
+        return fits
 
     def fit(self, value: str, width: float) -> str:
         """``value`` cut with an ellipsis to fit ``width`` mm in the current font."""
