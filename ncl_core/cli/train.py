@@ -113,6 +113,8 @@ def train_config(args: argparse.Namespace, finetune: bool):
         steps=args.steps,
         batch_size=args.batch_size,
         lr=args.lr,
+        head_lr_mult=args.head_lr_mult,
+        revive_dead=args.revive_dead,
         warmup_steps=args.warmup_steps,
         time_limit_min=args.time_limit or None,
         schedule_by_time=bool(args.schedule_by_time and args.time_limit),
@@ -317,6 +319,21 @@ def add_train_args(p: argparse.ArgumentParser, finetune: bool) -> None:
     p.add_argument("--batch-size", type=int, default=recipe.batch_size)
     p.add_argument(
         "--lr", type=float, help="base learning rate (default 0.007 x batch/4; x0.1 to fine-tune)"
+    )
+    p.add_argument(
+        "--head-lr-mult",
+        type=float,
+        metavar="X",
+        default=config.head_lr_mult,
+        help="the ASPP, decoder and heads learn X times faster than the backbone (default "
+        "%(default)s, as DeepLabV3+; lower it if --revive-dead keeps finding dead channels)",
+    )
+    p.add_argument(
+        "--revive-dead",
+        action=argparse.BooleanOptionalAction,
+        default=config.revive_dead,
+        help="before the first step, give the decoder's dead narrow channels (a ReLU that never "
+        "fires learns nothing more) fresh weights, leaving the model's output unchanged",
     )
     p.add_argument(
         "--warmup-steps",

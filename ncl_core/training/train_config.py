@@ -6,6 +6,7 @@ nothing else); the training recipe it encodes is described in docs/METHOD.md.
 
 from __future__ import annotations
 
+import math
 import sys
 from dataclasses import dataclass, field, fields
 from typing import Any
@@ -54,6 +55,8 @@ class TrainConfig(JsonConfig):
     batch_size: int = SCRATCH.batch_size
     lr: float | None = None  # None: 0.007 * batch / 4, and x0.1 when fine-tuning
     head_lr_mult: float = 10.0  # [paper, DeepLabV3+] ASPP / decoder / heads learn 10x faster
+    revive_dead: bool = False  # at the start (not on resume): give the decoder's dead narrow
+    # channels fresh weights without changing the model's output (ncl_core/training/revive.py)
     momentum: float = 0.9
     weight_decay: float = 5e-4
     poly_power: float = 0.9
@@ -102,6 +105,8 @@ class TrainConfig(JsonConfig):
             raise ValueError(f"val_mode must be one of {', '.join(VAL_MODES)}")
         if self.select_by not in SELECT_BY:
             raise ValueError(f"select_by must be one of {', '.join(SELECT_BY)}")
+        if not (math.isfinite(self.head_lr_mult) and self.head_lr_mult > 0):
+            raise ValueError("head_lr_mult must be a positive number")
         if self.ema_decay is not None and not 0.0 < self.ema_decay < 1.0:
             raise ValueError("ema_decay must lie in (0, 1)")
         if self.loss.needs_pivot and not self.model.pivot and self.base_model is None:

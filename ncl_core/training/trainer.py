@@ -27,6 +27,7 @@ from ncl_core.errors import NCLError, TrainingError
 from ncl_core.fsutil import atomic_write_text, remove_stale_temp_files, shorten_name
 from ncl_core.models.modelfile import load_model
 from ncl_core.network.device import amp_dtype, describe
+from ncl_core.network.model import NCLNet
 from ncl_core.paths import runs_dir
 from ncl_core.training import events as ev
 from ncl_core.training.comparison import PICTURES_DIR, draw_before_after
@@ -48,6 +49,7 @@ from ncl_core.training.run_data import (
     scan_sources,
 )
 from ncl_core.training.run_dir import CHECKPOINT_NAME, CONFIG_NAME, append_event, read_checkpoint
+from ncl_core.training.revive import revive_dead_channels
 from ncl_core.training.run_setup import (
     build_optimizer,
     for_processes,
@@ -58,6 +60,9 @@ from ncl_core.training.run_setup import (
 )
 from ncl_core.training.steps import no_scheduler_order_warning, train_step, update_ema
 from ncl_core.training.train_config import TrainConfig
+
+# Training crops the dead-channel probe looks at (ncl_core/training/revive.py).
+REVIVE_PROBE = 8
 
 
 def _now() -> str:
@@ -292,6 +297,8 @@ class Trainer:
         self._own_group = init_process_group(dist, device)
         model, parent = initial_model(cfg)
         train_set, val_set, trained_on = self._datasets()
+        if cfg.revive_dead and self._checkpoint is None:
+            self._revive(model, train_set)
         if dist.is_main:
             atomic_write_text(self.run_dir / CONFIG_NAME, cfg.to_json())
         steps_per_epoch = len(
@@ -349,6 +356,16 @@ class Trainer:
             if cfg.schedule_by_time:
                 run.deadline -= run.elapsed_before
         return run
+
+    def _revive(self, model: NCLNet, train_set: Dataset) -> None:
+        """Revive the decoder's dead channels on a probe of training crops (every process
+        draws the same ones and the same fresh weights)."""
+        n = min(REVIVE_PROBE, len(train_set))
+        picks = sorted({round(i * (len(train_set) - 1) / max(1, n - 1)) for i in range(n)})
+        probe = torch.stack([train_set[i]["image"] for i in picks])
+        counts = revive_dead_channels(model, probe, seed=self.config.seed)
+        found = ", ".join(f"{name} {dead} of {total}" for name, (dead, total) in counts.items())
+        self._log(f"dead decoder channels revived (the output is unchanged): {found}")
 
     def _restore(self, run: RunState, ckpt: dict[str, Any]) -> None:
         """Continue from a resumed run's checkpoint (with as many processes as wrote it)."""
