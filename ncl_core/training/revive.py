@@ -71,7 +71,9 @@ def _over_probe(
     return seen
 
 
-def active_fractions(model: NCLNet, images: torch.Tensor, batch: int = 4) -> dict[str, torch.Tensor]:
+def active_fractions(
+    model: NCLNet, images: torch.Tensor, batch: int = 4
+) -> dict[str, torch.Tensor]:
     """Per stage, the fraction of the probe's pixels on which each channel is active (its batch
     norm output is positive), in eval mode."""
     seen = _over_probe(model, images, lambda name: _module(model, name)[1], batch)

@@ -41,6 +41,7 @@ from ncl_core.training.distributed import (
 )
 from ncl_core.training.keeping import Keeper
 from ncl_core.training.progress import Progress, RunState
+from ncl_core.training.revive import revive_dead_channels
 from ncl_core.training.run_data import (
     EpochBatches,
     build_datasets,
@@ -49,7 +50,6 @@ from ncl_core.training.run_data import (
     scan_sources,
 )
 from ncl_core.training.run_dir import CHECKPOINT_NAME, CONFIG_NAME, append_event, read_checkpoint
-from ncl_core.training.revive import revive_dead_channels
 from ncl_core.training.run_setup import (
     build_optimizer,
     for_processes,
