@@ -114,3 +114,12 @@ def test_finetune_revives_at_the_start_only_when_asked(tmp_path, tiny_dataset, r
     probe = _probe()
     still_dead = dead_channels(trained, probe)["stage4"].tolist()
     assert (still_dead == []) == revive
+
+
+def test_a_new_network_is_not_revived(tmp_path, tiny_dataset):
+    events = []
+    cfg = tiny_train_config(tmp_path, tiny_dataset, steps=1, revive_dead=True)
+    Trainer(cfg, events.append).fit()
+    logs = [(e["level"], e["message"]) for e in events if e["type"] == "log"]
+    assert ("warning", "--revive-dead has no effect on a new network") in logs
+    assert not any(m.startswith("dead decoder channels revived") for _, m in logs)

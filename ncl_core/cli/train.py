@@ -332,7 +332,7 @@ def add_train_args(p: argparse.ArgumentParser, finetune: bool) -> None:
         "--revive-dead",
         action=argparse.BooleanOptionalAction,
         default=config.revive_dead,
-        help="before the first step, give the decoder's dead narrow channels (a ReLU that never "
+        help="fine-tuning: before the first step, give the decoder's dead narrow channels (a ReLU that never "
         "fires learns nothing more) fresh weights, leaving the model's output unchanged",
     )
     p.add_argument(

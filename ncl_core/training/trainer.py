@@ -298,7 +298,10 @@ class Trainer:
         model, parent = initial_model(cfg)
         train_set, val_set, trained_on = self._datasets()
         if cfg.revive_dead and self._checkpoint is None:
-            self._revive(model, train_set)
+            if cfg.base_model:
+                self._revive(model, train_set)
+            else:  # a new network's batch norms have seen nothing: no channel is dead yet
+                self._log("--revive-dead has no effect on a new network", "warning")
         if dist.is_main:
             atomic_write_text(self.run_dir / CONFIG_NAME, cfg.to_json())
         steps_per_epoch = len(
