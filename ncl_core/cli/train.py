@@ -332,8 +332,8 @@ def add_train_args(p: argparse.ArgumentParser, finetune: bool) -> None:
         "--revive-dead",
         action=argparse.BooleanOptionalAction,
         default=config.revive_dead,
-        help="fine-tuning: before the first step, give the decoder's dead narrow channels (a ReLU that never "
-        "fires learns nothing more) fresh weights, leaving the model's output unchanged",
+        help="fine-tuning: before the first step, give the decoder's dead narrow channels (a "
+        "ReLU that never fires learns nothing more) fresh weights, leaving the output unchanged",
     )
     p.add_argument(
         "--warmup-steps",

@@ -42,10 +42,6 @@ STAGES = (
 )
 
 
-def _module(model: nn.Module, name: str) -> nn.Module:
-    return model.get_submodule(name)
-
-
 def _over_probe(
     model: NCLNet, images: torch.Tensor, layer: Callable[[str], nn.Module], batch: int
 ) -> dict[str, list[torch.Tensor]]:
@@ -76,7 +72,7 @@ def active_fractions(
 ) -> dict[str, torch.Tensor]:
     """Per stage, the fraction of the probe's pixels on which each channel is active (its batch
     norm output is positive), in eval mode."""
-    seen = _over_probe(model, images, lambda name: _module(model, name)[1], batch)
+    seen = _over_probe(model, images, lambda name: model.get_submodule(name)[1], batch)
     return {
         name: torch.cat([(out > 0).float().mean(dim=(2, 3)) for out in outs]).mean(dim=0)
         for name, outs in seen.items()
@@ -106,28 +102,28 @@ def revive_dead_channels(
         idx = dead[stage.block]
         if not len(idx):
             continue
-        conv = _module(model, stage.block)[0]
+        conv = model.get_submodule(stage.block)[0]
         fresh = torch.empty_like(conv.weight[idx])
         nn.init.kaiming_normal_(fresh, mode="fan_in", nonlinearity="relu", generator=generator)
         conv.weight[idx] = fresh
     for stage in STAGES:  # after every fresh row: no reader weighs a revived channel
         for reader in stage.readers:
-            _module(model, reader).weight[:, dead[stage.block]] = 0.0
+            model.get_submodule(reader).weight[:, dead[stage.block]] = 0.0
     # The revived channels' batch norms: centred and scaled on what their new weights give on
     # the probe (readers' zero weights keep this from reaching the output), so each is active
     # on about half of the pixels in eval mode as in training.
-    convs = _over_probe(model, images, lambda name: _module(model, name)[0], batch)
+    convs = _over_probe(model, images, lambda name: model.get_submodule(name)[0], batch)
     for stage in STAGES:
         idx = dead[stage.block]
         if not len(idx):
             continue
         out = torch.cat(convs[stage.block])[:, idx]  # N, k, H, W
-        bn = _module(model, stage.block)[1]
+        bn = model.get_submodule(stage.block)[1]
         bn.running_mean[idx] = out.mean(dim=(0, 2, 3)).to(bn.running_mean.dtype)
         bn.running_var[idx] = out.var(dim=(0, 2, 3)).clamp(min=1e-6).to(bn.running_var.dtype)
         bn.weight[idx] = 1.0
         bn.bias[idx] = 0.0
     return {
-        stage.block: (len(dead[stage.block]), _module(model, stage.block)[0].out_channels)
+        stage.block: (len(dead[stage.block]), model.get_submodule(stage.block)[0].out_channels)
         for stage in STAGES
     }
