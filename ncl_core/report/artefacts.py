@@ -32,7 +32,6 @@ from ncl_core.report.pictures import (
     mask_overlay,
     palette_png,
     preview_to,
-    scale_to,
 )
 from ncl_core.report.rows import (
     SKIPPED_NOT_IMAGE,
@@ -182,8 +181,9 @@ def _write_pictures(
 ) -> dict[str, str]:
     """Mask, display copy, heatmap, overlay, thumbnail and PDF panel; relative paths by field.
 
-    Drawn with ``ncl_core.report.pictures``: the mask, display copy and overlay are the pixels
-    ``ncl_core.inference.render`` draws; the heatmap has the map's own resolution (``heatmap_px``).
+    Drawn with ``ncl_core.report.pictures``: the mask is the pixels ``ncl_core.inference.render``
+    draws, the scaled pictures are within a few grey levels of its area interpolation; the
+    heatmap has the map's own resolution (``heatmap_px``).
     """
     prob = np.asarray(analysis.probability, dtype=np.float32)
     rgb = evidence.image
@@ -194,18 +194,18 @@ def _write_pictures(
 
     flagged = mask_png(analysis.mask)  # the mask file, at full resolution
     shown_size = fitted_size(*prob.shape, DISPLAY_MAX_PX)
-    shown = scale_to(rgb, shown_size)
+    shown = preview_to(rgb, shown_size)
     if shown_size == prob.shape[::-1]:
         prob_shown, flagged_shown = prob, flagged
     else:
-        prob_shown = scale_to(prob, shown_size)
+        prob_shown = preview_to(prob, shown_size, antialias=False)
         flagged_shown = mask_png(prob_shown >= threshold)
     over = mask_overlay(shown, flagged_shown, OVERLAY_ALPHA)
     # The PDF panel's panes, drawn at their own size from the scaled-down image and map; the
     # thumbnail comes from the overlay's pane.
     pane_size = fitted_size(*shown.shape[:2], PANEL_PANE_PX)
     image_pane = preview_to(shown, pane_size)
-    prob_pane = preview_to(prob_shown, pane_size)
+    prob_pane = preview_to(prob_shown, pane_size, antialias=False)
     panes = [
         image_pane,
         colour(levels(prob_pane), CMAP),
@@ -213,7 +213,8 @@ def _write_pictures(
     ]
     thumb_from = panes[2] if thumbnail_px <= PANEL_PANE_PX else over
     thumb = preview_to(thumb_from, fitted_size(*thumb_from.shape[:2], thumbnail_px))
-    prob_heat = scale_to(prob_shown, fitted_size(*prob_shown.shape, heatmap_px(analysis)))
+    heat_size = fitted_size(*prob_shown.shape, heatmap_px(analysis))
+    prob_heat = preview_to(prob_shown, heat_size, antialias=False)
 
     target = out_dir / folder
     target.mkdir(parents=True, exist_ok=True)
@@ -240,7 +241,7 @@ def _write_thumbnail(
     prob = np.asarray(analysis.probability, dtype=np.float32)
     size = fitted_size(*prob.shape, thumbnail_px)
     image = preview_to(evidence.image, size)
-    marked = mask_png(preview_to(prob, size) >= analysis.threshold)
+    marked = mask_png(preview_to(prob, size, antialias=False) >= analysis.threshold)
     thumb = mask_overlay(image, marked, OVERLAY_ALPHA)
     (out_dir / folder).mkdir(parents=True, exist_ok=True)
     path = f"{folder}/thumb.jpg"
