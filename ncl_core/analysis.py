@@ -55,7 +55,10 @@ class Analysis:
     @property
     def area_fraction(self) -> float:
         """Fraction of pixels at or above the threshold."""
-        return float(self.mask.mean()) if self.probability.size else 0.0
+        # A count, not a mean: the mean of a boolean mask converts it to float64 first
+        # (10 ms for 9 MP against 1 ms), and the quotient is the same number.
+        size = self.probability.size
+        return np.count_nonzero(self.mask) / size if size else 0.0
 
     def at(self, threshold: float) -> Analysis:
         """The same analysis seen at ``threshold``: its ``mask`` and ``area_fraction`` there.

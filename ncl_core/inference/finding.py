@@ -148,7 +148,7 @@ def image_finding(
 
     if probability is not None:
         mask = np.asarray(probability) >= pixel_threshold
-        area_fraction = float(mask.mean()) if mask.size else 0.0
+        area_fraction = np.count_nonzero(mask) / mask.size if mask.size else 0.0
         regions = count_regions(mask)
     area = float(area_fraction or 0.0)
     regions = int(regions or 0)
