@@ -1,5 +1,5 @@
-"""The ``ncl-forensics`` command line (Qt-free): analyze, batch, train, finetune, eval, calibrate,
-synth, models, sets, verify, sign, keygen. Each subcommand is one module of this package with its ``add_parser`` and its
+"""The ``ncl-forensics`` command line (Qt-free): analyze, batch, train, finetune, pretrain, eval,
+calibrate, synth, models, sets, verify, sign, keygen. Each subcommand is one module of this package with its ``add_parser`` and its
 ``run``; docs/CLI.md is generated from the parser built here.
 
 Exit codes: 0 all good, 1 some inputs failed (each reported) or the run failed (a full disk, a
@@ -18,7 +18,18 @@ import sys
 from collections.abc import Sequence
 
 from ncl_core import __version__
-from ncl_core.cli import analyze, batch, calibrate, evaluate, models, sets, synth, train, verify
+from ncl_core.cli import (
+    analyze,
+    batch,
+    calibrate,
+    evaluate,
+    models,
+    pretrain,
+    sets,
+    synth,
+    train,
+    verify,
+)
 from ncl_core.cli.common import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from ncl_core.cli.evaluate import format_eval_table
 from ncl_core.errors import UsageError
@@ -40,6 +51,7 @@ SUBCOMMANDS = (
     "batch",
     "train",
     "finetune",
+    "pretrain",
     "eval",
     "calibrate",
     "synth",
@@ -50,7 +62,7 @@ SUBCOMMANDS = (
     "keygen",
 )
 # In the order of the help; train.py adds both train and finetune, verify.py verify, sign, keygen.
-_COMMANDS = (analyze, batch, train, evaluate, calibrate, synth, models, sets, verify)
+_COMMANDS = (analyze, batch, train, pretrain, evaluate, calibrate, synth, models, sets, verify)
 
 # Under their old names, for the tests that build a training run or its printer from flags.
 _train_config = train.train_config

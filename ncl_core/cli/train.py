@@ -27,6 +27,11 @@ def add_parser(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import signal
+    from pathlib import Path
+
+    init = getattr(args, "init_encoder", None)
+    if init and not Path(init).is_file():
+        raise UsageError(f"{shown(init)}: no such encoder file (--init-encoder)")
 
     from ncl_core.training import Trainer
     from ncl_core.training.distributed import DistEnv
@@ -108,6 +113,7 @@ def train_config(args: argparse.Namespace, finetune: bool):
         model=model,
         loss=loss,
         base_model=base,
+        init_encoder=None if finetune else args.init_encoder,
         size=args.size,
         epochs=args.epochs,
         steps=args.steps,
@@ -274,6 +280,13 @@ def add_train_args(p: argparse.ArgumentParser, finetune: bool) -> None:
             "--model",
             help="base model: a file, or the name or id of a registered model "
             "(default: the registry's default model)",
+        )
+    else:
+        p.add_argument(
+            "--init-encoder",
+            metavar="FILE",
+            help="start the network's encoder from an encoder file of `ncl-forensics "
+            "pretrain` (its backbone, output stride and noise stem are used)",
         )
     p.add_argument(
         "--backbone",

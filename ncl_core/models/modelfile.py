@@ -38,6 +38,8 @@ if TYPE_CHECKING:
     from ncl_core.network.model import NCLNet
 
 FORMAT_NAME = "ncl-forensics-model"
+# The self-supervised stage's output (ncl_core/training/pretrain.py): an encoder, not a model.
+ENCODER_FORMAT = "ncl-forensics-encoder"
 FORMAT_VERSION = 1
 _JSON_KEYS = ("trained_on", "metrics", "train_config", "inference")
 
@@ -185,6 +187,11 @@ def _read_header(path: Path) -> dict[str, str]:
             f"{path}: not a readable .safetensors model file ({exc}); "
             "models must be NCL Forensics .safetensors files (pickled .pt/.pth files are refused)"
         ) from exc
+    if metadata.get("format") == ENCODER_FORMAT:
+        raise ModelFileError(
+            f"{path}: an encoder from `ncl-forensics pretrain`, not a model (its decoder was "
+            "never trained); train a model from it with `ncl-forensics train --init-encoder`"
+        )
     if metadata.get("format") != FORMAT_NAME:
         raise ModelFileError(
             f"{path}: a .safetensors file, but not an NCL Forensics model (no '{FORMAT_NAME}' "

@@ -154,7 +154,7 @@ class NCLNet(nn.Module):
             self.pivot_neg = PivotBranch(c_low)
 
     # -- pieces -------------------------------------------------------------------------------
-    def _encode(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def encode(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Returns ``layer1`` features (stride 4) and the ASPP output (stride OS)."""
         b = self.backbone
         if self.noise_stem is not None:
@@ -225,7 +225,7 @@ class NCLNet(nn.Module):
         if pad_h or pad_w:
             # Zero = the dataset mean after normalisation, the least surprising filler.
             images = F.pad(images, (0, pad_w, 0, pad_h))
-        low, aspp = self._encode(images)
+        low, aspp = self.encode(images)
         _, _, s4 = self._decode(low, aspp, images.shape[-2:])
         return self.head4(s4)[..., :h, :w]
 
@@ -234,7 +234,7 @@ class NCLNet(nn.Module):
         px = self.config.patch_px
         if h % px or w % px:
             raise ValueError(f"training input sides must be multiples of {px} px, got {h}x{w}")
-        low, aspp = self._encode(images)
+        low, aspp = self.encode(images)
         s2, s3, s4 = self._decode(low, aspp, (h, w))
         stage_logits = [self.head1(aspp), self.head2(s2), self.head3(s3), self.head4(s4)]
         windows = self.patch_features(low)

@@ -48,6 +48,12 @@ def initial_model(cfg: TrainConfig) -> tuple[NCLNet, str | None]:
     """A new network from ``cfg.model``, or the base model to fine-tune (whose config then
     replaces ``cfg.model``); and the SHA-256 of that parent, if any."""
     if not cfg.base_model:
+        if cfg.init_encoder:
+            from ncl_core.training.pretrain import network_from_encoder
+
+            model = network_from_encoder(cfg.init_encoder, cfg.model, cfg.seed)
+            cfg.model = model.config
+            return model, None
         torch.manual_seed(cfg.seed)  # the initial weights are part of the run's recipe
         return NCLNet(cfg.model), None
     model, info = load_model(cfg.base_model)

@@ -49,6 +49,9 @@ class TrainConfig(JsonConfig):
     loss: LossConfig = field(default_factory=LossConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     base_model: str | None = None  # fine-tune from this model file (its config wins)
+    # A new network whose encoder starts from this encoder file (``ncl-forensics pretrain``);
+    # the encoder's backbone, output stride, ASPP width and noise stem win.
+    init_encoder: str | None = None
     size: int = SCRATCH.size  # crop side ([paper] 512)
     epochs: int = SCRATCH.epochs
     steps: int | None = None  # total optimizer steps; overrides epochs when set
@@ -109,6 +112,11 @@ class TrainConfig(JsonConfig):
             raise ValueError("head_lr_mult must be a positive number")
         if self.ema_decay is not None and not 0.0 < self.ema_decay < 1.0:
             raise ValueError("ema_decay must lie in (0, 1)")
+        if self.init_encoder and self.base_model:
+            raise ValueError(
+                "init_encoder starts a new network and base_model fine-tunes a trained one: "
+                "give one of them"
+            )
         if self.loss.needs_pivot and not self.model.pivot and self.base_model is None:
             raise ValueError(
                 "the NCL loss with contour_mode 'pivot' needs the pivot branches (model.pivot)"
