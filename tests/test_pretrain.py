@@ -90,6 +90,21 @@ def test_views_are_three_crops_the_same_for_the_same_seed(photos: Path) -> None:
     assert torch.equal(ChainViews(paths, 64, 6, seed=3, offset=4)[0], items[4])
 
 
+@pytest.mark.parametrize("scales", [(1.0, 1.0), (0.6, 1.0), (1.0, 0.55)])
+def test_the_other_chains_crop_shows_what_the_first_shows(photos, monkeypatch, scales) -> None:
+    from ncl_core.training import chains
+
+    first, second = Chain(scale=scales[0]), Chain(scale=scales[1], qualities=(95,))
+    monkeypatch.setattr(chains, "chain_pair", lambda rng: (first, second))
+    views = ChainViews(sorted(photos.iterdir()), crop=64, length=6, seed=1)
+    for item in views:
+        # The same content: nearer to crop 0 than crop 1 (another place) is, by far.
+        same_place = (item[2] - item[0]).abs().mean()
+        assert same_place < 0.5 * (item[1] - item[0]).abs().mean(), same_place
+        if scales[0] == scales[1]:
+            assert same_place < 0.1  # only the JPEG differs
+
+
 def test_the_loss_rewards_pairs_and_punishes_the_other_chain() -> None:
     torch.manual_seed(0)
     a = torch.nn.functional.normalize(torch.randn(8, 16), dim=1)

@@ -4,8 +4,8 @@ A *chain* is what a photo may go through between the camera and the analyst: a l
 sensor-like noise, downscaling, one or two JPEG compressions with or without chroma
 subsampling. ``ChainViews`` cuts one region out of an authentic photo and gives three crops of
 it: two from the region after one chain, at different places (a positive pair: the same photo
-and the same processing, different content), and one after another chain (a hard negative:
-the same content, other processing). An encoder that tells them apart has learned traces of
+and the same processing, different content), and one after another chain where the first crop
+is (a hard negative: the same content, other processing). An encoder that tells them apart has learned traces of
 processing, not what the picture shows, which is what a spliced region betrays.
 """
 
@@ -96,10 +96,11 @@ def chain_pair(rng: np.random.Generator) -> tuple[Chain, Chain]:
 class ChainViews(Dataset):
     """``length`` items, each ``VIEWS`` crops of ``crop`` px from one region of one photo, as
     a float tensor ``[VIEWS, 3, crop, crop]`` normalised like the network's input: crops 0 and
-    1 after one chain (left and right half of the region), crop 2 after another chain.
+    1 after one chain (from the left and the right half of the region), crop 2 after another
+    chain, centred where crop 0 is (the same content, other processing).
 
     Item ``i`` is the same for the same ``seed`` (a resumed run sees what it would have seen).
-    Photos are drawn with replacement; those smaller than the region are read downscaled.
+    Photos are drawn with replacement; one smaller than the region is scaled up to it.
     """
 
     def __init__(
@@ -118,6 +119,8 @@ class ChainViews(Dataset):
         return self.length
 
     def __getitem__(self, index: int) -> torch.Tensor:
+        if not 0 <= index < self.length:
+            raise IndexError(f"item {index} of {self.length}")
         if self._cache is None:
             self._cache = PhotoCache(budget_bytes=400_000_000)
         rng = np.random.default_rng([self.seed, self.offset + index])
@@ -132,22 +135,40 @@ class ChainViews(Dataset):
         if fit < 1.0:  # a small photo: the whole of it, brought up to the region's size
             region = resize_by(region, 1.0 / fit)
         seeds = rng.integers(0, 2**31, 2)
-        same = first.apply(region, int(seeds[0]))
-        other = second.apply(region, int(seeds[1]))
+        same = _at_least(first.apply(region, int(seeds[0])), self.crop, 2 * self.crop)
+        other = _at_least(second.apply(region, int(seeds[1])), self.crop, self.crop)
         half = same.shape[1] // 2
-        views = [
-            self._crop(same[:, :half], rng),
-            self._crop(same[:, half:], rng),
-            self._crop(other, rng),
-        ]
+        left, right = same[:, :half], same[:, half:]
+        ya, xa = _place(left, self.crop, rng)
+        yb, xb = _place(right, self.crop, rng)
+        # The other chain's crop shows what crop 0 shows: its centre at the same place of the
+        # region, so that only the processing differs.
+        centre_y = (ya + self.crop / 2) / same.shape[0]
+        centre_x = (xa + self.crop / 2) / same.shape[1]
+        yo = _clamp(round(centre_y * other.shape[0] - self.crop / 2), other.shape[0] - self.crop)
+        xo = _clamp(round(centre_x * other.shape[1] - self.crop / 2), other.shape[1] - self.crop)
+        views = [_cut(left, ya, xa, self.crop), _cut(right, yb, xb, self.crop)]
+        views.append(_cut(other, yo, xo, self.crop))
         return torch.stack([to_tensor(v) for v in views])
 
-    def _crop(self, image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        height, width = image.shape[:2]
-        if height < self.crop or width < self.crop:  # rounding: at most a pixel or two short
-            grow = self.crop / min(height, width)
-            image = resize_by(image, grow * 1.01)
-            height, width = image.shape[:2]
-        y = int(rng.integers(0, height - self.crop + 1))
-        x = int(rng.integers(0, width - self.crop + 1))
-        return np.ascontiguousarray(image[y : y + self.crop, x : x + self.crop])
+
+def _at_least(image: np.ndarray, height: int, width: int) -> np.ndarray:
+    """``image`` scaled up just enough to be ``height`` x ``width`` (rounding can leave a
+    processed region a pixel short)."""
+    grow = max(height / image.shape[0], width / image.shape[1])
+    return image if grow <= 1.0 else resize_by(image, grow * 1.01)
+
+
+def _place(image: np.ndarray, crop: int, rng: np.random.Generator) -> tuple[int, int]:
+    return (
+        int(rng.integers(0, image.shape[0] - crop + 1)),
+        int(rng.integers(0, image.shape[1] - crop + 1)),
+    )
+
+
+def _clamp(value: int, high: int) -> int:
+    return min(max(value, 0), high)
+
+
+def _cut(image: np.ndarray, y: int, x: int, crop: int) -> np.ndarray:
+    return np.ascontiguousarray(image[y : y + crop, x : x + crop])
