@@ -114,6 +114,9 @@ def test_the_loss_rewards_pairs_and_punishes_the_other_chain() -> None:
     # The pair drawn apart and the other chain's crop put where the pair should be.
     bad, stats = chain_loss(a, other, a.clone(), tau=0.1)
     assert stats["beats_other_chain"] == 0.0 and bad > good + 5
+    # The duel term alone: what the pair-against-the-other-chain choice adds.
+    plain, _ = chain_loss(a, other, a.clone(), tau=0.1, hard_weight=0.0)
+    assert bad - plain > 3
     z = torch.randn(24, 16, requires_grad=True)
     loss, _ = chain_loss(*torch.nn.functional.normalize(z, dim=1).split(8), tau=0.1)
     loss.backward()

@@ -50,6 +50,13 @@ def add_parser(subparsers) -> None:
     )
     p.add_argument("--lr", type=float, default=config.lr)
     p.add_argument("--tau", type=float, default=config.tau, help="InfoNCE temperature")
+    p.add_argument(
+        "--hard-weight",
+        type=float,
+        default=config.hard_weight,
+        help="weight of the term that ranks a crop's pair above the same content after "
+        "another chain",
+    )
     p.add_argument("--seed", type=int, default=config.seed)
     p.add_argument("--workers", type=int, default=config.workers)
     p.add_argument("--device", default=config.device, help="auto, cpu, cuda, cuda:N or mps")
@@ -86,6 +93,7 @@ def _config(args: argparse.Namespace):
             time_limit_min=args.time_limit,
             lr=args.lr,
             tau=args.tau,
+            hard_weight=args.hard_weight,
             seed=args.seed,
             workers=args.workers,
             device=args.device,

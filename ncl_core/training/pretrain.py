@@ -83,23 +83,34 @@ class ChainEncoder(nn.Module):
 
 
 def chain_loss(
-    same_a: torch.Tensor, same_b: torch.Tensor, other: torch.Tensor, tau: float
+    same_a: torch.Tensor,
+    same_b: torch.Tensor,
+    other: torch.Tensor,
+    tau: float,
+    hard_weight: float = 1.0,
 ) -> tuple[torch.Tensor, dict[str, float]]:
     """InfoNCE both ways between the pairs ``same_a[i]``, ``same_b[i]`` (``[B, D]``, unit
-    length); every other crop of the batch, ``other[i]`` (the same region after another
-    chain) among them, is a negative. Returns the loss and two accuracies: how often a crop's
-    nearest candidate is its pair (chance ``1 / (2B - 1)``), and how often its pair is nearer
-    than its own region's other-chain crop (chance 0.5)."""
+    length), every other crop of the batch a negative, ``other[i]`` (the same content as
+    ``same_a[i]`` after another chain) among them; plus, weighed ``hard_weight``, the same
+    choice between the pair and ``other[i]`` alone. Among 2B candidates one hard negative
+    weighs little, and content is the easy cue: without the second term the pair is learned
+    as "the same photo" and the other-chain crop stays the nearer. Returns the loss and two
+    accuracies: how often a crop's nearest candidate is its pair (chance ``1 / 2B``), and how
+    often its pair is nearer than the other-chain crop (chance 0.5)."""
     n = same_a.shape[0]
     target = torch.arange(n, device=same_a.device)
     losses, top1, hard = [], [], []
     for anchor, pair in ((same_a, same_b), (same_b, same_a)):
         candidates = torch.cat([pair, other], dim=0)  # pair i at i, other-chain crop i at n+i
         logits = anchor @ candidates.T / tau
-        losses.append(F.cross_entropy(logits, target))
+        duel = torch.stack([logits[target, target], logits[target, target + n]], dim=1)
+        losses.append(
+            F.cross_entropy(logits, target)
+            + hard_weight * F.cross_entropy(duel, torch.zeros_like(target))
+        )
         with torch.no_grad():
             top1.append((logits.argmax(dim=1) == target).float().mean())
-            hard.append((logits[target, target] > logits[target, target + n]).float().mean())
+            hard.append((duel[:, 0] > duel[:, 1]).float().mean())
     stats = {"pair_accuracy": float(sum(top1)) / 2, "beats_other_chain": float(sum(hard)) / 2}
     return (losses[0] + losses[1]) / 2, stats
 
@@ -269,7 +280,7 @@ class Pretrainer:
             x = batch.to(device).transpose(0, 1).reshape(-1, *batch.shape[2:])
             with torch.autocast(device.type, dtype=amp or torch.float32, enabled=amp is not None):
                 z = encoder(x)
-            loss, stats = chain_loss(*z.float().split(cfg.batch_size), cfg.tau)
+            loss, stats = chain_loss(*z.float().split(cfg.batch_size), cfg.tau, cfg.hard_weight)
             if not torch.isfinite(loss):
                 raise TrainingError(
                     f"step {step + 1}: the loss is not finite; lower --lr (now {cfg.lr:g}) and "

@@ -29,6 +29,7 @@ class PretrainConfig(JsonConfig):
     warmup_steps: int = 100
     weight_decay: float = 1e-4
     tau: float = 0.1
+    hard_weight: float = 1.0  # weight of the pair-against-the-other-chain term of the loss
     dim: int = 128  # embedding size of the projection head
     seed: int = 0
     workers: int = 1
@@ -49,6 +50,8 @@ class PretrainConfig(JsonConfig):
             raise ValueError(f"lr must be a positive number, got {self.lr}")
         if not (math.isfinite(self.tau) and self.tau > 0):
             raise ValueError(f"tau must be a positive number, got {self.tau}")
+        if not (math.isfinite(self.hard_weight) and self.hard_weight >= 0):
+            raise ValueError(f"hard_weight must be a number >= 0, got {self.hard_weight}")
         if self.time_limit_min is not None and not self.time_limit_min > 0:
             raise ValueError(f"time_limit_min must be positive, got {self.time_limit_min}")
 
