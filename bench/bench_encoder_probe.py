@@ -111,12 +111,14 @@ def main() -> None:
     parser.add_argument("--test", required=True)
     parser.add_argument("--encoders", nargs="+", required=True)
     parser.add_argument("--size", type=int, default=256)
+    parser.add_argument("--json", help="write the per-image AUCs here")
     args = parser.parse_args()
-    torch.set_num_threads(max(1, torch.get_num_threads()))
     print(
-        "| encoder | cells (train / test) | test AUC, all cells | median per-image AUC (images) |"
+        "| encoder | cells (train / test) | test AUC, all cells | median per-image AUC (images) "
+        "| mean per-image AUC, against the first [95 %] |"
     )
-    print("|---|---|---:|---|")
+    print("|---|---|---:|---|---|")
+    found: dict[str, list[float]] = {}
     for spec in args.encoders:
         start = time.time()
         net = load_encoder(spec)
