@@ -134,13 +134,19 @@ def main() -> None:
         found[spec] = per_image  # NaN where an image lacks one kind of cell
         valid = [a for a in per_image if a == a]
         print(
-            f"| {Path(spec).name} | {int(keep.sum())} / {len(y_all)} | {auc(s_all, y_all):.3f} "
+            f"| {_label(spec)} | {int(keep.sum())} / {len(y_all)} | {auc(s_all, y_all):.3f} "
             f"| {statistics.median(valid):.3f} ({len(valid)}) | {_against(found, spec)} |",
             flush=True,
         )
         print(f"  ({time.time() - start:.0f} s)", file=sys.stderr)
     if args.json:
         Path(args.json).write_text(json.dumps(found), encoding="utf-8")
+
+
+def _label(spec: str) -> str:
+    """``random``, or a file with its folder (encoders are often all ``encoder.safetensors``)."""
+    path = Path(spec)
+    return spec if spec == "random" else f"{path.parent.name}/{path.name}"
 
 
 def _against(found: dict[str, list[float]], spec: str, rounds: int = 2000) -> str:
