@@ -15,7 +15,7 @@ difference from the first encoder listed. Nothing in the encoders is trained her
 
 ``--encoders`` takes encoder files (``ncl-forensics pretrain``), model files (their encoder is
 used) and ``random``: an untrained network (ResNet-18, output stride 16, seed 0), the floor
-an encoder's features must rise above.
+an encoder's features must rise above (``random-noise-stem``: the same with the noise stem).
 """
 
 from __future__ import annotations
@@ -44,9 +44,10 @@ CELL = 16
 
 
 def load_encoder(spec: str) -> NCLNet:
-    if spec == "random":
+    if spec in ("random", "random-noise-stem"):
         torch.manual_seed(0)
-        return NCLNet(ModelConfig(backbone="resnet18", output_stride=16))
+        noise = spec == "random-noise-stem"
+        return NCLNet(ModelConfig(backbone="resnet18", output_stride=16, noise_stem=noise))
     from ncl_core.models.modelfile import ENCODER_FORMAT, load_model, safetensors_metadata
 
     if safetensors_metadata(spec).get("format") == ENCODER_FORMAT:
@@ -146,7 +147,7 @@ def main() -> None:
 def _label(spec: str) -> str:
     """``random``, or a file with its folder (encoders are often all ``encoder.safetensors``)."""
     path = Path(spec)
-    return spec if spec == "random" else f"{path.parent.name}/{path.name}"
+    return spec if spec.startswith("random") else f"{path.parent.name}/{path.name}"
 
 
 def _against(found: dict[str, list[float]], spec: str, rounds: int = 2000) -> str:
