@@ -8,6 +8,7 @@ features, through a small projection head. The loss is InfoNCE both ways between
 crops of a pair, the other crops of the batch and the region's own other-chain crop serving as
 negatives: pairs are pulled together, everything else is pushed apart, and the other-chain
 crop, the same content processed otherwise, is the negative content alone cannot tell apart.
+A second term (``hard_weight``) makes the choice between the pair and that crop alone.
 
 The result is an *encoder file* (``ENCODER_FORMAT``): the encoder's weights and its
 ``ModelConfig``, which ``ncl-forensics train --init-encoder`` starts a network from. It is not
@@ -175,7 +176,10 @@ def network_from_encoder(path: str | Path, config: ModelConfig, seed: int) -> NC
     config = replace(config, **{name: getattr(encoder_config, name) for name in ENCODER_FIELDS})
     torch.manual_seed(seed)
     net = NCLNet(config)
-    missing, unexpected = net.load_state_dict(tensors, strict=False)
+    try:
+        missing, unexpected = net.load_state_dict(tensors, strict=False)
+    except RuntimeError as exc:  # a weight of another shape than its config says
+        raise ModelFileError(f"{path}: does not fit the network it describes ({exc})") from exc
     lacking = [key for key in missing if key.startswith(ENCODER_PREFIXES)]
     if lacking or unexpected:
         raise ModelFileError(
