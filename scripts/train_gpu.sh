@@ -7,6 +7,7 @@
 #   scripts/train_gpu.sh starter  DATA OUT   # resnet18/OS16 at 512 px from scratch, bf16 AMP
 #   scripts/train_gpu.sh ablation DATA OUT   # (a) plain, (b) drop, (c) NCL at 256 px, at once
 #   scripts/train_gpu.sh bench    DATA OUT   # fp32 vs AMP step throughput per preset
+#   scripts/train_gpu.sh selfsup  DATA OUT   # the self-supervised stage against none, at equal budget
 #
 # A burst warm-starts from BASE (default: the bundled model), so every GPU window continues
 # the last one; its learning rate follows the clock to zero at BURST_MIN minutes, it writes
@@ -21,14 +22,20 @@
 #              val/             a labeled validation set (real forgeries select the model)
 #              val512/          validation forgeries at the starter's size (ncl-forensics synth)
 #              abl/val, abl/test  256 px validation and held-out test forgeries for the ablation
+# selfsup: (a) `pretrain --noise-stem` on DATA/train for PRE_MIN minutes, then `train
+# --init-encoder` for TRAIN_MIN; (b) `train --noise-stem` from scratch for PRE_MIN + TRAIN_MIN,
+# the same recipe and seed otherwise. Both are judged afterwards, on the CPU, like any model
+# (calibrate, then bench/bench_yardstick.py); bench/bench_encoder_probe.py reads the encoder.
 # Dry run on a CPU:  DEVICE=cpu BURST_MIN=0.3 SNAPSHOT_S=5 BATCH=2 WORKERS=0 SIZE=64 \
 #                    scripts/train_gpu.sh burst DATA OUT
 #                    DEVICE=cpu STARTER_STEPS=2 ABL_STEPS=2 WORKERS=0 \
 #                    STARTER_SIZE=64 ABL_SIZE=64 BATCH=2 scripts/train_gpu.sh starter DATA OUT
+#                    DEVICE=cpu PRE_MIN=0.2 TRAIN_MIN=0.2 BATCH=2 WORKERS=0 SIZE=64 CROP=64 \
+#                    scripts/train_gpu.sh selfsup DATA OUT
 set -euo pipefail
-stage=${1:?usage: train_gpu.sh burst|starter|ablation|bench DATA OUT}
-data=${2:?usage: train_gpu.sh burst|starter|ablation|bench DATA OUT}
-out=${3:?usage: train_gpu.sh burst|starter|ablation|bench DATA OUT}
+stage=${1:?usage: train_gpu.sh burst|starter|ablation|selfsup|bench DATA OUT}
+data=${2:?usage: train_gpu.sh burst|starter|ablation|selfsup|bench DATA OUT}
+out=${3:?usage: train_gpu.sh burst|starter|ablation|selfsup|bench DATA OUT}
 cli=${NCL:-.venv/bin/ncl-forensics}
 device=${DEVICE:-cuda}
 batch=${BATCH:-32}
@@ -65,6 +72,23 @@ ablation)
         --batch-size "$batch" --steps "${ABL_STEPS:-600}" --time-limit "${ABL_MIN:-2.6}" \
         --lr "$lr" --warmup-steps "${WARMUP:-100}" --synthetic-length $((batch * 300)) \
         --workers "${ABL_WORKERS:-4}" --device "$device" --checkpoint-every 300 --half
+    ;;
+selfsup)
+    pre=${PRE_MIN:-3}
+    more=${TRAIN_MIN:-3.5}
+    both=$(awk "BEGIN { print $pre + $more }")
+    "$cli" pretrain --photos "$data/train" --noise-stem --crop "${CROP:-128}" \
+        --batch-size "${PRE_BATCH:-64}" --steps 1000000 --time-limit "$pre" \
+        --workers "$workers" --device "$device" --seed 0 --out "$out/selfsup/encoder.safetensors"
+    common=(--synthetic "$data/train" --val "$data/val512" --backbone resnet18 --output-stride 16
+        --size "${SIZE:-256}" --batch-size "$batch" --steps 1000000 --lr "$lr"
+        --warmup-steps "${WARMUP:-150}" --synthetic-length $((batch * 400)) --schedule-by-time
+        --workers "$workers" --device "$device" --checkpoint-every 400 --seed 0 --half)
+    "$cli" train "${common[@]}" --init-encoder "$out/selfsup/encoder.safetensors" \
+        --time-limit "$more" --name ncl-selfsup --run-dir "$out/selfsup/run" \
+        --out "$out/selfsup/ncl-selfsup.safetensors"
+    "$cli" train "${common[@]}" --noise-stem --time-limit "$both" --name ncl-scratch \
+        --run-dir "$out/scratch/run" --out "$out/scratch/ncl-scratch.safetensors"
     ;;
 bench)
     "${PYTHON:-.venv/bin/python}" "$(dirname "$0")/../bench/bench_train.py" --device "$device" \
