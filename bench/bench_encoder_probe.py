@@ -37,6 +37,7 @@ sys.path.insert(0, str(ROOT))
 from ncl_core.data.datasets import scan_dataset  # noqa: E402
 from ncl_core.data.transforms import to_tensor  # noqa: E402
 from ncl_core.evaluation.evaluate import read_pair  # noqa: E402
+from ncl_core.evaluation.metrics import pixel_metrics  # noqa: E402
 from ncl_core.network.model import NCLNet  # noqa: E402
 from ncl_core.network.net_config import ModelConfig  # noqa: E402
 
@@ -98,12 +99,8 @@ def fit_probe(x: np.ndarray, y: np.ndarray, l2: float = 1e-3) -> tuple[np.ndarra
 
 
 def auc(scores: np.ndarray, labels: np.ndarray) -> float:
-    pos, neg = int(labels.sum()), int((1 - labels).sum())
-    if pos == 0 or neg == 0:
-        return float("nan")
-    ranks = np.empty(len(scores))
-    ranks[np.argsort(scores, kind="mergesort")] = np.arange(1, len(scores) + 1)
-    return float((ranks[labels == 1].sum() - pos * (pos + 1) / 2) / (pos * neg))
+    """The project's exact AUC (ties averaged); NaN without both kinds of cell."""
+    return pixel_metrics(scores, labels).auc
 
 
 def main() -> None:
