@@ -45,6 +45,7 @@ from ncl_core.network.model import NCLNet
 from ncl_core.network.net_config import ModelConfig
 from ncl_core.training.chains import VIEWS, ChainViews
 from ncl_core.training.pretrain_config import PretrainConfig
+from ncl_core.training.run_dir import read_checkpoint, write_checkpoint
 
 __all__ = ["PretrainConfig", "Pretrainer", "network_from_encoder", "read_encoder", "save_encoder"]
 
@@ -208,15 +209,7 @@ class Pretrainer:
         cls, run_dir: str | Path, log: Callable[[str], None] = print, more_minutes: float = 0.0
     ) -> Pretrainer:
         run_dir = Path(run_dir)
-        path = run_dir / CHECKPOINT_NAME
-        if not path.is_file():
-            raise TrainingError(f"{run_dir}: no self-supervised checkpoint ({CHECKPOINT_NAME})")
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as exc:  # noqa: BLE001 - any unreadable checkpoint gets one message
-            raise TrainingError(f"{path}: the checkpoint cannot be read ({exc})") from exc
-        if state.get("format") != _CHECKPOINT_FORMAT:
-            raise TrainingError(f"{path}: not a checkpoint of 'ncl-forensics pretrain'")
+        state = read_checkpoint(run_dir, CHECKPOINT_NAME, _CHECKPOINT_FORMAT)
         config = PretrainConfig.from_json(state["config"])
         config.run_dir = str(run_dir)
         if more_minutes:
@@ -370,11 +363,4 @@ class Pretrainer:
             "step": step,
             "spent_s": spent_s,
         }
-        path = self.run_dir / CHECKPOINT_NAME
-        try:
-            with atomic_path(path) as tmp, open(tmp, "wb") as fh:
-                torch.save(state, fh)
-        except (OSError, RuntimeError) as exc:
-            raise TrainingError(
-                f"cannot write the checkpoint {path} ({exc}); the previous one is kept"
-            ) from exc
+        write_checkpoint(self.run_dir, state, CHECKPOINT_NAME)

@@ -339,11 +339,14 @@ def make_checkpoint(
     }
 
 
-def write_checkpoint(run_dir: Path, checkpoint: dict[str, Any]) -> Path:
-    """``checkpoint.pt``, replaced whole or not at all; a failure keeps the previous one."""
+def write_checkpoint(
+    run_dir: Path, checkpoint: dict[str, Any], name: str = CHECKPOINT_NAME
+) -> Path:
+    """``checkpoint.pt`` (or ``name``), replaced whole or not at all; a failure keeps the
+    previous one."""
     import torch
 
-    path = run_dir / CHECKPOINT_NAME
+    path = run_dir / name
     try:
         with atomic_path(path) as tmp, open(tmp, "wb") as fh:
             torch.save(checkpoint, fh)
@@ -358,13 +361,16 @@ def write_checkpoint(run_dir: Path, checkpoint: dict[str, Any]) -> Path:
     return path
 
 
-def read_checkpoint(run_dir: Path) -> dict[str, Any]:
-    """The checkpoint of ``run_dir``, loaded safely (tensors and settings only), on the CPU."""
+def read_checkpoint(
+    run_dir: Path, name: str = CHECKPOINT_NAME, fmt: str = CHECKPOINT_FORMAT
+) -> dict[str, Any]:
+    """The checkpoint of ``run_dir`` (``name``, whose "format" must be ``fmt``), loaded safely
+    (tensors and settings only), on the CPU."""
     import torch
 
-    ckpt_path = run_dir / CHECKPOINT_NAME
+    ckpt_path = run_dir / name
     if not ckpt_path.is_file():
-        raise TrainingError(f"{run_dir}: no checkpoint to resume from ({CHECKPOINT_NAME})")
+        raise TrainingError(f"{run_dir}: no checkpoint to resume from ({name})")
     try:
         checkpoint = torch.load(ckpt_path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
@@ -377,6 +383,6 @@ def read_checkpoint(run_dir: Path) -> dict[str, Any]:
         ) from exc
     except Exception as exc:  # noqa: BLE001 - any unreadable checkpoint gets one message
         raise TrainingError(f"{ckpt_path}: the checkpoint cannot be read ({exc})") from exc
-    if checkpoint.get("format") != CHECKPOINT_FORMAT:
+    if checkpoint.get("format") != fmt:
         raise TrainingError(f"{ckpt_path}: not an NCL Forensics checkpoint")
     return checkpoint
