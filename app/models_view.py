@@ -31,7 +31,7 @@ from app.model_state import ModelState
 from app.session import Session
 from ncl_core.errors import EvidenceFolderError
 from ncl_core.inference.outputs import default_output_folder, refuse_inside_evidence
-from ncl_core.models.modelfile import ModelInfo
+from ncl_core.models.modelfile import ModelInfo, measured_figures
 from ncl_core.training.events import comparison_rows
 
 COLUMNS = (
@@ -52,6 +52,9 @@ def trained_on_text(info: ModelInfo) -> str:
     """One line saying what a model was trained on."""
     if info.bundled and not info.trained_on:
         return "bundled starter model"
+    made_of = info.trained_on.get("average_of")
+    if isinstance(made_of, list):
+        return f"average of {len(made_of)} models"
     parts = [str(Path(d.get("root", "?")).name) for d in info.trained_on.get("datasets", [])]
     if info.trained_on.get("synthetic"):
         parts.append("synthetic forgeries")
@@ -61,13 +64,13 @@ def trained_on_text(info: ModelInfo) -> str:
 
 
 def _metric(info: ModelInfo, key: str) -> str:
-    value = info.metrics.get(key)
+    value = measured_figures(info).get(key)
     return f"{value:.3f}" if isinstance(value, (int, float)) else "–"
 
 
 def f1_text(info: ModelInfo) -> str:
     """F1 at 0.5 beside the all-manipulated floor of the same images: alone it says little."""
-    if not isinstance(info.metrics.get("floor_f1"), (int, float)):
+    if not isinstance(measured_figures(info).get("floor_f1"), (int, float)):
         return _metric(info, "f1")
     return f"{_metric(info, 'f1')} / {_metric(info, 'floor_f1')}"
 
@@ -75,9 +78,11 @@ def f1_text(info: ModelInfo) -> str:
 def measured_on_text(info: ModelInfo) -> str:
     """How many images the figures come from: figures of different models are comparable only
     when measured on the same images."""
-    n = info.metrics.get("n_images")
+    n = measured_figures(info).get("n_images")
     if not isinstance(n, (int, float)):
         return "–"
+    if not info.metrics:
+        return f"{int(n)} manipulated image(s) of its calibration"
     sets = [str(s) for s in info.trained_on.get("validation") or []]
     if not sets:
         return f"{int(n)} image(s)"
@@ -348,6 +353,11 @@ def model_details(info: ModelInfo, active: ModelInfo | None = None) -> str:
         )
     for v in info.trained_on.get("validation", []):
         lines.append(f"  validation: {v}")
+    for part in info.trained_on.get("average_of") or []:
+        lines.append(
+            f"  average of: {part.get('name', '?')} ({str(part.get('sha256', '?'))[:12]}), "
+            f"weight {part.get('weight', '?')}"
+        )
     if not info.trained_on:
         lines.append("  –")
     lines += ["", "validation metrics"]

@@ -1,5 +1,5 @@
 """The ``ncl-forensics`` command line (Qt-free): analyze, batch, train, finetune, pretrain, eval,
-calibrate, synth, models, sets, verify, sign, keygen. Each subcommand is one module of this package with its ``add_parser`` and its
+calibrate, average, synth, models, sets, verify, sign, keygen. Each subcommand is one module of this package with its ``add_parser`` and its
 ``run``; docs/CLI.md is generated from the parser built here.
 
 Exit codes: 0 all good, 1 some inputs failed (each reported) or the run failed (a full disk, a
@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from ncl_core import __version__
 from ncl_core.cli import (
     analyze,
+    average,
     batch,
     calibrate,
     evaluate,
@@ -54,6 +55,7 @@ SUBCOMMANDS = (
     "pretrain",
     "eval",
     "calibrate",
+    "average",
     "synth",
     "models",
     "sets",
@@ -62,7 +64,19 @@ SUBCOMMANDS = (
     "keygen",
 )
 # In the order of the help; train.py adds both train and finetune, verify.py verify, sign, keygen.
-_COMMANDS = (analyze, batch, train, pretrain, evaluate, calibrate, synth, models, sets, verify)
+_COMMANDS = (
+    analyze,
+    batch,
+    train,
+    pretrain,
+    evaluate,
+    calibrate,
+    average,
+    synth,
+    models,
+    sets,
+    verify,
+)
 
 # Under their old names, for the tests that build a training run or its printer from flags.
 _train_config = train.train_config

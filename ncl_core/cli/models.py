@@ -26,7 +26,7 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ncl_core.models.modelfile import ModelFileError
+    from ncl_core.models.modelfile import ModelFileError, measured_figures
     from ncl_core.models.registry import ModelRegistry, resolve_model
 
     registry = ModelRegistry()
@@ -37,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
             default = registry.default().sha256
         for info in registry.list():
             mark = "*" if info.sha256 == default else " "
-            f1 = info.metrics.get("f1")
+            f1 = measured_figures(info).get("f1")
             tag = " [bundled]" if info.bundled else ""
             print(
                 f"{mark} {info.id}  {shown(info.name):<28} {info.backbone:<10} "

@@ -129,6 +129,19 @@ class ModelInfo:
         }
 
 
+def measured_figures(info: ModelInfo) -> dict[str, Any]:
+    """The figures a model was measured by: its validation metrics, or, for a model that has
+    none (an average of models), those of its calibration at 0.5, with ``n_images`` the
+    manipulated images it was calibrated on."""
+    if info.metrics:
+        return info.metrics
+    calibration = (getattr(info, "inference", None) or {}).get("calibration") or {}
+    at = calibration.get("at_0.5")
+    if not isinstance(at, dict):
+        return {}
+    return {**at, "n_images": calibration.get("n_tampered")}
+
+
 def utc_now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 

@@ -77,6 +77,26 @@ def test_figures_stand_beside_their_floor_and_the_images_they_come_from():
     assert text == "8 image(s) held out of the set mine: 8 of 39 images"
 
 
+def test_an_average_of_models_shows_its_ingredients_and_its_calibration():
+    from types import SimpleNamespace
+
+    from app.models_view import f1_text, measured_on_text, trained_on_text
+
+    made_of = [{"name": "a", "sha256": "1" * 64, "weight": 0.5}] * 2
+    calibration = {"n_tampered": 170, "at_0.5": {"f1": 0.178, "floor_f1": 0.128, "auc": 0.7}}
+    soup = SimpleNamespace(
+        bundled=False,
+        metrics={},
+        trained_on={"average_of": made_of},
+        inference={"calibration": calibration},
+    )
+    assert trained_on_text(soup) == "average of 2 models"
+    assert f1_text(soup) == "0.178 / 0.128"
+    assert measured_on_text(soup) == "170 manipulated image(s) of its calibration"
+    uncalibrated = SimpleNamespace(metrics={}, trained_on={}, inference={})
+    assert f1_text(uncalibrated) == "–" and measured_on_text(uncalibrated) == "–"
+
+
 def test_figures_are_compared_only_when_measured_on_the_same_images(qtbot, window, tmp_path):
     import torch
 
