@@ -6,11 +6,16 @@ record) and ``docs/TRAINING_LOG.md`` (rendered from it, never edited by hand).
     .venv/bin/python scripts/ledger.py add --run RUN_DIR --model MODEL_FILE \\
         --before BENCH_BEFORE.json --after BENCH_AFTER.json --code-commit COMMIT \\
         --data "photo pool, 195 train photos" --decision "not shipped: ..." [--note TEXT]
+    # after averaging models of the line (ncl-forensics average, then calibrate)
+    .venv/bin/python scripts/ledger.py average --model CALIBRATED_AVERAGE --start-sha SHA \
+        --before BENCH_BEFORE.json --after BENCH_AFTER.json --code-commit COMMIT --decision "..."
     .venv/bin/python scripts/ledger.py render
 
 ``BENCH_*.json`` are ``bench/bench_yardstick.py --json`` outputs holding the starting model
 and the resulting one (found by their SHA-256). Steps, images seen and wall time come from
-the run's ``events.jsonl``; the recipe from its ``config.json``.
+the run's ``events.jsonl``; the recipe from its ``config.json``. An *average* entry trains
+nothing (no steps, no images): its recipe is the models averaged and their weights, read from
+the averaged model file itself.
 """
 
 from __future__ import annotations
@@ -130,6 +135,53 @@ def add(args: argparse.Namespace) -> None:
     render()
 
 
+def add_average(args: argparse.Namespace) -> None:
+    """An entry for a model made by averaging models of the line (``ncl-forensics average``):
+    no training, so no steps or images; the ingredients from the model file's metadata."""
+    from ncl_core.models.modelfile import read_model_info
+
+    ledger = json.loads(LEDGER.read_text()) if LEDGER.exists() else {"segments": []}
+    info = read_model_info(args.model)
+    made_of = info.trained_on.get("average_of")
+    if not made_of:
+        raise SystemExit(f"{args.model}: not an average of models (no average_of in its metadata)")
+    before = json.loads(args.before.read_text())
+    after = json.loads(args.after.read_text())
+    now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    entry = {
+        "segment": len(ledger["segments"]),
+        "kind": "average",
+        "start_model_sha256": args.start_sha,
+        "result_model_sha256": sha256(args.model),
+        "code_commit": args.code_commit,
+        "data": args.data or f"no training: the weight average of {len(made_of)} models",
+        "cpu": after.get("cpu"),
+        "cores": 0,
+        "core_min": 0,
+        "started": now,
+        "ended": now,
+        "how_it_ended": "averaged",
+        "device": None,
+        "amp": None,
+        "steps": 0,
+        "images_seen": 0,
+        "wall_min": 0,
+        "recipe": {
+            "average_of": [
+                {"name": m.get("name"), "sha256": m.get("sha256"), "weight": m.get("weight")}
+                for m in made_of
+            ]
+        },
+        "before": _figures(before, args.start_sha),
+        "after": _figures(after, sha256(args.model)),
+        "decision": args.decision,
+        "note": args.note,
+    }
+    ledger["segments"].append(entry)
+    LEDGER.write_text(json.dumps(ledger, indent=1) + "\n")
+    render()
+
+
 def _f(value: Any, digits: int = 3) -> str:
     return "—" if value is None else f"{value:.{digits}f}"
 
@@ -189,7 +241,9 @@ def render() -> None:
             f"{s['result_model_sha256'][:16]}`; code {s.get('code_commit') or '—'}",
             f"- data: {s.get('data')}",
             f"- {s.get('steps')} steps, {s.get('images_seen')} images, {s.get('wall_min')} min wall "
-            f"on {s.get('cpu')} ({s.get('device')}, {s.get('amp')}), {s.get('core_min')} core-min",
+            f"on {s.get('cpu')} ({s.get('device')}, {s.get('amp')}), {s.get('core_min')} core-min"
+            if s.get("kind") != "average"
+            else "- no training: the weights of the models below averaged",
             f"- recipe: `{json.dumps(s.get('recipe'), sort_keys=True)}`",
             f"- decision: {s.get('decision')}",
         ]
@@ -249,10 +303,21 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--cores", type=int, default=2, help="cores the segment held")
     p.add_argument("--decision", required=True)
     p.add_argument("--note")
+    p = sub.add_parser("average", help="record a model made by averaging models of the line")
+    p.add_argument("--model", type=Path, required=True, help="the averaged model, calibrated")
+    p.add_argument("--start-sha", required=True, help="the bundled model's SHA-256 before it")
+    p.add_argument("--before", type=Path, required=True)
+    p.add_argument("--after", type=Path, required=True)
+    p.add_argument("--code-commit", required=True)
+    p.add_argument("--data", help="in words (default: the weight average of N models)")
+    p.add_argument("--decision", required=True)
+    p.add_argument("--note")
     sub.add_parser("render", help="write docs/TRAINING_LOG.md from docs/training_log.json")
     args = parser.parse_args(argv)
     if args.command == "add":
         add(args)
+    elif args.command == "average":
+        add_average(args)
     else:
         render()
     return 0

@@ -6,6 +6,8 @@ import importlib.util
 import json
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -52,3 +54,57 @@ def test_the_committed_page_and_card_are_rendered_from_the_committed_record(tmp_
     ledger.render()
     assert page.read_text() == (ROOT / "docs" / "TRAINING_LOG.md").read_text()
     assert card.read_text() == (ROOT / "resources" / "models" / "MODEL_CARD.md").read_text()
+
+
+def test_an_average_is_recorded_with_its_ingredients_and_no_training(tmp_path):
+    import argparse
+
+    import torch
+
+    from ncl_core.models.average import save_average
+    from ncl_core.models.modelfile import save_model
+    from ncl_core.network.model import NCLNet
+    from ncl_core.network.net_config import ModelConfig
+
+    from tiny import NARROW_CONFIG
+
+    ledger = _ledger_module()
+    parts = []
+    for seed in (1, 2):
+        torch.manual_seed(seed)
+        parts.append(
+            save_model(tmp_path / f"p{seed}.safetensors", NCLNet(ModelConfig(**NARROW_CONFIG)))
+        )
+    soup = save_average(tmp_path / "soup.safetensors", parts, [1, 3])
+    start, result = ledger.sha256(parts[0]), ledger.sha256(soup)
+
+    def bench(sha, f1):
+        summary = {"nist16-B": {"f1": f1, "floor": 0.1, "auc": 0.7}, "image_auc": 0.6}
+        return {"cpu": "test cpu", "results": {"m": {"sha256": sha, "summary": summary}}}
+
+    (tmp_path / "before.json").write_text(json.dumps(bench(start, 0.15)))
+    (tmp_path / "after.json").write_text(json.dumps(bench(result, 0.18)))
+    card = tmp_path / "card.md"
+    card.write_text(f"{ledger.CURVE_BEGIN}\n{ledger.CURVE_END}\n")
+    ledger.LEDGER, ledger.PAGE, ledger.CARD = tmp_path / "log.json", tmp_path / "page.md", card
+    args = argparse.Namespace(
+        model=soup,
+        start_sha=start,
+        before=tmp_path / "before.json",
+        after=tmp_path / "after.json",
+        code_commit="abc",
+        data=None,
+        decision="shipped",
+        note=None,
+    )
+    ledger.add_average(args)
+    (entry,) = json.loads(ledger.LEDGER.read_text())["segments"]
+    assert entry["kind"] == "average" and entry["steps"] == 0 and entry["images_seen"] == 0
+    made_of = entry["recipe"]["average_of"]
+    assert [m["sha256"] for m in made_of] == [start, ledger.sha256(parts[1])]
+    assert [m["weight"] for m in made_of] == [0.25, 0.75]
+    assert entry["before"]["nist16-B"]["f1"] == 0.15 and entry["after"]["nist16-B"]["f1"] == 0.18
+    assert "weight average of 2 models" in (tmp_path / "page.md").read_text()
+    args.model = parts[1]  # a model that is no average is refused
+    with pytest.raises(SystemExit, match="not an average"):
+        ledger.add_average(args)
