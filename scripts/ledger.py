@@ -7,7 +7,7 @@ record) and ``docs/TRAINING_LOG.md`` (rendered from it, never edited by hand).
         --before BENCH_BEFORE.json --after BENCH_AFTER.json --code-commit COMMIT \\
         --data "photo pool, 195 train photos" --decision "not shipped: ..." [--note TEXT]
     # after averaging models of the line (ncl-forensics average, then calibrate)
-    .venv/bin/python scripts/ledger.py average --model CALIBRATED_AVERAGE --start-sha SHA \
+    .venv/bin/python scripts/ledger.py average --model CALIBRATED_AVERAGE --start-sha SHA \\
         --before BENCH_BEFORE.json --after BENCH_AFTER.json --code-commit COMMIT --decision "..."
     .venv/bin/python scripts/ledger.py render
 
