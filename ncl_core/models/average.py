@@ -65,13 +65,15 @@ def average_models(
     paths: Sequence[str | Path], weights: Sequence[float] | None = None
 ) -> tuple[NCLNet, list[ModelInfo], list[float]]:
     """The network whose weights are the weighted average of the models in ``paths`` (float32,
-    eval mode), their ``ModelInfo`` and the weights used (summing to 1)."""
+    eval mode), their ``ModelInfo`` and the weights used (summing to 1). The weights and the
+    architectures are checked before torch loads."""
+    shares = ingredient_weights(len(paths), weights)
+    infos = check_ingredients(paths)
+
     import torch
 
     from ncl_core.models.modelfile import load_model
 
-    shares = ingredient_weights(len(paths), weights)
-    infos = check_ingredients(paths)
     first, _ = load_model(infos[0].path, "cpu")
     summed = {
         key: value.double() * shares[0] if value.is_floating_point() else value.clone()
