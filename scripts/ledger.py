@@ -106,8 +106,15 @@ def run_summary(run: Path) -> dict[str, Any]:
     }
 
 
-def add(args: argparse.Namespace) -> None:
+def _append(entry: dict[str, Any]) -> None:
+    """``entry`` as the ledger's next segment (its number is its place), the pages rendered."""
     ledger = json.loads(LEDGER.read_text()) if LEDGER.exists() else {"segments": []}
+    ledger["segments"].append({"segment": len(ledger["segments"]), **entry})
+    LEDGER.write_text(json.dumps(ledger, indent=1) + "\n")
+    render()
+
+
+def add(args: argparse.Namespace) -> None:
     run = run_summary(args.run)
     config = json.loads((args.run / "config.json").read_text())
     start_model = Path(config["base_model"]) if config.get("base_model") else None
@@ -116,7 +123,6 @@ def add(args: argparse.Namespace) -> None:
     before = json.loads(args.before.read_text())
     after = json.loads(args.after.read_text())
     entry = {
-        "segment": len(ledger["segments"]),
         "start_model_sha256": start_sha,
         "result_model_sha256": result_sha,
         "code_commit": args.code_commit,
@@ -130,9 +136,7 @@ def add(args: argparse.Namespace) -> None:
         "decision": args.decision,
         "note": args.note,
     }
-    ledger["segments"].append(entry)
-    LEDGER.write_text(json.dumps(ledger, indent=1) + "\n")
-    render()
+    _append(entry)
 
 
 def add_average(args: argparse.Namespace) -> None:
@@ -140,19 +144,18 @@ def add_average(args: argparse.Namespace) -> None:
     no training, so no steps or images; the ingredients from the model file's metadata."""
     from ncl_core.models.modelfile import read_model_info
 
-    ledger = json.loads(LEDGER.read_text()) if LEDGER.exists() else {"segments": []}
     info = read_model_info(args.model)
     made_of = info.trained_on.get("average_of")
     if not made_of:
         raise SystemExit(f"{args.model}: not an average of models (no average_of in its metadata)")
     before = json.loads(args.before.read_text())
     after = json.loads(args.after.read_text())
+    result_sha = sha256(args.model)
     now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     entry = {
-        "segment": len(ledger["segments"]),
         "kind": "average",
         "start_model_sha256": args.start_sha,
-        "result_model_sha256": sha256(args.model),
+        "result_model_sha256": result_sha,
         "code_commit": args.code_commit,
         "data": args.data or f"no training: the weight average of {len(made_of)} models",
         "cpu": after.get("cpu"),
@@ -173,13 +176,11 @@ def add_average(args: argparse.Namespace) -> None:
             ]
         },
         "before": _figures(before, args.start_sha),
-        "after": _figures(after, sha256(args.model)),
+        "after": _figures(after, result_sha),
         "decision": args.decision,
         "note": args.note,
     }
-    ledger["segments"].append(entry)
-    LEDGER.write_text(json.dumps(ledger, indent=1) + "\n")
-    render()
+    _append(entry)
 
 
 def _f(value: Any, digits: int = 3) -> str:
