@@ -46,6 +46,15 @@ DEFAULT_MODEL = ROOT / "resources" / "models" / "ncl-starter.safetensors"
 
 # -- one checkout, one round (a fresh process: --worker) ----------------------------------------
 def worker(args: argparse.Namespace) -> dict:
+    import ncl_core
+
+    # As the commands set up the process, where this checkout does (an older one does not: an
+    # editable install would still find the module in the current one).
+    if (Path(ncl_core.__file__).parent / "cpu.py").is_file():
+        from ncl_core.cpu import prefer_sleeping_threads, set_aside_long_lived_objects
+    else:
+        prefer_sleeping_threads = set_aside_long_lived_objects = lambda: None  # noqa: E731
+    prefer_sleeping_threads()
     import torch
 
     from ncl_core.inference.finding import analysis_finding
@@ -57,6 +66,7 @@ def worker(args: argparse.Namespace) -> dict:
     paths = sorted(p for p in images.iterdir() if p.is_file())
     few = sorted(p for p in few_dir.iterdir() if p.is_file())
     predictor = Predictor.load(args.model, device="cpu")
+    set_aside_long_lived_objects()
     for path in paths[:2]:  # warm-up
         predictor.analyze(path)
 

@@ -15,6 +15,7 @@ LAYERS = (
     "jsonconfig",
     "paths",
     "fsutil",
+    "cpu",
     "analysis",
     "data",
     "evidence",

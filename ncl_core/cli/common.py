@@ -77,10 +77,17 @@ def resolve_model_arg(args: argparse.Namespace):
 
 
 def load_predictor(args: argparse.Namespace):
+    """The model of ``--model`` on ``--device``, for the commands that analyze images: torch's
+    idle threads sleep rather than spin, and the loaded objects are set aside from the garbage
+    collector (``ncl_core.cpu``)."""
     info = resolve_model_arg(args)  # before torch: a model that is not there answers at once
+    from ncl_core.cpu import prefer_sleeping_threads, set_aside_long_lived_objects
+
+    prefer_sleeping_threads()
     from ncl_core.inference.predictor import Predictor
 
     predictor = Predictor.load(info.path, args.device)
+    set_aside_long_lived_objects()
     print(
         f"model {shown(predictor.model_id)} ({predictor.model_sha256[:12]}) on "
         f"{shown(predictor.device)}",

@@ -1,8 +1,10 @@
-"""One report row and its picture files, built in a worker thread while the model runs on.
+"""One report row and its picture files, drawn in a worker thread while the model runs on.
 
 The pictures are drawn from the ``Evidence`` the model analyzed (``ncl_core.evidence.image``): the
 file is not read or decoded again. OpenCV releases the GIL for colouring, resizing and
-encoding, so these jobs overlap with inference instead of adding to it.
+encoding, so these jobs overlap with inference instead of adding to it. ``draw_row`` only
+computes (the row and its files' bytes, ``RowFiles``); the files are written apart, so that
+a row can be drawn by whichever thread gets to it, even twice, and written once.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from ncl_core.analysis import Analysis, AnalysisError
 from ncl_core.data.io import ImageReadError, read_image_info
 from ncl_core.evidence.hashing import sha256_file
 from ncl_core.evidence.image import Evidence, load_evidence
+from ncl_core.evidence.jpeg_copy import jpeg_without_metadata
 from ncl_core.fsutil import atomic_write_bytes
 from ncl_core.inference.finding import analysis_finding
 from ncl_core.inference.render import colorbar_rgb, encode_jpeg, fit_within, mask_png, save_png
@@ -64,7 +67,26 @@ def write_colorbar(out_dir: Path) -> str:
     return f"{IMAGES_DIR}/{COLORBAR_FILE}"
 
 
-def build_row(
+class RowFiles:
+    """The picture files of a row, by path relative to the report folder, kept in memory until
+    ``write``."""
+
+    def __init__(self) -> None:
+        self.files: dict[str, bytes] = {}
+
+    def add(self, rel: str, data: bytes) -> str:
+        self.files[rel] = data
+        return rel
+
+    def write(self, out_dir: Path) -> None:
+        """Each file atomically, not fsync'd one by one: the row writer syncs the folder
+        before the row naming them."""
+        for rel, data in self.files.items():
+            (out_dir / rel).parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_bytes(out_dir / rel, data, durable=False)
+
+
+def draw_row(
     index: int,
     path: Path,
     evidence: Evidence | None,
@@ -74,16 +96,17 @@ def build_row(
     known_sha256: str | None = None,
     views: tuple[str, ...] = (),
     pictures: str = DEFAULT_PICTURES,
-) -> dict[str, Any]:
-    """The report row for one analyzed file; writes its pictures when the analysis succeeded
-    (with ``pictures`` "indicated", only its thumbnail unless its finding is "manipulation
-    indicated").
+) -> tuple[dict[str, Any], RowFiles]:
+    """The report row for one analyzed file and its picture files, drawn when the analysis
+    succeeded (with ``pictures`` "indicated", only its thumbnail unless its finding is
+    "manipulation indicated"); nothing is written (``RowFiles.write``). ``out_dir`` is where the
+    files will go.
 
     ``evidence`` is what the model analyzed (None when the file could not be read): the
     header, size, pictures, metadata summary and the forensic ``views`` chosen all come from
-    it. Problems with the *input* (unreadable, vanished) end up in the row; ``OSError`` from
-    writing into ``out_dir`` propagates, since it would fail for every other image too.
+    it. Problems with the *input* (unreadable, vanished) end up in the row.
     """
+    files = RowFiles()
     row = empty_row(index, display_path(path))
     unreadable = None
     if result.ok and evidence is None:
@@ -118,12 +141,12 @@ def build_row(
     if not result.ok:
         assert isinstance(result, AnalysisError)
         row["error"] = result.message
-        return row
+        return row, files
     assert isinstance(result, Analysis)
     if not math.isfinite(float(result.score)):
         # A broken model file can output NaN; that is this image's error, not the batch's.
         row["error"] = f"{row['path']}: the model returned an invalid score ({result.score})"
-        return row
+        return row, files
     found = analysis_finding(result)
     row.update(
         status="ok",
@@ -142,16 +165,14 @@ def build_row(
     )
     if evidence is None:
         row["warnings"].append(f"pictures not written: the file could not be read ({unreadable})")
-        return row
+        return row, files
     folder = item_folder(index)
     if pictures != "indicated" or found.indicated:
-        row.update(
-            _write_pictures(evidence, result, out_dir, folder, thumbnail_px, row["warnings"])
-        )
+        row.update(_draw_pictures(evidence, result, files, folder, thumbnail_px, row["warnings"]))
     else:
-        row.update(_write_thumbnail(evidence, result, out_dir, folder, thumbnail_px))
-    add_views(row, evidence, out_dir, folder, views, result.probability)
-    return row
+        row.update(_draw_thumbnail(evidence, result, files, folder, thumbnail_px))
+    add_views(row, evidence, files, folder, views, result.probability)
+    return row, files
 
 
 def build_skipped_row(index: int, path: Path, known_sha256: str | None = None) -> dict[str, Any]:
@@ -179,7 +200,23 @@ def _write_pictures(
     thumbnail_px: int,
     warnings: list[str],
 ) -> dict[str, str]:
-    """Mask, display copy, heatmap, overlay, thumbnail and PDF panel; relative paths by field.
+    """``_draw_pictures``, written into ``out_dir``."""
+    files = RowFiles()
+    paths = _draw_pictures(evidence, analysis, files, folder, thumbnail_px, warnings)
+    files.write(out_dir)
+    return paths
+
+
+def _draw_pictures(
+    evidence: Evidence,
+    analysis: Analysis,
+    files: RowFiles,
+    folder: str,
+    thumbnail_px: int,
+    warnings: list[str],
+) -> dict[str, str]:
+    """Mask, display copy, heatmap, overlay, thumbnail and PDF panel into ``files``; relative
+    paths by field.
 
     Drawn with ``ncl_core.report.pictures``: the mask is the pixels ``ncl_core.inference.render``
     draws, the scaled pictures are within a few grey levels of its area interpolation; the
@@ -187,7 +224,8 @@ def _write_pictures(
     """
     prob = np.asarray(analysis.probability, dtype=np.float32)
     rgb = evidence.image
-    if rgb.shape[:2] != prob.shape:
+    resized = rgb.shape[:2] != prob.shape
+    if resized:
         rgb = cv2.resize(rgb, (prob.shape[1], prob.shape[0]), interpolation=cv2.INTER_AREA)
         warnings.append("display copy resized to the probability map's size")
     threshold = analysis.threshold
@@ -216,37 +254,45 @@ def _write_pictures(
     heat_size = fitted_size(*prob_shown.shape, heatmap_px(analysis))
     prob_heat = preview_to(prob_shown, heat_size, antialias=False)
 
-    target = out_dir / folder
-    target.mkdir(parents=True, exist_ok=True)
-    files = {
+    own = None if resized or shown is not rgb else own_jpeg(evidence)
+    encoders = {
         "mask_path": ("mask.png", lambda: grey_png(flagged)),
-        "image_path": ("image.jpg", lambda: encode_jpeg(shown, JPEG_QUALITY)),
+        "image_path": ("image.jpg", lambda: own or encode_jpeg(shown, JPEG_QUALITY)),
         "heatmap_path": ("heatmap.png", lambda: palette_png(levels(prob_heat), CMAP)),
         "overlay_path": ("overlay.jpg", lambda: encode_jpeg(over, JPEG_QUALITY)),
         "thumbnail_path": ("thumb.jpg", lambda: encode_jpeg(thumb, JPEG_QUALITY)),
         "panel_path": ("panel.jpg", lambda: encode_jpeg(panel_rgb(panes), JPEG_QUALITY)),
     }
-    paths = {}
-    for field_name, (name, encode) in files.items():
-        paths[field_name] = f"{folder}/{name}"
-        # Not fsync'd one by one: the row writer syncs the folder before the row naming them.
-        atomic_write_bytes(out_dir / paths[field_name], encode(), durable=False)
-    return paths
+    return {
+        field: files.add(f"{folder}/{name}", encode()) for field, (name, encode) in encoders.items()
+    }
 
 
-def _write_thumbnail(
-    evidence: Evidence, analysis: Analysis, out_dir: Path, folder: str, thumbnail_px: int
+def own_jpeg(evidence: Evidence) -> bytes | None:
+    """The display copy as the evidence's own JPEG image without its metadata
+    (``jpeg_without_metadata``), where that is exactly what was analyzed: a JPEG read without
+    any conversion (no EXIF rotation, CMYK, second frame: ``Evidence.warnings``) whose frame
+    has the analyzed size. None otherwise: the pixels are then encoded."""
+    info = evidence.info
+    if evidence.data is None or info is None or info.format != "JPEG" or evidence.warnings:
+        return None
+    copied = jpeg_without_metadata(evidence.data)
+    height, width = evidence.image.shape[:2]
+    if copied is None or copied[1] != (width, height):
+        return None
+    return copied[0]
+
+
+def _draw_thumbnail(
+    evidence: Evidence, analysis: Analysis, files: RowFiles, folder: str, thumbnail_px: int
 ) -> dict[str, str]:
-    """Only the thumbnail (the image with its overlay, as ``_write_pictures`` draws it)."""
+    """Only the thumbnail (the image with its overlay, as ``_draw_pictures`` draws it)."""
     prob = np.asarray(analysis.probability, dtype=np.float32)
     size = fitted_size(*prob.shape, thumbnail_px)
     image = preview_to(evidence.image, size)
     marked = mask_png(preview_to(prob, size, antialias=False) >= analysis.threshold)
     thumb = mask_overlay(image, marked, OVERLAY_ALPHA)
-    (out_dir / folder).mkdir(parents=True, exist_ok=True)
-    path = f"{folder}/thumb.jpg"
-    atomic_write_bytes(out_dir / path, encode_jpeg(thumb, JPEG_QUALITY), durable=False)
-    return {"thumbnail_path": path}
+    return {"thumbnail_path": files.add(f"{folder}/thumb.jpg", encode_jpeg(thumb, JPEG_QUALITY))}
 
 
 def heatmap_px(analysis: Analysis) -> int:

@@ -8,15 +8,17 @@ does not apply, or fails, is a line in the row, never an error row.
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
 
 from ncl_core.evidence.image import Evidence
-from ncl_core.inference.render import fit_within, heatmap_rgb, save_heatmap_png, save_jpeg
+from ncl_core.inference.render import encode_heatmap_png, encode_jpeg, fit_within, heatmap_rgb
 from ncl_core.views import VIEWS, compute_views
+
+if TYPE_CHECKING:
+    from ncl_core.report.artefacts import RowFiles
 
 CMAP = "inferno"
 DISPLAY_MAX_PX = 2048
@@ -61,7 +63,7 @@ def check_views(names: tuple[str, ...]) -> None:
 def add_views(
     row: dict[str, Any],
     evidence: Evidence,
-    out_dir: Path,
+    files: RowFiles,
     folder: str,
     views: tuple[str, ...],
     model_map: np.ndarray | None = None,
@@ -69,7 +71,7 @@ def add_views(
     """Fill ``metadata`` and ``content_credentials`` (always) and ``views`` /
     ``views_panel_path`` (the chosen views), from the evidence the model analyzed (the same
     bytes, not read again); ``model_map``, the model's probability map, is one cue of the
-    combined view."""
+    combined view. Their pictures go into ``files``."""
     if row.get("sha256_start") and evidence.file_sha256 not in (None, row["sha256_start"]):
         row["warnings"].append("the file changed between the model's analysis and the views")
     names = ("metadata", "c2pa", *(v for v in views if v not in ("metadata", "c2pa")))
@@ -88,17 +90,15 @@ def add_views(
         entry: dict[str, Any] = {"applicable": result.applicable, "summary": result.summary}
         if result.map is not None:
             shown = fit_within(result.map, DISPLAY_MAX_PX)
-            rel = f"{folder}/view-{name}.png"
-            (out_dir / folder).mkdir(parents=True, exist_ok=True)
-            save_heatmap_png(out_dir / rel, shown, CMAP, durable=False)  # synced with the row
-            entry["map_path"] = rel
+            entry["map_path"] = files.add(
+                f"{folder}/view-{name}.png", encode_heatmap_png(shown, CMAP)
+            )
             panes.append(heatmap_rgb(fit_within(shown, PANE_PX), CMAP))
         record[name] = entry
     row["views"] = record
     if panes:
-        rel = f"{folder}/views.jpg"
-        save_jpeg(out_dir / rel, _strip(panes), JPEG_QUALITY, durable=False)
-        row["views_panel_path"] = rel
+        panel = encode_jpeg(_strip(panes), JPEG_QUALITY)
+        row["views_panel_path"] = files.add(f"{folder}/views.jpg", panel)
 
 
 def _strip(pictures: list[np.ndarray]) -> np.ndarray:

@@ -48,7 +48,14 @@ from ncl_core.report.rows import (
     display_path,
     write_tables,
 )
-from ncl_core.report.stream import RENDER_THREADS, BatchPredictor, Finished, stream_rows
+from ncl_core.report.stream import (
+    RENDER_THREADS,
+    BatchPredictor,
+    Drawn,
+    Finished,
+    drawing_pool,
+    stream_rows,
+)
 
 __all__ = [
     "FORMATS",
@@ -156,15 +163,19 @@ def _run_batch(
     done = total - len(todo)
     emit({"type": "start", "total": total, "done": done, "out_dir": str(out_dir)})
     next_index = max((int(r["index"]) for r in rows), default=0) + 1
+    drawing = drawing_pool()
+    writer = _RowWriter(out_dir, options, rows, emit, total, done)
+    args = (predictor, todo, known, options, header["mode"], next_index, drawing, writer)
+    try:
+        stream_rows(*args, cancel, finished)
+    except BaseException:
+        writer.drain(raise_failure=False)  # the journal holds every row announced
+        raise
+    finally:
+        # Every row is drawn by now; a drawing thread still busy draws one again, for nothing.
+        drawing.shutdown(wait=False, cancel_futures=True)
+    writer.drain()
     with ThreadPoolExecutor(RENDER_THREADS, thread_name_prefix="ncl-report") as pool:
-        writer = _RowWriter(out_dir, options, rows, emit, total, done)
-        args = (predictor, todo, known, options, header["mode"], next_index, pool, writer)
-        try:
-            stream_rows(*args, cancel, finished)
-        except BaseException:
-            writer.drain(raise_failure=False)  # the journal holds every row announced
-            raise
-        writer.drain()
         emit({"type": "phase", "phase": "verify", "total": len(rows)})
         # Matching reads the analyzed files again: the bytes it reads are the end-of-batch hash.
         found = shared.find_shared_regions(
@@ -215,8 +226,8 @@ class _RowWriter:
     """Writes finished rows durably in input order, keeps them, and reports each as a ``row``
     event.
 
-    Writing (an fsync per table and row) runs in a thread of its own, so that the model does
-    not wait for the disk; the ``row`` events come from that thread. A failure is raised in
+    Writing (the row's pictures, an fsync per table and row) runs in a thread of its own, so
+    that the model does not wait for the disk; the ``row`` events come from that thread. A failure is raised in
     the caller's thread by the next ``write`` or by ``drain``; no row is written after it.
     """
 
@@ -239,8 +250,8 @@ class _RowWriter:
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="ncl-report-rows")
         self._failure: BaseException | None = None
 
-    def write(self, job: Future[dict[str, Any]]) -> None:
-        """Queue the row that ``job`` (drawing its pictures) returns, after those before it."""
+    def write(self, job: Future[Drawn]) -> None:
+        """Queue the row that ``job`` draws (the row and its pictures), after those before it."""
         self._raise()
         self._thread.submit(self._write, job)
 
@@ -258,7 +269,8 @@ class _RowWriter:
         if self._failure is not None:
             return
         try:
-            row = job.result()
+            row, files = job.result()
+            files.write(self.out_dir)
             pictures = self.out_dir / item_folder(row["index"])
             if pictures.is_dir():
                 sync_folder(pictures)  # the pictures are durable before the row naming them

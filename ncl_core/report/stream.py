@@ -2,7 +2,9 @@
 
 The model analyzes image *n+1* while a worker thread draws image *n* from the ``Evidence``
 that came with its analysis (``Predictor.analyze_stream``): the file is read, hashed and
-decoded once, ahead of the model, and never again for the pictures or the views.
+decoded once, ahead of the model, and never again for the pictures or the views. The drawing
+threads run at the lowest priority (``ncl_core.cpu.yield_to_other_threads``), on what the
+model leaves idle; when the model would have to wait for a row, its own thread draws it.
 
 Finished analyses can be handed in (``Finished``) so that a report of work already done, such
 as the app's batch export, does not run the model again: the file is still read once, for its
@@ -13,22 +15,87 @@ report's model and mode (its threshold is applied without inference).
 from __future__ import annotations
 
 import os
+import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout  # builtin from Python 3.11
 from pathlib import Path
 from typing import Any, Protocol
 
 from ncl_core.analysis import Analysis, AnalysisError
+from ncl_core.cpu import yield_to_other_threads
 from ncl_core.data.io import is_image_file
 from ncl_core.evidence.image import Evidence, read_ahead
-from ncl_core.report.artefacts import build_row, build_skipped_row
+from ncl_core.report.artefacts import RowFiles, build_skipped_row, draw_row
 from ncl_core.report.folder import ReportOptions, inference_settings
 from ncl_core.settings import InferenceSettings
 
 # Threads drawing pictures: half the cores, leaving the rest to decoding and the model.
 RENDER_THREADS = max(1, min(6, (os.cpu_count() or 2) // 2))
 _MAX_PENDING = 2 * RENDER_THREADS  # analyzed images waiting: bounds memory (one map each)
+RESCUE_AFTER_S = 1.0  # how long the model waits for a row a drawing thread started
+
+Drawn = tuple[dict[str, Any], RowFiles]  # a row and its picture files, not written yet
+
+
+def drawing_pool() -> ThreadPoolExecutor:
+    """The threads that draw rows: ``RENDER_THREADS``, each at the lowest priority."""
+    return ThreadPoolExecutor(
+        RENDER_THREADS, thread_name_prefix="ncl-report-draw", initializer=yield_to_other_threads
+    )
+
+
+class _Job:
+    """One row to draw (``draw_row``, which only computes), by a drawing thread or by the
+    model's thread.
+
+    A drawing thread at the lowest priority may get no core while the machine is busy with
+    other programs. The model's thread then draws the rows nobody started (``run``), and the
+    oldest row, when a drawing thread started it but has not finished it within
+    ``RESCUE_AFTER_S``, again (``settle``): the first drawing to finish is the row, and the
+    other, having written nothing, is dropped.
+    """
+
+    def __init__(self, fn: Callable[..., Drawn], *args: Any) -> None:
+        self.future: Future[Drawn] = Future()
+        self._call: tuple[Callable[..., Drawn], tuple[Any, ...]] | None = (fn, args)
+        self._claim = threading.Lock()
+        self._finish = threading.Lock()
+
+    def run(self) -> None:
+        """Draw the row here, unless someone already is (or did)."""
+        if self._claim.acquire(blocking=False):
+            self._draw()
+
+    def settle(self, patience_s: float = 1.0) -> None:
+        """Return once the row is drawn: drawn here if nobody started it, or if whoever did has
+        not finished within ``patience_s``."""
+        self.run()
+        try:
+            self.future.exception(timeout=patience_s)
+        except FutureTimeout:
+            self._draw()
+
+    def _draw(self) -> None:
+        call = self._call
+        if call is None:
+            return  # drawn already
+        fn, args = call
+        error: BaseException | None = None
+        try:
+            drawn = fn(*args)
+        except BaseException as exc:  # noqa: BLE001 - handed to whoever reads the row
+            drawn, error = None, exc
+        with self._finish:
+            if self.future.done():
+                return
+            self._call = None  # the evidence and its map are not kept once the row is drawn
+            if error is None:
+                self.future.set_result(drawn)
+            else:
+                self.future.set_exception(error)
+
 
 Result = tuple[Evidence | None, Analysis | AnalysisError]
 
@@ -48,7 +115,7 @@ class BatchPredictor(Protocol):
 class RowSink(Protocol):
     out_dir: Path
 
-    def write(self, job: Future[dict[str, Any]]) -> None: ...
+    def write(self, job: Future[Drawn]) -> None: ...
 
 
 def _key(path: str | os.PathLike[str]) -> str:
@@ -97,7 +164,8 @@ def stream_rows(
     cancel: Callable[[], bool] | None,
     finished: Finished | None = None,
 ) -> None:
-    """Analyze ``todo`` in order; rows are drawn in ``pool`` and written in input order.
+    """Analyze ``todo`` in order; rows are drawn in ``pool`` (see ``drawing_pool``), or in this
+    thread when the model would wait for them, and written in input order.
 
     A file that is not an image by its name gets a "skipped" row (hashed, never decoded).
     ``mode`` is the mode really used (``auto`` resolved), which finished analyses must share.
@@ -114,12 +182,12 @@ def stream_rows(
     analyzed = _analyze(predictor, fresh, options)
     # Files with a finished analysis are still read once, ahead, for their pictures.
     reread = read_ahead([reuse[p][0] or p for p in images if p in reuse]) if reuse else None
-    pending: deque[Future[dict[str, Any]]] = deque()
+    pending: deque[_Job] = deque()
     try:
         for i, path in enumerate(todo):
             index = next_index + i
             if not is_image_file(path):
-                job = pool.submit(build_skipped_row, index, path, known.get(path))
+                job = _Job(_skipped, index, path, known.get(path))
             else:
                 if path in reuse:
                     assert reread is not None
@@ -129,13 +197,17 @@ def stream_rows(
                 if isinstance(result, Analysis):  # seen at the report's threshold
                     result = result.at(float(options.threshold))
                 args = (index, path, evidence, result, writer.out_dir, options.thumbnails)
-                job = pool.submit(
-                    build_row, *args, known.get(path), options.views, options.pictures
-                )
+                job = _Job(draw_row, *args, known.get(path), options.views, options.pictures)
+            pool.submit(job.run)
             pending.append(job)
-            while pending and (len(pending) > _MAX_PENDING or pending[0].done()):
-                wait([pending[0]])  # bounds the images in memory
-                writer.write(pending.popleft())
+            if len(pending) > _MAX_PENDING:
+                # Bounds the images in memory: the rows nobody started are drawn here, and the
+                # oldest is waited for (drawn here too if its drawing thread gets no core).
+                for waiting in list(pending):
+                    waiting.run()
+                pending[0].settle(RESCUE_AFTER_S)
+            while pending and pending[0].future.done():
+                writer.write(pending.popleft().future)
             if is_image_file(path) and cancel is not None and cancel():
                 break
     finally:
@@ -144,8 +216,16 @@ def stream_rows(
             close = getattr(stream, "close", None)
             if close is not None:
                 close()
+    for job in pending:  # the model is done: this thread draws too
+        job.run()
+    for job in pending:
+        job.settle(RESCUE_AFTER_S)
     while pending:
-        writer.write(pending.popleft())
+        writer.write(pending.popleft().future)
+
+
+def _skipped(index: int, path: Path, known_sha256: str | None) -> Drawn:
+    return build_skipped_row(index, path, known_sha256), RowFiles()
 
 
 def _analyze(predictor: BatchPredictor, paths: list[Path], options: ReportOptions):
