@@ -343,6 +343,59 @@ def test_pdf_opens_and_holds_the_names(real_report: SimpleNamespace, tmp_path: P
         assert HOSTILE in text and "café" in text and "<b>CASE-7</b>" in text
 
 
+def test_a_pdf_without_a_unicode_font(
+    evidence: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A machine with no Unicode TrueType font gets the built-in Latin-1 font: names are cut
+    with "..." in the summary, and what the font cannot draw is replaced, never a crash."""
+    from ncl_core.report import pdf as pdf_module
+
+    monkeypatch.setattr(pdf_module, "find_unicode_font", lambda: None)
+    out = tmp_path / "report"
+    run_batch([evidence], FakePredictor(), out, ReportOptions(formats=("pdf",)))
+    data = (out / REPORT_PDF).read_bytes()
+    assert data.startswith(b"%PDF-") and b"Helvetica" in data
+    if shutil.which("pdftotext"):
+        text = subprocess.run(
+            ["pdftotext", "-enc", "UTF-8", out / REPORT_PDF, "-"], check=True, capture_output=True
+        ).stdout.decode("utf-8")
+        assert "..." in text and "café" in text and "…" not in text
+
+
+@pytest.mark.parametrize("unicode_font", [True, False])
+def test_text_cells_draw_what_cells_draw(unicode_font: bool) -> None:
+    """The PDF's fast cells (``text_cell``) write the same page content as fpdf2's ``cell``:
+    fonts, sizes, colours, positions and page breaks; only a colour is set before the text
+    object instead of inside it (normalised here; the footer is fpdf2's cell in both)."""
+    import re
+    from datetime import datetime, timezone
+
+    from ncl_core.report.pdf import _ReportPDF, find_unicode_font
+
+    font = find_unicode_font() if unicode_font else None
+    documents = []
+    for fast in (False, True):
+        pdf = _ReportPDF("title", font, [])
+        pdf.compress = False
+        pdf.set_creation_date(datetime(2026, 1, 1, tzinfo=timezone.utc))
+        pdf.add_page()
+        for i in range(150):  # two page breaks
+            pdf.use(7.5 + i % 3, bold=i % 2 == 0, color=(200, 0, 0) if i % 5 == 1 else (0, 0, 0))
+            pdf.set_x(pdf.l_margin + (i % 4) * 5)
+            for width, text in ((40.0, f"line {i}: SHA-256 0123456789abcdef café"), (0, "end")):
+                (pdf.text_cell if fast else pdf.cell)(width, 4.0, text)
+            pdf.ln(4.0)
+        documents.append(bytes(pdf.output()))
+    colour_inside = re.compile(rb"BT ([-\d.]+ [-\d.]+ Td) ([\d.]+ [\d.]+ [\d.]+ rg) ")
+    assert colour_inside.search(documents[0])  # the pattern below does match cell's output
+    file_id = re.compile(rb"/ID \[<[0-9A-F]+><[0-9A-F]+>\]")  # a hash of the bytes
+    cell_output, fast_output = (
+        file_id.sub(b"", colour_inside.sub(rb"\2 BT \1 ", d)) for d in documents
+    )
+    assert cell_output == fast_output
+    assert documents[1].count(b"/Type /Page\n") == 3
+
+
 @pytest.mark.parametrize("unicode_font", [True, False])
 def test_pdf_wraps_long_values_inside_the_margin(unicode_font: bool) -> None:
     from ncl_core.report.pdf import _ReportPDF, find_unicode_font
