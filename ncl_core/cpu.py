@@ -3,7 +3,7 @@ the model, and the objects of start-up stay out of the garbage collector's way.
 
 Measured on a 2-core CPU (docs/BENCHMARKS.md, "Batch report vs analysis"): by default the
 OpenMP threads that torch computes with spin after each parallel region, which is about a
-third of the analysis's CPU time and makes it no faster; a report's drawing thread that takes
+quarter of the analysis's CPU time and makes it no faster; a report's drawing thread that takes
 a core from one of them stalls the other at the next barrier. With the threads sleeping and
 the drawing at the lowest priority, the drawing runs in the time the model leaves idle.
 

@@ -91,7 +91,6 @@ def draw_row(
     path: Path,
     evidence: Evidence | None,
     result: Analysis | AnalysisError,
-    out_dir: Path,
     thumbnail_px: int,
     known_sha256: str | None = None,
     views: tuple[str, ...] = (),
@@ -99,8 +98,7 @@ def draw_row(
 ) -> tuple[dict[str, Any], RowFiles]:
     """The report row for one analyzed file and its picture files, drawn when the analysis
     succeeded (with ``pictures`` "indicated", only its thumbnail unless its finding is
-    "manipulation indicated"); nothing is written (``RowFiles.write``). ``out_dir`` is where the
-    files will go.
+    "manipulation indicated"); nothing is written (``RowFiles.write``).
 
     ``evidence`` is what the model analyzed (None when the file could not be read): the
     header, size, pictures, metadata summary and the forensic ``views`` chosen all come from

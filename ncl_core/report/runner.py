@@ -2,8 +2,8 @@
 
 Order of work: refuse bad folders, scan, (on resume) skip files already in the journal, then
 stream (``ncl_core.report.stream``): each file is read once, the model analyzes image *n+1*
-while a worker thread draws image *n* from the evidence in memory, and its row is written
-durably. At the end every input is hashed again, and the finished tables, index.html,
+while a worker thread at the lowest priority draws image *n* from the evidence in memory, and
+its row and pictures are written durably. At the end every input is hashed again, and the finished tables, index.html,
 report.pdf, MANIFEST.json (signed in MANIFEST.sig with the analyst's key, if given) and
 SHA256SUMS are written. Finished analyses can be handed in (``finished``): an
 export of work already done does not run the model again.
@@ -172,7 +172,8 @@ def _run_batch(
         writer.drain(raise_failure=False)  # the journal holds every row announced
         raise
     finally:
-        # Every row is drawn by now; a drawing thread still busy draws one again, for nothing.
+        # Every row handed to the writer is drawn by now (after a failure, the rest are
+        # dropped); a drawing thread still busy draws a row again, for nothing: not waited for.
         drawing.shutdown(wait=False, cancel_futures=True)
     writer.drain()
     with ThreadPoolExecutor(RENDER_THREADS, thread_name_prefix="ncl-report") as pool:
@@ -227,8 +228,9 @@ class _RowWriter:
     event.
 
     Writing (the row's pictures, an fsync per table and row) runs in a thread of its own, so
-    that the model does not wait for the disk; the ``row`` events come from that thread. A failure is raised in
-    the caller's thread by the next ``write`` or by ``drain``; no row is written after it.
+    that the model does not wait for the disk; the ``row`` events come from that thread. A
+    failure is raised in the caller's thread by the next ``write`` or by ``drain``; no row is
+    written after it.
     """
 
     def __init__(

@@ -113,8 +113,6 @@ class BatchPredictor(Protocol):
 
 
 class RowSink(Protocol):
-    out_dir: Path
-
     def write(self, job: Future[Drawn]) -> None: ...
 
 
@@ -196,7 +194,7 @@ def stream_rows(
                     evidence, result = next(analyzed)
                 if isinstance(result, Analysis):  # seen at the report's threshold
                     result = result.at(float(options.threshold))
-                args = (index, path, evidence, result, writer.out_dir, options.thumbnails)
+                args = (index, path, evidence, result, options.thumbnails)
                 job = _Job(draw_row, *args, known.get(path), options.views, options.pictures)
             pool.submit(job.run)
             pending.append(job)
