@@ -36,8 +36,8 @@ def main(argv: list[str] | None = None) -> int:
         from ncl_core.cli import main as cli_main
 
         return cli_main(argv)
-    # The window analyzes far more than it trains: torch's idle threads sleep, leaving the
-    # cores to the interface and the drawing (a fine-tuning step is a few per cent slower).
+    # The window analyzes far more than it trains: torch's idle threads sleep, as for the
+    # commands that analyze (a fine-tuning step is a few per cent slower).
     from ncl_core.cpu import prefer_sleeping_threads
 
     prefer_sleeping_threads()
