@@ -127,15 +127,11 @@ def _freeze_when_started() -> None:
     collected first so that start-up's garbage is not kept. Objects made later are collected
     as before.
     """
-    import gc
-
     from PySide6.QtCore import QTimer
 
-    def freeze() -> None:
-        gc.collect(1)
-        gc.freeze()
+    from ncl_core.cpu import set_aside_long_lived_objects
 
-    QTimer.singleShot(0, freeze)
+    QTimer.singleShot(0, set_aside_long_lived_objects)
 
 
 def _report_startup() -> None:

@@ -88,15 +88,26 @@ class _StarvedPool(ThreadPoolExecutor):
         self.submitted += 1
 
 
+def _jpegs(tmp_path: Path, n: int) -> Path:
+    folder = tmp_path / "evidence"
+    for i in range(n):
+        save(folder / f"img{i}.jpg", pattern(40, 56, seed=i), quality=90)
+    return folder
+
+
+def _keep_pools(monkeypatch: pytest.MonkeyPatch, make) -> list:
+    """The report's drawing pools, made by ``make`` and kept here for the test to inspect."""
+    pools: list = []
+    monkeypatch.setattr(runner, "drawing_pool", lambda: pools.append(make()) or pools[-1])
+    return pools
+
+
 def test_a_report_completes_when_its_drawing_threads_never_run(
     tiny_model_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    folder = tmp_path / "evidence"
-    for i in range(5):
-        save(folder / f"img{i}.jpg", pattern(40, 56, seed=i), quality=90)
+    folder = _jpegs(tmp_path, 5)
     (folder / "notes.txt").write_text("not an image")
-    pools: list[_StarvedPool] = []
-    monkeypatch.setattr(runner, "drawing_pool", lambda: pools.append(_StarvedPool()) or pools[-1])
+    pools = _keep_pools(monkeypatch, _StarvedPool)
     predictor = Predictor.load(tiny_model_path, device="cpu")
     summary = run_batch([folder], predictor, tmp_path / "report", ReportOptions())
     assert pools[0].submitted == 6  # every row was offered to the drawing threads...
@@ -112,9 +123,7 @@ def test_a_report_completes_when_its_drawing_threads_never_run(
 def test_a_row_whose_drawing_thread_stalls_is_drawn_again_and_written_once(
     tiny_model_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    folder = tmp_path / "evidence"
-    for i in range(4):
-        save(folder / f"img{i}.jpg", pattern(40, 56, seed=i), quality=90)
+    folder = _jpegs(tmp_path, 4)
     release = threading.Event()
     stalled: list[int] = []
     real_draw = stream.draw_row
@@ -126,9 +135,7 @@ def test_a_row_whose_drawing_thread_stalls_is_drawn_again_and_written_once(
                 raise RuntimeError("stalled drawing thread waited for")
         return real_draw(*args, **kwargs)
 
-    pools: list[ThreadPoolExecutor] = []
-    real_pool = runner.drawing_pool
-    monkeypatch.setattr(runner, "drawing_pool", lambda: pools.append(real_pool()) or pools[-1])
+    pools = _keep_pools(monkeypatch, runner.drawing_pool)
     monkeypatch.setattr(stream, "draw_row", draw)
     monkeypatch.setattr(stream, "RESCUE_AFTER_S", 0.05)
     predictor = Predictor.load(tiny_model_path, device="cpu")

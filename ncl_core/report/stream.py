@@ -68,7 +68,7 @@ class _Job:
         if self._claim.acquire(blocking=False):
             self._draw()
 
-    def settle(self, patience_s: float = 1.0) -> None:
+    def settle(self, patience_s: float) -> None:
         """Return once the row is drawn: drawn here if nobody started it, or if whoever did has
         not finished within ``patience_s``."""
         self.run()
