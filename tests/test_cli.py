@@ -290,18 +290,21 @@ def test_flag_defaults_are_the_librarys():
     assert train_config(args, finetune=False).model.pivot is False
 
 
-def test_finetune_flags_for_the_decoder_reach_the_config(tiny_model_path):
+def test_finetune_flags_for_the_decoder_and_batch_norms_reach_the_config(tiny_model_path):
     from ncl_core.cli import build_parser
     from ncl_core.cli.train import train_config
 
     parser = build_parser()
     argv = ["finetune", "--model", str(tiny_model_path), "--synthetic", "p"]
     plain = train_config(parser.parse_args(argv), finetune=True)
-    assert (plain.head_lr_mult, plain.revive_dead) == (10.0, False)
+    assert (plain.head_lr_mult, plain.revive_dead, plain.freeze_bn) == (10.0, False, False)
     asked = train_config(
-        parser.parse_args([*argv, "--head-lr-mult", "2", "--revive-dead"]), finetune=True
+        parser.parse_args([*argv, "--head-lr-mult", "2", "--revive-dead", "--freeze-bn"]),
+        finetune=True,
     )
-    assert (asked.head_lr_mult, asked.revive_dead) == (2.0, True)
+    assert (asked.head_lr_mult, asked.revive_dead, asked.freeze_bn) == (2.0, True, True)
+    # What a resumed run reads back from its folder.
+    assert type(asked).from_json(asked.to_json()).freeze_bn
     with pytest.raises(ValueError, match="head_lr_mult"):
         train_config(parser.parse_args([*argv, "--head-lr-mult", "nan"]), finetune=True)
 

@@ -120,6 +120,7 @@ def train_config(args: argparse.Namespace, finetune: bool):
         batch_size=args.batch_size,
         lr=args.lr,
         head_lr_mult=args.head_lr_mult,
+        freeze_bn=args.freeze_bn,
         revive_dead=args.revive_dead,
         warmup_steps=args.warmup_steps,
         time_limit_min=args.time_limit or None,
@@ -340,6 +341,13 @@ def add_train_args(p: argparse.ArgumentParser, finetune: bool) -> None:
         default=config.head_lr_mult,
         help="the ASPP, decoder and heads learn X times faster than the backbone (default "
         "%(default)s, as DeepLabV3+; lower it if --revive-dead keeps finding dead channels)",
+    )
+    p.add_argument(
+        "--freeze-bn",
+        action=argparse.BooleanOptionalAction,
+        default=config.freeze_bn,
+        help="batch-norm layers keep the model's running statistics (and use them) while the "
+        "rest learns: fine-tuning on other images than the model's own, or at small batches",
     )
     p.add_argument(
         "--revive-dead",

@@ -42,7 +42,9 @@ from ncl_core.training.train_config import TrainConfig
 def validate(
     model: NCLNet, val_set: Dataset, device: torch.device, amp: torch.dtype | None, workers: int
 ) -> dict[str, float]:
-    """Pixel- and image-level metrics of ``model`` on ``val_set``, one image at a time."""
+    """Pixel- and image-level metrics of ``model`` on ``val_set``, one image at a time; every
+    layer is left in the mode it was found in (frozen batch norms stay frozen)."""
+    modes = [(module, module.training) for module in model.modules()]
     model.eval()
     accumulator = MetricAccumulator()
     loader = DataLoader(
@@ -60,7 +62,8 @@ def validate(
         gts = batch["mask"][:, 0].numpy() > 0.5
         for prob, gt in zip(probs, gts):
             accumulator.add(prob, gt, score=image_score(prob), tampered=bool(gt.any()))
-    model.train()
+    for module, training in modes:
+        module.train(training)
     result = accumulator.result()
     return {k: float(v) for k, v in result.items() if isinstance(v, (int, float, np.floating))}
 

@@ -36,6 +36,19 @@ def no_scheduler_order_warning():
         yield
 
 
+def train_mode(model: torch.nn.Module, freeze_bn: bool = False) -> None:
+    """Put ``model`` in training mode; with ``freeze_bn`` its batch-norm layers stay in eval
+    mode: they normalise with the running statistics they have and do not update them, while
+    their scale and shift still learn. Fine-tuning on other images than the model's own (or
+    at a batch too small for good batch statistics) otherwise replaces statistics that fit
+    real evidence with the new data's."""
+    model.train()
+    if freeze_bn:
+        for module in model.modules():
+            if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+                module.eval()
+
+
 def float_outputs(outputs: dict[str, Any]) -> dict[str, Any]:
     """The training forward's outputs with every floating tensor in fp32 (lists included)."""
 

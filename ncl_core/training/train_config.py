@@ -58,6 +58,8 @@ class TrainConfig(JsonConfig):
     batch_size: int = SCRATCH.batch_size
     lr: float | None = None  # None: 0.007 * batch / 4, and x0.1 when fine-tuning
     head_lr_mult: float = 10.0  # [paper, DeepLabV3+] ASPP / decoder / heads learn 10x faster
+    freeze_bn: bool = False  # batch norms keep (and use) their running statistics while the
+    # rest learns (ncl_core/training/steps.py: train_mode)
     revive_dead: bool = False  # at the start (not on resume): give the decoder's dead narrow
     # channels fresh weights without changing the model's output (ncl_core/training/revive.py)
     momentum: float = 0.9

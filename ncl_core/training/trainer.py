@@ -58,7 +58,12 @@ from ncl_core.training.run_setup import (
     training_device,
     without_worker_traceback,
 )
-from ncl_core.training.steps import no_scheduler_order_warning, train_step, update_ema
+from ncl_core.training.steps import (
+    no_scheduler_order_warning,
+    train_mode,
+    train_step,
+    update_ema,
+)
 from ncl_core.training.train_config import TrainConfig
 
 # Training crops the dead-channel probe looks at (ncl_core/training/revive.py).
@@ -413,7 +418,7 @@ class Trainer:
             pin_memory=run.device.type == "cuda",
             persistent_workers=False,
         )
-        run.train_model.train()
+        train_mode(run.train_model, cfg.freeze_bn)
         for batch in loader:
             t0 = time.perf_counter()
             losses = train_step(
