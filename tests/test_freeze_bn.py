@@ -7,7 +7,7 @@ from ncl_core.models.modelfile import load_model
 from ncl_core.training import TrainConfig, Trainer
 from ncl_core.training.keeping import validate
 from ncl_core.training.run_data import build_datasets, scan_sources
-from ncl_core.training.steps import train_mode
+from ncl_core.training.steps import evaluating, train_mode
 
 from tiny import tiny_train_config
 
@@ -30,6 +30,15 @@ def test_train_mode_leaves_only_the_batch_norms_in_eval_mode():
     assert [m.training for m in model] == [True, False, True]
     train_mode(model, freeze_bn=False)
     assert all(m.training for m in model)
+
+
+def test_evaluating_gives_every_layer_back_its_mode_also_after_an_error():
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4))
+    train_mode(model, freeze_bn=True)
+    with pytest.raises(RuntimeError), evaluating(model):
+        assert not any(m.training for m in model.modules())
+        raise RuntimeError("a failed forward")
+    assert [m.training for m in model.modules()] == [True, True, False]
 
 
 def test_validation_gives_every_layer_back_its_mode(tiny_dataset, tiny_model_path):

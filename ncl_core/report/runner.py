@@ -3,10 +3,10 @@
 Order of work: refuse bad folders, scan, (on resume) skip files already in the journal, then
 stream (``ncl_core.report.stream``): each file is read once, the model analyzes image *n+1*
 while a worker thread at the lowest priority draws image *n* from the evidence in memory, and
-its row and pictures are written durably. At the end every input is hashed again, and the finished tables, index.html,
-report.pdf, MANIFEST.json (signed in MANIFEST.sig with the analyst's key, if given) and
-SHA256SUMS are written. Finished analyses can be handed in (``finished``): an
-export of work already done does not run the model again.
+its row and pictures are written durably. At the end every input is hashed again, and the
+finished tables, index.html, report.pdf, MANIFEST.json (signed in MANIFEST.sig with the
+analyst's key, if given) and SHA256SUMS are written. Finished analyses can be handed in
+(``finished``): an export of work already done does not run the model again.
 """
 
 from __future__ import annotations

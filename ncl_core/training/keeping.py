@@ -34,7 +34,7 @@ from ncl_core.training.events import (
 from ncl_core.training.progress import RunState
 from ncl_core.training.run_data import collate
 from ncl_core.training.run_dir import SNAPSHOT_NAME, make_checkpoint, write_checkpoint
-from ncl_core.training.steps import ema_weights
+from ncl_core.training.steps import ema_weights, evaluating
 from ncl_core.training.train_config import TrainConfig
 
 
@@ -44,8 +44,6 @@ def validate(
 ) -> dict[str, float]:
     """Pixel- and image-level metrics of ``model`` on ``val_set``, one image at a time; every
     layer is left in the mode it was found in (frozen batch norms stay frozen)."""
-    modes = [(module, module.training) for module in model.modules()]
-    model.eval()
     accumulator = MetricAccumulator()
     loader = DataLoader(
         val_set,
@@ -55,15 +53,14 @@ def validate(
     )
     if device.type != "cuda":
         amp = None  # on the CPU, validate as inference runs: in fp32
-    for batch in loader:
-        images = batch["image"].to(device)
-        with torch.autocast(device.type, dtype=amp or torch.float32, enabled=amp is not None):
-            probs = torch.sigmoid(model(images).float())[:, 0].cpu().numpy()
-        gts = batch["mask"][:, 0].numpy() > 0.5
-        for prob, gt in zip(probs, gts):
-            accumulator.add(prob, gt, score=image_score(prob), tampered=bool(gt.any()))
-    for module, training in modes:
-        module.train(training)
+    with evaluating(model):
+        for batch in loader:
+            images = batch["image"].to(device)
+            with torch.autocast(device.type, dtype=amp or torch.float32, enabled=amp is not None):
+                probs = torch.sigmoid(model(images).float())[:, 0].cpu().numpy()
+            gts = batch["mask"][:, 0].numpy() > 0.5
+            for prob, gt in zip(probs, gts):
+                accumulator.add(prob, gt, score=image_score(prob), tampered=bool(gt.any()))
     result = accumulator.result()
     return {k: float(v) for k, v in result.items() if isinstance(v, (int, float, np.floating))}
 

@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from ncl_core.network.model import NCLNet
+from ncl_core.training.steps import evaluating
 
 # A channel is dead when at most this fraction of the probe's pixels activate it.
 DEAD_FRACTION = 1e-3
@@ -54,16 +55,13 @@ def _over_probe(
         )
         for stage in STAGES
     ]
-    was_training = model.training
-    model.eval()
     try:
-        with torch.no_grad():
+        with torch.no_grad(), evaluating(model):
             for start in range(0, len(images), batch):
                 model(images[start : start + batch])
     finally:
         for hook in hooks:
             hook.remove()
-        model.train(was_training)
     return seen
 
 

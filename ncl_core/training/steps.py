@@ -49,6 +49,19 @@ def train_mode(model: torch.nn.Module, freeze_bn: bool = False) -> None:
                 module.eval()
 
 
+@contextlib.contextmanager
+def evaluating(model: torch.nn.Module) -> Iterator[None]:
+    """``model`` in eval mode inside the block; afterwards every layer is back in the mode it
+    was found in (batch norms frozen by ``train_mode`` stay frozen), also after an error."""
+    modes = [(module, module.training) for module in model.modules()]
+    model.eval()
+    try:
+        yield
+    finally:
+        for module, training in modes:
+            module.train(training)
+
+
 def float_outputs(outputs: dict[str, Any]) -> dict[str, Any]:
     """The training forward's outputs with every floating tensor in fp32 (lists included)."""
 
