@@ -134,6 +134,7 @@ class MainWindow(QMainWindow):
         self.models_view.activated.connect(self._on_activated)
         self.models_view.removed.connect(self.resolve_model)
         self.models.changed.connect(self._on_models_changed)
+        self.models.resolved.connect(self._on_model_resolved)
         self.jobs.changed.connect(self._update_jobs_label)
 
     def _restore_window(self) -> None:
@@ -150,9 +151,7 @@ class MainWindow(QMainWindow):
     # -- model and device ---------------------------------------------------------------------
     def resolve_model(self) -> Job:
         """Find the active model (the registry's default) and list the registry, in a job."""
-        job = self.models.resolve()
-        job.succeeded.connect(self._on_model_resolved)
-        return job
+        return self.models.resolve()
 
     @Slot()
     def _on_model_resolved(self) -> None:

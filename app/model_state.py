@@ -37,6 +37,9 @@ class ModelState(QObject):
 
     changed = Signal()  # the active model, the device or the loading state changed
     list_changed = Signal(object)  # list[ModelInfo]: the registry was listed again
+    # The lookup of the active model ended (``info`` or ``error`` says what it found); emitted
+    # in the same slot that ends ``loading``, so nobody sees one without the other.
+    resolved = Signal()
 
     def __init__(
         self, jobs: JobManager, device: str = "auto", parent: QObject | None = None
@@ -111,6 +114,7 @@ class ModelState(QObject):
         self.models = list(infos)
         self.set_model(info, error)
         self.list_changed.emit(self.models)
+        self.resolved.emit()
 
     def refresh(self, failed: Callable[[str], Any] | None = None) -> Job:
         """List the registry again (a model was trained, or the folder changed by hand)."""
