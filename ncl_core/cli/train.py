@@ -107,6 +107,7 @@ def train_config(args: argparse.Namespace, finetune: bool):
         synthetic=args.synthetic,
         synthetic_length=args.synthetic_length,
         synthetic_authentic=args.synthetic_authentic,
+        synthetic_options=_synthetic_options(args.synthetic_config),
         out=args.out,  # None: in the run folder, and registered
         name=args.name,
         register=bool(args.register or not args.out),
@@ -269,6 +270,13 @@ def add_train_args(p: argparse.ArgumentParser, finetune: bool) -> None:
         type=float,
         default=config.synthetic_authentic,
         help="share of untouched photos among the synthetic items",
+    )
+    p.add_argument(
+        "--synthetic-config",
+        metavar="FILE",
+        help="JSON object of generator settings for the training forgeries (fields of "
+        'SynthConfig in ncl_core/data/synth/synth_config.py, e.g. {"publish_scale_p": 0.9}); '
+        "validation forgeries keep the defaults",
     )
     p.add_argument(
         "--out",
@@ -467,3 +475,32 @@ def add_train_args(p: argparse.ArgumentParser, finetune: bool) -> None:
         action="store_true",
         help="several processes on GPUs: batch norm statistics over the global batch",
     )
+
+
+def _synthetic_options(path: str | None) -> dict[str, Any]:
+    """The generator settings in ``path`` (a JSON object), or none."""
+    if not path:
+        return {}
+    import json
+    from pathlib import Path
+
+    try:
+        options = json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise UsageError(
+            f"{shown(path)}: cannot read it ({exc.strerror}); --synthetic-config"
+        ) from None
+    except ValueError as exc:
+        raise UsageError(f"{shown(path)}: not valid JSON ({exc}); --synthetic-config") from None
+    if not isinstance(options, dict):
+        raise UsageError(
+            f"{shown(path)}: --synthetic-config needs a JSON object of generator settings, "
+            'such as {"publish_scale_p": 0.9}'
+        )
+    from ncl_core.data.synth import SynthConfig
+
+    try:
+        SynthConfig.from_dict(options)
+    except (TypeError, ValueError) as exc:
+        raise UsageError(f"{shown(path)}: {exc}; --synthetic-config") from None
+    return options

@@ -23,7 +23,7 @@ import torch
 from torch.utils.data import ConcatDataset, Dataset
 
 from ncl_core.data.datasets import Sample, SegmentationDataset, scan_dataset, split_samples
-from ncl_core.data.synth import SynthConfig, SynthDataset, scan_photos
+from ncl_core.data.synth import SynthDataset, scan_photos
 from ncl_core.errors import TrainingError
 from ncl_core.training.train_config import TrainConfig
 
@@ -153,18 +153,14 @@ def build_datasets(cfg: TrainConfig, found: DataSources) -> TrainingData:
                 max(cfg.val_fraction, 0.05),
                 key=lambda s: s.image.relative_to(cfg.synthetic).as_posix(),
             )
-        synth = SynthConfig(
-            size=cfg.size, seed=cfg.seed, authentic_fraction=cfg.synthetic_authentic
-        )
+        synth = cfg.synth_config()
         parts.append(
             SynthDataset(
                 [s.image for s in train_photos], synth, cfg.synthetic_length, cfg.augment.hflip_p
             )
         )
         if val_photos:
-            val_synth = SynthConfig(
-                size=cfg.size, seed=cfg.seed + 1, authentic_fraction=cfg.synthetic_authentic
-            )
+            val_synth = cfg.synth_config(seed_offset=1, options=False)
             val_parts.append(
                 # Validation items are not augmented: no flips.
                 SynthDataset(
@@ -176,6 +172,8 @@ def build_datasets(cfg: TrainConfig, found: DataSources) -> TrainingData:
             "n_train_photos": len(train_photos),
             "n_val_photos": len(val_photos),
         }
+        if cfg.synthetic_options:
+            trained_on["synthetic"]["options"] = dict(cfg.synthetic_options)
     if not parts:
         raise TrainingError(
             "no training data: give --data DIR (labeled) or --synthetic DIR (photos)"

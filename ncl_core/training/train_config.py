@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import sys
 from dataclasses import dataclass, field, fields
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ncl_core.data.augment_config import AugmentConfig
 from ncl_core.jsonconfig import JsonConfig
@@ -20,6 +20,9 @@ from ncl_core.training.recipes import SCRATCH
 # Labeled validation images: whole at their own resolution (as tiled inference sees them) or
 # resized to the crop side (as resize mode does).
 VAL_MODES = ("native", "resize")
+if TYPE_CHECKING:
+    from ncl_core.data.synth.synth_config import SynthConfig
+
 _NESTED = {"model": ModelConfig, "loss": LossConfig, "augment": AugmentConfig}
 
 
@@ -35,6 +38,10 @@ class TrainConfig(JsonConfig):
     synthetic: str | None = None  # folder of authentic photos: forgeries made on the fly
     synthetic_length: int = 2000  # synthetic items per epoch
     synthetic_authentic: float = 0.25  # share of untouched photos, so "nothing forged" is learned
+    # The generator's other settings for the training forgeries (``SynthConfig`` fields; its
+    # size, seed and authentic share come from above). Validation forgeries keep the defaults,
+    # so that runs with different options are measured on the same items.
+    synthetic_options: dict[str, Any] = field(default_factory=dict)
     out: str | None = None  # model file written (best by validation F1); None: in the run
     # folder, ``<run_dir>/<name>.safetensors`` (never the current folder)
     name: str | None = None  # None: "ncl-<run folder name>"
@@ -106,6 +113,9 @@ class TrainConfig(JsonConfig):
             raise ValueError("time_limit_min must be positive")
         if self.schedule_by_time and self.time_limit_min is None:
             raise ValueError("schedule_by_time needs a time limit")
+        self.synthetic_options = dict(self.synthetic_options)
+        if self.synthetic_options:
+            self.synth_config()  # refuses unknown fields and values out of range now
         if self.val_mode not in VAL_MODES:
             raise ValueError(f"val_mode must be one of {', '.join(VAL_MODES)}")
         if self.select_by not in SELECT_BY:
@@ -147,6 +157,28 @@ class TrainConfig(JsonConfig):
             if isinstance(data.get(key), dict):
                 data[key] = sub.from_dict(data[key])
         return super().from_dict(data)
+
+    def synth_config(self, seed_offset: int = 0, options: bool = True) -> SynthConfig:
+        """The generator's settings for this run's forgeries: the crop side, the seed (plus
+        ``seed_offset``), the authentic share and, with ``options``, ``synthetic_options``."""
+        from ncl_core.data.synth.synth_config import SynthConfig  # the package loads torch
+
+        fixed = {"size", "seed", "authentic_fraction"}
+        given = fixed & set(self.synthetic_options)
+        if given:
+            raise ValueError(
+                f"synthetic_options cannot set {', '.join(sorted(given))}: the crop side, the "
+                "seed and the authentic share are training settings (--size, --seed, "
+                "--synthetic-authentic)"
+            )
+        return SynthConfig.from_dict(
+            {
+                **(self.synthetic_options if options else {}),
+                "size": self.size,
+                "seed": self.seed + seed_offset,
+                "authentic_fraction": self.synthetic_authentic,
+            }
+        )
 
     def base_lr(self, world_size: int = 1) -> float:
         """The given rate, else 0.007 per 4 images of the global batch (``batch_size`` in each
