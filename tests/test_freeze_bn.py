@@ -68,3 +68,30 @@ def test_finetuning_keeps_the_statistics_only_when_frozen(
     w0, w1 = _tensors(base, statistics=False), _tensors(tuned, statistics=False)
     assert any(not torch.equal(w0[k], w1[k]) for k in w0 if k.endswith("bn1.weight"))
     assert any(not torch.equal(w0[k], w1[k]) for k in w0 if ".conv" in k)
+
+
+def test_a_frozen_backbone_stays_bit_for_bit_while_the_decoder_learns(
+    tmp_path, tiny_dataset, tiny_model_path
+):
+    base, _ = load_model(tiny_model_path)
+    cfg = tiny_train_config(
+        tmp_path, tiny_dataset, base_model=str(tiny_model_path), steps=3, freeze_backbone=True
+    )
+    tuned, _ = load_model(Trainer(cfg, lambda event: None).fit())
+    before, after = base.state_dict(), tuned.state_dict()
+    backbone = [k for k in before if k.startswith("backbone.") and before[k].is_floating_point()]
+    rest = [k for k in before if not k.startswith("backbone.") and before[k].is_floating_point()]
+    assert backbone and rest
+    assert all(torch.equal(before[k], after[k]) for k in backbone)  # statistics included
+    assert any(not torch.equal(before[k], after[k]) for k in rest if k.endswith(".weight"))
+
+
+def test_train_mode_with_a_frozen_backbone_and_the_config_that_refuses_it_from_scratch(
+    tiny_model_path,
+):
+    model, _ = load_model(tiny_model_path)
+    train_mode(model, freeze_backbone=True)
+    assert not any(m.training for m in model.backbone.modules())
+    assert all(m.training for name, m in model.named_children() if name != "backbone")
+    with pytest.raises(ValueError, match="freeze_backbone"):
+        TrainConfig(synthetic="photos", freeze_backbone=True)

@@ -122,6 +122,7 @@ def train_config(args: argparse.Namespace, finetune: bool):
         lr=args.lr,
         head_lr_mult=args.head_lr_mult,
         freeze_bn=args.freeze_bn,
+        freeze_backbone=args.freeze_backbone,
         revive_dead=args.revive_dead,
         warmup_steps=args.warmup_steps,
         time_limit_min=args.time_limit or None,
@@ -356,6 +357,13 @@ def add_train_args(p: argparse.ArgumentParser, finetune: bool) -> None:
         default=config.freeze_bn,
         help="batch-norm layers keep the model's running statistics (and use them) while the "
         "rest learns: fine-tuning on other images than the model's own, or at small batches",
+    )
+    p.add_argument(
+        "--freeze-backbone",
+        action=argparse.BooleanOptionalAction,
+        default=config.freeze_backbone,
+        help="fine-tuning: the backbone stays as the base model has it (weights and batch "
+        "norms); only the ASPP, decoder and heads learn, and each step costs less",
     )
     p.add_argument(
         "--revive-dead",

@@ -110,7 +110,8 @@ def build_optimizer(
     world_size: int,
     elapsed_s: Callable[[], float],
 ):
-    """SGD (backbone at the base rate, the rest ``head_lr_mult`` times faster) and its poly
+    """SGD (backbone at the base rate, the rest ``head_lr_mult`` times faster; with
+    ``freeze_backbone`` the backbone has no gradients and is not in it) and its poly
     schedule with an optional warm-up; with ``schedule_by_time`` the decay follows
     ``elapsed_s()`` (training time, resumes included) towards the time limit."""
     base = cfg.base_lr(world_size)
@@ -119,8 +120,13 @@ def build_optimizer(
         backbone += list(model.noise_stem.parameters())
     backbone_ids = {id(p) for p in backbone}
     heads = [p for p in model.parameters() if id(p) not in backbone_ids]
+    groups = [{"params": backbone, "lr": base}, {"params": heads, "lr": base * cfg.head_lr_mult}]
+    if cfg.freeze_backbone:  # no gradients: autograd stops at the backbone's output
+        for parameter in backbone:
+            parameter.requires_grad_(False)
+        groups = groups[1:]
     optimizer = torch.optim.SGD(
-        [{"params": backbone, "lr": base}, {"params": heads, "lr": base * cfg.head_lr_mult}],
+        groups,
         lr=base,
         momentum=cfg.momentum,
         weight_decay=cfg.weight_decay,

@@ -36,17 +36,25 @@ def no_scheduler_order_warning():
         yield
 
 
-def train_mode(model: torch.nn.Module, freeze_bn: bool = False) -> None:
+def train_mode(
+    model: torch.nn.Module, freeze_bn: bool = False, freeze_backbone: bool = False
+) -> None:
     """Put ``model`` in training mode; with ``freeze_bn`` its batch-norm layers stay in eval
     mode: they normalise with the running statistics they have and do not update them, while
     their scale and shift still learn. Fine-tuning on other images than the model's own (or
     at a batch too small for good batch statistics) otherwise replaces statistics that fit
-    real evidence with the new data's."""
+    real evidence with the new data's. With ``freeze_backbone`` the whole backbone (and the
+    noise stem) stays in eval mode: its statistics are part of what is kept."""
     model.train()
     if freeze_bn:
         for module in model.modules():
             if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
                 module.eval()
+    if freeze_backbone:
+        network = getattr(model, "module", model)  # under DistributedDataParallel
+        network.backbone.eval()
+        if getattr(network, "noise_stem", None) is not None:
+            network.noise_stem.eval()
 
 
 @contextlib.contextmanager

@@ -67,6 +67,9 @@ class TrainConfig(JsonConfig):
     head_lr_mult: float = 10.0  # [paper, DeepLabV3+] ASPP / decoder / heads learn 10x faster
     freeze_bn: bool = False  # batch norms keep (and use) their running statistics while the
     # rest learns (ncl_core/training/steps.py: train_mode)
+    freeze_backbone: bool = False  # fine-tuning: the backbone (and its batch norms) stays as
+    # the base model has it; only the ASPP, decoder and heads learn, and nothing is computed
+    # backwards through the backbone
     revive_dead: bool = False  # at the start (not on resume): give the decoder's dead narrow
     # channels fresh weights without changing the model's output (ncl_core/training/revive.py)
     momentum: float = 0.9
@@ -124,6 +127,11 @@ class TrainConfig(JsonConfig):
             raise ValueError("head_lr_mult must be a positive number")
         if self.ema_decay is not None and not 0.0 < self.ema_decay < 1.0:
             raise ValueError("ema_decay must lie in (0, 1)")
+        if self.freeze_backbone and not (self.base_model or self.init_encoder):
+            raise ValueError(
+                "freeze_backbone keeps a trained backbone: fine-tune a model (base_model) or "
+                "start from a pre-trained encoder (init_encoder)"
+            )
         if self.init_encoder and self.base_model:
             raise ValueError(
                 "init_encoder starts a new network and base_model fine-tunes a trained one: "

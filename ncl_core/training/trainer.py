@@ -418,7 +418,7 @@ class Trainer:
             pin_memory=run.device.type == "cuda",
             persistent_workers=False,
         )
-        train_mode(run.train_model, cfg.freeze_bn)
+        train_mode(run.train_model, cfg.freeze_bn, cfg.freeze_backbone)
         for batch in loader:
             t0 = time.perf_counter()
             losses = train_step(
