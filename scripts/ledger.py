@@ -45,6 +45,10 @@ RECIPE_KEYS = (
     "seed",
     "ema_decay",
     "val_mode",
+    "head_lr_mult",
+    "freeze_bn",
+    "freeze_backbone",
+    "synthetic_options",
 )
 
 
@@ -99,7 +103,7 @@ def run_summary(run: Path) -> dict[str, Any]:
         "images_seen": (last - first) * config["batch_size"],
         "wall_min": round((t1 - t0).total_seconds() / 60, 1),
         "recipe": {
-            **{k: config.get(k) for k in RECIPE_KEYS},
+            **{k: config[k] for k in RECIPE_KEYS if k in config},  # a run's own settings
             "loss": config["loss"],
             "backbone": config["model"]["backbone"],
         },
