@@ -362,8 +362,8 @@ def add_train_args(p: argparse.ArgumentParser, finetune: bool) -> None:
         "--freeze-backbone",
         action=argparse.BooleanOptionalAction,
         default=config.freeze_backbone,
-        help="fine-tuning: the backbone stays as the base model has it (weights and batch "
-        "norms); only the ASPP, decoder and heads learn, and each step costs less",
+        help="the backbone stays as the base model (or --init-encoder) has it, weights and "
+        "batch norms; only the ASPP, decoder and heads learn, and each step costs less",
     )
     p.add_argument(
         "--revive-dead",

@@ -17,12 +17,12 @@ from ncl_core.network.net_config import LossConfig, ModelConfig
 from ncl_core.settings import SELECT_BY
 from ncl_core.training.recipes import SCRATCH
 
-# Labeled validation images: whole at their own resolution (as tiled inference sees them) or
-# resized to the crop side (as resize mode does).
-VAL_MODES = ("native", "resize")
 if TYPE_CHECKING:
     from ncl_core.data.synth.synth_config import SynthConfig
 
+# Labeled validation images: whole at their own resolution (as tiled inference sees them) or
+# resized to the crop side (as resize mode does).
+VAL_MODES = ("native", "resize")
 _NESTED = {"model": ModelConfig, "loss": LossConfig, "augment": AugmentConfig}
 
 
