@@ -75,6 +75,7 @@ def test_the_flag_reads_a_json_file_and_names_it_when_it_is_wrong(tmp_path, tiny
         ("typo.json", '{"publish_scal": 1.0}'),
         ("broken.json", "{publish"),
         ("list.json", "[0.9]"),
+        ("seed.json", '{"seed": 5}'),
     ]:
         path = tmp_path / name
         path.write_text(text)

@@ -505,10 +505,10 @@ def _synthetic_options(path: str | None) -> dict[str, Any]:
             f"{shown(path)}: --synthetic-config needs a JSON object of generator settings, "
             'such as {"publish_scale_p": 0.9}'
         )
-    from ncl_core.data.synth import SynthConfig
+    from ncl_core.training.train_config import check_synthetic_options
 
     try:
-        SynthConfig.from_dict(options)
+        check_synthetic_options(options)
     except (TypeError, ValueError) as exc:
         raise UsageError(f"{shown(path)}: {exc}; --synthetic-config") from None
     return options

@@ -117,8 +117,7 @@ class TrainConfig(JsonConfig):
         if self.schedule_by_time and self.time_limit_min is None:
             raise ValueError("schedule_by_time needs a time limit")
         self.synthetic_options = dict(self.synthetic_options)
-        if self.synthetic_options:
-            self.synth_config()  # refuses unknown fields and values out of range now
+        check_synthetic_options(self.synthetic_options)
         if self.val_mode not in VAL_MODES:
             raise ValueError(f"val_mode must be one of {', '.join(VAL_MODES)}")
         if self.select_by not in SELECT_BY:
@@ -171,14 +170,6 @@ class TrainConfig(JsonConfig):
         ``seed_offset``), the authentic share and, with ``options``, ``synthetic_options``."""
         from ncl_core.data.synth.synth_config import SynthConfig  # the package loads torch
 
-        fixed = {"size", "seed", "authentic_fraction"}
-        given = fixed & set(self.synthetic_options)
-        if given:
-            raise ValueError(
-                f"synthetic_options cannot set {', '.join(sorted(given))}: the crop side, the "
-                "seed and the authentic share are training settings (--size, --seed, "
-                "--synthetic-authentic)"
-            )
         return SynthConfig.from_dict(
             {
                 **(self.synthetic_options if options else {}),
@@ -195,3 +186,20 @@ class TrainConfig(JsonConfig):
             return self.lr
         lr = 0.007 * self.batch_size * world_size / 4
         return lr * 0.1 if self.base_model else lr
+
+
+def check_synthetic_options(options: dict[str, Any]) -> None:
+    """Refuse generator settings (``TrainConfig.synthetic_options``) that are no ``SynthConfig``
+    field, out of range, or a training setting of their own: ValueError or TypeError."""
+    if not options:
+        return
+    given = {"size", "seed", "authentic_fraction"} & set(options)
+    if given:
+        raise ValueError(
+            f"synthetic_options cannot set {', '.join(sorted(given))}: the crop side, the seed "
+            "and the authentic share are training settings (--size, --seed, "
+            "--synthetic-authentic)"
+        )
+    from ncl_core.data.synth.synth_config import SynthConfig  # the package loads torch
+
+    SynthConfig.from_dict(options)
