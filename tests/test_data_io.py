@@ -22,17 +22,17 @@ from imaging import pattern, png_with_header_only, save, write_mask
 
 @pytest.mark.parametrize("suffix", [".png", ".bmp", ".tif", ".webp", ".ppm"])
 def test_lossless_formats_round_trip_exactly(tmp_path, suffix):
-    img = pattern(40, 56)
+    img = pattern(64, 72)
     kwargs = {"lossless": True} if suffix == ".webp" else {}
     path = save(tmp_path / f"a{suffix}", img, **kwargs)
     out, warnings = read_image(path)
-    assert out.dtype == np.uint8 and out.shape == (40, 56, 3)
+    assert out.dtype == np.uint8 and out.shape == (64, 72, 3)
     np.testing.assert_array_equal(out, img)
     assert warnings == []
 
 
 def test_jpeg_reads_close_to_original_and_reports_format(tmp_path):
-    img = pattern(48, 64, noise=2)
+    img = pattern(64, 80, noise=2)
     path = save(tmp_path / "a.jpg", img, quality=95)
     out, warnings = read_image(path)
     assert out.shape == img.shape and warnings == []
@@ -190,10 +190,52 @@ def test_rgba_partial_alpha_composited(tmp_path):
 
 
 def test_opaque_alpha_channel_is_dropped_silently(tmp_path):
-    rgba = np.dstack([pattern(8, 8), np.full((8, 8), 255, np.uint8)])
+    rgba = np.dstack([pattern(64, 64), np.full((64, 64), 255, np.uint8)])
     out, warnings = read_image(save(tmp_path / "a.png", rgba))
     np.testing.assert_array_equal(out, rgba[..., :3])
     assert warnings == []
+
+
+@pytest.mark.parametrize(
+    ("name", "fmt", "expected"),
+    [
+        ("a.jpg", "PNG", "ends in .jpg but the content is PNG"),
+        ("a.PNG", "JPEG", "ends in .png but the content is JPEG"),
+        ("a.tif", "BMP", "ends in .tif but the content is BMP"),
+        ("a.jpeg", "JPEG", None),
+        ("a.tiff", "TIFF", None),
+        ("evidence", "PNG", None),  # no extension promises nothing
+        ("a.dat", "PNG", None),  # nor does one that is not an image's
+    ],
+)
+def test_a_name_that_promises_another_format_is_reported(tmp_path, name, fmt, expected):
+    img = pattern(64, 64)
+    buffer = io.BytesIO()
+    Image.fromarray(img).save(buffer, fmt)
+    path = tmp_path / name
+    path.write_bytes(buffer.getvalue())
+    out, warnings = read_image(path)
+    assert out.shape == img.shape  # decoded by its content, whatever the name says
+    if expected is None:
+        assert warnings == []
+    else:
+        assert (
+            len(warnings) == 1 and expected in warnings[0] and f"analyzed as {fmt}" in warnings[0]
+        )
+
+
+@pytest.mark.parametrize(("height", "width"), [(63, 200), (200, 40), (1, 1)])
+def test_an_image_under_64_px_a_side_is_reported_with_its_size(tmp_path, height, width):
+    _, warnings = read_image(save(tmp_path / "small.png", pattern(height, width)))
+    assert len(warnings) == 1 and warnings[0].startswith(f"image is only {width} x {height} px")
+
+
+def test_a_floating_point_image_is_reported(tmp_path):
+    values = np.linspace(0.0, 1.0, 64 * 64, dtype=np.float32).reshape(64, 64)
+    Image.fromarray(values, mode="F").save(tmp_path / "f.tif")
+    out, warnings = read_image(tmp_path / "f.tif")
+    assert out[0, 0, 0] == 0 and out[-1, -1, 0] == 255
+    assert warnings == ["floating-point image reduced to 8 bits per channel"]
 
 
 def test_grey_and_bilevel_images_become_rgb(tmp_path):

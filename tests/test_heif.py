@@ -56,14 +56,14 @@ def sha(path: Path) -> str:
 
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_a_rotated_phone_photo_reads_upright_like_the_jpeg(fmt):
-    stored = pattern(48, 64, seed=1, noise=0)
+    stored = pattern(64, 96, seed=1, noise=0)
     jpeg, jpeg_warnings, jpeg_info = decode_image(
         encode(stored, "JPEG", exif=phone_exif()), "x.jpg"
     )
     image, warnings, info = decode_image(encode(stored, fmt, exif=phone_exif()), f"x{fmt}")
-    assert image.shape == jpeg.shape == (64, 48, 3)  # orientation 6: turned upright
+    assert image.shape == jpeg.shape == (96, 64, 3)  # orientation 6: turned upright
     assert np.abs(image.astype(int) - jpeg.astype(int)).mean() < 4
-    assert (info.width, info.height, info.orientation) == (48, 64, 6)
+    assert (info.width, info.height, info.orientation) == (64, 96, 6)
     assert info.format == fmt and info.has_gps
     assert (
         info.exif

@@ -52,6 +52,29 @@ IMAGE_EXTENSIONS = (
     ".avif",
 )
 
+# The formats a known extension promises (a file named otherwise is decoded by its content,
+# and the mismatch is reported: a renamed or re-saved file is part of its history).
+_EXTENSION_FORMATS = {
+    ".jpg": "JPEG",
+    ".jpeg": "JPEG",
+    ".jpe": "JPEG",
+    ".jfif": "JPEG",
+    ".png": "PNG",
+    ".tif": "TIFF",
+    ".tiff": "TIFF",
+    ".bmp": "BMP",
+    ".webp": "WEBP",
+    ".gif": "GIF",
+    ".ppm": "PPM",
+    ".pgm": "PPM",
+    ".heic": "HEIF",
+    ".heif": "HEIF",
+    ".hif": "HEIF",
+    ".avif": "HEIF",
+}
+# Below this many pixels a side an image is mostly upsampled before the network sees it.
+SMALL_SIDE = 64
+
 _ORIENTATION_TAG = 0x0112
 _EXIF_IFD = 0x8769
 _GPS_IFD = 0x8825
@@ -373,7 +396,9 @@ def _decode(data: bytes, name: str, max_pixels: int) -> tuple[np.ndarray, list[s
     with _open(io.BytesIO(data), name) as im:
         fmt = _format_name(im)
         _check_pixels(im, name, max_pixels, ImageReadError)
+        _check_extension(name, fmt, warnings)
         sixteen_bit = im.mode.startswith("I") or any(";16" in str(t[3]) for t in im.tile)
+        floating = im.mode == "F"
         try:
             info = _header(im)
             im = _first_frame(im, warnings)
@@ -394,7 +419,27 @@ def _decode(data: bytes, name: str, max_pixels: int) -> tuple[np.ndarray, list[s
             ) from exc
     if sixteen_bit:
         warnings.append("16-bit image reduced to 8 bits per channel")
+    if floating:
+        warnings.append("floating-point image reduced to 8 bits per channel")
+    height, width = rgb.shape[:2]
+    if min(height, width) < SMALL_SIDE:
+        warnings.append(
+            f"image is only {width} x {height} px; below {SMALL_SIDE} px a side the model sees "
+            "mostly upsampled pixels, and its map says little"
+        )
     return rgb, warnings, info
+
+
+def _check_extension(name: str, fmt: str, warnings: list[str]) -> None:
+    """Warn when a known image extension promises another format than the content's."""
+    suffix = Path(name).suffix.lower()
+    promised = _EXTENSION_FORMATS.get(suffix)
+    actual = "HEIF" if fmt == "AVIF" else fmt  # one family: HEIC, HEIF and AVIF share a box format
+    if promised is not None and promised != actual:
+        warnings.append(
+            f"the name ends in {suffix} but the content is {fmt}: the file was renamed, or "
+            f"saved under another format's name; analyzed as {fmt}"
+        )
 
 
 def _format_name(im: Image.Image) -> str:
