@@ -5,7 +5,8 @@ record) and ``docs/TRAINING_LOG.md`` (rendered from it, never edited by hand).
     # after a segment: what it started from, what it ran, what it measured before and after
     .venv/bin/python scripts/ledger.py add --run RUN_DIR --model MODEL_FILE \\
         --before BENCH_BEFORE.json --after BENCH_AFTER.json --code-commit COMMIT \\
-        --data "photo pool, 195 train photos" --decision "not shipped: ..." [--note TEXT]
+        --data "photo pool, 195 train photos" --decision "not shipped: ..." [--note TEXT] \
+        [--pretrain PRETRAIN_RUN_DIR]    # a from-scratch segment that began with `pretrain`
     # after averaging models of the line (ncl-forensics average, then calibrate)
     .venv/bin/python scripts/ledger.py average --model CALIBRATED_AVERAGE --start-sha SHA \\
         --before BENCH_BEFORE.json --after BENCH_AFTER.json --code-commit COMMIT --decision "..."
@@ -110,6 +111,37 @@ def run_summary(run: Path) -> dict[str, Any]:
     }
 
 
+PRETRAIN_KEYS = ("crop", "batch_size", "lr", "tau", "hard_weight", "time_limit_min", "seed")
+
+
+def pretrain_summary(run: Path, encoder: Path | None = None) -> dict[str, Any]:
+    """The self-supervised stage a segment began with (``ncl-forensics pretrain``'s run
+    folder): its steps, crops seen and minutes from ``pretrain.jsonl``, its settings from
+    ``pretrain-config.json``, and the hash of the encoder it wrote."""
+    config = json.loads((run / "pretrain-config.json").read_text())
+    rows = []
+    for line in (run / "pretrain.jsonl").read_text().splitlines():
+        try:
+            row = json.loads(line)
+        except ValueError:
+            continue  # a line cut short when the run was stopped
+        if "step" in row:
+            rows.append(row)
+    last = rows[-1] if rows else {"step": 0, "elapsed_s": 0.0}
+    out: dict[str, Any] = {
+        "steps": last["step"],  # the last logged step
+        "crops_seen": last["step"] * config["batch_size"] * 3,  # three crops a region
+        "wall_min": round(last["elapsed_s"] / 60, 1),
+        "recipe": {
+            **{k: config[k] for k in PRETRAIN_KEYS if k in config},
+            "noise_stem": config["model"]["noise_stem"],
+        },
+    }
+    if encoder is not None:
+        out["encoder_sha256"] = sha256(encoder)
+    return out
+
+
 def _append(entry: dict[str, Any]) -> None:
     """``entry`` as the ledger's next segment (its number is its place), the pages rendered."""
     ledger = json.loads(LEDGER.read_text()) if LEDGER.exists() else {"segments": []}
@@ -126,6 +158,11 @@ def add(args: argparse.Namespace) -> None:
     result_sha = sha256(args.model)
     before = json.loads(args.before.read_text())
     after = json.loads(args.after.read_text())
+    pretrain = None
+    if args.pretrain is not None:
+        encoder = Path(config["init_encoder"]) if config.get("init_encoder") else None
+        pretrain = pretrain_summary(args.pretrain, encoder)
+    stage_min = pretrain["wall_min"] if pretrain else 0.0
     entry = {
         "start_model_sha256": start_sha,
         "result_model_sha256": result_sha,
@@ -133,8 +170,9 @@ def add(args: argparse.Namespace) -> None:
         "data": args.data,
         "cpu": after.get("cpu"),
         "cores": args.cores,
-        "core_min": round(run["wall_min"] * args.cores, 1),
+        "core_min": round((run["wall_min"] + stage_min) * args.cores, 1),
         **run,
+        **({"pretrain": pretrain} if pretrain else {}),
         "before": _figures(before, start_sha) if start_sha else None,
         "after": _figures(after, result_sha),
         "decision": args.decision,
@@ -250,6 +288,15 @@ def render() -> None:
             if s.get("kind") != "average"
             else "- no training: the weights of the models below averaged",
             f"- recipe: `{json.dumps(s.get('recipe'), sort_keys=True)}`",
+        ]
+        if s.get("pretrain"):
+            stage = s["pretrain"]
+            lines.append(
+                f"- first the self-supervised stage (`ncl-forensics pretrain`, counted in the "
+                f"core-min): {stage['steps']} steps, {stage['crops_seen']} crops, "
+                f"{stage['wall_min']} min; recipe `{json.dumps(stage['recipe'], sort_keys=True)}`"
+            )
+        lines += [
             f"- decision: {s.get('decision')}",
         ]
         if s.get("note"):
@@ -308,6 +355,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--cores", type=int, default=2, help="cores the segment held")
     p.add_argument("--decision", required=True)
     p.add_argument("--note")
+    p.add_argument(
+        "--pretrain",
+        type=Path,
+        help="the run folder of the self-supervised stage the segment began with",
+    )
     p = sub.add_parser("average", help="record a model made by averaging models of the line")
     p.add_argument("--model", type=Path, required=True, help="the averaged model, calibrated")
     p.add_argument("--start-sha", required=True, help="the bundled model's SHA-256 before it")

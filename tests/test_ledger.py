@@ -108,3 +108,72 @@ def test_an_average_is_recorded_with_its_ingredients_and_no_training(tmp_path):
     args.model = parts[1]  # a model that is no average is refused
     with pytest.raises(SystemExit, match="not an average"):
         ledger.add_average(args)
+
+
+def test_a_segment_that_began_with_the_self_supervised_stage_records_and_counts_it(tmp_path):
+    import argparse
+
+    ledger = _ledger_module()
+    run, stage = tmp_path / "run", tmp_path / "pt"
+    run.mkdir()
+    stage.mkdir()
+    encoder = tmp_path / "encoder.safetensors"
+    encoder.write_bytes(b"an encoder")
+    model = tmp_path / "model.safetensors"
+    model.write_bytes(b"a model")
+    events = [
+        {"type": "start", "time": "2026-12-01T00:00:00+00:00", "device": "cpu", "amp": "bf16"},
+        *({"type": "step", "step": n, "time": "2026-12-01T00:30:00+00:00"} for n in (1, 2, 3)),
+        {"type": "finished", "time": "2026-12-01T01:00:00+00:00"},
+    ]
+    (run / "events.jsonl").write_text("\n".join(json.dumps(e) for e in events) + "\n")
+    config = {
+        "batch_size": 8,
+        "base_model": None,
+        "init_encoder": str(encoder),
+        "loss": {"tau": 0.1},
+        "model": {"backbone": "resnet18"},
+    }
+    (run / "config.json").write_text(json.dumps(config))
+    stage_config = {"batch_size": 16, "crop": 96, "lr": 0.05, "model": {"noise_stem": False}}
+    (stage / "pretrain-config.json").write_text(json.dumps(stage_config))
+    rows = [
+        {"step": 20, "loss": 3.6, "elapsed_s": 600.0},
+        {"step": 40, "loss": 3.1, "elapsed_s": 1200.0},
+    ]
+    text = "\n".join(json.dumps(r) for r in rows) + '\n{"step": 60, "lo'  # cut short
+    (stage / "pretrain.jsonl").write_text(text)
+    result = ledger.sha256(model)
+    summary = {"nist16-B": {"f1": 0.1, "floor": 0.1, "auc": 0.6}, "image_auc": 0.5}
+    bench = {"cpu": "test cpu", "results": {"m": {"sha256": result, "summary": summary}}}
+    (tmp_path / "after.json").write_text(json.dumps(bench))
+    card = tmp_path / "card.md"
+    card.write_text(f"{ledger.CURVE_BEGIN}\n{ledger.CURVE_END}\n")
+    ledger.LEDGER, ledger.PAGE, ledger.CARD = tmp_path / "log.json", tmp_path / "page.md", card
+    args = argparse.Namespace(
+        run=run,
+        model=model,
+        before=tmp_path / "after.json",
+        after=tmp_path / "after.json",
+        start_sha=None,
+        code_commit="abc",
+        data="from scratch",
+        cores=1,
+        decision="not shipped",
+        note=None,
+        pretrain=stage,
+    )
+    ledger.add(args)
+    (entry,) = json.loads(ledger.LEDGER.read_text())["segments"]
+    assert entry["start_model_sha256"] is None and entry["before"] is None
+    assert entry["steps"] == 3 and entry["wall_min"] == 60.0
+    assert entry["pretrain"]["steps"] == 40 and entry["pretrain"]["crops_seen"] == 40 * 16 * 3
+    assert entry["pretrain"]["encoder_sha256"] == ledger.sha256(encoder)
+    assert entry["pretrain"]["recipe"] == {
+        "batch_size": 16,
+        "crop": 96,
+        "lr": 0.05,
+        "noise_stem": False,
+    }
+    assert entry["core_min"] == 80.0  # 60 min of the run and 20 of the stage, on one core
+    assert "first the self-supervised stage" in (tmp_path / "page.md").read_text()
