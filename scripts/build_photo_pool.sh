@@ -49,7 +49,15 @@ DEB_PKGS=(
     "forensics-samples-files=1.1.4-5"
     "tdiary-theme=5.2.3-1"
     "eyes17=5.3.0+repack-3"
+    # TeX Live documentation: only the folders of the CTAN packages whose photos are used (and
+    # the Debian docs with Licenses.gz) are unpacked; the rest of these large packages is not.
+    "texlive-latex-extra-doc=2022.20230122-4|./usr/share/doc/texlive-doc/latex/beamerdarkthemes/ ./usr/share/doc/texlive-latex-extra-doc/"
+    "texlive-pictures-doc=2022.20230122-3|./usr/share/doc/texlive-doc/latex/xput/ ./usr/share/doc/texlive-pictures-doc/"
+    "texlive-publishers-doc=2022.20230122-4|./usr/share/doc/texlive-doc/latex/mlacls/ ./usr/share/doc/texlive-doc/latex/hagenberg-thesis/examples/HgbArticle/ ./usr/share/doc/texlive-publishers-doc/"
+    "texlive-lang-english=2022.20230122-1|./usr/share/doc/texlive-doc/latex/tlc3-examples/ ./usr/share/doc/texlive-lang-english/"
 )
+# An entry "PKG=VERSION|MEMBER ..." unpacks only those members (paths as in the .deb, "./usr/...");
+# without "|", the whole package is unpacked.
 # PyPI wheels: name==version, then the files to take out of the wheel.
 PYPI_PKGS=(
     "scikit-image==0.26.0|skimage/data/*"
@@ -65,7 +73,10 @@ if [[ "${NCL_POOL_SKIP_APT_UPDATE:-0}" != 1 ]]; then
     echo "== apt-get update"
     apt-get update -qq
 fi
-for spec in "${DEB_PKGS[@]}"; do
+for entry in "${DEB_PKGS[@]}"; do
+    spec=${entry%%|*}
+    members=""
+    [[ "$entry" == *"|"* ]] && members=${entry#*|}
     pkg=${spec%%=*}
     ver=${spec#*=}
     deb=$(ls "$CACHE/debs/${pkg}_"*.deb 2>/dev/null | head -n1 || true)
@@ -82,11 +93,18 @@ for spec in "${DEB_PKGS[@]}"; do
         deb=$(ls "$CACHE/debs/${pkg}_"*.deb | head -n1)
     fi
     realver=$(dpkg-deb -f "$deb" Version)
-    if [[ ! -f "$CACHE/x/$pkg/.extracted-$realver" ]]; then
+    mark=".extracted-$realver"
+    [[ -n "$members" ]] && mark="$mark-$(printf '%s' "$members" | md5sum | cut -c1-8)"
+    if [[ ! -f "$CACHE/x/$pkg/$mark" ]]; then
         rm -rf "$CACHE/x/$pkg"
         mkdir -p "$CACHE/x/$pkg"
-        dpkg -x "$deb" "$CACHE/x/$pkg"
-        touch "$CACHE/x/$pkg/.extracted-$realver"
+        if [[ -n "$members" ]]; then
+            # shellcheck disable=SC2086
+            dpkg-deb --fsys-tarfile "$deb" | tar -x -C "$CACHE/x/$pkg" $members
+        else
+            dpkg -x "$deb" "$CACHE/x/$pkg"
+        fi
+        touch "$CACHE/x/$pkg/$mark"
     fi
     printf '%s\t%s\t%s\n' "$pkg" "$realver" debian >> "$CACHE/versions.tsv.new"
 done

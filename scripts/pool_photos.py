@@ -12,6 +12,8 @@ traces a forensic network learns from. ``--extra DIR`` adds a folder of publishe
 
 Which files are photographs was decided by looking at every candidate (contact sheets); the
 decisions are the SELECTION table below. Licences are read from the packages themselves:
+a statement in the package's own files that names the photo's author and licence (a CTAN
+package's README, the photo's XMP data: PHOTO_STATEMENTS, checked at build time), else
 an SPDX ``<file>.license`` sidecar, else a GCompris per-activity ``README``, else a Palapeli
 puzzle's ``.desktop`` file, else a free-text Debian ``copyright`` file whose licence sentence is
 checked (FREE_TEXT_COPYRIGHT), else the DEP-5 Debian ``copyright`` file (last matching stanza
@@ -44,6 +46,7 @@ from PIL import Image
 # and only documented.
 # ----------------------------------------------------------------------------------------------
 RENDER = "not a photograph (render / illustration / abstract)"
+TEXDOC = "usr/share/doc/texlive-doc"
 COMPOSITE = "looks composited or is a video-game render (must not enter an authentic pool)"
 
 SELECTION: dict[str, list[tuple[str, dict[str, str]]]] = {
@@ -222,6 +225,26 @@ SELECTION: dict[str, list[tuple[str, dict[str, str]]]] = {
         (f"usr/share/eyes17/helpFiles/pics/{n}", {})
         for n in ["accessory.jpg", "induction-photo.jpg", "rod-pend-LB.jpg"]
     ],
+    # TeX Live documentation: photos that a CTAN package's own files credit to a named author
+    # under a stated licence (PHOTO_STATEMENTS below); build_photo_pool.sh unpacks only these
+    # CTAN packages' folders
+    "texlive-latex-extra-doc": [
+        (
+            f"{TEXDOC}/latex/beamerdarkthemes/*.jpg",
+            {"dahut.jpg": "img_5630.jpg run through a painterly filter (edited copy)"},
+        )
+    ],
+    "texlive-pictures-doc": [(f"{TEXDOC}/latex/xput/koepi.jpg", {})],
+    "texlive-publishers-doc": [
+        (f"{TEXDOC}/latex/mlacls/mla-example-image.jpg", {}),
+        (f"{TEXDOC}/latex/hagenberg-thesis/examples/HgbArticle/images/*.jpg", {}),
+    ],
+    "texlive-lang-english": [
+        (
+            f"{TEXDOC}/latex/tlc3-examples/example-sources/longlife*.jpg",
+            {"longlife-grayscale.jpg": "a greyscale copy of longlife.jpg, re-saved by Photoshop"},
+        )
+    ],
     "scikit-image": [
         (f"skimage/data/{n}", {})
         for n in ["astronaut.png", "camera.png", "coffee.png", "rocket.jpg", "retina.jpg"]
@@ -326,6 +349,49 @@ REJECTED_SETS = {
     "wmaker-data, fluxbox, eterm, darktable, rawtherapee-data, gimp-data-extras, khangman, "
     "kanagram, imagemagick-6-doc, pysiogame": "no photograph of 384 px or more (renders, logos, "
     "textures, drawings, screenshots)",
+    "texlive-latex-extra-doc": "recipebook/images/* (7 food photos, one Canon PowerShot A3000 IS): "
+    "the README's licence names only RecipeBook.cls and nobody as photographer; "
+    "wallcalendar/doc/examples/photos/* (frog, obscure-crop): no author or source recorded; "
+    "beamertheme-trigon/library.jpg: a Pexels photo (Pexels licence, not an open licence), "
+    "re-saved by GIMP; bearwear baer.png, montblanc.jpg and europecv Pythagoras.jpg: no "
+    "photographer recorded; tcolorbox lichtspiel.jpg: abstract light pattern; copyrightbox "
+    "coin.jpg: cut out; the rest: screenshots, slides, renders, paintings, drawings",
+    "texlive-publishers-doc": "kdgdocs pi-orchid.jpg, ftc-notebook first-build.jpg, nwafuthesis "
+    "building.jpg: no photographer recorded (package-wide licence only); ftc-notebook "
+    "robocracy2018.jpg: edges faded out (local edit), aug18.jpg: a collage; uestcthesis "
+    "Chrysanthemum, Penguins, Tulips: Windows sample pictures; hagenberg-thesis "
+    "HgbThesisTutorial's cola photo: the same file as HgbArticle's; the rest: screenshots, "
+    "logos, CAD renders, plots, a meme",
+    "texlive-pictures-doc": "callouts A319neo.jpg: '(c) Airbus S.A.S. 2014'; hvfloat "
+    "sonne-meer.jpg: a wide panorama, no author recorded; pleiades: telescope image; the rest: "
+    "drawings, diagrams, screenshots",
+    "texlive-lang-english": "tlc3-examples longlife-grayscale.jpg: a greyscale copy; "
+    "latex-for-undergraduates M33_figure: telescope image; the rest: drawings, book covers, "
+    "renders, screenshots",
+    "texlive-lang-arabic, texlive-lang-french, texlive-metapost-doc, texlive-latex-extra": "bidi "
+    "gull.jpg (Canon PowerShot G3), matapli portrait.png (Nikon D7100, GIMP), featpost "
+    "pifpafphoto.jpg and book photos, beamertheme-npbt NPBT_SC_background.jpg (Canon EOS 7D): "
+    "no photographer recorded (package-wide licence only)",
+    "texlive-publishers": "uantwerpendocs Images/*: the university's house-style photos, re-saved "
+    "by GIMP; only 'All files of uantwerpendocs are subject to the LPPL' covers them and no "
+    "photographer is named; sduthesis campus photos: under 384 px or no author recorded",
+    "texlive-latex-recommended-doc": "beamer a-lecture pictures: truncated JPEG files (grey below "
+    "the first rows); pic1 is a render",
+    "texlive-lang-chinese, texlive-music": "no photograph of 384 px or more (screenshots, notation)",
+    "qtbase5-examples": "fademessage/background.jpg: a photo of a screen carrying a "
+    "'RepublicDomain.com' watermark, under the blanket licence; composition/flower.jpg: cut out "
+    "onto black; boxes/cubemap_*: renders; the rest: graphics",
+    "zaz-data": "level backgrounds: renders with the level's track drawn in",
+    "scratch": "Media/Backgrounds/*: 480x360 (under 384 px)",
+    "nip2": "examples: greyscale scans of paintings (infrared, X-ray), renders; "
+    "slanted_oval_vase2.jpg: a product shot of unrecorded origin under the blanket licence",
+    "pingus-data, extremetuxracer-data, neverball-data": "textures, drawings and rendered "
+    "skyboxes; no plain photograph of 384 px or more",
+    "marble-qt-data": "map textures (satellite mosaics, historical maps); the OpenStreetMap "
+    "legend photos are under 384 px",
+    "kgeography-data, parley-data, minuet-data, artikulate": "maps, screenshots, graphics",
+    "libreoffice-common": "share/gallery holds bullets, shapes, sounds and personas, no photographs "
+    "(checked from the file list)",
 }
 
 # Licences of PyPI files, as stated in the package (docstrings of skimage/data/_fetchers.py,
@@ -401,6 +467,7 @@ LICENCE_URLS = {
     "BSD-2-clause": "https://opensource.org/licenses/BSD-2-Clause",
     "BSD-3-clause-Google": "https://opensource.org/licenses/BSD-3-Clause",
     "GFDL": "https://www.gnu.org/licenses/fdl.html",
+    "LPPL-1.3c": "https://www.latex-project.org/lppl/lppl-1-3c/",
 }
 
 
@@ -702,9 +769,142 @@ def licence_from_free_text(pkg: str, copyright_file: Path):
     }
 
 
+# Photos whose author and licence are stated by a file of the package other than the Debian
+# copyright file: a CTAN package's README or example source, a document's bibliography, the
+# photo's own XMP data. (package, path) -> (licence, author, source URL, statements), each
+# statement being (file relative to the package root, phrase that the file must contain). The
+# phrases are checked at build time (whitespace-insensitive; .gz files are read decompressed):
+# if a file changes, the build stops.
+PHOTO_STATEMENTS = {
+    ("texlive-latex-extra-doc", f"{TEXDOC}/latex/beamerdarkthemes/img_5630.jpg"): (
+        "CC-BY-4.0",
+        "Damien Thiriet",
+        "https://ctan.org/pkg/beamerdarkthemes",
+        [
+            (
+                f"{TEXDOC}/latex/beamerdarkthemes/README",
+                "img_5630.jpg was taken by Damien Thiriet in the nice Dolina Pięciu Stawów",
+            ),
+            (
+                f"{TEXDOC}/latex/beamerdarkthemes/README",
+                "img_5630.jpg and dahut.jpg and example.tex are licenced CC-BY version 4.0 or "
+                "later.",
+            ),
+        ],
+    ),
+    ("texlive-pictures-doc", f"{TEXDOC}/latex/xput/koepi.jpg"): (
+        "CC-BY-4.0",
+        "Friedemann Bartels",
+        "https://ctan.org/pkg/xput",
+        [
+            (
+                f"{TEXDOC}/latex/xput/koepi.jpg",
+                "<cc:license rdf:resource='https://creativecommons.org/licenses/by/4.0/'/>",
+            ),
+            (f"{TEXDOC}/latex/xput/koepi.jpg", "<rdf:li>Friedemann Bartels</rdf:li>"),
+            (f"{TEXDOC}/latex/xput/example-book.tex", "Photos by Friedemann Bartels"),
+        ],
+    ),
+    ("texlive-publishers-doc", f"{TEXDOC}/latex/mlacls/mla-example-image.jpg"): (
+        "LPPL-1.3c",
+        "Seth Price",
+        "https://ctan.org/pkg/mlacls",
+        [
+            (
+                f"{TEXDOC}/latex/mlacls/mla-example.tex",
+                "And yes, I shamelessly used my own image.",
+            ),
+            (
+                f"{TEXDOC}/latex/mlacls/README.md",
+                "`mlacls` copyright 2019 Seth Price (sprice623 AT aol DOT com). Released under "
+                "the [LaTeX Project Public License v1.3c]",
+            ),
+        ],
+    ),
+    (
+        "texlive-publishers-doc",
+        f"{TEXDOC}/latex/hagenberg-thesis/examples/HgbArticle/images/"
+        "cola-public-domain-photo-p.jpg",
+    ): (
+        "Public-Domain",
+        "Marion Post Wolcott (1940, Farm Security Administration / Office of War Information)",
+        "https://www.loc.gov/pictures/item/2017877479/",
+        [
+            (
+                f"{TEXDOC}/latex/hagenberg-thesis/examples/HgbArticle/main.tex.gz",
+                "\\includegraphics[width=1.0\\columnwidth]{cola-public-domain-photo-p}",
+            ),
+            (
+                f"{TEXDOC}/latex/hagenberg-thesis/examples/HgbArticle/references.bib.gz",
+                "author={Wolcott, Marion Post},",
+            ),
+            (
+                f"{TEXDOC}/latex/hagenberg-thesis/examples/HgbArticle/references.bib.gz",
+                "Farm Security Administration/Office of War Information Color Photographs",
+            ),
+        ],
+    ),
+    ("texlive-lang-english", f"{TEXDOC}/latex/tlc3-examples/example-sources/longlife.jpg"): (
+        "CC-BY-SA-4.0",
+        "Frank Mittelbach",
+        "https://ctan.org/pkg/tlc3-examples",
+        [
+            (
+                f"{TEXDOC}/latex/tlc3-examples/README.md",
+                "The files longlife.jpg and longlife-grayscale.jpg are by Frank Mittelbach and "
+                "are licensed under CC BY-SA 4.0.",
+            )
+        ],
+    ),
+}
+
+
+def _read_text(path: Path) -> str:
+    """A file's text (decompressed if .gz; undecodable bytes, e.g. a JPEG's, replaced)."""
+    raw = path.read_bytes()
+    if path.suffix == ".gz":
+        import gzip
+
+        raw = gzip.decompress(raw)
+    return raw.decode("utf-8", errors="replace")
+
+
+def ctan_licence(pkgroot: Path, pkg: str, rel: str) -> str:
+    """The CTAN package's licence as Debian's TeX Live Licenses.gz lists it ('' if absent)."""
+    m = re.match(rf"{TEXDOC}/[^/]+/([^/]+)/", rel)
+    lic_file = pkgroot / f"usr/share/doc/{pkg}/Licenses.gz"
+    if not m or not lic_file.is_file():
+        return ""
+    hit = re.search(rf"^{re.escape(m.group(1))}: *(.*)$", _read_text(lic_file), re.M)
+    return hit.group(1).strip() if hit else ""
+
+
+def licence_from_statements(pkg: str, pkgroot: Path, rel: str):
+    if (pkg, rel) not in PHOTO_STATEMENTS:
+        return None
+    lic, author, url, statements = PHOTO_STATEMENTS[(pkg, rel)]
+    for name, phrase in statements:
+        if " ".join(phrase.split()) not in " ".join(_read_text(pkgroot / name).split()):
+            raise SystemExit(f"{pkg}:{name}: no longer says {phrase!r} - check the licence")
+    files = sorted({name.rsplit("/", 1)[-1] for name, _ in statements})
+    info = {
+        "licence": lic,
+        "copyright": author,
+        "licence_source": f"{', '.join(files)} (" + " / ".join(p for _, p in statements) + ")",
+        "source_url": url,
+        "licence_url_in_copyright": "",
+    }
+    ctan = ctan_licence(pkgroot, pkg, rel)
+    if ctan:
+        info["ctan_package_licence"] = f"{ctan} (usr/share/doc/{pkg}/Licenses.gz)"
+    return info
+
+
 def resolve_licence(pkg: str, pkgroot: Path, f: Path) -> dict:
     rel = f.relative_to(pkgroot).as_posix()
-    if rel in PYPI_LICENCES:
+    if (pkg, rel) in PHOTO_STATEMENTS:
+        info = licence_from_statements(pkg, pkgroot, rel)
+    elif rel in PYPI_LICENCES:
         lic, cp, src, url = PYPI_LICENCES[rel]
         info = {
             "licence": lic,
@@ -912,6 +1112,8 @@ def main() -> int:
                     pid = f"{pkg}__{act}__{stem}"
                 elif pkg == "scribus-template":  # one folder per template
                     pid = f"{pkg}__{f.parent.name}__{stem}"
+                elif rel.startswith(TEXDOC + "/"):  # TeX Live docs: name the CTAN package
+                    pid = f"{pkg}__{rel.split('/')[5]}__{stem}"
                 pid = re.sub(r"[^A-Za-z0-9_.-]+", "_", pid)
                 base, k = pid, 2
                 while pid in seen_ids:
