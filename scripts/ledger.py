@@ -5,7 +5,7 @@ record) and ``docs/TRAINING_LOG.md`` (rendered from it, never edited by hand).
     # after a segment: what it started from, what it ran, what it measured before and after
     .venv/bin/python scripts/ledger.py add --run RUN_DIR --model MODEL_FILE \\
         --before BENCH_BEFORE.json --after BENCH_AFTER.json --code-commit COMMIT \\
-        --data "photo pool, 195 train photos" --decision "not shipped: ..." [--note TEXT] \
+        --data "photo pool, 195 train photos" --decision "not shipped: ..." [--note TEXT] \\
         [--pretrain PRETRAIN_RUN_DIR]    # a from-scratch segment that began with `pretrain`
     # after averaging models of the line (ncl-forensics average, then calibrate)
     .venv/bin/python scripts/ledger.py average --model CALIBRATED_AVERAGE --start-sha SHA \\
