@@ -116,8 +116,9 @@ PRETRAIN_KEYS = ("crop", "batch_size", "lr", "tau", "hard_weight", "time_limit_m
 
 def pretrain_summary(run: Path, encoder: Path | None = None) -> dict[str, Any]:
     """The self-supervised stage a segment began with (``ncl-forensics pretrain``'s run
-    folder): its steps, crops seen and minutes from ``pretrain.jsonl``, its settings from
-    ``pretrain-config.json``, and the hash of the encoder it wrote."""
+    folder): its settings from ``pretrain-config.json``; its steps and minutes from the
+    summary inside the encoder it wrote (with the encoder's hash), else from the last line of
+    ``pretrain.jsonl`` (logged every few steps)."""
     config = json.loads((run / "pretrain-config.json").read_text())
     rows = []
     for line in (run / "pretrain.jsonl").read_text().splitlines():
@@ -128,10 +129,18 @@ def pretrain_summary(run: Path, encoder: Path | None = None) -> dict[str, Any]:
         if "step" in row:
             rows.append(row)
     last = rows[-1] if rows else {"step": 0, "elapsed_s": 0.0}
+    steps, minutes = last["step"], last["elapsed_s"] / 60
+    if encoder is not None:
+        from safetensors import safe_open
+
+        with safe_open(str(encoder), "pt") as fh:
+            written = json.loads((fh.metadata() or {}).get("pretrain", "{}"))
+        steps = written.get("steps", steps)
+        minutes = written.get("cpu_or_gpu_minutes", minutes)
     out: dict[str, Any] = {
-        "steps": last["step"],  # the last logged step
-        "crops_seen": last["step"] * config["batch_size"] * 3,  # three crops a region
-        "wall_min": round(last["elapsed_s"] / 60, 1),
+        "steps": steps,
+        "crops_seen": steps * config["batch_size"] * 3,  # three crops a region
+        "wall_min": round(minutes, 1),
         "recipe": {
             **{k: config[k] for k in PRETRAIN_KEYS if k in config},
             "noise_stem": config["model"]["noise_stem"],

@@ -117,8 +117,12 @@ def test_a_segment_that_began_with_the_self_supervised_stage_records_and_counts_
     run, stage = tmp_path / "run", tmp_path / "pt"
     run.mkdir()
     stage.mkdir()
-    encoder = tmp_path / "encoder.safetensors"
-    encoder.write_bytes(b"an encoder")
+    import torch
+    from safetensors.torch import save_file
+
+    encoder = tmp_path / "encoder.safetensors"  # what the stage wrote, with its own summary
+    summary = {"steps": 44, "cpu_or_gpu_minutes": 21.0}
+    save_file({"w": torch.zeros(2)}, str(encoder), metadata={"pretrain": json.dumps(summary)})
     model = tmp_path / "model.safetensors"
     model.write_bytes(b"a model")
     events = [
@@ -167,7 +171,9 @@ def test_a_segment_that_began_with_the_self_supervised_stage_records_and_counts_
     (entry,) = json.loads(ledger.LEDGER.read_text())["segments"]
     assert entry["start_model_sha256"] is None and entry["before"] is None
     assert entry["steps"] == 3 and entry["wall_min"] == 60.0
-    assert entry["pretrain"]["steps"] == 40 and entry["pretrain"]["crops_seen"] == 40 * 16 * 3
+    # the encoder's own count (the log has every 20th step), and the stage's hash
+    assert entry["pretrain"]["steps"] == 44 and entry["pretrain"]["crops_seen"] == 44 * 16 * 3
+    assert entry["pretrain"]["wall_min"] == 21.0
     assert entry["pretrain"]["encoder_sha256"] == ledger.sha256(encoder)
     assert entry["pretrain"]["recipe"] == {
         "batch_size": 16,
@@ -175,5 +181,8 @@ def test_a_segment_that_began_with_the_self_supervised_stage_records_and_counts_
         "lr": 0.05,
         "noise_stem": False,
     }
-    assert entry["core_min"] == 80.0  # 60 min of the run and 20 of the stage, on one core
+    assert entry["core_min"] == 81.0  # 60 min of the run and 21 of the stage, on one core
+    # without the encoder, the log's last line gives the stage's steps and minutes
+    stage_only = ledger.pretrain_summary(stage)
+    assert (stage_only["steps"], stage_only["wall_min"]) == (40, 20.0)
     assert "first the self-supervised stage" in (tmp_path / "page.md").read_text()
