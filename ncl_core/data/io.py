@@ -33,27 +33,10 @@ pillow_heif.register_heif_opener(thumbnails=False, depth_images=False, aux_image
 # but evidence files must not reach decoders we do not test. The JPEG decoder also yields MPO, camera
 # JPEGs that carry a second picture (e.g. a preview); those are reported as JPEG.
 READABLE_FORMATS = ("JPEG", "PNG", "TIFF", "BMP", "WEBP", "GIF", "PPM", "AVIF", "HEIF")
-IMAGE_EXTENSIONS = (
-    ".jpg",
-    ".jpeg",
-    ".jpe",
-    ".jfif",
-    ".png",
-    ".tif",
-    ".tiff",
-    ".bmp",
-    ".webp",
-    ".gif",
-    ".ppm",
-    ".pgm",
-    ".heic",
-    ".heif",
-    ".hif",
-    ".avif",
-)
 
-# The formats a known extension promises (a file named otherwise is decoded by its content,
-# and the mismatch is reported: a renamed or re-saved file is part of its history).
+# The image extensions read, and the format each promises (a file named otherwise is decoded
+# by its content, and the mismatch is reported: a renamed or re-saved file is part of its
+# history).
 _EXTENSION_FORMATS = {
     ".jpg": "JPEG",
     ".jpeg": "JPEG",
@@ -72,6 +55,7 @@ _EXTENSION_FORMATS = {
     ".hif": "HEIF",
     ".avif": "HEIF",
 }
+IMAGE_EXTENSIONS = tuple(_EXTENSION_FORMATS)
 # Below this many pixels a side an image is mostly upsampled before the network sees it.
 SMALL_SIDE = 64
 
