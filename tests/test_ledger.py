@@ -18,6 +18,19 @@ def _ledger_module():
     return module
 
 
+def _bench(sha: str, f1: float) -> dict:
+    """A bench_yardstick JSON holding one model's summary."""
+    summary = {"nist16-B": {"f1": f1, "floor": 0.1, "auc": 0.7}, "image_auc": 0.6}
+    return {"cpu": "test cpu", "results": {"m": {"sha256": sha, "summary": summary}}}
+
+
+def _ledger_in(ledger, folder: Path) -> None:
+    """Point the module's record, page and card (an empty curve) into ``folder``."""
+    card = folder / "card.md"
+    card.write_text(f"{ledger.CURVE_BEGIN}\n{ledger.CURVE_END}\n")
+    ledger.LEDGER, ledger.PAGE, ledger.CARD = folder / "log.json", folder / "page.md", card
+
+
 def test_render_writes_the_curve_into_the_page_and_between_the_cards_markers(tmp_path):
     ledger = _ledger_module()
     figures = {"sets": {"nist16-B": {"f1": 0.2, "floor_f1": 0.1, "auc": 0.7}}, "image_auc": 0.6}
@@ -77,16 +90,9 @@ def test_an_average_is_recorded_with_its_ingredients_and_no_training(tmp_path):
         )
     soup = save_average(tmp_path / "soup.safetensors", parts, [1, 3])
     start, result = ledger.sha256(parts[0]), ledger.sha256(soup)
-
-    def bench(sha, f1):
-        summary = {"nist16-B": {"f1": f1, "floor": 0.1, "auc": 0.7}, "image_auc": 0.6}
-        return {"cpu": "test cpu", "results": {"m": {"sha256": sha, "summary": summary}}}
-
-    (tmp_path / "before.json").write_text(json.dumps(bench(start, 0.15)))
-    (tmp_path / "after.json").write_text(json.dumps(bench(result, 0.18)))
-    card = tmp_path / "card.md"
-    card.write_text(f"{ledger.CURVE_BEGIN}\n{ledger.CURVE_END}\n")
-    ledger.LEDGER, ledger.PAGE, ledger.CARD = tmp_path / "log.json", tmp_path / "page.md", card
+    (tmp_path / "before.json").write_text(json.dumps(_bench(start, 0.15)))
+    (tmp_path / "after.json").write_text(json.dumps(_bench(result, 0.18)))
+    _ledger_in(ledger, tmp_path)
     args = argparse.Namespace(
         model=soup,
         start_sha=start,
@@ -147,13 +153,8 @@ def test_a_segment_that_began_with_the_self_supervised_stage_records_and_counts_
     ]
     text = "\n".join(json.dumps(r) for r in rows) + '\n{"step": 60, "lo'  # cut short
     (stage / "pretrain.jsonl").write_text(text)
-    result = ledger.sha256(model)
-    summary = {"nist16-B": {"f1": 0.1, "floor": 0.1, "auc": 0.6}, "image_auc": 0.5}
-    bench = {"cpu": "test cpu", "results": {"m": {"sha256": result, "summary": summary}}}
-    (tmp_path / "after.json").write_text(json.dumps(bench))
-    card = tmp_path / "card.md"
-    card.write_text(f"{ledger.CURVE_BEGIN}\n{ledger.CURVE_END}\n")
-    ledger.LEDGER, ledger.PAGE, ledger.CARD = tmp_path / "log.json", tmp_path / "page.md", card
+    (tmp_path / "after.json").write_text(json.dumps(_bench(ledger.sha256(model), 0.1)))
+    _ledger_in(ledger, tmp_path)
     args = argparse.Namespace(
         run=run,
         model=model,
