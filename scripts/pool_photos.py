@@ -757,9 +757,7 @@ def licence_from_free_text(pkg: str, copyright_file: Path):
     if pkg not in FREE_TEXT_COPYRIGHT or not copyright_file.is_file():
         return None
     lic, holder, phrase = FREE_TEXT_COPYRIGHT[pkg]
-    text = " ".join(copyright_file.read_text(errors="replace").split())
-    if " ".join(phrase.split()) not in text:
-        raise SystemExit(f"{copyright_file}: no longer says {phrase!r} - check the licence")
+    require_phrase(copyright_file, phrase, str(copyright_file))
     return {
         "licence": lic,
         "copyright": holder,
@@ -869,6 +867,13 @@ def _read_text(path: Path) -> str:
     return raw.decode("utf-8", errors="replace")
 
 
+def require_phrase(path: Path, phrase: str, shown: str) -> None:
+    """Stop the build unless the file still states ``phrase`` (whitespace aside): a licence
+    taken from a sentence is only as good as the sentence."""
+    if " ".join(phrase.split()) not in " ".join(_read_text(path).split()):
+        raise SystemExit(f"{shown}: no longer says {phrase!r} - check the licence")
+
+
 def ctan_licence(pkgroot: Path, pkg: str, rel: str) -> str:
     """The CTAN package's licence as Debian's TeX Live Licenses.gz lists it ('' if absent)."""
     m = re.match(rf"{TEXDOC}/[^/]+/([^/]+)/", rel)
@@ -884,8 +889,7 @@ def licence_from_statements(pkg: str, pkgroot: Path, rel: str):
         return None
     lic, author, url, statements = PHOTO_STATEMENTS[(pkg, rel)]
     for name, phrase in statements:
-        if " ".join(phrase.split()) not in " ".join(_read_text(pkgroot / name).split()):
-            raise SystemExit(f"{pkg}:{name}: no longer says {phrase!r} - check the licence")
+        require_phrase(pkgroot / name, phrase, f"{pkg}:{name}")
     files = sorted({name.rsplit("/", 1)[-1] for name, _ in statements})
     info = {
         "licence": lic,
