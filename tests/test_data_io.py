@@ -267,6 +267,47 @@ def test_multipage_tiff_first_page_with_warning(tmp_path):
     assert read_image_info(path).n_frames == 2
 
 
+def _ycbcr_tiff(path, pixels: np.ndarray, orientation: int | None = None) -> None:
+    """An uncompressed YCbCr TIFF: valid (libtiff reads it), and Pillow cannot decode it."""
+    tags = {0x0112: orientation} if orientation else {}
+    Image.fromarray(pixels).convert("YCbCr").save(path, compression="raw", tiffinfo=tags)
+    with Image.open(path) as im, pytest.raises(OSError):
+        im.load()  # the case the fallback is for; if Pillow learns it, this test says so
+
+
+def test_a_tiff_pillow_cannot_decode_is_read_by_libtiff(tmp_path):
+    stored = pattern(80, 100, noise=2)
+    path = tmp_path / "scan.tif"
+    _ycbcr_tiff(path, stored)
+    out, warnings = read_image(path)
+    assert out.shape == (80, 100, 3) and out.dtype == np.uint8
+    assert np.abs(out.astype(int) - stored.astype(int)).mean() < 3  # YCbCr rounding only
+    assert warnings == []
+
+
+@pytest.mark.parametrize("decodable", [True, False], ids=["pillow", "libtiff"])
+def test_a_rotated_tiff_is_turned_upright_once_and_reported(tmp_path, decodable):
+    stored = pattern(80, 120, noise=2)
+    path = tmp_path / "scan.tif"
+    if decodable:
+        Image.fromarray(stored).save(path, tiffinfo={0x0112: 6})
+    else:
+        _ycbcr_tiff(path, stored, orientation=6)
+    out, warnings = read_image(path)
+    assert out.shape == (120, 80, 3)
+    clockwise, anticlockwise = np.rot90(stored, -1).astype(int), np.rot90(stored, 1).astype(int)
+    assert np.abs(out - clockwise).mean() < 6 < np.abs(out - anticlockwise).mean()
+    assert warnings == ["image was EXIF-rotated (orientation 6)"]
+
+
+def test_a_cut_tiff_that_pillow_cannot_decode_stays_an_error(tmp_path):
+    path = tmp_path / "scan.tif"
+    _ycbcr_tiff(path, pattern(40, 60, noise=2))
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    with pytest.raises(ImageReadError, match=r"scan\.tif: the TIFF data is truncated or corrupt"):
+        read_image(path)
+
+
 def test_exif_rotated_jpeg_is_turned_upright(tmp_path):
     stored = pattern(30, 50, noise=2)
     exif = Image.Exif()

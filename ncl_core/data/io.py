@@ -385,9 +385,7 @@ def _decode(data: bytes, name: str, max_pixels: int) -> tuple[np.ndarray, list[s
         floating = im.mode == "F"
         try:
             info = _header(im)
-            im = _first_frame(im, warnings)
-            im = _apply_orientation(im, warnings)
-            rgb = _to_rgb(im, warnings)
+            rgb = _pixels(im, data, warnings)
         except ImageReadError:
             raise
         except Exception as exc:
@@ -412,6 +410,46 @@ def _decode(data: bytes, name: str, max_pixels: int) -> tuple[np.ndarray, list[s
             "mostly upsampled pixels, and its map says little"
         )
     return rgb, warnings, info
+
+
+def _pixels(im: Image.Image, data: bytes, warnings: list[str]) -> np.ndarray:
+    """The first frame's pixels as upright RGB uint8."""
+    if im.format != "TIFF":
+        im = _first_frame(im, warnings)
+        return _to_rgb(_apply_orientation(im, warnings), warnings)
+    # Pillow turns a TIFF upright as it decodes it, and drops the tag; libtiff's reader below
+    # does the same. The tag is read first, so that the turn is reported as for other formats.
+    try:
+        orientation = exif_orientation(im.getexif())
+    except Exception:  # noqa: BLE001 - a damaged tag block: the decoder decides alone
+        orientation = None
+    try:
+        rgb = _to_rgb(_first_frame(im, warnings), warnings)
+    except Exception:
+        # Pillow opens, but cannot decode, some valid TIFFs (uncompressed YCbCr, for one);
+        # libtiff's RGBA reader, as OpenCV calls it, decodes every photometric and compression
+        # libtiff knows, and refuses a cut file as Pillow does.
+        rgb = _libtiff_rgb(data, im.size)
+        if rgb is None:
+            raise
+    if orientation in _TRANSPOSE:
+        warnings.append(f"image was EXIF-rotated (orientation {orientation})")
+    return rgb
+
+
+def _libtiff_rgb(data: bytes, size: tuple[int, int]) -> np.ndarray | None:
+    """The first page of a TIFF as RGB uint8 by libtiff, or None when it cannot be read."""
+    logging = cv2.utils.logging
+    level = logging.getLogLevel()
+    logging.setLogLevel(logging.LOG_LEVEL_SILENT)  # libtiff's complaints: the caller reports
+    try:
+        flags = cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION
+        bgr = cv2.imdecode(np.frombuffer(data, np.uint8), flags)
+    finally:
+        logging.setLogLevel(level)
+    if bgr is None or bgr.shape[1::-1] != size:
+        return None
+    return np.ascontiguousarray(bgr[:, :, ::-1])
 
 
 def _check_extension(name: str, fmt: str, warnings: list[str]) -> None:
