@@ -298,6 +298,8 @@ def test_a_rotated_tiff_is_turned_upright_once_and_reported(tmp_path, decodable)
     clockwise, anticlockwise = np.rot90(stored, -1).astype(int), np.rot90(stored, 1).astype(int)
     assert np.abs(out - clockwise).mean() < 6 < np.abs(out - anticlockwise).mean()
     assert warnings == ["image was EXIF-rotated (orientation 6)"]
+    info = read_image_info(path)  # the header's account of the same pixels
+    assert (info.width, info.height, info.orientation) == (80, 120, 6)
 
 
 def test_a_cut_tiff_that_pillow_cannot_decode_stays_an_error(tmp_path):

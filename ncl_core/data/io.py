@@ -417,12 +417,9 @@ def _pixels(im: Image.Image, data: bytes, warnings: list[str]) -> np.ndarray:
     if im.format != "TIFF":
         im = _first_frame(im, warnings)
         return _to_rgb(_apply_orientation(im, warnings), warnings)
-    # Pillow turns a TIFF upright as it decodes it, and drops the tag; libtiff's reader below
-    # does the same. The tag is read first, so that the turn is reported as for other formats.
-    try:
-        orientation = exif_orientation(im.getexif())
-    except Exception:  # noqa: BLE001 - a damaged tag block: the decoder decides alone
-        orientation = None
+    # Pillow turns a TIFF upright as it decodes it, and so does libtiff's reader below; the
+    # tag is read first, so that the turn is reported as for other formats.
+    orientation = decoder_orientation(im)
     try:
         rgb = _to_rgb(_first_frame(im, warnings), warnings)
     except Exception:
@@ -501,8 +498,15 @@ def decoder_orientation(im: Image.Image) -> int | None:
     """The EXIF orientation a decoder already applied to the pixels, or None.
 
     libheif turns a HEIF image upright by its container's transforms and the EXIF block then
-    reads 1; pillow-heif keeps the stored value as ``original_orientation``.
+    reads 1; pillow-heif keeps the stored value as ``original_orientation``. Pillow turns a
+    TIFF upright as it loads it: its size is the upright one from the header on, and the tag
+    is gone once the pixels are loaded, so ask before.
     """
+    if im.format == "TIFF":
+        try:
+            return exif_orientation(im.getexif()) or 1
+        except Exception:  # noqa: BLE001 - a damaged tag block: the decoder decides alone
+            return 1
     if im.format != "HEIF":
         return None
     value = im.info.get("original_orientation")
