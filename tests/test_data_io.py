@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import struct
 
 import numpy as np
 import pytest
@@ -140,6 +141,36 @@ def test_16_bit_rgb_png(tmp_path):
     out, warnings = read_image(path)
     np.testing.assert_array_equal(out, (rgb16 >> 8).astype(np.uint8))
     assert any("16-bit" in w for w in warnings)
+
+
+def test_a_32_bit_integer_tiff_is_reported_as_32_bit(tmp_path):
+    values = np.arange(80 * 90, dtype=np.int32).reshape(80, 90) * 1000
+    path = tmp_path / "sensor.tif"
+    Image.fromarray(values).save(path)
+    out, warnings = read_image(path)
+    assert out.shape == (80, 90, 3) and out[..., 0].max() > out[..., 0].min()
+    assert warnings == ["32-bit image reduced to 8 bits per channel"]
+
+
+def _bmp_565(pixels: np.ndarray) -> bytes:
+    """A 16-bit BMP (5-6-5 bits packed in each pixel, BI_BITFIELDS), bottom-up rows."""
+    height, width = pixels.shape[:2]
+    p = pixels.astype(np.uint16)
+    packed = ((p[..., 0] >> 3) << 11) | ((p[..., 1] >> 2) << 5) | (p[..., 2] >> 3)
+    rows = packed[::-1].astype("<u2").tobytes()  # width is even: rows need no padding
+    header = struct.pack("<IiiHHIIiiII", 40, width, height, 1, 16, 3, len(rows), 2835, 2835, 0, 0)
+    masks = struct.pack("<III", 0xF800, 0x07E0, 0x001F)
+    offset = 14 + len(header) + len(masks)
+    return struct.pack("<2sIHHI", b"BM", offset + len(rows), 0, 0, offset) + header + masks + rows
+
+
+def test_a_packed_16_bit_bmp_is_not_called_wide(tmp_path):
+    stored = pattern(70, 80)
+    path = tmp_path / "old.bmp"
+    path.write_bytes(_bmp_565(stored))
+    out, warnings = read_image(path)
+    assert np.abs(out.astype(int) - stored.astype(int)).max() <= 8  # 5 and 6 bits a channel
+    assert warnings == []
 
 
 def test_cmyk_jpeg_converted_with_warning(tmp_path):

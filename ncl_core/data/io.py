@@ -58,6 +58,9 @@ _EXTENSION_FORMATS = {
 IMAGE_EXTENSIONS = tuple(_EXTENSION_FORMATS)
 # Below this many pixels a side an image is mostly upsampled before the network sees it.
 SMALL_SIDE = 64
+# Pillow's raw modes for integer samples wider than 8 bits: a channel's width, then the byte
+# order (B, L, N) or sign (S); packed pixels such as BGR;16 carry no such letter.
+_WIDE_RAWMODE = re.compile(r"I;(16|32)|(?:L|LA|RGB|RGBA|RGBX|CMYK);(16)[BLN]")
 
 _ORIENTATION_TAG = 0x0112
 _EXIF_IFD = 0x8769
@@ -381,7 +384,7 @@ def _decode(data: bytes, name: str, max_pixels: int) -> tuple[np.ndarray, list[s
         fmt = _format_name(im)
         _check_pixels(im, name, max_pixels, ImageReadError)
         _check_extension(name, fmt, warnings)
-        sixteen_bit = im.mode.startswith("I") or any(";16" in str(t[3]) for t in im.tile)
+        wide_bits = _wide_bits(im)
         floating = im.mode == "F"
         try:
             info = _header(im)
@@ -399,8 +402,8 @@ def _decode(data: bytes, name: str, max_pixels: int) -> tuple[np.ndarray, list[s
             raise ImageReadError(
                 f"{name}: the {fmt} data {what} ({reason}); re-export or re-copy the original file."
             ) from exc
-    if sixteen_bit:
-        warnings.append("16-bit image reduced to 8 bits per channel")
+    if wide_bits:
+        warnings.append(f"{wide_bits}-bit image reduced to 8 bits per channel")
     if floating:
         warnings.append("floating-point image reduced to 8 bits per channel")
     height, width = rgb.shape[:2]
@@ -442,11 +445,27 @@ def _libtiff_rgb(data: bytes, size: tuple[int, int]) -> np.ndarray | None:
     try:
         flags = cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION
         bgr = cv2.imdecode(np.frombuffer(data, np.uint8), flags)
+    except cv2.error:
+        bgr = None
     finally:
         logging.setLogLevel(level)
     if bgr is None or bgr.shape[1::-1] != size:
         return None
     return np.ascontiguousarray(bgr[:, :, ::-1])
+
+
+def _wide_bits(im: Image.Image) -> int | None:
+    """Bits per channel of an integer image stored wider than 8, from the decoder's raw mode
+    (``I;16B``, ``RGB;16N``, ``I;32S``), or None. Packed pixels (``BGR;16``, 5-6-5 bits)
+    are not wide."""
+    for tile in im.tile:
+        raw = tile.args[0] if isinstance(tile.args, tuple) else tile.args
+        found = _WIDE_RAWMODE.match(str(raw))
+        if found:
+            return int(found.group(1) or found.group(2))
+    if im.mode.startswith("I;16"):
+        return 16
+    return 32 if im.mode == "I" else None
 
 
 def _check_extension(name: str, fmt: str, warnings: list[str]) -> None:
