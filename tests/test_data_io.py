@@ -143,6 +143,37 @@ def test_16_bit_rgb_png(tmp_path):
     assert any("16-bit" in w for w in warnings)
 
 
+def _tiff(width: int, height: int, photometric: int, samples: int, extra: int = 0) -> bytes:
+    """A minimal uncompressed 8-bit little-endian TIFF, one strip of mid-grey samples."""
+    strip = bytes([128]) * (width * height * samples)
+    tags = [
+        (256, 3, 1, width),
+        (257, 3, 1, height),
+        (258, 3, 1, 8),  # one value stands for every sample here: Pillow reads it so
+        (259, 3, 1, 1),
+        (262, 3, 1, photometric),
+        (273, 4, 1, 8),  # the strip follows the header
+        (277, 3, 1, samples),
+        (278, 3, 1, height),
+        (279, 4, 1, len(strip)),
+        (284, 3, 1, 1),
+    ]
+    if extra:
+        tags.append((338, 3, 1, extra))  # 2: unassociated alpha
+    entries = b"".join(struct.pack("<HHII", *tag) for tag in tags)
+    directory = struct.pack("<H", len(tags)) + entries + struct.pack("<I", 0)
+    return b"II*\x00" + struct.pack("<I", 8 + len(strip)) + strip + directory
+
+
+def test_a_tiff_in_a_layout_no_decoder_reads_says_so_and_what_to_do(tmp_path):
+    (tmp_path / "rgb.tif").write_bytes(_tiff(70, 66, photometric=2, samples=3))
+    assert read_image(tmp_path / "rgb.tif")[0].shape == (66, 70, 3)  # the helper is sound
+    path = tmp_path / "print.tif"
+    path.write_bytes(_tiff(70, 66, photometric=5, samples=5, extra=2))  # CMYK and alpha
+    with pytest.raises(ImageReadError, match=r"print\.tif: a TIFF whose sample layout .* RGB TIFF"):
+        read_image(path)
+
+
 def test_a_32_bit_integer_tiff_is_reported_as_32_bit(tmp_path):
     values = np.arange(80 * 90, dtype=np.int32).reshape(80, 90) * 1000
     path = tmp_path / "sensor.tif"

@@ -292,6 +292,14 @@ def _open(fh: BinaryIO, name: str, error: type[ImageReadError] = ImageReadError)
                 f"{name}: the {container} data is truncated or damaged (the decoder could not "
                 "read its header); re-export or re-copy the original file."
             ) from exc
+        if _is_tiff(fh):
+            # Pillow gives no reason; a TIFF it cannot identify has a sample layout it lacks
+            # (CMYK with alpha, half floats, 12-bit samples) or a damaged directory.
+            raise error(
+                f"{name}: a TIFF whose sample layout (channels, bits per sample, sample format) "
+                "this app cannot decode, or whose directory is damaged; save it as an 8- or "
+                "16-bit RGB TIFF or a PNG with an image editor, and analyze the copy."
+            ) from exc
         raise error(
             f"{name}: not an image, or a format this app cannot read "
             f"(supported: {_SUPPORTED}); check the file type."
@@ -311,6 +319,16 @@ def _heif_brand(fh: BinaryIO) -> str | None:
     except Exception:  # noqa: BLE001 - only a better message is at stake
         return None
     return _HEIF_BRANDS.get(head[8:12]) if head[4:8] == b"ftyp" else None
+
+
+def _is_tiff(fh: BinaryIO) -> bool:
+    """Whether the file starts as a TIFF or BigTIFF does, in either byte order."""
+    try:
+        fh.seek(0)
+        head = fh.read(4)
+    except Exception:  # noqa: BLE001 - only a better message is at stake
+        return False
+    return head in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
 
 
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
