@@ -95,7 +95,16 @@ def _steps(say):
             image, _, info = decode_image(buffer.getvalue(), f"test.{fmt.lower()}")
             if image.shape != picture.shape or info.format != fmt:
                 raise SelfTestError(f"a {fmt} test image decoded as {info.format} {image.shape}")
-        say("image formats: HEIC/HEIF and AVIF decode")
+        # libjpeg-turbo's warnings about damaged data come through simplejpeg, another native
+        # library: a JPEG cut short and closed again must be reported.
+        noise = np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+        buffer = io.BytesIO()
+        Image.fromarray(noise).save(buffer, format="JPEG", quality=90)
+        data = buffer.getvalue()
+        _, warnings, _ = decode_image(data[: len(data) // 2] + b"\xff\xd9", "test.jpg")
+        if not any(w.startswith("the JPEG data is damaged") for w in warnings):
+            raise SelfTestError(f"a JPEG cut short was not reported as damaged: {warnings}")
+        say("image formats: HEIC/HEIF and AVIF decode; damaged JPEG data is reported")
 
     def signing() -> None:
         from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey

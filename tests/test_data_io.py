@@ -83,6 +83,48 @@ def test_truncated_jpeg(tmp_path):
         read_image(path)
 
 
+def _jpeg(pixels: np.ndarray, **kwargs) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(pixels).save(buf, "JPEG", quality=90, **kwargs)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda d: d[: len(d) // 2] + b"\xff\xd9",  # cut short, closed with an end marker
+        lambda d: d[: len(d) // 3] + bytes(400) + d[len(d) // 3 + 400 :],  # a run of zeros
+    ],
+    ids=["cut_and_closed", "run_of_zeros"],
+)
+def test_damaged_jpeg_data_that_decodes_anyway_is_reported(tmp_path, damage):
+    stored = pattern(120, 160, noise=8)
+    data = _jpeg(stored)
+    path = tmp_path / "recovered.jpg"
+    path.write_bytes(damage(data))
+    out, warnings = read_image(path)  # Pillow decodes it without a word
+    assert out.shape == (120, 160, 3)
+    filled = np.abs(out.astype(int) - read_image_bytes(data)[0].astype(int)).max(axis=2) > 40
+    assert filled.mean() > 0.05  # the warning is about pixels that really changed
+    assert len(warnings) == 1
+    assert warnings[0].startswith("the JPEG data is damaged (libjpeg: Corrupt JPEG data")
+    assert "re-copy the original file" in warnings[0]
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{}, {"progressive": True}, {"subsampling": 0}],
+    ids=["baseline", "progressive", "444"],
+)
+def test_intact_jpegs_carry_no_damage_warning(tmp_path, options):
+    path = tmp_path / "photo.jpg"
+    path.write_bytes(_jpeg(pattern(120, 160, noise=8), **options))
+    assert read_image(path)[1] == []
+    cmyk = tmp_path / "print.jpg"
+    Image.fromarray(pattern(80, 80)).convert("CMYK").save(cmyk, **options)
+    assert read_image(cmyk)[1] == ["CMYK image converted to RGB (no colour profile applied)"]
+
+
 def test_text_file_named_jpg(tmp_path):
     path = tmp_path / "notes.jpg"
     path.write_text("this is not a picture\n" * 10)

@@ -18,6 +18,7 @@ from typing import BinaryIO
 import cv2
 import numpy as np
 import pillow_heif
+import simplejpeg
 from PIL import Image, UnidentifiedImageError
 
 from ncl_core.errors import ImageReadError, MaskError
@@ -420,6 +421,14 @@ def _decode(data: bytes, name: str, max_pixels: int) -> tuple[np.ndarray, list[s
             raise ImageReadError(
                 f"{name}: the {fmt} data {what} ({reason}); re-export or re-copy the original file."
             ) from exc
+    if fmt == "JPEG":
+        damage = jpeg_damage(data)
+        if damage is not None:
+            warnings.append(
+                f"the JPEG data is damaged (libjpeg: {damage}): from the damage on, the picture "
+                "is the decoder's filling, not the file's, and so is the map there; re-copy "
+                "the original file"
+            )
     if wide_bits:
         warnings.append(f"{wide_bits}-bit image reduced to 8 bits per channel")
     if floating:
@@ -484,6 +493,33 @@ def _wide_bits(im: Image.Image) -> int | None:
     if im.mode.startswith("I;16"):
         return 16
     return 32 if im.mode == "I" else None
+
+
+def jpeg_damage(data: bytes) -> str | None:
+    """libjpeg's complaint about damaged JPEG data that it decodes all the same, or None.
+
+    Pillow decodes past damaged entropy-coded data (flipped bytes, a run of zeros, a file cut
+    short and closed with an end marker) without a word, and fills the rest of the picture
+    with whatever the damaged data decodes to. libjpeg-turbo warns about it; a strict decode
+    turns the warning into an error. The decode is scaled by 8, so the entropy decoding is
+    nearly all it costs. Data that libjpeg-turbo cannot decode even leniently (a colour
+    conversion it lacks) is not judged here.
+    """
+    try:
+        colorspace = simplejpeg.decode_jpeg_header(data)[2]
+    except ValueError:
+        return None
+    target = "CMYK" if colorspace in ("CMYK", "YCCK") else "GRAY"
+    try:
+        simplejpeg.decode_jpeg(data, colorspace=target, min_factor=8, strict=True)
+        return None
+    except ValueError as exc:
+        complaint = str(exc).strip()
+    try:
+        simplejpeg.decode_jpeg(data, colorspace=target, min_factor=8, strict=False)
+    except ValueError:
+        return None
+    return complaint
 
 
 def _check_extension(name: str, fmt: str, warnings: list[str]) -> None:

@@ -58,6 +58,13 @@ def _truncated(fmt: str) -> Callable[[Path], object]:
     return make
 
 
+def _cut_and_closed(path: Path) -> None:
+    """A JPEG cut in the middle of its scan and closed with an end marker, as some copying and
+    recovery tools leave a file: every decoder reads it, and half of it is filling."""
+    data = _encoded(pattern(96, 128, seed=10, noise=8), "JPEG", quality=90)
+    path.write_bytes(data[: len(data) // 2] + b"\xff\xd9")
+
+
 def _png16(path: Path) -> None:
     values = (np.arange(16 * 24, dtype=np.uint16).reshape(16, 24) * 170).astype(np.uint16)
     Image.fromarray(values).save(path)
@@ -142,6 +149,19 @@ INPUT_CASES: tuple[InputCase, ...] = (
         shape=(64, 72),
     ),
     InputCase("plain_png", "plain.png", lambda p: save(p, pattern(64, 72, seed=9)), shape=(64, 72)),
+    InputCase(
+        "plain_jpeg",
+        "plain.jpg",
+        lambda p: p.write_bytes(_encoded(pattern(64, 72, seed=11, noise=8), "JPEG", quality=90)),
+        shape=(64, 72),
+    ),
+    InputCase(
+        "jpeg_cut_and_closed",
+        "recovered.jpg",
+        _cut_and_closed,
+        warning=r"^the JPEG data is damaged \(libjpeg: .*\): from the damage on",
+        shape=(96, 128),
+    ),
     InputCase(
         "unicode_name", UNICODE_NAME, lambda p: save(p, pattern(16, 24, seed=4)), shape=(16, 24)
     ),
