@@ -63,6 +63,10 @@ SMALL_SIDE = 64
 # order (B, L, N) or sign (S); packed pixels such as BGR;16 carry no such letter.
 _WIDE_RAWMODE = re.compile(r"I;(16|32)|(?:L|LA|RGB|RGBA|RGBX|CMYK);(16)[BLN]")
 
+# libjpeg's warnings about damaged coded data (jerror.h: JWRN_JPEG_EOF, JWRN_HIT_MARKER,
+# JWRN_MUST_RESYNC, JWRN_EXTRANEOUS_DATA, JWRN_HUFF_BAD_CODE, JWRN_BOGUS_PROGRESSION, ...).
+_DAMAGE_WARNINGS = ("Corrupt JPEG data", "Premature end of JPEG file", "Inconsistent progression")
+
 _ORIENTATION_TAG = 0x0112
 _EXIF_IFD = 0x8769
 _GPS_IFD = 0x8825
@@ -425,9 +429,9 @@ def _decode(data: bytes, name: str, max_pixels: int) -> tuple[np.ndarray, list[s
         damage = jpeg_damage(data)
         if damage is not None:
             warnings.append(
-                f"the JPEG data is damaged (libjpeg: {damage}): from the damage on, the picture "
-                "is the decoder's filling, not the file's, and so is the map there; re-copy "
-                "the original file"
+                f"the JPEG data is damaged (libjpeg: {damage}): part of the picture may be the "
+                "decoder's filling, not the file's, and so may the map there; re-copy the "
+                "original file"
             )
     if wide_bits:
         warnings.append(f"{wide_bits}-bit image reduced to 8 bits per channel")
@@ -502,8 +506,9 @@ def jpeg_damage(data: bytes) -> str | None:
     short and closed with an end marker) without a word, and fills the rest of the picture
     with whatever the damaged data decodes to. libjpeg-turbo warns about it; a strict decode
     turns the warning into an error. The decode is scaled by 8, so the entropy decoding is
-    nearly all it costs. Data that libjpeg-turbo cannot decode even leniently (a colour
-    conversion it lacks) is not judged here.
+    nearly all it costs. Only libjpeg's warnings about the coded data count; data that
+    libjpeg-turbo cannot decode even leniently (a colour conversion it lacks) is not judged
+    here.
     """
     try:
         colorspace = simplejpeg.decode_jpeg_header(data)[2]
@@ -515,6 +520,8 @@ def jpeg_damage(data: bytes) -> str | None:
         return None
     except ValueError as exc:
         complaint = str(exc).strip()
+    if not complaint.startswith(_DAMAGE_WARNINGS):
+        return None  # e.g. an unknown JFIF revision: nothing wrong with the pixels
     try:
         simplejpeg.decode_jpeg(data, colorspace=target, min_factor=8, strict=False)
     except ValueError:
