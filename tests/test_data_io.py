@@ -111,6 +111,15 @@ def test_damaged_jpeg_data_that_decodes_anyway_is_reported(tmp_path, damage):
     assert "re-copy the original file" in warnings[0]
 
 
+def test_a_libjpeg_warning_about_the_header_is_not_reported_as_damage(tmp_path):
+    data = bytearray(_jpeg(pattern(80, 90, noise=8)))
+    version = data.find(b"JFIF\x00") + 5
+    data[version] = 2  # libjpeg: "Warning: unknown JFIF revision number 2.01"; pixels intact
+    path = tmp_path / "odd_header.jpg"
+    path.write_bytes(bytes(data))
+    assert read_image(path)[1] == []
+
+
 @pytest.mark.parametrize(
     "options",
     [{}, {"progressive": True}, {"subsampling": 0}],

@@ -63,10 +63,6 @@ SMALL_SIDE = 64
 # order (B, L, N) or sign (S); packed pixels such as BGR;16 carry no such letter.
 _WIDE_RAWMODE = re.compile(r"I;(16|32)|(?:L|LA|RGB|RGBA|RGBX|CMYK);(16)[BLN]")
 
-# libjpeg's warnings about damaged coded data (jerror.h: JWRN_JPEG_EOF, JWRN_HIT_MARKER,
-# JWRN_MUST_RESYNC, JWRN_EXTRANEOUS_DATA, JWRN_HUFF_BAD_CODE, JWRN_BOGUS_PROGRESSION, ...).
-_DAMAGE_WARNINGS = ("Corrupt JPEG data", "Premature end of JPEG file", "Inconsistent progression")
-
 _ORIENTATION_TAG = 0x0112
 _EXIF_IFD = 0x8769
 _GPS_IFD = 0x8825
@@ -506,9 +502,9 @@ def jpeg_damage(data: bytes) -> str | None:
     short and closed with an end marker) without a word, and fills the rest of the picture
     with whatever the damaged data decodes to. libjpeg-turbo warns about it; a strict decode
     turns the warning into an error. The decode is scaled by 8, so the entropy decoding is
-    nearly all it costs. Only libjpeg's warnings about the coded data count; data that
-    libjpeg-turbo cannot decode even leniently (a colour conversion it lacks) is not judged
-    here.
+    nearly all it costs. Data that libjpeg-turbo cannot decode even leniently is not judged
+    here: a colour conversion it lacks, or a header it warns about (an unknown JFIF revision,
+    an unknown Adobe transform), which fails the lenient decode as well.
     """
     try:
         colorspace = simplejpeg.decode_jpeg_header(data)[2]
@@ -520,8 +516,6 @@ def jpeg_damage(data: bytes) -> str | None:
         return None
     except ValueError as exc:
         complaint = str(exc).strip()
-    if not complaint.startswith(_DAMAGE_WARNINGS):
-        return None  # e.g. an unknown JFIF revision: nothing wrong with the pixels
     try:
         simplejpeg.decode_jpeg(data, colorspace=target, min_factor=8, strict=False)
     except ValueError:
