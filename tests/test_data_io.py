@@ -10,8 +10,10 @@ import pytest
 from PIL import Image
 
 from ncl_core.data.io import (
+    _PNG_SIGNATURE,
     ImageReadError,
     MaskError,
+    decode_image,
     read_image,
     read_image_bytes,
     read_image_info,
@@ -132,6 +134,54 @@ def test_intact_jpegs_carry_no_damage_warning(tmp_path, options):
     cmyk = tmp_path / "print.jpg"
     Image.fromarray(pattern(80, 80)).convert("CMYK").save(cmyk, **options)
     assert read_image(cmyk)[1] == ["CMYK image converted to RGB (no colour profile applied)"]
+
+
+def test_damaged_png_pixel_data_is_an_error_not_half_an_image(tmp_path):
+    data = bytearray(_png(pattern(200, 240, noise=10)))
+    third = len(data) // 3
+    data[third : third + 200] = bytes(200)  # inside the IDAT stream
+    path = tmp_path / "scan.png"
+    path.write_bytes(bytes(data))
+    with pytest.raises(ImageReadError, match=r"scan\.png: the PNG data cannot be decoded"):
+        read_image(path)
+
+
+def _png(pixels: np.ndarray, **kwargs) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(pixels).save(buf, "PNG", **kwargs)
+    return buf.getvalue()
+
+
+def _png_chunks(data: bytes) -> list[tuple[bytes, bytes]]:
+    """(kind, the whole chunk) for each chunk of a PNG."""
+    chunks, pos = [], 8
+    while pos < len(data):
+        length = struct.unpack(">I", data[pos : pos + 4])[0]
+        chunks.append((data[pos + 4 : pos + 8], data[pos : pos + 12 + length]))
+        pos += 12 + length
+    return chunks
+
+
+@pytest.mark.parametrize("after_pixels", [False, True], ids=["before_idat", "after_idat"])
+def test_a_png_exif_chunk_counts_before_or_after_the_pixels(tmp_path, after_pixels):
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    exif[0x010F] = "TestCam"
+    chunks = _png_chunks(_png(pattern(80, 120, noise=2), exif=exif))
+    if after_pixels:  # eXIf may sit anywhere before IEND; Pillow writes it before IDAT
+        exif_chunk = next(c for c in chunks if c[0] == b"eXIf")
+        chunks = [c for c in chunks if c[0] != b"eXIf"]
+        chunks.insert(len(chunks) - 1, exif_chunk)
+    data = _PNG_SIGNATURE + b"".join(whole for _, whole in chunks)
+    pixels, warnings, info = decode_image(data, "phone.png")
+    assert pixels.shape == (120, 80, 3)
+    assert warnings == ["image was EXIF-rotated (orientation 6)"]
+    assert (info.width, info.height, info.orientation, info.exif) == (
+        80,
+        120,
+        6,
+        {"make": "TestCam"},
+    )
 
 
 def test_text_file_named_jpg(tmp_path):

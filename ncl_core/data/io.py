@@ -205,9 +205,17 @@ def read_mask(
 
 
 def _header(im: Image.Image) -> ImageInfo:
-    """What an opened image's header says (no pixel data decoded)."""
+    """What an opened image's header says (no pixel data decoded).
+
+    For a PNG whose pixels are not decoded yet, only an eXIf chunk before them counts:
+    Pillow's ``getexif`` would decode the pixels to look past them, and a decode error
+    swallowed here as damaged EXIF left the image half decoded, and silently so.
+    """
     try:
-        exif = im.getexif()
+        if im.format == "PNG" and im.tile and "exif" not in im.info:
+            exif = Image.Exif()
+        else:
+            exif = im.getexif()
         exif_ifd, gps_ifd = exif.get_ifd(_EXIF_IFD), exif.get_ifd(_GPS_IFD)
     except Exception:  # damaged EXIF: the header is still worth reporting
         exif, exif_ifd, gps_ifd = Image.Exif(), {}, {}
@@ -406,8 +414,10 @@ def _decode(data: bytes, name: str, max_pixels: int) -> tuple[np.ndarray, list[s
         wide_bits = _wide_bits(im)
         floating = im.mode == "F"
         try:
-            info = _header(im)
+            # A PNG's eXIf chunk may follow its pixels: its header is read once they are.
+            info = _header(im) if fmt != "PNG" else None
             rgb = _pixels(im, data, warnings)
+            info = info or _header(im)
         except ImageReadError:
             raise
         except Exception as exc:

@@ -58,6 +58,16 @@ def _truncated(fmt: str) -> Callable[[Path], object]:
     return make
 
 
+def _zeros_in_the_middle(fmt: str) -> Callable[[Path], object]:
+    def make(path: Path) -> None:
+        data = bytearray(_encoded(pattern(96, 128, seed=12, noise=10), fmt))
+        third = len(data) // 3
+        data[third : third + 100] = bytes(100)
+        path.write_bytes(bytes(data))
+
+    return make
+
+
 def _cut_and_closed(path: Path) -> None:
     """A JPEG cut in the middle of its scan and closed with an end marker, as some copying and
     recovery tools leave a file: every decoder reads it, and half of it is filling."""
@@ -110,6 +120,12 @@ INPUT_CASES: tuple[InputCase, ...] = (
     InputCase("zero_bytes", "empty.jpg", lambda p: p.write_bytes(b""), error=r"empty \(0 bytes\)"),
     InputCase("truncated_jpeg", "cut.jpg", _truncated("JPEG"), error="truncated"),
     InputCase("truncated_png", "cut.png", _truncated("PNG"), error="truncated"),
+    InputCase(
+        "png_zeros_in_pixel_data",
+        "zeros.png",
+        _zeros_in_the_middle("PNG"),
+        error=r"the PNG data cannot be decoded",
+    ),
     InputCase(
         "text_named_jpg",
         "notes.jpg",
