@@ -448,6 +448,20 @@ def test_a_tiff_pillow_cannot_decode_is_read_by_libtiff(tmp_path):
     assert warnings == []
 
 
+def test_a_damaged_compressed_tiff_is_not_read_past_its_damage(tmp_path):
+    # Pillow decodes LZW with libtiff and fails on the damage; libtiff's RGBA reader would
+    # read on past it, so it is only asked where Pillow's own reader failed.
+    buf = io.BytesIO()
+    Image.fromarray(pattern(200, 240, noise=10)).save(buf, "TIFF", compression="tiff_lzw")
+    data = bytearray(buf.getvalue())
+    third = len(data) // 3
+    data[third : third + 200] = bytes(200)
+    path = tmp_path / "scan.tif"
+    path.write_bytes(bytes(data))
+    with pytest.raises(ImageReadError, match=r"scan\.tif: the TIFF data cannot be decoded"):
+        read_image(path)
+
+
 @pytest.mark.parametrize("decodable", [True, False], ids=["pillow", "libtiff"])
 def test_a_rotated_tiff_is_turned_upright_once_and_reported(tmp_path, decodable):
     stored = pattern(80, 120, noise=2)

@@ -460,13 +460,16 @@ def _pixels(im: Image.Image, data: bytes, warnings: list[str]) -> np.ndarray:
     # Pillow turns a TIFF upright as it decodes it, and so does libtiff's reader below; the
     # tag is read first, so that the turn is reported as for other formats.
     orientation = decoder_orientation(im)
+    # Pillow reads uncompressed strips itself ("raw") and leaves compressed ones to libtiff.
+    own_reader = bool(im.tile) and all(tile.codec_name == "raw" for tile in im.tile)
     try:
         rgb = _to_rgb(_first_frame(im, warnings), warnings)
     except Exception:
-        # Pillow opens, but cannot decode, some valid TIFFs (uncompressed YCbCr, for one);
-        # libtiff's RGBA reader, as OpenCV calls it, decodes every photometric and compression
-        # libtiff knows, and refuses a cut file as Pillow does.
-        rgb = _libtiff_rgb(data, im.size)
+        # Pillow's own reader lacks some valid layouts (uncompressed YCbCr, for one);
+        # libtiff's RGBA reader, as OpenCV calls it, knows them, and refuses a cut file as
+        # Pillow does. Where libtiff itself failed for Pillow, the data is damaged: no retry,
+        # which would read past the damage.
+        rgb = _libtiff_rgb(data, im.size) if own_reader else None
         if rgb is None:
             raise
     if orientation in _TRANSPOSE:
