@@ -111,6 +111,8 @@ def test_damaged_jpeg_data_that_decodes_anyway_is_reported(tmp_path, damage):
     assert len(warnings) == 1
     assert warnings[0].startswith("the JPEG data is damaged (libjpeg: Corrupt JPEG data")
     assert "re-copy the original file" in warnings[0]
+    # Training and evaluation data drop the warnings, and skip the second decode.
+    assert read_image(path, check_damage=False)[1] == []
 
 
 def test_a_libjpeg_warning_about_the_header_is_not_reported_as_damage(tmp_path):

@@ -180,7 +180,7 @@ class SegmentationDataset(Dataset):
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         sample = self.samples[index]
-        image, _ = read_image(sample.image)
+        image, _ = read_image(sample.image, check_damage=False)
         if sample.mask is None:
             mask = np.zeros(image.shape[:2], bool)
         else:

@@ -109,11 +109,20 @@ def is_image_file(path: str | os.PathLike[str]) -> bool:
 
 
 def read_image(
-    path: str | os.PathLike[str], max_pixels: int = DEFAULT_MAX_PIXELS
+    path: str | os.PathLike[str],
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    *,
+    check_damage: bool = True,
 ) -> tuple[np.ndarray, list[str]]:
-    """Read an image file as RGB uint8 H x W x 3, plus warnings about what was converted."""
+    """Read an image file as RGB uint8 H x W x 3, plus warnings about what was converted.
+
+    ``check_damage`` asks libjpeg-turbo whether a JPEG's data is damaged (``jpeg_damage``: a
+    second, scaled decode, about a third of the first); readers that drop the warnings, such
+    as training and evaluation data, pass False.
+    """
     path = Path(os.fspath(path))
-    image, warnings, _ = _decode(_read_bytes(path, ImageReadError), str(path), max_pixels)
+    data = _read_bytes(path, ImageReadError)
+    image, warnings, _ = _decode(data, str(path), max_pixels, check_damage)
     return image, warnings
 
 
@@ -402,7 +411,9 @@ def _skipped_warning(skipped: list[str]) -> str:
     )
 
 
-def _decode(data: bytes, name: str, max_pixels: int) -> tuple[np.ndarray, list[str], ImageInfo]:
+def _decode(
+    data: bytes, name: str, max_pixels: int, check_damage: bool = True
+) -> tuple[np.ndarray, list[str], ImageInfo]:
     warnings: list[str] = []
     data, skipped = without_oversized_png_chunks(data)
     if skipped:
@@ -431,7 +442,7 @@ def _decode(data: bytes, name: str, max_pixels: int) -> tuple[np.ndarray, list[s
             raise ImageReadError(
                 f"{name}: the {fmt} data {what} ({reason}); re-export or re-copy the original file."
             ) from exc
-    if fmt == "JPEG":
+    if fmt == "JPEG" and check_damage:
         damage = jpeg_damage(data)
         if damage is not None:
             warnings.append(

@@ -123,7 +123,7 @@ def labeled_predictions(
 
 def read_pair(sample: Sample) -> tuple[np.ndarray, np.ndarray]:
     """The image and its boolean ground truth (all False for an authentic image)."""
-    image, _ = read_image(sample.image)
+    image, _ = read_image(sample.image, check_damage=False)
     if sample.mask is None:
         return image, np.zeros(image.shape[:2], bool)
     gt, _ = read_mask(sample.mask, image.shape[:2], image_path=sample.image)

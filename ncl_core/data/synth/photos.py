@@ -63,7 +63,7 @@ class PhotoCache:
         if path in self._items:
             self._items.move_to_end(path)
             return self._items[path]
-        image = read_image(path)[0]
+        image = read_image(path, check_damage=False)[0]
         self._items[path] = image
         self._bytes += image.nbytes
         while self._bytes > self.budget and len(self._items) > 1:
