@@ -64,6 +64,7 @@ SMALL_SIDE = 64
 _WIDE_RAWMODE = re.compile(r"I;(16|32)|(?:L|LA|RGB|RGBA|RGBX|CMYK);(16)[BLN]")
 
 _ORIENTATION_TAG = 0x0112
+_ROTATED = "image was EXIF-rotated (orientation {})"
 _EXIF_IFD = 0x8769
 _GPS_IFD = 0x8825
 _EXIF_TEXT_TAGS = {"make": 0x010F, "model": 0x0110, "software": 0x0131, "datetime": 0x0132}
@@ -303,14 +304,15 @@ def _open(fh: BinaryIO, name: str, error: type[ImageReadError] = ImageReadError)
             f"({_reason(exc)}); if the file is genuine, downscale it with an image editor first."
         ) from exc
     except UnidentifiedImageError as exc:
-        container = _heif_brand(fh)
+        head = _file_head(fh)
+        container = _HEIF_BRANDS.get(head[8:12]) if head[4:8] == b"ftyp" else None
         if container is not None:
             # The decoders refuse a damaged HEIF/AVIF file as unidentified: say what it is.
             raise error(
                 f"{name}: the {container} data is truncated or damaged (the decoder could not "
                 "read its header); re-export or re-copy the original file."
             ) from exc
-        if _is_tiff(fh):
+        if head[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):  # TIFF, BigTIFF
             # Pillow gives no reason; a TIFF it cannot identify has a sample layout it lacks
             # (CMYK with alpha, half floats, 12-bit samples) or a damaged directory.
             raise error(
@@ -329,24 +331,13 @@ def _open(fh: BinaryIO, name: str, error: type[ImageReadError] = ImageReadError)
         ) from exc
 
 
-def _heif_brand(fh: BinaryIO) -> str | None:
-    """``HEIC``, ``HEIF`` or ``AVIF`` when the file starts with such an ftyp box, else None."""
+def _file_head(fh: BinaryIO) -> bytes:
+    """The file's first 12 bytes (enough to tell HEIF brands and TIFFs), or none."""
     try:
         fh.seek(0)
-        head = fh.read(12)
+        return fh.read(12)
     except Exception:  # noqa: BLE001 - only a better message is at stake
-        return None
-    return _HEIF_BRANDS.get(head[8:12]) if head[4:8] == b"ftyp" else None
-
-
-def _is_tiff(fh: BinaryIO) -> bool:
-    """Whether the file starts as a TIFF or BigTIFF does, in either byte order."""
-    try:
-        fh.seek(0)
-        head = fh.read(4)
-    except Exception:  # noqa: BLE001 - only a better message is at stake
-        return False
-    return head in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
+        return b""
 
 
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -484,7 +475,7 @@ def _pixels(im: Image.Image, data: bytes, warnings: list[str]) -> np.ndarray:
         if rgb is None:
             raise
     if orientation in _TRANSPOSE:
-        warnings.append(f"image was EXIF-rotated (orientation {orientation})")
+        warnings.append(_ROTATED.format(orientation))
     return rgb
 
 
@@ -658,7 +649,7 @@ def _apply_orientation(im: Image.Image, warnings: list[str]) -> Image.Image:
         warnings.append(f"EXIF orientation {shown} is not valid (1-8); ignored, image not rotated")
         return im
     if orientation in _TRANSPOSE:
-        warnings.append(f"image was EXIF-rotated (orientation {orientation})")
+        warnings.append(_ROTATED.format(orientation))
         return im.transpose(_TRANSPOSE[orientation])
     return im
 
