@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import struct
 import zlib
 from pathlib import Path
@@ -17,6 +18,13 @@ def pattern(height: int = 48, width: int = 64, seed: int = 0, noise: float = 12.
     base = np.stack([xx / max(width - 1, 1), yy / max(height - 1, 1), (xx + yy) / (width + height)])
     img = base.transpose(1, 2, 0) * 200 + rng.normal(0, noise, (height, width, 3))
     return np.clip(img + 20, 0, 255).astype(np.uint8)
+
+
+def encoded(array: np.ndarray, fmt: str, **kwargs) -> bytes:
+    """An array as the bytes of a ``fmt`` file, written by Pillow in memory."""
+    buf = io.BytesIO()
+    Image.fromarray(array).save(buf, fmt, **kwargs)
+    return buf.getvalue()
 
 
 def save(path: Path, array: np.ndarray, **kwargs) -> Path:

@@ -20,7 +20,7 @@ from ncl_core.data.io import (
     read_mask,
 )
 
-from imaging import pattern, png_with_header_only, save, write_mask
+from imaging import encoded, pattern, png_with_header_only, save, write_mask
 
 
 @pytest.mark.parametrize("suffix", [".png", ".bmp", ".tif", ".webp", ".ppm"])
@@ -85,12 +85,6 @@ def test_truncated_jpeg(tmp_path):
         read_image(path)
 
 
-def _jpeg(pixels: np.ndarray, **kwargs) -> bytes:
-    buf = io.BytesIO()
-    Image.fromarray(pixels).save(buf, "JPEG", quality=90, **kwargs)
-    return buf.getvalue()
-
-
 @pytest.mark.parametrize(
     "damage",
     [
@@ -101,7 +95,7 @@ def _jpeg(pixels: np.ndarray, **kwargs) -> bytes:
 )
 def test_damaged_jpeg_data_that_decodes_anyway_is_reported(tmp_path, damage):
     stored = pattern(120, 160, noise=8)
-    data = _jpeg(stored)
+    data = encoded(stored, "JPEG", quality=90)
     path = tmp_path / "recovered.jpg"
     path.write_bytes(damage(data))
     out, warnings = read_image(path)  # Pillow decodes it without a word
@@ -116,7 +110,7 @@ def test_damaged_jpeg_data_that_decodes_anyway_is_reported(tmp_path, damage):
 
 
 def test_a_libjpeg_warning_about_the_header_is_not_reported_as_damage(tmp_path):
-    data = bytearray(_jpeg(pattern(80, 90, noise=8)))
+    data = bytearray(encoded(pattern(80, 90, noise=8), "JPEG", quality=90))
     version = data.find(b"JFIF\x00") + 5
     data[version] = 2  # libjpeg: "Warning: unknown JFIF revision number 2.01"; pixels intact
     path = tmp_path / "odd_header.jpg"
@@ -131,7 +125,7 @@ def test_a_libjpeg_warning_about_the_header_is_not_reported_as_damage(tmp_path):
 )
 def test_intact_jpegs_carry_no_damage_warning(tmp_path, options):
     path = tmp_path / "photo.jpg"
-    path.write_bytes(_jpeg(pattern(120, 160, noise=8), **options))
+    path.write_bytes(encoded(pattern(120, 160, noise=8), "JPEG", quality=90, **options))
     assert read_image(path)[1] == []
     cmyk = tmp_path / "print.jpg"
     Image.fromarray(pattern(80, 80)).convert("CMYK").save(cmyk, **options)
@@ -139,19 +133,13 @@ def test_intact_jpegs_carry_no_damage_warning(tmp_path, options):
 
 
 def test_damaged_png_pixel_data_is_an_error_not_half_an_image(tmp_path):
-    data = bytearray(_png(pattern(200, 240, noise=10)))
+    data = bytearray(encoded(pattern(200, 240, noise=10), "PNG"))
     third = len(data) // 3
     data[third : third + 200] = bytes(200)  # inside the IDAT stream
     path = tmp_path / "scan.png"
     path.write_bytes(bytes(data))
     with pytest.raises(ImageReadError, match=r"scan\.png: the PNG data cannot be decoded"):
         read_image(path)
-
-
-def _png(pixels: np.ndarray, **kwargs) -> bytes:
-    buf = io.BytesIO()
-    Image.fromarray(pixels).save(buf, "PNG", **kwargs)
-    return buf.getvalue()
 
 
 def _png_chunks(data: bytes) -> list[tuple[bytes, bytes]]:
@@ -169,7 +157,7 @@ def test_a_png_exif_chunk_counts_before_or_after_the_pixels(tmp_path, after_pixe
     exif = Image.Exif()
     exif[0x0112] = 6
     exif[0x010F] = "TestCam"
-    chunks = _png_chunks(_png(pattern(80, 120, noise=2), exif=exif))
+    chunks = _png_chunks(encoded(pattern(80, 120, noise=2), "PNG", exif=exif))
     if after_pixels:  # eXIf may sit anywhere before IEND; Pillow writes it before IDAT
         exif_chunk = next(c for c in chunks if c[0] == b"eXIf")
         chunks = [c for c in chunks if c[0] != b"eXIf"]
@@ -453,9 +441,7 @@ def test_a_tiff_pillow_cannot_decode_is_read_by_libtiff(tmp_path):
 def test_a_damaged_compressed_tiff_is_not_read_past_its_damage(tmp_path):
     # Pillow decodes LZW with libtiff and fails on the damage; libtiff's RGBA reader would
     # read on past it, so it is only asked where Pillow's own reader failed.
-    buf = io.BytesIO()
-    Image.fromarray(pattern(200, 240, noise=10)).save(buf, "TIFF", compression="tiff_lzw")
-    data = bytearray(buf.getvalue())
+    data = bytearray(encoded(pattern(200, 240, noise=10), "TIFF", compression="tiff_lzw"))
     third = len(data) // 3
     data[third : third + 200] = bytes(200)
     path = tmp_path / "scan.tif"

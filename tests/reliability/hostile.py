@@ -8,7 +8,6 @@ row of data, 83 bytes.
 
 from __future__ import annotations
 
-import io
 import json
 import pickle
 import re
@@ -24,7 +23,7 @@ from PIL import Image
 
 from ncl_core.data.io import SMALL_SIDE
 
-from imaging import pattern, png_with_header_only, save
+from imaging import encoded, pattern, png_with_header_only, save
 
 # Names a file system accepts but careless code does not: spaces, quotes, HTML, unicode.
 HTML_NAME = 'it\'s "quoted" <b onmouseover=alert(1)>&amp; x.png'
@@ -44,15 +43,9 @@ class InputCase:
     shape: tuple[int, int] | None = None  # (height, width) of the analyzed image
 
 
-def _encoded(array: np.ndarray, fmt: str, **kwargs) -> bytes:
-    buf = io.BytesIO()
-    Image.fromarray(array).save(buf, fmt, **kwargs)
-    return buf.getvalue()
-
-
 def _truncated(fmt: str) -> Callable[[Path], object]:
     def make(path: Path) -> None:
-        data = _encoded(pattern(64, 64, seed=7), fmt)
+        data = encoded(pattern(64, 64, seed=7), fmt)
         path.write_bytes(data[: len(data) // 2])
 
     return make
@@ -60,7 +53,7 @@ def _truncated(fmt: str) -> Callable[[Path], object]:
 
 def _zeros_in_the_middle(fmt: str) -> Callable[[Path], object]:
     def make(path: Path) -> None:
-        data = bytearray(_encoded(pattern(96, 128, seed=12, noise=10), fmt))
+        data = bytearray(encoded(pattern(96, 128, seed=12, noise=10), fmt))
         third = len(data) // 3
         data[third : third + 100] = bytes(100)
         path.write_bytes(bytes(data))
@@ -71,7 +64,7 @@ def _zeros_in_the_middle(fmt: str) -> Callable[[Path], object]:
 def _cut_and_closed(path: Path) -> None:
     """A JPEG cut in the middle of its scan and closed with an end marker, as some copying and
     recovery tools leave a file: every decoder reads it, and half of it is filling."""
-    data = _encoded(pattern(96, 128, seed=10, noise=8), "JPEG", quality=90)
+    data = encoded(pattern(96, 128, seed=10, noise=8), "JPEG", quality=90)
     path.write_bytes(data[: len(data) // 2] + b"\xff\xd9")
 
 
@@ -160,7 +153,7 @@ INPUT_CASES: tuple[InputCase, ...] = (
     InputCase(
         "png_named_jpg",
         "renamed.jpg",
-        lambda p: p.write_bytes(_encoded(pattern(64, 72, seed=8), "PNG")),
+        lambda p: p.write_bytes(encoded(pattern(64, 72, seed=8), "PNG")),
         warning=r"name ends in \.jpg but the content is PNG",
         shape=(64, 72),
     ),
@@ -168,7 +161,7 @@ INPUT_CASES: tuple[InputCase, ...] = (
     InputCase(
         "plain_jpeg",
         "plain.jpg",
-        lambda p: p.write_bytes(_encoded(pattern(64, 72, seed=11, noise=8), "JPEG", quality=90)),
+        lambda p: p.write_bytes(encoded(pattern(64, 72, seed=11, noise=8), "JPEG", quality=90)),
         shape=(64, 72),
     ),
     InputCase(
