@@ -25,6 +25,7 @@ from ncl_core.data.synth import (
     make_item,
     scan_photos,
 )
+from ncl_core.data.synth.regions import membrane_blend
 
 from imaging import pattern, save
 
@@ -48,9 +49,10 @@ def _sources(root, n=3):
     return root
 
 
+@pytest.mark.parametrize("membrane", (0.0, 1.0))
 @pytest.mark.parametrize("kind", KINDS)
-def test_outside_the_region_an_item_is_its_native_crop_bit_for_bit(kind):
-    config = SynthConfig.plain(size=96, types=(kind,))
+def test_outside_the_region_an_item_is_its_native_crop_bit_for_bit(kind, membrane):
+    config = SynthConfig.plain(size=96, types=(kind,), membrane_blend_p=membrane)
     host_photo, donor_photo = _photo(1), _photo(2)
     for seed in range(8):
         image, mask, recipe = make_item(
@@ -66,9 +68,10 @@ def test_outside_the_region_an_item_is_its_native_crop_bit_for_bit(kind):
         np.testing.assert_array_equal(image[outside], crop[outside])
 
 
+@pytest.mark.parametrize("membrane", (0.0, 1.0))
 @pytest.mark.parametrize("kind", KINDS)
-def test_mask_marks_exactly_the_changed_pixels(kind):
-    config = SynthConfig.plain(size=96)
+def test_mask_marks_exactly_the_changed_pixels(kind, membrane):
+    config = SynthConfig.plain(size=96, membrane_blend_p=membrane)
     host_photo, donor_photo = _photo(3), _photo(4)
     for seed in range(8):
         image, mask, recipe = make_item(
@@ -242,6 +245,34 @@ def test_colour_matching_moves_the_splice_towards_the_target():
     assert gap_matched < 0.25 * gap_plain
 
 
+@pytest.mark.parametrize("centre", ((60, 48), (92, 20)))  # inside; cut by the frame
+def test_membrane_blend_leaves_no_step_at_the_edge_and_keeps_the_detail(centre):
+    rng = np.random.default_rng(0)
+    host = np.clip(rng.normal((40, 60, 200), 6, (96, 120, 3)), 0, 255).astype(np.uint8)
+    moved = np.clip(rng.normal((220, 140, 30), 6, (96, 120, 3)), 0, 255).astype(np.uint8)
+    region = np.zeros((96, 120), np.uint8)
+    cv2.circle(region, centre, 22, 1, -1)
+    region = region.astype(bool)
+    out = membrane_blend(host, moved, region)
+    np.testing.assert_array_equal(out[~region], host[~region])
+    kernel = np.ones((3, 3), np.uint8)
+    ring = cv2.dilate(region.astype(np.uint8), kernel).astype(bool) & ~region
+    edge = region & ~cv2.erode(region.astype(np.uint8), kernel, borderValue=1).astype(bool)
+    step = np.abs(out[edge].mean(0) - host[ring].mean(0)).max()
+    pasted_step = np.abs(moved[edge].mean(0) - host[ring].mean(0)).max()
+    assert pasted_step > 100 and step < 3
+    assert abs(out[region].std(0).mean() - moved[region].std(0).mean()) < 1.0
+    # In a plain configuration every paste (splice, copy-move, patch) is blended when asked.
+    kinds = set()
+    for seed in range(12):
+        kind = ("splice", "copy_move", "removal")[seed % 3]
+        config = SynthConfig.plain(size=96, membrane_blend_p=1.0, removal_patch_p=1.0)
+        _, _, recipe = make_item(_photo(5), _photo(6), kind, np.random.default_rng(seed), config)
+        assert recipe["blend"] == "membrane" and recipe["feather_px"] == 0.0
+        kinds.add(recipe["kind"])
+    assert kinds == set(KINDS)
+
+
 def test_generate_dataset_balance_layout_determinism_and_recipes(tmp_path):
     src = _sources(tmp_path / "src")
     before = sorted((p.relative_to(src), p.read_bytes()) for p in src.rglob("*") if p.is_file())
@@ -357,6 +388,8 @@ def test_synth_config_validation_and_json():
         SynthConfig(area_range=(0.0, 0.5))
     with pytest.raises(ValueError, match="shape_weights"):
         SynthConfig(shape_weights=(1.0,))
+    with pytest.raises(ValueError, match="membrane_blend_p"):
+        SynthConfig(membrane_blend_p=1.5)
 
 
 def test_sources_with_odd_modes_still_work(tmp_path):

@@ -17,6 +17,7 @@ from ncl_core.data.synth.regions import (
     blend,
     draw_region,
     feather,
+    membrane_blend,
     placement_range,
 )
 from ncl_core.data.synth.synth_config import KINDS, SynthConfig
@@ -44,8 +45,7 @@ def _splice(
     params["color_match"] = bool(rng.random() < cfg.color_match_p)
     if params["color_match"]:
         moved = _match_colour(moved, host, alpha > 0)
-    alpha, params["feather_px"] = feather(alpha, rng, cfg)
-    return blend(host, moved, alpha), alpha, params
+    return _paste(host, moved, alpha, rng, cfg, params)
 
 
 def _copy_move(
@@ -105,8 +105,7 @@ def _copy_move(
         rotation_deg=round(angle, 3),
         flip=flip,
     )
-    alpha, params["feather_px"] = feather(alpha, rng, cfg)
-    return blend(host, moved, alpha), alpha, params
+    return _paste(host, moved, alpha, rng, cfg, params)
 
 
 def _removal(
@@ -124,9 +123,8 @@ def _removal(
         # The patch comes from (x + dx, y + dy) and covers the region: shift by (-dx, -dy).
         shift = np.float32([[1, 0, -dx], [0, 1, -dy]])
         moved = cv2.warpAffine(host, shift, (w, h), flags=cv2.INTER_NEAREST)
-        alpha, feather_px = feather(region.astype(np.float32), rng, cfg)
-        params.update(method="patch", patch_offset_xy=[dx, dy], feather_px=feather_px)
-        return blend(host, moved, alpha), alpha, params
+        params.update(method="patch", patch_offset_xy=[dx, dy])
+        return _paste(host, moved, region.astype(np.float32), rng, cfg, params)
     hole = region.astype(np.uint8)
     method = "telea" if rng.random() < 0.5 else "ns"
     flag = cv2.INPAINT_TELEA if method == "telea" else cv2.INPAINT_NS
@@ -135,6 +133,24 @@ def _removal(
     forged[hole == 0] = host[hole == 0]
     params.update(method=method, inpaint_radius=cfg.inpaint_radius, feather_px=0.0)
     return forged, hole.astype(np.float32), params
+
+
+def _paste(
+    host: np.ndarray,
+    moved: np.ndarray,
+    alpha: np.ndarray,
+    rng: np.random.Generator,
+    cfg: SynthConfig,
+    params: dict[str, Any],
+) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+    """``moved`` over ``host`` where the 0/1 ``alpha`` is set: blended into its surroundings
+    (on ``membrane_blend_p`` of the pastes; the edge is then a hard cut that shows no step), else
+    with a feathered edge. Records how in ``params``."""
+    if cfg.membrane_blend_p > 0 and rng.random() < cfg.membrane_blend_p:
+        params.update(blend="membrane", feather_px=0.0)
+        return membrane_blend(host, moved, alpha > 0), alpha, params
+    alpha, params["feather_px"] = feather(alpha, rng, cfg)
+    return blend(host, moved, alpha), alpha, params
 
 
 def _range_of(start_range: tuple[int, int], start: int) -> tuple[int, int]:

@@ -37,6 +37,10 @@ class SynthConfig(JsonConfig):
     removal_area_range: tuple[float, float] = (0.01, 0.15)  # inpainting large areas only smears
     shape_weights: tuple[float, ...] = (0.2, 0.1, 0.25, 0.45)  # SHAPES, in order
     feather_px: tuple[float, float] = (0.0, 3.0)  # width of the soft edge; below 0.5: a hard cut
+    # Pastes (splices, copy-moves, patches over a removal) blended into their surroundings: a
+    # smooth correction takes away any step of colour or brightness along the region's edge,
+    # as an editor's healing brush or gradient-domain paste does; else the edge is feathered.
+    membrane_blend_p: float = 0.0
     # Splice
     self_splice_p: float = 0.3  # donor = the same photo, reprocessed, from elsewhere
     donor_resample_range: tuple[float, float] = (0.6, 1.6)
@@ -85,8 +89,9 @@ class SynthConfig(JsonConfig):
             raise ValueError(f"types must be a non-empty subset of {KINDS}, got {self.types!r}")
         if self.size < 32:
             raise ValueError("size must be at least 32 px")
-        if not 0.0 <= self.authentic_fraction <= 1.0:
-            raise ValueError("authentic_fraction must lie in [0, 1]")
+        for name in ("authentic_fraction", "membrane_blend_p"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must lie in [0, 1]")
         for name in ("area_range", "removal_area_range"):
             a, b = getattr(self, name)
             if not 0.0 < a <= b < 1.0:
