@@ -263,11 +263,13 @@ def test_membrane_blend_leaves_no_step_at_the_edge_and_keeps_the_detail(centre):
     assert pasted_step > 100 and step < 3
     assert abs(out[region].std(0).mean() - moved[region].std(0).mean()) < 1.0
     # In a plain configuration every paste (splice, copy-move, patch) is blended when asked.
+    config = SynthConfig.plain(size=96, membrane_blend_p=1.0, removal_patch_p=1.0)
+    host_photo, donor_photo = _photo(5), _photo(6)
     kinds = set()
     for seed in range(12):
-        kind = ("splice", "copy_move", "removal")[seed % 3]
-        config = SynthConfig.plain(size=96, membrane_blend_p=1.0, removal_patch_p=1.0)
-        _, _, recipe = make_item(_photo(5), _photo(6), kind, np.random.default_rng(seed), config)
+        kind = KINDS[seed % 3]
+        rng = np.random.default_rng(seed)
+        _, _, recipe = make_item(host_photo, donor_photo, kind, rng, config)
         assert recipe["blend"] == "membrane" and recipe["feather_px"] == 0.0
         kinds.add(recipe["kind"])
     assert kinds == set(KINDS)

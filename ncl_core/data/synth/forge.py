@@ -146,6 +146,7 @@ def _paste(
     """``moved`` over ``host`` where the 0/1 ``alpha`` is set: blended into its surroundings
     (on ``membrane_blend_p`` of the pastes; the edge is then a hard cut that shows no step), else
     with a feathered edge. Records how in ``params``."""
+    # Drawn only when asked, so that items made without blending keep their random stream.
     if cfg.membrane_blend_p > 0 and rng.random() < cfg.membrane_blend_p:
         params.update(blend="membrane", feather_px=0.0)
         return membrane_blend(host, moved, alpha > 0), alpha, params

@@ -186,18 +186,18 @@ def membrane_blend(host: np.ndarray, moved: np.ndarray, region: np.ndarray) -> n
     meets the host along the region's edge: no step of colour or brightness at the edge, the
     pasted detail kept, as an editor's healing brush or gradient-domain paste leaves it.
     Outside ``region`` the host stays bit for bit."""
-    ring = cv2.dilate(region.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool) & ~region
+    grown = cv2.dilate(region.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+    ring = grown & ~region
     if not ring.any():  # nothing around the region to meet
         return blend(host, moved, region.astype(np.float32))
-    x, y, w, h = _bbox(region | ring)
+    x, y, w, h = _bbox(grown)
     box = (slice(y, y + h), slice(x, x + w))
     known = ring[box].astype(np.float32)
-    step = host[box].astype(np.float32) - moved[box].astype(np.float32)
-    correction = _push_pull(step * known[:, :, None], known)
+    pasted = moved[box].astype(np.float32)
+    correction = _push_pull((host[box] - pasted) * known[:, :, None], known)
     out = host.copy()
     inside = region[box]
-    pasted = moved[box].astype(np.float32)[inside] + correction[inside]
-    out[box][inside] = np.clip(pasted + 0.5, 0, 255).astype(np.uint8)
+    out[box][inside] = np.clip(pasted[inside] + correction[inside] + 0.5, 0, 255).astype(np.uint8)
     return out
 
 
