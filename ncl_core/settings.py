@@ -21,6 +21,10 @@ DEFAULT_MODE = "auto"
 DEFAULT_THRESHOLD = 0.5
 INPUT_SIZE_RANGE = (32, 4096)  # resize mode's network input side, px
 TILE_RANGE = (64, 4096)  # tiled mode's tile side, px (half of it overlaps the next tile)
+# Resize mode: the resized image is framed by its own mirror image, this share of the side on
+# every edge, before the network sees it (its map is cut back out). Without a frame the
+# network's zero padding darkens the map along the image's border, a prior of position.
+MAX_MARGIN = 0.5
 # The network's arithmetic: ``auto`` is bf16 where the device computes it natively (a GPU
 # with bf16, else fp16 there; a CPU with AVX512-BF16 or AMX) and fp32 elsewhere; ``fp32``
 # always full precision; ``bf16`` asks for it anywhere (slow where emulated).
@@ -58,6 +62,9 @@ class InferenceSettings:
     # that of the input size's map). None: the model's own, when input_size is also its own;
     # (): one size only.
     fuse_sizes: tuple[int, ...] | None = None
+    # Resize mode: the mirrored frame around the image, a share of the side on each edge
+    # (MAX_MARGIN at most). None: the model's own (none where its file names none).
+    margin: float | None = None
     tile: int | None = None  # tiled mode tile side; None: the model's training size
     overlap: int | None = None  # None: half the tile (the cross-fade width; see tile_layout)
     tile_batch: int = 4  # tiles per network call
@@ -75,6 +82,8 @@ class InferenceSettings:
                 raise ValueError(
                     f"fuse sizes must be from {low} to {high} px, got {self.fuse_sizes}"
                 )
+        if self.margin is not None and not 0.0 <= self.margin <= MAX_MARGIN:
+            raise ValueError(f"margin must be from 0 to {MAX_MARGIN:g}, got {self.margin}")
         if self.tile_batch < 1:
             raise ValueError(f"tile_batch must be at least 1, got {self.tile_batch}")
         if self.tile is not None and self.overlap is not None and not 0 <= self.overlap < self.tile:

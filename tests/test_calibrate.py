@@ -167,3 +167,25 @@ def test_calibrate_stores_the_fused_sizes_it_calibrated(tmp_path, tiny_dataset, 
     assert main([*args, "--fuse-sizes", "8", "--out", str(bad)]) != EXIT_OK
     assert main([*args, "--mode", "tiled", "--fuse-sizes", "96", "--out", str(bad)]) != EXIT_OK
     assert not bad.exists()
+
+
+def test_calibrate_stores_the_margin_it_calibrated(tmp_path, tiny_dataset, tiny_model_path):
+    out = tmp_path / "framed.safetensors"
+    args = ["calibrate", "--model", str(tiny_model_path), "--data", str(tiny_dataset)]
+    resize = ["--mode", "resize", "--input-size", "64"]
+    assert main([*args, *resize, "--margin", "0.125", "--out", str(out)]) == EXIT_OK
+    assert read_model_info(out).inference["margin"] == 0.125
+    image = pattern(70, 90)
+    framed = Predictor.load(out, device="cpu").analyze(image)
+    assert framed.settings["margin"] == 0.125
+    asked = InferenceSettings(mode="resize", input_size=64, margin=0.125)
+    by_hand = Predictor.load(tiny_model_path, device="cpu").analyze(image, settings=asked)
+    np.testing.assert_allclose(framed.probability, by_hand.probability, atol=2e-3)  # fp16 file
+    # Without the flag none is stored; out of range or in tiled mode it is refused first.
+    plain = tmp_path / "plain.safetensors"
+    assert main([*args, *resize, "--out", str(plain)]) == EXIT_OK
+    assert "margin" not in read_model_info(plain).inference
+    bad = tmp_path / "bad.safetensors"
+    assert main([*args, *resize, "--margin", "0.75", "--out", str(bad)]) != EXIT_OK
+    assert main([*args, "--mode", "tiled", "--margin", "0.1", "--out", str(bad)]) != EXIT_OK
+    assert not bad.exists()

@@ -1,5 +1,8 @@
+from dataclasses import replace
+
 import numpy as np
 import pytest
+import torch
 
 from ncl_core.data.io import ImageReadError
 from ncl_core.inference.predictor import (
@@ -205,6 +208,33 @@ def test_fused_sizes_average_the_maps_and_keep_the_first_sizes_score(varied_pred
     assert fused.settings["fuse_sizes"] == [96] and one.settings["fuse_sizes"] == []
     with pytest.raises(ValueError, match="fuse sizes"):
         InferenceSettings(fuse_sizes=(8,))
+
+
+def test_margin_frames_the_image_by_its_reflection(varied_predictor, monkeypatch):
+    """With a margin the network sees the resized image inside its own mirror image (so its
+    border is seen with content around it, not zero padding) and only the image's part of
+    the map comes back; without one, the resized image alone."""
+    predictor = varied_predictor
+    image = pattern(70, 90)
+    seen = []
+    predict = predictor._predict
+
+    def spy(batch, precision="fp32"):
+        seen.append(batch[0].clone())
+        return predict(batch, precision)
+
+    monkeypatch.setattr(predictor, "_predict", spy)
+    plain = predictor.analyze(image, settings=SMALL)
+    framed = predictor.analyze(image, settings=replace(SMALL, margin=0.25))
+    inner, outer = seen
+    assert inner.shape[-2:] == (64, 64) and outer.shape[-2:] == (96, 96)  # 16 px each edge
+    torch.testing.assert_close(outer[:, 16:-16, 16:-16], inner)
+    torch.testing.assert_close(outer[:, :16, 16:-16], outer[:, 17:33, 16:-16].flip(-2))
+    assert framed.probability.shape == plain.probability.shape == (70, 90)
+    assert np.abs(framed.probability - plain.probability).max() > 1e-3
+    assert framed.settings["margin"] == 0.25 and plain.settings["margin"] == 0.0
+    with pytest.raises(ValueError, match="margin"):
+        InferenceSettings(margin=0.9)
 
 
 def test_fused_sizes_follow_the_model_file_unless_the_size_is_chosen(tiny_model_path, tmp_path):

@@ -21,7 +21,7 @@ from ncl_core.cli.common import (
     resolve_model_arg,
 )
 from ncl_core.errors import UsageError
-from ncl_core.settings import DEFAULT_MODE, MODES, QUIET_FLAGGED
+from ncl_core.settings import DEFAULT_MODE, MAX_MARGIN, MODES, QUIET_FLAGGED
 
 
 def add_parser(subparsers) -> None:
@@ -51,6 +51,14 @@ def add_parser(subparsers) -> None:
         metavar="SIDE",
         help="resize mode: also analyze at these sides and average their maps with the input "
         "size's (the image score stays the input size's); calibrated and stored so",
+    )
+    p.add_argument(
+        "--margin",
+        type=float,
+        metavar="SHARE",
+        help="resize mode: frame the resized image by its own mirror image, this share of the "
+        f"side on each edge (0 to {MAX_MARGIN:g}), so that its border is seen with content "
+        "around it, not the network's zero padding; calibrated and stored so",
     )
     p.add_argument("--tile", type=int, help="tiled mode: tile side to store")
     p.add_argument(
@@ -89,11 +97,18 @@ def run(args: argparse.Namespace) -> int:
     check_datasets(args.data)
     # In fp32: a model file's calibration must not depend on the processor that made it. The
     # sizes fused are exactly those asked (none without the flag), not the input model's.
+    if args.margin is not None and not 0.0 <= args.margin <= MAX_MARGIN:
+        raise UsageError(f"--margin must be from 0 to {MAX_MARGIN:g}, got {args.margin:g}")
     asked = replace(
-        inference_settings(args), fuse_sizes=tuple(args.fuse_sizes or ()), precision="fp32"
+        inference_settings(args),
+        fuse_sizes=tuple(args.fuse_sizes or ()),
+        margin=args.margin or 0.0,
+        precision="fp32",
     )
     if args.fuse_sizes and args.mode == "tiled":
         raise UsageError("--fuse-sizes is for resize mode; tiled mode analyzes at one size")
+    if args.margin and args.mode == "tiled":
+        raise UsageError("--margin is for resize mode; tiled mode frames its tiles itself")
     out = Path(args.out)
     refuse_inside(out.parent, [Path(d) for d in args.data])
     resolve_model_arg(args)
@@ -131,6 +146,7 @@ def run(args: argparse.Namespace) -> int:
         "mode": settings.mode,
         "input_size": effective["input_size"],
         **({"fuse_sizes": effective["fuse_sizes"]} if effective["fuse_sizes"] else {}),
+        **({"margin": effective["margin"]} if effective["margin"] else {}),
         "tile": effective["tile"],
         "threshold": record["threshold"],
         "calibration": record,

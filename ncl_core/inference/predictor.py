@@ -1,7 +1,8 @@
 """Analyze images with a model file: the ``Predictor``.
 
 Two modes: ``resize`` (the paper's protocol: resize to the model's input size, predict, resize
-the map back) and ``tiled`` (full resolution: tiles overlapping by half their side, each weighted
+the map back; the resized image framed by its own mirror image where the model file names a
+margin) and ``tiled`` (full resolution: tiles overlapping by half their side, each weighted
 by a window that vanishes at its edges, the image padded by reflection so that its own border is
 seen from inside a tile; tiles batched, memory bounded by the image size, not by the network).
 ``auto`` takes the mode and sizes that the model file names as its own defaults (measured on
@@ -200,6 +201,8 @@ class Predictor:
         self.input_size = int(self.defaults.get("input_size") or train_size)
         # Resize mode: more sides whose maps are averaged with the input size's (calibrated so).
         self.fuse_sizes = tuple(int(s) for s in self.defaults.get("fuse_sizes") or ())
+        # Resize mode: the mirrored frame, a share of the side on each edge (calibrated so).
+        self.margin = float(self.defaults.get("margin") or 0.0)
         self.tile_size = int(self.defaults.get("tile") or train_size)
         # Calibration can move the map so that its best pixel threshold sits at 0.5: the
         # logits are shifted before the sigmoid (rankings, and so pixel AUC, are unchanged).
@@ -271,10 +274,27 @@ class Predictor:
             return settings.fuse_sizes
         return self.fuse_sizes if settings.input_size is None else ()
 
-    def _resize_map(self, image: np.ndarray, side: int, precision: str) -> np.ndarray:
-        """The map of ``image`` resized to ``side`` x ``side``, at the image's size."""
+    def _margin(self, settings: InferenceSettings) -> float:
+        """Resize mode's mirrored frame (see ``InferenceSettings.margin``)."""
+        return self.margin if settings.margin is None else settings.margin
+
+    def _resize_map(
+        self, image: np.ndarray, side: int, precision: str, margin: float = 0.0
+    ) -> np.ndarray:
+        """The map of ``image`` resized to ``side`` x ``side``, at the image's size. With a
+        margin the resized image is framed by its own reflection, ``margin * side`` px on each
+        edge (a multiple of 8), so that the network sees image content, not its zero padding,
+        around the image's border; the frame's part of the map is cut away."""
         h, w = image.shape[:2]
-        small = self._predict(to_tensor(resize_image(image, side, side))[None], precision)[0]
+        resized = resize_image(image, side, side)
+        m = 8 * round(side * margin / 8)
+        if m:
+            m = min(m, side - 1)  # a reflection cannot be wider than the image
+            framed = cv2.copyMakeBorder(resized, m, m, m, m, cv2.BORDER_REFLECT_101)
+            small = self._predict(to_tensor(framed)[None], precision)[0][m:-m, m:-m]
+            small = np.ascontiguousarray(small)
+        else:
+            small = self._predict(to_tensor(resized)[None], precision)[0]
         if (h, w) == (side, side):
             return small
         return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
@@ -286,14 +306,15 @@ class Predictor:
         the fused sizes, if any; the score is always the input size's map's (what the model's
         score threshold was calibrated on)."""
         precision = self.precision(settings)
-        first = self._resize_map(image, settings.input_size or self.input_size, precision)
+        margin = self._margin(settings)
+        first = self._resize_map(image, settings.input_size or self.input_size, precision, margin)
         score = image_score(first)
         fused = self._fuse_sizes(settings)
         if not fused:
             return first, score
         total = first  # summed in place: its score is taken (two image-size maps at most)
         for side in fused:
-            total += self._resize_map(image, side, precision)
+            total += self._resize_map(image, side, precision, margin)
         total /= 1 + len(fused)
         return total, score
 
@@ -435,6 +456,7 @@ class Predictor:
             **settings.__dict__,
             "input_size": settings.input_size or self.input_size,
             "fuse_sizes": list(self._fuse_sizes(settings)) if settings.mode != "tiled" else [],
+            "margin": self._margin(settings) if settings.mode != "tiled" else 0.0,
             "tile": tile,
             "overlap": default_overlap(tile) if settings.overlap is None else settings.overlap,
             "precision": self.precision(settings),

@@ -27,7 +27,7 @@ from ncl_core.errors import ModelFileError
 from ncl_core.evidence.hashing import sha256_file
 from ncl_core.fsutil import atomic_path
 from ncl_core.network.net_config import ModelConfig
-from ncl_core.settings import INPUT_SIZE_RANGE, MODES, TILE_RANGE
+from ncl_core.settings import INPUT_SIZE_RANGE, MAX_MARGIN, MODES, TILE_RANGE
 
 if TYPE_CHECKING:
     import torch
@@ -484,6 +484,11 @@ def check_inference(inference: dict[str, Any], train_config: dict[str, Any]) -> 
             )
         for side in fused:
             _check_int(side, "inference fuse size", *INPUT_SIZE_RANGE)
+    margin = inference.get("margin")
+    if margin is not None and not (_is_number(margin) and 0.0 <= margin <= MAX_MARGIN):
+        raise ValueError(
+            f"inference margin must be a number from 0 to {MAX_MARGIN:g}, got {margin!r}"
+        )
     if train_config.get("size") is not None:
         _check_int(train_config["size"], "training size", *INPUT_SIZE_RANGE)
     for key in ("threshold", "score_threshold"):
