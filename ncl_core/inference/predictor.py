@@ -288,8 +288,7 @@ class Predictor:
         h, w = image.shape[:2]
         resized = resize_image(image, side, side)
         m = 8 * round(side * margin / 8)
-        if m:
-            m = min(m, side - 1)  # a reflection cannot be wider than the image
+        if m:  # at most half the side (MAX_MARGIN): a reflection fits inside the image
             framed = cv2.copyMakeBorder(resized, m, m, m, m, cv2.BORDER_REFLECT_101)
             small = self._predict(to_tensor(framed)[None], precision)[0][m:-m, m:-m]
             small = np.ascontiguousarray(small)
