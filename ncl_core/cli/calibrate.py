@@ -98,8 +98,6 @@ def run(args: argparse.Namespace) -> int:
     # In fp32: a model file's calibration must not depend on the processor that made it. The
     # sizes fused and the margin are exactly those asked (none without the flags), not the
     # input model's.
-    if args.margin is not None and not 0.0 <= args.margin <= MAX_MARGIN:
-        raise UsageError(f"--margin must be from 0 to {MAX_MARGIN:g}, got {args.margin:g}")
     asked = replace(
         inference_settings(args),
         fuse_sizes=tuple(args.fuse_sizes or ()),

@@ -20,6 +20,7 @@ from ncl_core.settings import (
     DEFAULT_MODE,
     DEFAULT_THRESHOLD,
     INPUT_SIZE_RANGE,
+    MAX_MARGIN,
     MODES,
     PRECISIONS,
     TILE_RANGE,
@@ -123,9 +124,13 @@ def inference_settings(args: argparse.Namespace) -> InferenceSettings:
     ):
         if value is not None and not low <= value <= high:
             raise UsageError(f"{flag} must be from {low} to {high} px, got {value}")
+    margin = getattr(args, "margin", None)
+    if margin is not None and not 0.0 <= margin <= MAX_MARGIN:
+        raise UsageError(f"--margin must be from 0 to {MAX_MARGIN:g}, got {margin:g}")
     return InferenceSettings(
         mode=args.mode,
         input_size=getattr(args, "input_size", None),
+        margin=margin,
         tile=args.tile,
         precision=getattr(args, "precision", "auto"),
     )

@@ -289,11 +289,10 @@ class Predictor:
         resized = resize_image(image, side, side)
         m = 8 * round(side * margin / 8)
         if m:  # at most half the side (MAX_MARGIN): a reflection fits inside the image
-            framed = cv2.copyMakeBorder(resized, m, m, m, m, cv2.BORDER_REFLECT_101)
-            small = self._predict(to_tensor(framed)[None], precision)[0][m:-m, m:-m]
-            small = np.ascontiguousarray(small)
-        else:
-            small = self._predict(to_tensor(resized)[None], precision)[0]
+            resized = cv2.copyMakeBorder(resized, m, m, m, m, cv2.BORDER_REFLECT_101)
+        small = self._predict(to_tensor(resized)[None], precision)[0]
+        if m:
+            small = np.ascontiguousarray(small[m:-m, m:-m])
         if (h, w) == (side, side):
             return small
         return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
