@@ -91,7 +91,7 @@ class Scorer:
             return
         self.view_params: dict[str, Any] = {}
         name, _, weights = spec.partition("=")  # combined=WEIGHTS.json: other combiner weights
-        if name in ("ela", "noise", "dq", "combined"):  # a view of ncl_core.views, by name
+        if name in ("ela", "noise", "dq", "clone", "combined"):  # a view of ncl_core.views, by name
             from ncl_core.views import VIEWS
 
             self.view = VIEWS[name]
@@ -275,7 +275,7 @@ def main() -> int:
         "--models",
         nargs="+",
         required=True,
-        help="model files; 'ela' (error level analysis), 'noise', 'dq' or 'combined' (those "
+        help="model files; 'ela' (error level analysis), 'noise', 'dq', 'clone' or 'combined' (those "
         "forensic views; a map a view cannot make scores as a blank one), 'centre' (a map of the distance to "
         "the border: what position alone scores) or 'texture' (local grey-level spread at 256 "
         "px: what busy content alone scores)",

@@ -5,7 +5,7 @@
 
 ``SYNTH_SET``: a folder with ``tampered/`` and ``masks/`` (``ncl-forensics synth PHOTOS OUT
 --format jpg`` makes one). Each image's cues are computed as the view computes them (the
-model's map from the model file, ELA, noise features, DQ, texture) and ranked; a few thousand
+model's map from the model file, ELA, noise features, DQ, texture, clone detection); a few thousand
 cells per image are kept (in ``--cache``, so a refit needs no recomputation). ``--cue-cache``
 keeps each image's cues other than the model's on the grid, so that a refit for another model
 computes only that model's maps. Two weight sets are fitted: with the model's map and without
@@ -101,7 +101,7 @@ def select(args, xs, ys, fitted) -> None:
     """Candidates: the fitted combiner, refits on fewer cues, the plain mean of the ranks."""
     cues = combined.CUES
     candidates = {"fitted, all cues": fitted["with_model"]}
-    for drop in (("texture",), ("dq",), ("noise",), ("ela",)):
+    for drop in (("texture",), ("dq",), ("noise",), ("ela",), ("clone",)):
         keep = tuple(c for c in cues if c not in drop)
         candidates[f"refit without {'+'.join(drop)}"] = combined.fit(xs, ys, keep, args.l2)
     candidates["the stored combiner"] = combined.load_weights(str(combined.WEIGHTS_FILE))[
@@ -111,8 +111,9 @@ def select(args, xs, ys, fitted) -> None:
         "weights": {c: (1.0 if c in ("model", "ela", "noise") else 0.0) for c in cues},
         "bias": 0.0,
     }
-    for c in cues:
-        candidates[f"{c} alone"] = {"weights": {k: float(k == c) for k in cues}, "bias": 0.0}
+    for c in cues:  # its rank, or its value where it has no rank feature
+        feature = c if c in combined.RANKED else f"{c}:value"
+        candidates[f"{c} alone"] = {"weights": {feature: 1.0}, "bias": 0.0}
     for root in args.select:
         cache = (
             args.select_cache.with_suffix(f".{Path(root).name}.npz") if args.select_cache else None
@@ -129,7 +130,8 @@ def select(args, xs, ys, fitted) -> None:
                     **{f"y{i}": y for i, y in enumerate(sy)},
                 )  # fmt: skip
         print(
-            f"\n{Path(root).name} ({len(sx)} images): per image, over cells: AUC, F1 at 0.5, flagged"
+            f"\n{Path(root).name} ({len(sx)} images): per image, over cells: AUC, F1 at 0.5, "
+            "flagged (mean, median)"
         )
         for name, w in candidates.items():
             aucs, f1s, flagged = [], [], []
@@ -143,7 +145,10 @@ def select(args, xs, ys, fitted) -> None:
                         2 * float((hit & (y == 1)).sum()) / (float(hit.sum()) + float(y.sum()))
                     )
             f1 = np.mean(f1s) if f1s else float("nan")
-            print(f"  {name:<34} {np.nanmean(aucs):.3f} {f1:.3f} {np.mean(flagged):.3f}")
+            auc = np.nanmean(aucs) if not np.isnan(aucs).all() else float("nan")
+            print(
+                f"  {name:<34} {auc:.3f} {f1:.3f} {np.mean(flagged):.3f} {np.median(flagged):.3f}"
+            )
 
 
 def main() -> int:
@@ -189,12 +194,14 @@ def main() -> int:
         "format": 1,
         "features": list(combined.FEATURES),
         "about": (
-            "logistic regression of a cell's manipulated label on the per-image ranks of the "
-            f"cues and the values of {', '.join(combined.VALUED)}, fitted on {len(xs)} synthetic "
+            "logistic regression of a cell's manipulated label on the per-image ranks of "
+            f"{', '.join(combined.RANKED)} and the values of {', '.join(combined.VALUED)}, "
+            f"fitted on {len(xs)} synthetic "
             f"images ({sum(1 for y in ys if not y.any())} of them authentic; splice, copy-move, "
             f"removal; JPEG, 512 px), {CELLS_PER_IMAGE} cells each, L2 {args.l2}; cues left "
             f"out: {', '.join(args.drop) or 'none'}; logit moved so that "
-            f"{100 * combined.AUTHENTIC_SHARE:.0f} % of the authentic images' cells reach 0.5"
+            f"the median authentic image has {100 * combined.AUTHENTIC_SHARE:.0f} % of its "
+            "cells at or above 0.5"
         ),
         "with_model": combined.fit(xs, ys, cues, args.l2),
         "without_model": combined.fit(xs, ys, tuple(c for c in cues if c != "model"), args.l2),

@@ -4,12 +4,23 @@ from __future__ import annotations
 
 import io
 
+import cv2
 import numpy as np
+import pytest
 from PIL import Image
 
 from ncl_core.evidence.image import Evidence
 from ncl_core.views import VIEWS, compute_view
-from ncl_core.views.combined import CUES, FEATURES, fit, load_weights, ranks
+from ncl_core.views.combined import (
+    CUES,
+    FEATURES,
+    RANKED,
+    VALUED,
+    combine,
+    fit,
+    load_weights,
+    ranks,
+)
 
 
 def _jpeg(image: np.ndarray, quality: int) -> bytes:
@@ -58,6 +69,39 @@ def test_combined_map_is_image_sized_and_uses_the_model_map_when_given():
     assert VIEWS["combined"].has_map
 
 
+def test_clone_detection_enters_by_its_value_and_lights_a_copied_region():
+    assert "clone" in CUES and "clone" in VALUED and "clone" not in RANKED
+    assert "clone:value" in FEATURES and "clone" not in FEATURES
+    rng = np.random.default_rng(11)
+    small = rng.integers(0, 255, (40, 48, 3), dtype=np.uint8)
+    image = cv2.resize(small, (288, 240), interpolation=cv2.INTER_CUBIC).astype(np.float32)
+    image = np.clip(image + rng.normal(0, 4, image.shape), 0, 255).astype(np.uint8)
+    image[150:214, 190:254] = image[30:94, 20:84]  # a plain copy-move, nothing else
+    copy = np.zeros(image.shape[:2], bool)
+    copy[150:214, 190:254] = True
+    source = np.zeros_like(copy)
+    source[30:94, 20:84] = True
+    evidence = Evidence.from_bytes(_jpeg(image, 95), "copied.jpg")
+
+    found = compute_view("combined", evidence)  # the weights shipped, without a model map
+
+    assert found.details["shares"]["clone"] > 0.2
+    assert "clone detection" in found.summary
+    rest = ~(copy | source)
+    assert found.map[copy].mean() > found.map[rest].mean() + 0.3
+    assert (found.map[copy] >= 0.5).mean() > 0.8
+    # Clone detection computed beside it is reused, not computed again.
+    from ncl_core.views import compute_views
+
+    together = compute_views(("clone", "combined"), evidence)
+    assert np.allclose(together["combined"].map, found.map, atol=1e-6)
+    # With clone detection's map blank, the copy is no longer singled out: it was that cue.
+    no_clone = compute_view(
+        "combined", evidence, given={"clone": np.zeros(image.shape[:2], np.float32)}
+    )
+    assert found.map[copy].mean() > no_clone.map[copy].mean() + 0.3
+
+
 def test_fit_learns_the_informative_cue():
     rng = np.random.default_rng(0)
     x = rng.uniform(0, 1, (4000, len(FEATURES))).astype(np.float32)
@@ -65,6 +109,23 @@ def test_fit_learns_the_informative_cue():
     w = fit([x], [y], CUES)["weights"]
     assert w["ela"] > 2.0 and max(abs(w[f]) for f in FEATURES if f != "ela") < 0.5
     assert set(w) == set(FEATURES) and len(CUES) < len(FEATURES)
+
+
+@pytest.mark.parametrize("share", [0.05, 0.2])
+def test_fit_moves_the_map_so_the_median_authentic_image_marks_the_share_asked(share):
+    rng = np.random.default_rng(1)
+    xs, ys = [], []
+    for i in range(40):
+        x = rng.uniform(0, 1, (500, len(FEATURES))).astype(np.float32)
+        x[:, 1] += rng.normal(0, 0.3)  # images differ in their level, not only cell to cell
+        forged = i % 2 == 0
+        y = (rng.uniform(0, 1, 500) < x[:, 1] * 0.5).astype(np.uint8) if forged else np.zeros(500)
+        xs.append(x)
+        ys.append(y.astype(np.uint8))
+    weights = fit(xs, ys, CUES, authentic_share=share)
+    marked = [float((combine(x, weights) >= 0.5).mean()) for x, y in zip(xs, ys) if not y.any()]
+    assert abs(float(np.median(marked)) - share) < 0.01
+    assert max(marked) > share + 0.02 and min(marked) < share - 0.02  # a median, not each image
 
 
 def test_analyze_writes_the_combined_map_with_the_model_as_a_cue(tmp_path, tiny_model_path):

@@ -80,7 +80,7 @@ VIEWS: dict[str, View] = {
             combined.compute,
             True,
             "more likely manipulated, all cues weighed",
-            "The model's map, ELA, noise features, double quantisation and texture fused by a "
+            "The model's map, ELA, double quantisation, texture and clone detection fused by a "
             "small combiner learned on synthetic forgeries; each cue's share in the summary.",
         ),
         View(
@@ -148,7 +148,7 @@ def compute_views(
         if name == "combined":  # its cue views, where computed here with their defaults
             kwargs["given"] = {
                 cue: results[cue].map
-                for cue in ("noise", "dq", "ela")
+                for cue in ("noise", "dq", "ela", "clone")
                 if cue in results
                 and results[cue].map is not None
                 and (params or {}).get(cue, {}).get("quality", ela.AUTO) == ela.AUTO

@@ -2,28 +2,35 @@
 
 Each cue is a map of the image: the model's probability (where the caller has it), error
 level (ELA at the file's own quality), the noise-feature outliers, the double-quantisation
-probability (JPEG files) and the local grey-level spread (texture, so that the combiner can
-discount what busy content alone lights up). Each is brought to a grid of at most
-``GRID`` cells a side and replaced by its rank within the image (0 = the least, 1 = the most
-suspicious cell of that cue), so that cues of different scales and images of different
-contrasts meet on one footing; a cue the image does not have (a PNG's DQ, no model) is a
-constant, which moves no cell against another. The values of the cues whose maps mean the same
-in every image (the model's probability, ELA, noise, DQ) are features too, so that an image
-with no strong cue stays dimmer. A logistic regression on those features, fitted on
-synthetic forgeries (``fit``) and stored as plain numbers in ``combined.json`` beside this
-module (one weight set with the model's map, one without), gives each cell a probability of
-being manipulated; the map is that probability back at the image's size. No position enters:
-the combiner sees what each cue says about a cell, never where the cell is.
+probability (JPEG files), the local grey-level spread (texture, so that the combiner can
+discount what busy content alone lights up) and clone detection (regions repeated within the
+image: the copy and its source at 1). Each is brought to a grid of at most ``GRID`` cells a
+side and, but for clone detection, replaced by its rank within the image (0 = the least, 1 =
+the most suspicious cell of that cue), so that cues of different scales and images of
+different contrasts meet on one footing; a cue the image does not have (a PNG's DQ, no model)
+is a constant, which moves no cell against another. The values of the cues whose maps mean the
+same in every image (the model's probability, ELA, noise, DQ, clone) are features too, so that
+an image with no strong cue stays dimmer. Clone detection enters by its value alone: its map
+is empty where nothing is repeated, and the rank of an empty map says nothing. A logistic
+regression on those features, fitted on synthetic forgeries (``fit``) and stored as plain
+numbers in ``combined.json`` beside this module (one weight set with the model's map, one
+without), gives each cell a probability of being manipulated; the map is that probability back
+at the image's size. No position enters: the combiner sees what each cue says about a cell,
+never where the cell is. A cue whose weights are all zero is not computed (the shipped weights
+leave the noise features out: on the real forgeries and authentic photos they were chosen on,
+that cue marked more of authentic photos and found no more).
 
-Each cue's share of the map, reported in the summary and the details, is its weight times the
-spread of its ranks in this image, over the sum of those: how much of the map's variation that
-cue makes. The map is a probability per cell moved by one shift of the logit, stored with the
-weights, so that one cell in ten of the authentic photos it was fitted on reaches 0.5.
+Each cue's share of the map, reported in the summary and the details, is the sum over its
+features (rank, value) of the weight times the feature's spread in this image, over the sum of
+those: how much of the map's variation that cue makes. The map is a probability per cell moved
+by one shift of the logit, stored with the weights, so that at 0.5 the median authentic photo
+it was fitted on has a twentieth of its cells marked.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -31,7 +38,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from ncl_core.views import dq, ela, noise
+from ncl_core.views import clone, dq, ela, noise
 from ncl_core.views.base import (
     Evidence,
     NotApplicable,
@@ -40,23 +47,26 @@ from ncl_core.views.base import (
     require_pixels,
 )
 
-CUES = ("model", "ela", "noise", "dq", "texture")
+CUES = ("model", "ela", "noise", "dq", "texture", "clone")
 # Each cue's rank within the image, and for the cues whose map has a meaning across images
-# (a probability, an error level on a fixed floor) its value too: ranks say where in the image,
-# values let a strong cue count more than a weak one and an image with no evidence stay dim.
-VALUED = ("model", "ela", "noise", "dq")
-FEATURES = CUES + tuple(f"{c}:value" for c in VALUED)
+# (a probability, an error level on a fixed floor, a found copy) its value too: ranks say where
+# in the image, values let a strong cue count more than a weak one and an image with no evidence
+# stay dim. Clone detection's map is 0 except over a found copy: its rank adds nothing.
+RANKED = ("model", "ela", "noise", "dq", "texture")
+VALUED = ("model", "ela", "noise", "dq", "clone")
+FEATURES = RANKED + tuple(f"{c}:value" for c in VALUED)
 CUE_TITLES = {
     "model": "model",
     "ela": "ELA",
     "noise": "noise features",
     "dq": "double quantisation",
     "texture": "texture",
+    "clone": "clone detection",
 }
 GRID = 256  # cells on the longer side
 TEXTURE_SIDE = 5  # cells
 WEIGHTS_FILE = Path(__file__).with_name("combined.json")
-AUTHENTIC_SHARE = 0.10  # of the fitting data's authentic cells at or above 0.5
+AUTHENTIC_SHARE = 0.05  # of the median authentic image of the fitting data, at or above 0.5
 
 
 @lru_cache(maxsize=1)
@@ -94,18 +104,34 @@ def _texture(ev: Evidence, size: tuple[int, int]) -> np.ndarray:
 
 
 def cue_maps(
-    ev: Evidence, model_map: np.ndarray | None = None, **given: np.ndarray | None
+    ev: Evidence,
+    model_map: np.ndarray | None = None,
+    given: dict[str, np.ndarray | None] | None = None,
+    only: Collection[str] | None = None,
 ) -> tuple[dict[str, np.ndarray | None], dict[str, str]]:
     """Each cue on the grid (None where the image does not have it) and a note per cue.
 
     ``given``: cue maps already computed (image-sized), used instead of computing them again.
+    ``only``: the cues wanted (default: all); the others (but texture) are None, and not
+    computed.
     """
+    given = given or {}
     size = _grid_size(*ev.image.shape[:2])
     maps: dict[str, np.ndarray | None] = {}
     notes: dict[str, str] = {}
-    computers = {"ela": ela.compute, "noise": noise.compute, "dq": dq.compute}
+    computers = {
+        "ela": ela.compute,
+        "noise": noise.compute,
+        "dq": dq.compute,
+        "clone": clone.compute,
+    }
     for cue in CUES:
         m = given.get(cue)
+        # Texture is cheap and gives the grid's shape when nothing else does: always made.
+        if only is not None and cue not in only and cue != "texture":
+            maps[cue] = None
+            notes[cue] = "not weighed by this combiner"
+            continue
         if cue == "model":
             m = model_map
         elif cue == "texture":
@@ -125,11 +151,13 @@ def cue_maps(
 
 
 def features(maps: dict[str, np.ndarray | None]) -> np.ndarray:
-    """Per cell, ``FEATURES`` in order: each cue's rank (0.5 where the image does not have
-    the cue), then the values of the ``VALUED`` cues (0 where missing): (rows, cols, n)."""
+    """Per cell, ``FEATURES`` in order: the rank of each ``RANKED`` cue (0.5 where the image
+    does not have the cue), then the values of the ``VALUED`` cues (0 where missing): (rows,
+    cols, n). A cue absent from ``maps`` counts as missing."""
     shape = next(m.shape for m in maps.values() if m is not None)
+    maps = {c: maps.get(c) for c in CUES}
     cols = [
-        ranks(maps[c]) if maps[c] is not None else np.full(shape, 0.5, np.float32) for c in CUES
+        ranks(maps[c]) if maps[c] is not None else np.full(shape, 0.5, np.float32) for c in RANKED
     ]
     cols += [
         np.clip(maps[c], 0.0, 1.0) if maps[c] is not None else np.zeros(shape, np.float32)
@@ -161,21 +189,21 @@ def compute(
     weights_path: str | None = None,
     given: dict[str, np.ndarray] | None = None,
 ) -> ViewResult:
-    """``given``: maps of the cue views (``ela``, ``noise``, ``dq``) already computed for this
-    image with their default settings, used instead of computing them again."""
+    """``given``: maps of the cue views (``ela``, ``noise``, ``dq``, ``clone``) already
+    computed for this image with their default settings, used instead of computing them again."""
     ev = as_evidence(source)
     require_pixels(ev, min_side=32)
     stored = load_weights(weights_path)
     have_model = model_map is not None
     weights = stored["with_model" if have_model else "without_model"]
-    maps, notes = cue_maps(ev, model_map, **(given or {}))
+    weighed = {f.split(":")[0] for f, v in weights["weights"].items() if float(v) != 0.0}
+    maps, notes = cue_maps(ev, model_map, given, only=weighed)
     x = features(maps)
     cells = combine(x, weights)
     h, w = ev.image.shape[:2]
     full = cv2.resize(cells, (w, h), interpolation=cv2.INTER_LINEAR)
     np.clip(full, 0.0, 1.0, out=full)
     part = shares(x, weights)
-    weighed = {f.split(":")[0] for f, v in weights["weights"].items() if float(v) != 0.0}
     used = [c for c in CUES if maps[c] is not None and c in weighed]
     text = ", ".join(
         f"{CUE_TITLES[c]} {100 * part[c]:.0f} %" for c in sorted(used, key=lambda c: -part[c])
@@ -189,7 +217,7 @@ def compute(
         "weights": dict(weights["weights"]),
         "bias": weights["bias"],
         "with_model": have_model,
-        "cues_missing": [c for c in CUES if maps[c] is None],
+        "cues_missing": [c for c in CUES if c in weighed and maps[c] is None],
         "flagged_fraction": round(flagged, 5),
         "notes": {c: notes[c] for c in notes if c != "model"},
     }
@@ -198,7 +226,11 @@ def compute(
 
 # -- fitting (offline, on synthetic forgeries) -----------------------------------------------
 def fit(
-    xs: list[np.ndarray], ys: list[np.ndarray], cues: tuple[str, ...], l2: float = 1e-3
+    xs: list[np.ndarray],
+    ys: list[np.ndarray],
+    cues: tuple[str, ...],
+    l2: float = 1e-3,
+    authentic_share: float = AUTHENTIC_SHARE,
 ) -> dict[str, Any]:
     """Logistic regression (Newton's method) of the cells' labels on their features.
 
@@ -221,19 +253,20 @@ def fit(
         beta -= step
         if float(np.abs(step).max()) < 1e-8:
             break
-    # The map is moved (the bias only: rankings unchanged) so that 0.5 is a level that
-    # ``AUTHENTIC_SHARE`` of the cells of the authentic images among the fitting data reach (a
-    # probability per cell stays low where manipulated regions are a small part of each image,
-    # and would mark nothing); without authentic images, the threshold of the best pooled F1.
+    # The map is moved (the bias only: rankings unchanged) so that at 0.5 the median authentic
+    # image among the fitting data has ``authentic_share`` of its cells marked, as a quiet
+    # model calibration does (a probability per cell stays low where manipulated regions are a
+    # small part of each image, and would mark nothing); without authentic images, the
+    # threshold of the best pooled F1.
     z = a @ beta
     positives = float(y.sum())
     cuts = np.quantile(z, np.linspace(0.5, 0.995, 100))
     f1 = [2 * float(y[z >= t].sum()) / max(float((z >= t).sum()) + positives, 1.0) for t in cuts]
-    clean = np.concatenate(
-        [np.zeros(len(b), bool) if b.any() else np.ones(len(b), bool) for b in ys]
-    )
-    if clean.any():
-        shift = float(np.quantile(z[clean], 1.0 - AUTHENTIC_SHARE))
+    ends = np.cumsum([len(b) for b in ys])
+    per_image = np.split(z, ends[:-1])
+    clean = [zi for zi, b in zip(per_image, ys) if not b.any()]
+    if clean:  # image i marks at most the share above its own (1 - share) quantile
+        shift = float(np.median([np.quantile(zi, 1.0 - authentic_share) for zi in clean]))
     else:
         shift = float(cuts[int(np.argmax(f1))])
     weights = {f: 0.0 for f in FEATURES}
