@@ -116,15 +116,16 @@ def main() -> int:
         view.set_show_patches(True)
         shot("analysis.png")
     if "forensic" in args.views:
-        # The copy-move sample: the model's map (left) beside the clone-detection map (right).
+        # The copy-move sample: the model's map (left) beside the combined map (right), whose
+        # cues include clone detection.
         sample = resource_path("samples", "tampered", "rocket_copy_move.jpg")
         view.set_show_patches(False)
         view.open_image(sample)
         wait(lambda: view.analysis is not None and not view.is_busy())
         view.set_overlay_mode("heatmap")
         view.set_opacity(0.55)
-        view.forensic.select(shown="ncl", beside="clone")
-        wait(lambda: view.forensic.result("clone") is not None and not view.forensic.is_busy())
+        view.forensic.select(shown="ncl", beside="combined")
+        wait(lambda: view.forensic.result("combined") is not None and not view.forensic.is_busy())
         shot("forensic-views.png")
         view.forensic.select(shown="ncl", beside="")
         view.set_side_by_side(False)
