@@ -104,6 +104,11 @@ class Scorer:
                 )
                 self.name += f" ({Path(weights).name})" if weights else ""
                 self.view_params = {"weights_path": weights or None}
+                from ncl_core.views.combined import load_weights
+
+                cal = load_weights(weights or None)["with_model"].get("image_threshold")
+                self.calibrated = cal is not None  # its finding: the image score's threshold
+                self.threshold = float(cal) if cal is not None else 0.5
             return
         from ncl_core.inference.predictor import InferenceSettings, Predictor
 
@@ -144,7 +149,8 @@ class Scorer:
                 prob = np.zeros(image.shape[:2], np.float32)
             else:
                 prob = found.map.astype(np.float32)
-            return prob, image_score(prob)
+            score = found.details.get("image_score")  # the view's own, where it has one
+            return prob, float(score) if score is not None else image_score(prob)
         analysis = self.predictor.analyze(image, settings=self.settings)
         return analysis.probability, float(analysis.score)
 

@@ -97,6 +97,50 @@ def _auc(score: np.ndarray, label: np.ndarray) -> float:
     return float((ranked[label == 1].sum() - pos * (pos + 1) / 2) / (pos * neg))
 
 
+def select_features(args, root) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Every cell's features and label of each image of a --select set (cached)."""
+    cache = args.select_cache.with_suffix(f".{Path(root).name}.npz") if args.select_cache else None
+    if cache and cache.exists():
+        data = np.load(cache)
+        return (
+            [data[f"x{i}"] for i in range(int(data["n"]))],
+            [data[f"y{i}"] for i in range(int(data["n"]))],
+        )
+    sx, sy = extract(Path(root), args.model, cells=None, cue_cache=args.cue_cache)
+    if cache:
+        np.savez_compressed(
+            cache, n=len(sx), **{f"x{i}": x for i, x in enumerate(sx)},
+            **{f"y{i}": y for i, y in enumerate(sy)},
+        )  # fmt: skip
+    return sx, sy
+
+
+def image_threshold(args, weights: dict) -> dict:
+    """The image score's threshold that at most ``--image-false-alarms`` of the authentic images
+    of the --select sets reach (the quiet finding of a model's calibration), and what it flags."""
+    from ncl_core.analysis import image_score
+
+    authentic, forged = [], []
+    for root in args.select:
+        for x, y in zip(*select_features(args, root)):
+            (forged if y.any() else authentic).append(image_score(combined.combine(x, weights)))
+    if not authentic:
+        raise SystemExit("--image-false-alarms needs authentic images among the --select sets")
+    scores = np.sort(np.asarray(authentic))
+    allowed = int(np.floor(args.image_false_alarms * len(scores)))  # images at or above it
+    threshold = float(np.nextafter(scores[len(scores) - allowed - 1], np.inf))
+    return {
+        "threshold": round(threshold, 4),
+        "authentic_images": len(authentic),
+        "false_alarms": round(float(np.mean(np.asarray(authentic) >= threshold)), 4),
+        "forged_images": len(forged),
+        "forged_flagged": round(float(np.mean(np.asarray(forged) >= threshold)), 4)
+        if forged
+        else None,
+        "sets": [Path(root).name for root in args.select],
+    }
+
+
 def select(args, xs, ys, fitted) -> None:
     """Candidates: the fitted combiner, refits on fewer cues, the plain mean of the ranks."""
     cues = combined.CUES
@@ -115,20 +159,7 @@ def select(args, xs, ys, fitted) -> None:
         feature = c if c in combined.RANKED else f"{c}:value"
         candidates[f"{c} alone"] = {"weights": {feature: 1.0}, "bias": 0.0}
     for root in args.select:
-        cache = (
-            args.select_cache.with_suffix(f".{Path(root).name}.npz") if args.select_cache else None
-        )
-        if cache and cache.exists():
-            data = np.load(cache)
-            sx = [data[f"x{i}"] for i in range(int(data["n"]))]
-            sy = [data[f"y{i}"] for i in range(int(data["n"]))]
-        else:
-            sx, sy = extract(Path(root), args.model, cells=None, cue_cache=args.cue_cache)
-            if cache:
-                np.savez_compressed(
-                    cache, n=len(sx), **{f"x{i}": x for i, x in enumerate(sx)},
-                    **{f"y{i}": y for i, y in enumerate(sy)},
-                )  # fmt: skip
+        sx, sy = select_features(args, root)
         print(
             f"\n{Path(root).name} ({len(sx)} images): per image, over cells: AUC, F1 at 0.5, "
             "flagged (mean, median)"
@@ -169,6 +200,12 @@ def main() -> int:
     )
     parser.add_argument("--select-cache", type=Path, help="features of the --select sets")
     parser.add_argument(
+        "--image-false-alarms",
+        type=float,
+        help="store an image-score threshold in the weights with a model's map: the lowest "
+        "that at most this share of the authentic images of the --select sets reach",
+    )
+    parser.add_argument(
         "--cue-cache",
         type=Path,
         help="folder keeping each image's cues other than the model's (a refit for another "
@@ -206,6 +243,15 @@ def main() -> int:
         "with_model": combined.fit(xs, ys, cues, args.l2),
         "without_model": combined.fit(xs, ys, tuple(c for c in cues if c != "model"), args.l2),
     }
+    if args.image_false_alarms is not None:
+        calibration = image_threshold(args, result["with_model"])
+        result["with_model"]["image_threshold"] = calibration["threshold"]
+        result["image_calibration"] = calibration
+        result["about"] += (
+            f"; image threshold (with the model's map): the lowest image score (the mean of the "
+            f"top 0.5 % of the cells) that at most {100 * args.image_false_alarms:.0f} % of the "
+            f"authentic images of {', '.join(calibration['sets'])} reach"
+        )
     print(json.dumps(result, indent=1))
     if args.select:
         select(args, xs, ys, result)

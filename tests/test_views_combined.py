@@ -102,6 +102,32 @@ def test_clone_detection_enters_by_its_value_and_lights_a_copied_region():
     assert found.map[copy].mean() > no_clone.map[copy].mean() + 0.3
 
 
+def test_the_combined_finding_comes_from_the_stored_image_threshold(tmp_path):
+    import json
+
+    evidence, gt = _forged()
+    model_map = gt.astype(np.float32) * 0.8 + 0.1
+    shipped = compute_view("combined", evidence, model_map=model_map)
+    threshold = load_weights()["with_model"]["image_threshold"]
+    score = shipped.details["image_score"]
+    assert 0.0 <= score <= 1.0 and shipped.details["image_threshold"] == threshold
+    assert shipped.details["indicated"] == (score >= threshold)
+    said = "manipulation indicated" if score >= threshold else "none indicated"
+    assert shipped.summary.startswith(said)
+
+    stored = load_weights()
+    for value, said in ((0.0, "manipulation indicated"), (1.01, "none indicated")):
+        path = tmp_path / f"weights-{value}.json"
+        with_model = {**stored["with_model"], "image_threshold": value}
+        path.write_text(json.dumps({**stored, "with_model": with_model}))
+        found = compute_view("combined", evidence, model_map=model_map, weights_path=str(path))
+        assert found.summary.startswith(said) and found.details["image_score"] == score
+        assert np.array_equal(found.map, shipped.map)  # the threshold moves no cell
+    # Without the model's map there is no calibrated finding: the score alone.
+    plain = compute_view("combined", evidence)
+    assert plain.details["indicated"] is None and plain.summary.startswith("image score")
+
+
 def test_fit_learns_the_informative_cue():
     rng = np.random.default_rng(0)
     x = rng.uniform(0, 1, (4000, len(FEATURES))).astype(np.float32)

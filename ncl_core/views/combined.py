@@ -25,6 +25,11 @@ features (rank, value) of the weight times the feature's spread in this image, o
 those: how much of the map's variation that cue makes. The map is a probability per cell moved
 by one shift of the logit, stored with the weights, so that at 0.5 the median authentic photo
 it was fitted on has a twentieth of its cells marked.
+
+The view's image score is the mean of the top 0.5 % of its cells (as a model's). Where the
+weight set stores an ``image_threshold`` (the one with the model's map does: the lowest score
+that at most a tenth of the authentic photos it was calibrated on reach), the summary gives a
+finding of its own, "manipulation indicated" or "none indicated", beside the model's.
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from ncl_core.analysis import image_score
 from ncl_core.views import clone, dq, ela, noise
 from ncl_core.views.base import (
     Evidence,
@@ -209,10 +215,26 @@ def compute(
         f"{CUE_TITLES[c]} {100 * part[c]:.0f} %" for c in sorted(used, key=lambda c: -part[c])
     )
     flagged = float((full >= 0.5).mean())
-    summary = f"{100 * flagged:.1f} % of the image at p >= 0.5; the map's share by cue: {text}" + (
-        "" if have_model else " (without the model's map)"
+    score = image_score(cells)
+    threshold = weights.get("image_threshold")
+    finding = None if threshold is None else bool(score >= float(threshold))
+    if finding is None:
+        said = f"image score {score:.2f}"
+    elif finding:
+        said = f"manipulation indicated (image score {score:.2f}, at or above the calibrated "
+        said += f"{float(threshold):.2f})"
+    else:
+        said = (
+            f"none indicated (image score {score:.2f}, below the calibrated {float(threshold):.2f})"
+        )
+    summary = (
+        f"{said}; {100 * flagged:.1f} % of the image at p >= 0.5; the map's share by cue: {text}"
+        + ("" if have_model else " (without the model's map)")
     )
     details = {
+        "image_score": round(score, 5),
+        "image_threshold": threshold,
+        "indicated": finding,
         "shares": {c: round(part[c], 3) for c in used},
         "weights": dict(weights["weights"]),
         "bias": weights["bias"],
