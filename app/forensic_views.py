@@ -5,7 +5,8 @@ The maps come from ``ncl_core.views`` (the GUI computes nothing itself), compute
 computed in a job when it is first asked for, then kept per image, keyed by the file's SHA-256,
 so going back to an image or a view shows it at once (``ncl_core.views.cache.ViewCache``: the
 maps as 8-bit levels, within ``CACHE_BYTES``; the maps shown of the image on screen as
-computed). The metadata table and the Content Credentials (C2PA) are filled for every image.
+computed). The metadata table and the Content Credentials (C2PA) are filled for every image,
+and the combined evidence is made for every analysed image (its finding beside the model's).
 """
 
 from __future__ import annotations
@@ -161,15 +162,16 @@ class ForensicViews(QGroupBox):
 
     def set_model_map(self, probability: np.ndarray | None) -> None:
         """The model's map of the image shown, when its analysis arrives (or None): a combined
-        view computed without it is computed again with it."""
+        view computed without it is computed again with it, and it is computed for every
+        analysed image (its finding is in the Result panel)."""
         if probability is self.model_map:
             return
         self.model_map = probability
         old = self._cache.peek(self.sha256, "combined")
         if old is not None and bool(old.details.get("with_model")) != (probability is not None):
             self._cache.discard("combined", [self.sha256])
-            self._request()
             self.changed.emit()
+        self._request()  # with the model's map, the combined evidence is made for every image
 
     def is_busy(self) -> bool:
         return self._job is not None and self._job.is_running()
@@ -194,6 +196,8 @@ class ForensicViews(QGroupBox):
         names = [n for n in (self.shown(), self.beside()) if n and n != NCL]
         names.append(_GPS_KEY if self.gps_check.isChecked() else "metadata")
         names.append("c2pa")
+        if self.model_map is not None:  # its finding, beside the model's, for every image
+            names.append("combined")
         done = self._cache.names(self.sha256)
         return [n for n in dict.fromkeys(names) if n not in done]
 
@@ -236,6 +240,8 @@ class ForensicViews(QGroupBox):
     @Slot(object)
     def _on_event(self, event: JobEvent) -> None:
         if isinstance(event, Computing) and self._job_sha == self.sha256:
+            if event.name == "combined" and "combined" not in (self.shown(), self.beside()):
+                return  # made for the Result panel's finding; this line is the maps'
             title = VIEWS.get(event.name.split("+")[0])
             self.status_label.setText(f"computing {title.title if title else event.name}…")
 

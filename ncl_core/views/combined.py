@@ -219,13 +219,13 @@ def compute(
     threshold = weights.get("image_threshold")
     finding = None if threshold is None else bool(score >= float(threshold))
     if finding is None:
-        said = f"image score {score:.2f}"
+        said = f"image score {score:.3f}"
     elif finding:
-        said = f"manipulation indicated (image score {score:.2f}, at or above the calibrated "
-        said += f"{float(threshold):.2f})"
+        said = f"manipulation indicated (image score {score:.3f}, at or above the calibrated "
+        said += f"{float(threshold):.3f})"
     else:
         said = (
-            f"none indicated (image score {score:.2f}, below the calibrated {float(threshold):.2f})"
+            f"none indicated (image score {score:.3f}, below the calibrated {float(threshold):.3f})"
         )
     summary = (
         f"{said}; {100 * flagged:.1f} % of the image at p >= 0.5; the map's share by cue: {text}"

@@ -66,8 +66,9 @@ def test_a_view_is_an_overlay_layer_computed_off_the_gui_thread_and_cached(
     panel.select(shown="ela")
     qtbot.waitUntil(lambda: panel.result("ela") is not None and not panel.is_busy())
     ela = panel.result("ela")
-    # metadata and Content Credentials for every image, then ELA
-    assert "MainThread" not in panel.computed_in and len(panel.computed_in) == 3
+    # metadata and Content Credentials for every image, the combined evidence for every
+    # analysed one, then ELA
+    assert "MainThread" not in panel.computed_in and len(panel.computed_in) == 4
     qtbot.waitUntil(
         lambda: view.layers.heat_key == (id(ela.map), view.panel.cmap_combo.currentData())
     )
@@ -89,7 +90,7 @@ def test_a_view_is_an_overlay_layer_computed_off_the_gui_thread_and_cached(
     window.open_paths([forged_jpeg])
     wait_analysis(qtbot, view)
     qtbot.wait(100)
-    assert len(panel.computed_in) == 3
+    assert len(panel.computed_in) == 4
     assert panel.result("ela") is ela
 
 
@@ -151,3 +152,23 @@ def test_combined_view_takes_the_model_map_as_a_cue(qtbot, window, forged_jpeg):
     result = panel.result("combined")
     assert result.details["with_model"] and result.map.shape == view.analysis.probability.shape
     assert "share by cue" in panel.status_label.text()
+
+
+def test_the_combined_finding_is_in_the_result_panel_for_every_analysed_image(
+    qtbot, window, forged_jpeg
+):
+    view = window.analysis
+    label = view.panel.combined_label
+    assert label.text() == "–"
+    window.open_paths([forged_jpeg])
+    wait_analysis(qtbot, view)
+    panel = view.forensic
+    assert panel.shown() == NCL and not panel.beside()  # nobody asked for the view
+    qtbot.waitUntil(
+        lambda: panel.result("combined") is not None and not panel.is_busy(), timeout=30000
+    )
+    result = panel.result("combined")
+    assert result.details["with_model"]
+    qtbot.waitUntil(lambda: label.text() == result.summary.split(";")[0])
+    assert label.text().startswith(("manipulation indicated", "none indicated"))
+    assert f"{result.details['image_score']:.3f}" in label.text()
