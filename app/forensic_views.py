@@ -222,10 +222,13 @@ class ForensicViews(QGroupBox):
                     raise Cancelled()
                 ctx.emit(Computing(key))
                 computed_in.append(threading.current_thread().name)
-                if key == _GPS_KEY:
-                    out[key] = compute_view("metadata", evidence, show_gps=True)
-                else:
-                    out[key] = compute_view(key, evidence, **params.get(key, {}))
+                name = "metadata" if key == _GPS_KEY else key
+                kwargs = {"show_gps": True} if key == _GPS_KEY else params.get(key, {})
+                try:
+                    out[key] = compute_view(name, evidence, **kwargs)
+                except Exception as exc:  # a bug or a hostile file: this view's, not the others'
+                    text = f"{type(exc).__name__}: {exc}"
+                    out[key] = ViewResult(name, None, f"failed: {text}", False, {"error": text})
             return sha, out
 
         job = Job("forensic views", work)

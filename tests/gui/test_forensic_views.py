@@ -172,3 +172,24 @@ def test_the_combined_finding_is_in_the_result_panel_for_every_analysed_image(
     qtbot.waitUntil(lambda: label.text() == result.summary.split(";")[0])
     assert label.text().startswith(("manipulation indicated", "none indicated"))
     assert f"{result.details['image_score']:.3f}" in label.text()
+
+
+def test_a_view_that_fails_costs_only_itself(qtbot, window, forged_jpeg, monkeypatch):
+    from ncl_core.views import clone
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("clone detection broke")
+
+    monkeypatch.setattr(clone, "compute", broken)  # a cue of the combined evidence
+    view = window.analysis
+    panel = view.forensic
+    window.open_paths([forged_jpeg])
+    wait_analysis(qtbot, view)
+    qtbot.waitUntil(
+        lambda: panel.result("combined") is not None and not panel.is_busy(), timeout=30000
+    )
+    assert panel.result("combined").summary == "failed: RuntimeError: clone detection broke"
+    assert view.panel.combined_label.text() == panel.result("combined").summary
+    # computed in the same job, and kept
+    assert "Forger 2.0" in panel.meta_summary.text()
+    assert panel.result("c2pa") is not None
