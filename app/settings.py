@@ -29,6 +29,7 @@ DEFAULTS: dict[str, Any] = {
     "dirs/dataset": "",
     "report/analyst": "",
     "report/case_id": "",
+    "report/combined": True,  # the combined evidence (finding and map) on each image's page
 }
 
 

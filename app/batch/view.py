@@ -408,15 +408,19 @@ class BatchView(QWidget):
             self.settings.set("dirs/report", str(chosen[0].parent))
 
     def export(
-        self, out_dir: Path, analyst: str | None = None, case_id: str | None = None
+        self,
+        out_dir: Path,
+        analyst: str | None = None,
+        case_id: str | None = None,
+        views: tuple[str, ...] = (),
     ) -> Job | None:
         """Write the report for everything dropped so far (in a job); the rows' analyses kept
-        in memory are reused, not run again."""
+        in memory are reused, not run again. ``views``: forensic views on each image's page."""
         if self.is_busy():
             self.message.emit("Wait for the batch to finish (or cancel it) first.", "warning")
             return None
         finished = list(self.results.items())
-        job = self.report.start(self.roots, out_dir, analyst, case_id, finished)
+        job = self.report.start(self.roots, out_dir, analyst, case_id, finished, views)
         if job is not None:
             self.cancel_button.setEnabled(True)
             self.export_button.setEnabled(False)

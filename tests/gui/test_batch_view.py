@@ -324,3 +324,42 @@ def test_the_export_dialog_remembers_the_analyst_and_shows_mode_and_threshold(
     assert (header["analyst"], header["case_id"]) == ("A. Analyst", "CASE-9")
     again = batch.make_report_dialog()
     assert (again.analyst.text(), again.case_id.text()) == ("A. Analyst", "CASE-9")
+
+
+def test_the_export_dialog_puts_the_combined_evidence_on_each_page_unless_unticked(
+    qtbot, window, tmp_path, monkeypatch
+):
+    import json
+
+    from PySide6.QtWidgets import QDialog
+
+    from app.batch.report import ReportDialog
+
+    batch = window.batch
+    batch.add_paths([_folder_with_one_corrupt_file(tmp_path)])
+    _wait_idle(qtbot, batch, 4)
+    assert batch.make_report_dialog().combined_check.isChecked()  # by default
+    ticks = iter([True, False])
+
+    def fill(self):
+        tick = next(ticks)
+        self.combined_check.setChecked(tick)
+        self.folder.set_text(str(tmp_path / f"report-{tick}"))
+        return QDialog.DialogCode.Accepted
+
+    monkeypatch.setattr(ReportDialog, "exec", fill)
+    for tick in (True, False):
+        batch.export_dialog()
+        qtbot.waitUntil(lambda: not batch.is_busy(), timeout=60_000)
+        lines = (tmp_path / f"report-{tick}" / "results.jsonl").read_text().splitlines()
+        rows = [json.loads(x) for x in lines if json.loads(x).get("record") == "row"]
+        done = [r for r in rows if r["status"] == "ok"]
+        assert len(done) == 3
+        if tick:
+            for row in done:
+                summary = row["views"]["combined"]["summary"]
+                assert summary.startswith(("manipulation indicated", "none indicated"))
+            assert "Combined evidence" in (tmp_path / "report-True" / "index.html").read_text()
+        else:
+            assert all(not r.get("views") for r in done)
+    assert not batch.make_report_dialog().combined_check.isChecked()  # remembered
