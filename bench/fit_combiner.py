@@ -116,27 +116,29 @@ def select_features(args, root) -> tuple[list[np.ndarray], list[np.ndarray]]:
 
 
 def image_threshold(args, weights: dict) -> dict:
-    """The image score's threshold that at most ``--image-false-alarms`` of the authentic images
-    of the --select sets reach (the quiet finding of a model's calibration), and what it flags."""
+    """The image score's threshold by the rule of a model's calibration (the best balanced
+    accuracy among those that call at most ``--image-false-alarms`` of the authentic images of
+    the --select sets manipulated), and what it achieves there."""
     from ncl_core.analysis import image_score
+    from ncl_core.evaluation.calibrate import score_threshold
 
-    authentic, forged = [], []
+    scores, labels = [], []
     for root in args.select:
         for x, y in zip(*select_features(args, root)):
-            (forged if y.any() else authentic).append(image_score(combined.combine(x, weights)))
-    if not authentic:
-        raise SystemExit("--image-false-alarms needs authentic images among the --select sets")
-    scores = np.sort(np.asarray(authentic))
-    allowed = int(np.floor(args.image_false_alarms * len(scores)))  # images at or above it
-    threshold = float(np.nextafter(scores[len(scores) - allowed - 1], np.inf))
+            scores.append(image_score(combined.combine(x, weights)))
+            labels.append(bool(y.any()))
+    if all(labels) or not any(labels):
+        raise SystemExit("--image-false-alarms needs forged and authentic images in --select")
+    threshold, accuracy = score_threshold(scores, labels, args.image_false_alarms)
+    s, y = np.asarray(scores), np.asarray(labels)
     return {
         "threshold": round(threshold, 4),
-        "authentic_images": len(authentic),
-        "false_alarms": round(float(np.mean(np.asarray(authentic) >= threshold)), 4),
-        "forged_images": len(forged),
-        "forged_flagged": round(float(np.mean(np.asarray(forged) >= threshold)), 4)
-        if forged
-        else None,
+        "max_false_alarm": args.image_false_alarms,
+        "authentic_images": int((~y).sum()),
+        "false_alarms": round(float((s[~y] >= threshold).mean()), 4),
+        "forged_images": int(y.sum()),
+        "forged_flagged": round(float((s[y] >= threshold).mean()), 4),
+        "balanced_accuracy": round(accuracy, 4),
         "sets": [Path(root).name for root in args.select],
     }
 
@@ -202,8 +204,9 @@ def main() -> int:
     parser.add_argument(
         "--image-false-alarms",
         type=float,
-        help="store an image-score threshold in the weights with a model's map: the lowest "
-        "that at most this share of the authentic images of the --select sets reach",
+        help="store an image-score threshold in the weights with a model's map, as a model's "
+        "calibration sets it: the best balanced accuracy on the --select sets among the "
+        "thresholds that call at most this share of their authentic images manipulated",
     )
     parser.add_argument(
         "--cue-cache",
@@ -248,9 +251,10 @@ def main() -> int:
         result["with_model"]["image_threshold"] = calibration["threshold"]
         result["image_calibration"] = calibration
         result["about"] += (
-            f"; image threshold (with the model's map): the lowest image score (the mean of the "
-            f"top 0.5 % of the cells) that at most {100 * args.image_false_alarms:.0f} % of the "
-            f"authentic images of {', '.join(calibration['sets'])} reach"
+            "; image threshold (with the model's map) on the image score (the mean of the top "
+            "0.5 % of the cells): the best balanced accuracy among those that call at most "
+            f"{100 * args.image_false_alarms:.0f} % of the authentic images of "
+            f"{', '.join(calibration['sets'])} manipulated"
         )
     print(json.dumps(result, indent=1))
     if args.select:

@@ -296,7 +296,7 @@ class AnalysisPanel(QScrollArea):
         self.combined_label.setToolTip(
             "The finding of the Combined evidence view (Forensic views ▸ Show): the model's map "
             "weighed with ELA, double quantisation, texture and clone detection, its threshold "
-            "calibrated so that at most a tenth of authentic photos reach it. It catches far "
+            "calibrated to call at most a tenth of authentic photos manipulated. It catches far "
             "more real forgeries than the model's finding, for more false alarms."
         )
         form.addRow("Finding", self.finding_label)

@@ -27,9 +27,10 @@ by one shift of the logit, stored with the weights, so that at 0.5 the median au
 it was fitted on has a twentieth of its cells marked.
 
 The view's image score is the mean of the top 0.5 % of its cells (as a model's). Where the
-weight set stores an ``image_threshold`` (the one with the model's map does: the lowest score
-that at most a tenth of the authentic photos it was calibrated on reach), the summary gives a
-finding of its own, "manipulation indicated" or "none indicated", beside the model's.
+weight set stores an ``image_threshold`` (the one with the model's map does, set as a model's
+calibration sets its own: the best balanced accuracy among the thresholds that call at most a
+tenth of the authentic photos manipulated), the summary gives a finding of its own,
+"manipulation indicated" or "none indicated", beside the model's.
 """
 
 from __future__ import annotations
