@@ -193,3 +193,27 @@ def test_a_view_that_fails_costs_only_itself(qtbot, window, forged_jpeg, monkeyp
     # computed in the same job, and kept
     assert "Forger 2.0" in panel.meta_summary.text()
     assert panel.result("c2pa") is not None
+
+
+def test_the_combined_evidence_of_a_very_large_image_is_the_reports(
+    qtbot, window, forged_jpeg, monkeypatch
+):
+    import ncl_core.report.forensic_views as report_views
+
+    monkeypatch.setattr(report_views, "VIEW_MAX_PIXELS", 64 * 48)  # this image is "very large"
+    view = window.analysis
+    panel = view.forensic
+    window.open_paths([forged_jpeg])
+    wait_analysis(qtbot, view)
+    qtbot.waitUntil(
+        lambda: panel.result("combined") is not None and not panel.is_busy(), timeout=30000
+    )
+    result = panel.result("combined")
+    assert result.map.shape == view.analysis.probability.shape  # drawn over the whole image
+    assert "scaled down to 64x48 px" in result.summary
+    evidence = window.analysis.state.evidence
+    bounded, _ = report_views.bounded_evidence(evidence)
+    from ncl_core.views import compute_view
+
+    as_reported = compute_view("combined", bounded, model_map=view.analysis.probability)
+    assert result.details["image_score"] == as_reported.details["image_score"]
