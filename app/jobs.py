@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from ncl_core.analysis import Analysis, AnalysisError
     from ncl_core.evidence.image import Evidence
     from ncl_core.evidence.scan import ScanProblem
+    from ncl_core.views import ViewResult
 
 log = logging.getLogger("ncl_forensics.gui")
 
@@ -103,11 +104,13 @@ class Running:
 
 @dataclass(frozen=True, slots=True)
 class FileResult:
-    """A batch file's result (None: there is no model) and its thumbnail."""
+    """A batch file's result (None: there is no model), its thumbnail and, when asked for,
+    its combined evidence (``ncl_core.views``, without its map)."""
 
     path: Path
     result: Analysis | AnalysisError | None
     thumb: QImage | None = None
+    combined: ViewResult | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,6 +29,7 @@ DEFAULTS: dict[str, Any] = {
     "dirs/dataset": "",
     "report/analyst": "",
     "report/case_id": "",
+    "batch/combined": True,  # the combined evidence's finding in each row of the Batch view
     "report/combined": True,  # the combined evidence (finding and map) on each image's page
 }
 

@@ -15,7 +15,9 @@ from app.qtimage import qimage_rgb
 from ncl_core.analysis import Analysis
 from ncl_core.data.io import is_image_file
 from ncl_core.evidence.scan import scan_inputs
+from ncl_core.report.forensic_views import bounded_evidence
 from ncl_core.settings import InferenceSettings
+from ncl_core.views import ViewResult, compute_views
 
 
 def analyze_batch(
@@ -26,9 +28,11 @@ def analyze_batch(
     mode: str,
     threshold: float,
     load: Callable[[Any, str], SharedPredictor],
+    combined: bool = False,
 ) -> None:
     """The batch job: find the files under ``inputs`` not ``known`` yet and analyze them
-    (``load``: ``ModelState.predictor``, the window's one predictor)."""
+    (``load``: ``ModelState.predictor``, the window's one predictor); with ``combined``, each
+    analyzed image's combined evidence too, as a batch report makes it."""
     info, device = model
     scan = scan_inputs(inputs)
     new = [p for p in scan.files if str(p) not in known]
@@ -59,12 +63,24 @@ def analyze_batch(
             thumb = None
             if isinstance(result, Analysis):
                 result = result.at(threshold)  # the batch's threshold, shown in its rows
+            found = None
             if evidence is not None and isinstance(result, Analysis):
                 thumb = qimage_rgb(thumbnail(evidence.image, result))
-            ctx.emit(FileResult(path, result, thumb))
+                if combined:
+                    found = combined_evidence(evidence, result.probability)
+            ctx.emit(FileResult(path, result, thumb, found))
             if ctx.cancelled():
                 break
             if i + 1 < len(files):
                 ctx.emit(Running(files[i + 1]))
     finally:
         stream.close()  # stops the predictor's read-ahead thread at once
+
+
+def combined_evidence(evidence, model_map) -> ViewResult:
+    """The combined evidence of one image as a batch report makes it (on its copy scaled down
+    for views), without its map: the table shows the finding."""
+    bounded, _ = bounded_evidence(evidence)
+    found = compute_views(("combined",), bounded, {"combined": {"model_map": model_map}})
+    result = found["combined"]
+    return ViewResult(result.name, None, result.summary, result.applicable, result.details)

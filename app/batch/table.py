@@ -17,8 +17,10 @@ from ncl_core.analysis import Analysis
 from ncl_core.inference.render import fit_within, overlay_rgb
 
 THUMB_PX = 72
-COLUMNS = ("", "Name", "Status", "Score", "Area %", "Model", "Error / warnings")
-COL_THUMB, COL_NAME, COL_STATUS, COL_SCORE, COL_AREA, COL_MODEL, COL_NOTE = range(len(COLUMNS))
+COLUMNS = ("", "Name", "Status", "Score", "Area %", "Combined", "Model", "Error / warnings")
+COL_THUMB, COL_NAME, COL_STATUS, COL_SCORE, COL_AREA, COL_COMBINED, COL_MODEL, COL_NOTE = range(
+    len(COLUMNS)
+)
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1  # the number a Score / Area cell sorts by
 RETRYABLE = ("error", "cancelled")
 UNFINISHED = ("queued", "analyzing…")
@@ -76,6 +78,7 @@ class QueueTable(QTableWidget):
             (COL_STATUS, 90),
             (COL_SCORE, 70),
             (COL_AREA, 70),
+            (COL_COMBINED, 110),
             (COL_MODEL, 120),
         ):
             self.setColumnWidth(column, width)
@@ -129,9 +132,29 @@ class QueueTable(QTableWidget):
             item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         if status != "ok":
             self.item(row, COL_MODEL).setText("")
+            self.set_combined(row, None)
         note_item = self.item(row, COL_NOTE)
         note_item.setText(note)
         note_item.setToolTip(note)
+
+    def set_combined(self, row: int, found) -> None:
+        """The combined evidence's finding (a ``ViewResult``; None: not made): "indicated" or
+        "none" and its image score, sorting by the score; its summary as the tooltip."""
+        item = self.item(row, COL_COMBINED)
+        score = None if found is None else found.details.get("image_score")
+        if found is None:
+            text = ""
+        elif score is None:
+            text = "failed" if found.summary.startswith("failed") else "n/a"
+        else:
+            said = {True: "indicated", False: "none"}.get(found.details.get("indicated"), "")
+            text = f"{said} {score:.3f}".strip()
+        item.setText(text)
+        item.setToolTip("" if found is None else f"Combined evidence: {found.summary}")
+        item.setData(SORT_ROLE, None if score is None else float(score))
+        item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        if found is not None and found.details.get("indicated"):
+            item.setForeground(QColor(224, 112, 112))
 
     def set_model(self, row: int, model_id: str, model_sha256: str) -> None:
         model = self.item(row, COL_MODEL)
@@ -181,7 +204,7 @@ class QueueTable(QTableWidget):
                 if header.sortIndicatorOrder() == Qt.SortOrder.AscendingOrder
                 else Qt.SortOrder.AscendingOrder
             )
-        elif column in (COL_SCORE, COL_AREA):
+        elif column in (COL_SCORE, COL_AREA, COL_COMBINED):
             order = Qt.SortOrder.DescendingOrder  # highest scores first
         header.setSortIndicator(column, order)
         self.sortItems(column, order)

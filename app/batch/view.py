@@ -15,6 +15,7 @@ from pathlib import Path
 from PySide6.QtCore import Qt, QUrl, Signal, Slot
 from PySide6.QtGui import QDesktopServices, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
+    QCheckBox,
     QFileDialog,
     QHBoxLayout,
     QLabel,
@@ -120,6 +121,16 @@ class BatchView(QWidget):
         self.open_report_button = _button(
             "Open report", "Open the last exported report in the web browser", self._open_report
         )
+        self.combined_check = QCheckBox("Combined evidence")
+        self.combined_check.setChecked(self.settings.get("batch/combined"))
+        self.combined_check.setToolTip(
+            "Also make each image's combined evidence (the model's map weighed with ELA, double "
+            "quantisation, texture and clone detection) and show its finding in the Combined "
+            "column: it catches far more real forgeries than the model's finding, for more false "
+            "alarms. On a CPU it adds about 1 to 3 seconds an image. Applies to files added "
+            "from now on."
+        )
+        self.combined_check.toggled.connect(lambda on: self.settings.set("batch/combined", on))
         for button in (
             self.cancel_button,
             self.retry_button,
@@ -143,6 +154,7 @@ class BatchView(QWidget):
             self.open_report_button,
         ):
             top.addWidget(button)
+        top.addWidget(self.combined_check)
 
         self.table = QueueTable()
         self.table.cellClicked.connect(self._on_row_clicked)
@@ -262,13 +274,16 @@ class BatchView(QWidget):
         self.shared.cancel()
         model = (self.models.info, self.models.device)
         overlay, load = self.session.overlay, self.models.predictor
+        combined = self.combined_check.isChecked()
         # Rows that failed or were cancelled are analyzed again when their files come again.
         known = {
             k for k, item in self.rows.items() if self.table.status(item.row()) not in RETRYABLE
         }
 
         def analyze(ctx: JobContext) -> None:
-            analyze_batch(ctx, inputs, known, model, overlay.mode, overlay.threshold, load)
+            analyze_batch(
+                ctx, inputs, known, model, overlay.mode, overlay.threshold, load, combined
+            )
 
         job = Job("batch", analyze)
         job.event.connect(self._on_event)
@@ -311,9 +326,11 @@ class BatchView(QWidget):
             if row is not None:
                 table.set_row(row, "analyzing…")
         elif isinstance(event, FileResult):
-            self._show_result(event.path, event.result, event.thumb)
+            self._show_result(event.path, event.result, event.thumb, event.combined)
 
-    def _show_result(self, path: Path, result: Analysis | AnalysisError | None, thumb) -> None:
+    def _show_result(
+        self, path: Path, result: Analysis | AnalysisError | None, thumb, combined=None
+    ) -> None:
         table = self.table
         row = table.row_of(path)
         self._done += 1
@@ -328,6 +345,7 @@ class BatchView(QWidget):
                 note = " | ".join(filter(None, ["bundled sample: never in a report", note]))
             table.set_row(row, "ok", result.score, 100.0 * result.area_fraction, note)
             table.set_model(row, result.model_id, result.model_sha256)
+            table.set_combined(row, combined)
             if thumb is not None:
                 table.set_thumbnail(row, thumb)
         self._update_progress()

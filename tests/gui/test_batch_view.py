@@ -363,3 +363,42 @@ def test_the_export_dialog_puts_the_combined_evidence_on_each_page_unless_untick
         else:
             assert all(not r.get("views") for r in done)
     assert not batch.make_report_dialog().combined_check.isChecked()  # remembered
+
+
+def test_each_row_shows_the_combined_evidence_unless_unticked(qtbot, window, tmp_path):
+    from app.batch.table import COL_COMBINED, COL_NAME, COL_SCORE
+
+    batch = window.batch
+    assert batch.combined_check.isChecked()  # by default
+    batch.add_paths([_folder_with_one_corrupt_file(tmp_path)])
+    _wait_idle(qtbot, batch, 4)
+    cells = {
+        batch.table.item(r, COL_NAME).text(): batch.table.item(r, COL_COMBINED) for r in range(4)
+    }
+    assert cells["broken.png"].text() == ""
+    for name in ("a.png", "b.jpg", "c.png"):
+        said, score = cells[name].text().split()
+        assert said in ("indicated", "none") and 0.0 <= float(score) <= 1.0
+        assert (
+            cells[name]
+            .toolTip()
+            .startswith(
+                "Combined evidence: "
+                + {"indicated": "manipulation indicated", "none": "none indicated"}[said]
+            )
+        )
+    batch.sort_by(COL_COMBINED)  # a header click: the highest combined score first
+    column = [batch.table.item(r, COL_COMBINED).text() for r in range(4)]
+    numbers = [float(text.split()[1]) for text in column if text]
+    assert numbers == sorted(numbers, reverse=True) and column[-1] == ""
+    batch.sort_by(COL_SCORE)
+
+    batch.combined_check.setChecked(False)  # remembered, and files added from now on
+    assert not window.batch.settings.get("batch/combined")
+    more = tmp_path / "more"
+    more.mkdir()
+    Image.fromarray(np.full((64, 80, 3), 90, np.uint8)).save(more / "d.png")
+    batch.add_paths([more])
+    _wait_idle(qtbot, batch, 5)
+    row = batch.table.row_of(more / "d.png")
+    assert batch.table.status(row) == "ok" and batch.table.item(row, COL_COMBINED).text() == ""
