@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-import cv2
 import numpy as np
 from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtWidgets import (
@@ -33,7 +32,7 @@ from app.jobs import Computing, Job, JobContext, JobEvent, JobManager
 from ncl_core.analysis import Analysis
 from ncl_core.evidence.image import Evidence
 from ncl_core.inference.predictor import Cancelled
-from ncl_core.report.forensic_views import bounded_evidence
+from ncl_core.report.forensic_views import view_as_reported
 from ncl_core.views import MAP_VIEWS, VIEWS, ViewResult, compute_view, ela
 from ncl_core.views.cache import ViewCache
 
@@ -42,19 +41,6 @@ NCL = "ncl"  # the model's probability map, shown like any other map
 # ten 12 MP images with two views each; the image shown is kept whatever its size.
 CACHE_BYTES = 256 * 2**20
 _GPS_KEY = "metadata+gps"
-
-
-def _combined(evidence: Evidence, params: dict) -> ViewResult:
-    """The combined evidence as a batch report makes it: on a copy of a very large image scaled
-    down to the report's bound for views (so the finding here is the report's), its map brought
-    back to the image's size."""
-    bounded, note = bounded_evidence(evidence)
-    result = compute_view("combined", bounded, **params)
-    if note is None or result.map is None:
-        return result
-    height, width = evidence.image.shape[:2]
-    full = cv2.resize(result.map, (width, height), interpolation=cv2.INTER_LINEAR)
-    return replace(result, map=full, summary=f"{result.summary} ({note})")
 
 
 class ForensicViews(QGroupBox):
@@ -240,8 +226,8 @@ class ForensicViews(QGroupBox):
                 name = "metadata" if key == _GPS_KEY else key
                 kwargs = {"show_gps": True} if key == _GPS_KEY else params.get(key, {})
                 try:
-                    if key == "combined":
-                        out[key] = _combined(evidence, kwargs)
+                    if key == "combined":  # as a report makes it: the report's finding
+                        out[key] = view_as_reported("combined", evidence, kwargs)
                     else:
                         out[key] = compute_view(name, evidence, **kwargs)
                 except Exception as exc:  # a bug or a hostile file: this view's, not the others'

@@ -73,3 +73,34 @@ def test_resume_needs_the_same_views(evidence, tmp_path):
     done = run_batch([evidence], FakePredictor(), out, ReportOptions(views=("ela",)), resume=True)
     assert all(r["views"] and list(r["views"]) == ["ela"] for r in done.rows)
     assert np.isfinite([r["score"] for r in done.rows]).all()
+
+
+def test_a_view_as_reported_is_made_on_the_bounded_copy_and_drawn_at_full_size(monkeypatch):
+    import dataclasses
+
+    import ncl_core.report.forensic_views as report_views
+    from ncl_core.evidence.image import Evidence
+    from ncl_core.report.forensic_views import bounded_evidence, view_as_reported
+    from ncl_core.views import VIEWS, compute_view
+
+    image = pattern(96, 128, seed=2, noise=6)
+    evidence = Evidence(image)
+    small = view_as_reported("ela", evidence)  # within the bound: the view itself
+    assert np.array_equal(small.map, compute_view("ela", evidence).map)
+    assert "scaled down" not in small.summary
+
+    monkeypatch.setattr(report_views, "VIEW_MAX_PIXELS", 48 * 64)
+    found = view_as_reported("ela", evidence)
+    assert found.map.shape == (96, 128) and "scaled down to 64x48 px" in found.summary
+    bounded, _ = bounded_evidence(evidence)
+    on_copy = compute_view("ela", bounded).map
+    assert on_copy.shape == (48, 64)
+    assert abs(float(found.map.mean()) - float(on_copy.mean())) < 0.02
+    assert view_as_reported("ela", evidence, keep_map=False).map is None
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("broke")
+
+    monkeypatch.setitem(VIEWS, "ela", dataclasses.replace(VIEWS["ela"], compute=broken))
+    failed = view_as_reported("ela", evidence)
+    assert not failed.applicable and failed.summary.startswith("failed: RuntimeError: broke")

@@ -15,9 +15,8 @@ from app.qtimage import qimage_rgb
 from ncl_core.analysis import Analysis
 from ncl_core.data.io import is_image_file
 from ncl_core.evidence.scan import scan_inputs
-from ncl_core.report.forensic_views import bounded_evidence
+from ncl_core.report.forensic_views import view_as_reported
 from ncl_core.settings import InferenceSettings
-from ncl_core.views import ViewResult, compute_views
 
 
 def analyze_batch(
@@ -66,8 +65,9 @@ def analyze_batch(
             found = None
             if evidence is not None and isinstance(result, Analysis):
                 thumb = qimage_rgb(thumbnail(evidence.image, result))
-                if combined:
-                    found = combined_evidence(evidence, result.probability)
+                if combined:  # its finding for the row; the map is the report's to draw
+                    params = {"model_map": result.probability}
+                    found = view_as_reported("combined", evidence, params, keep_map=False)
             ctx.emit(FileResult(path, result, thumb, found))
             if ctx.cancelled():
                 break
@@ -75,12 +75,3 @@ def analyze_batch(
                 ctx.emit(Running(files[i + 1]))
     finally:
         stream.close()  # stops the predictor's read-ahead thread at once
-
-
-def combined_evidence(evidence, model_map) -> ViewResult:
-    """The combined evidence of one image as a batch report makes it (on its copy scaled down
-    for views), without its map: the table shows the finding."""
-    bounded, _ = bounded_evidence(evidence)
-    found = compute_views(("combined",), bounded, {"combined": {"model_map": model_map}})
-    result = found["combined"]
-    return ViewResult(result.name, None, result.summary, result.applicable, result.details)

@@ -52,6 +52,7 @@ from app.session import Session
 from app.settings import Settings
 from ncl_core.analysis import Analysis, AnalysisError
 from ncl_core.report import SKIPPED_NOT_IMAGE
+from ncl_core.views import ViewResult
 
 # Analyses kept in memory so that clicking a row shows it without running the model again.
 CACHE_PIXELS = 64_000_000
@@ -329,7 +330,11 @@ class BatchView(QWidget):
             self._show_result(event.path, event.result, event.thumb, event.combined)
 
     def _show_result(
-        self, path: Path, result: Analysis | AnalysisError | None, thumb, combined=None
+        self,
+        path: Path,
+        result: Analysis | AnalysisError | None,
+        thumb,
+        combined: ViewResult | None = None,
     ) -> None:
         table = self.table
         row = table.row_of(path)

@@ -15,7 +15,7 @@ import numpy as np
 
 from ncl_core.evidence.image import Evidence
 from ncl_core.inference.render import encode_heatmap_png, encode_jpeg, fit_within, heatmap_rgb
-from ncl_core.views import VIEWS, compute_views
+from ncl_core.views import VIEWS, ViewResult, compute_views
 
 if TYPE_CHECKING:
     from ncl_core.report.artefacts import RowFiles
@@ -52,6 +52,23 @@ def bounded_evidence(
         f"{limit / 1e6:g} MP)"
     )
     return dataclasses.replace(evidence, image=small), note
+
+
+def view_as_reported(
+    name: str, evidence: Evidence, params: dict[str, Any] | None = None, keep_map: bool = True
+) -> ViewResult:
+    """View ``name`` of ``evidence`` as a batch report makes it: on the copy of a very large
+    image scaled down for views (the note added to its summary), so that the app shows the
+    report's finding; its map brought back to the image's size (``keep_map``), or left out.
+    A view that fails is a failed result, as in ``compute_views``."""
+    bounded, note = bounded_evidence(evidence)
+    result = compute_views((name,), bounded, {name: dict(params or {})})[name]
+    full = result.map if keep_map else None
+    if note is not None and full is not None:
+        height, width = evidence.image.shape[:2]
+        full = cv2.resize(full, (width, height), interpolation=cv2.INTER_LINEAR)
+    summary = result.summary if note is None else f"{result.summary} ({note})"
+    return dataclasses.replace(result, map=full, summary=summary)
 
 
 def check_views(names: tuple[str, ...]) -> None:
