@@ -43,6 +43,13 @@ CACHE_BYTES = 256 * 2**20
 _GPS_KEY = "metadata+gps"
 
 
+def _fingerprint(model_map: np.ndarray) -> tuple:
+    """Enough of a map to tell another analysis's (another model or mode) from the same one
+    made again: its shape, its sum and a sparse sample's."""
+    sample = model_map[::97, ::89]
+    return model_map.shape, float(model_map.sum(dtype=np.float64)), sample.tobytes()
+
+
 class ForensicViews(QGroupBox):
     """Selector (shown map, map beside it), the views' findings and the metadata table."""
 
@@ -57,6 +64,8 @@ class ForensicViews(QGroupBox):
         self._cache = ViewCache(CACHE_BYTES)
         self._job: Job | None = None
         self._job_sha: str | None = None  # the image the running job computes views of
+        self._job_map: np.ndarray | None = None  # the model's map it makes "combined" with
+        self._made_with: dict[str, tuple] = {}  # image -> the map its "combined" was made with
         self.computed_in: list[str] = []  # thread names the views ran in (tests read it)
         # The model's map of the image shown (None before its analysis): a cue of "combined".
         self.model_map: np.ndarray | None = None
@@ -162,15 +171,20 @@ class ForensicViews(QGroupBox):
         return self.map_for(self.beside(), analysis) if self.beside() else None
 
     def set_model_map(self, probability: np.ndarray | None) -> None:
-        """The model's map of the image shown, when its analysis arrives (or None): a combined
-        view computed without it is computed again with it, and it is computed for every
-        analysed image (its finding is in the Result panel)."""
+        """The model's map of the image shown, when its analysis arrives (or None; another
+        model's, after a change of model or mode): a combined view made with another map, or
+        none, is made again with this one; it is made for every analysed image (its finding
+        is in the Result panel)."""
         if probability is self.model_map:
             return
         self.model_map = probability
-        old = self._cache.peek(self.sha256, "combined")
-        if old is not None and bool(old.details.get("with_model")) != (probability is not None):
-            self._cache.discard("combined", [self.sha256])
+        made = self._cache.peek(self.sha256, "combined")
+        if (
+            made is not None
+            and probability is not None
+            and self._made_with.get(self.sha256) != _fingerprint(probability)
+        ):
+            self._cache.discard("combined", [self.sha256])  # made with another map
             self.changed.emit()
         self._request()  # with the model's map, the combined evidence is made for every image
 
@@ -241,6 +255,7 @@ class ForensicViews(QGroupBox):
         job.failed.connect(self._on_failed)
         job.ended.connect(self._on_ended)
         self._job, self._job_sha = job, sha
+        self._job_map = self.model_map  # the map its combined view is made with
         self.computing.emit(True)
         self.jobs.start(job)
 
@@ -255,6 +270,10 @@ class ForensicViews(QGroupBox):
     @Slot(object)
     def _on_results(self, payload: tuple[str, dict[str, ViewResult]]) -> None:
         sha, results = payload
+        if "combined" in results and sha == self.sha256 and self._job_map is not self.model_map:
+            del results["combined"]  # the model's map changed while it ran: made again
+        elif "combined" in results and self._job_map is not None:
+            self._made_with[sha] = _fingerprint(self._job_map)
         ela_result = results.get("ela")
         if ela_result is not None and ela_result.details.get("quality_requested") not in (
             None,

@@ -467,6 +467,8 @@ class AnalysisPanel(QScrollArea):
         """The combined evidence's finding (the first part of its summary), once it has been
         made with the model's map of the image shown."""
         result = self.forensic.result("combined")
+        if self.forensic.model_map is None:  # no analysis of the image shown (yet)
+            result = None
         if result is not None and result.details.get("with_model"):
             self.combined_label.setText(result.summary.split(";")[0])
         elif result is not None and not result.applicable:

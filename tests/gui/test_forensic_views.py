@@ -217,3 +217,27 @@ def test_the_combined_evidence_of_a_very_large_image_is_the_reports(
 
     as_reported = compute_view("combined", bounded, model_map=view.analysis.probability)
     assert result.details["image_score"] == as_reported.details["image_score"]
+
+
+def test_the_combined_evidence_is_made_again_with_another_models_map(qtbot, window, forged_jpeg):
+    from ncl_core.views import compute_view
+
+    view = window.analysis
+    panel = view.forensic
+    window.open_paths([forged_jpeg])
+    wait_analysis(qtbot, view)
+    qtbot.waitUntil(
+        lambda: panel.result("combined") is not None and not panel.is_busy(), timeout=30000
+    )
+    first = panel.result("combined")
+    other = np.zeros_like(view.analysis.probability)  # as another model's analysis gives it
+    panel.set_model_map(other)
+    qtbot.waitUntil(
+        lambda: panel.result("combined") is not None
+        and panel.result("combined") is not first
+        and not panel.is_busy(),
+        timeout=30000,
+    )
+    expected = compute_view("combined", panel.evidence, model_map=other)
+    assert panel.result("combined").details["image_score"] == expected.details["image_score"]
+    assert expected.details["image_score"] != first.details["image_score"]
