@@ -88,7 +88,7 @@ class ReportDialog(QDialog):
         self.combined_check.setToolTip(
             "The model's map weighed with ELA, double quantisation, texture and clone detection: "
             "on real forgeries it finds far more than the model's own finding, for more false "
-            "alarms. On a CPU it adds about 1 to 3 seconds an image."
+            "alarms. On a CPU it adds about 0.7 s an image of 2 MP, 2 to 3 s at 12 MP."
         )
         form.addRow(self.combined_check)
         if left_out:

@@ -128,8 +128,8 @@ class BatchView(QWidget):
             "Also make each image's combined evidence (the model's map weighed with ELA, double "
             "quantisation, texture and clone detection) and show its finding in the Combined "
             "column: it catches far more real forgeries than the model's finding, for more false "
-            "alarms. On a CPU it adds about 1 to 3 seconds an image. Applies to files added "
-            "from now on."
+            "alarms. On a CPU it adds about 0.7 s an image of 2 MP, 2 to 3 s at 12 MP. Applies "
+            "to files added from now on."
         )
         self.combined_check.toggled.connect(lambda on: self.settings.set("batch/combined", on))
         for button in (
