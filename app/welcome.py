@@ -35,6 +35,10 @@ mask and the tampered area; the <b>score</b> summarises the whole image.</p>
 <p><b>Scores are indications for review, not proof.</b> A high score asks for a closer look at
 the marked region; a low score does not clear an image. The model knows only the kinds of
 manipulation it was trained on, and recompression or resizing can hide traces.</p>
+<p><b>Combined evidence</b>, under the model's finding, weighs the model's map with classic cues
+(error levels, double JPEG compression, texture, copied regions): it finds far more real
+forgeries than the model alone, and calls about one authentic photo in ten manipulated. Its map
+is under <i>Forensic views ▸ Show</i>.</p>
 
 <h4>Many files</h4>
 <p>Drop a folder or several files on the window, or use <i>File ▸ Add folder to batch</i>
