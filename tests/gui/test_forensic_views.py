@@ -39,6 +39,13 @@ def _pixels(viewer) -> np.ndarray:
     return array_from_qimage(viewer.rendered().toImage()).astype(int)
 
 
+def _wait_combined(qtbot, panel) -> None:
+    """Until the shown image's combined evidence is made and no view job runs."""
+    qtbot.waitUntil(
+        lambda: panel.result("combined") is not None and not panel.is_busy(), timeout=30000
+    )
+
+
 def _table(panel) -> dict[tuple[str, str], str]:
     t = panel.table
     return {
@@ -146,9 +153,7 @@ def test_combined_view_takes_the_model_map_as_a_cue(qtbot, window, forged_jpeg):
     wait_analysis(qtbot, view)
     panel = view.forensic
     panel.select(shown="combined")
-    qtbot.waitUntil(
-        lambda: panel.result("combined") is not None and not panel.is_busy(), timeout=30000
-    )
+    _wait_combined(qtbot, panel)
     result = panel.result("combined")
     assert result.details["with_model"] and result.map.shape == view.analysis.probability.shape
     assert "share by cue" in panel.status_label.text()
@@ -164,9 +169,7 @@ def test_the_combined_finding_is_in_the_result_panel_for_every_analysed_image(
     wait_analysis(qtbot, view)
     panel = view.forensic
     assert panel.shown() == NCL and not panel.beside()  # nobody asked for the view
-    qtbot.waitUntil(
-        lambda: panel.result("combined") is not None and not panel.is_busy(), timeout=30000
-    )
+    _wait_combined(qtbot, panel)
     result = panel.result("combined")
     assert result.details["with_model"]
     qtbot.waitUntil(lambda: label.text() == result.summary.split(";")[0])
@@ -185,9 +188,7 @@ def test_a_view_that_fails_costs_only_itself(qtbot, window, forged_jpeg, monkeyp
     panel = view.forensic
     window.open_paths([forged_jpeg])
     wait_analysis(qtbot, view)
-    qtbot.waitUntil(
-        lambda: panel.result("combined") is not None and not panel.is_busy(), timeout=30000
-    )
+    _wait_combined(qtbot, panel)
     assert panel.result("combined").summary == "failed: RuntimeError: clone detection broke"
     assert view.panel.combined_label.text() == panel.result("combined").summary
     # computed in the same job, and kept
@@ -205,9 +206,7 @@ def test_the_combined_evidence_of_a_very_large_image_is_the_reports(
     panel = view.forensic
     window.open_paths([forged_jpeg])
     wait_analysis(qtbot, view)
-    qtbot.waitUntil(
-        lambda: panel.result("combined") is not None and not panel.is_busy(), timeout=30000
-    )
+    _wait_combined(qtbot, panel)
     result = panel.result("combined")
     assert result.map.shape == view.analysis.probability.shape  # drawn over the whole image
     assert "scaled down to 64x48 px" in result.summary
@@ -226,16 +225,16 @@ def test_the_combined_evidence_is_made_again_with_another_models_map(qtbot, wind
     panel = view.forensic
     window.open_paths([forged_jpeg])
     wait_analysis(qtbot, view)
-    qtbot.waitUntil(
-        lambda: panel.result("combined") is not None and not panel.is_busy(), timeout=30000
-    )
+    _wait_combined(qtbot, panel)
     first = panel.result("combined")
     other = np.zeros_like(view.analysis.probability)  # as another model's analysis gives it
     panel.set_model_map(other)
     qtbot.waitUntil(
-        lambda: panel.result("combined") is not None
-        and panel.result("combined") is not first
-        and not panel.is_busy(),
+        lambda: (
+            panel.result("combined") is not None
+            and panel.result("combined") is not first
+            and not panel.is_busy()
+        ),
         timeout=30000,
     )
     expected = compute_view("combined", panel.evidence, model_map=other)
