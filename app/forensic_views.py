@@ -37,6 +37,14 @@ from ncl_core.views import MAP_VIEWS, VIEWS, ViewResult, compute_view, ela
 from ncl_core.views.cache import ViewCache
 
 NCL = "ncl"  # the model's probability map, shown like any other map
+# What the combined evidence is and costs, for the controls that show or make it.
+COMBINED_ABOUT = (
+    "The combined evidence: the model's map weighed with ELA, double quantisation, texture and "
+    "clone detection, its finding's threshold calibrated to call at most a tenth of authentic "
+    "photos manipulated. It catches far more real forgeries than the model's own finding, for "
+    "more false alarms."
+)
+COMBINED_COST = "On a CPU it adds about 0.7 s an image of 2 MP, 2 to 3 s at 12 MP."
 # Views of the images seen, kept as 8-bit maps (a 12 MP map: 12 MB; float32 48 MB): about
 # ten 12 MP images with two views each; the image shown is kept whatever its size.
 CACHE_BYTES = 256 * 2**20

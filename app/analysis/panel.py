@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.analysis.state import AnalysisState
-from app.forensic_views import ForensicViews
+from app.forensic_views import COMBINED_ABOUT, ForensicViews
 from app.jobs import JobManager
 from app.model_state import ModelState
 from app.widgets import wheel_only_when_focused
@@ -293,12 +293,7 @@ class AnalysisPanel(QScrollArea):
         self.finding_label.setWordWrap(True)
         self.combined_label = _selectable("–")
         self.combined_label.setWordWrap(True)
-        self.combined_label.setToolTip(
-            "The finding of the Combined evidence view (Forensic views ▸ Show): the model's map "
-            "weighed with ELA, double quantisation, texture and clone detection, its threshold "
-            "calibrated to call at most a tenth of authentic photos manipulated. It catches far "
-            "more real forgeries than the model's finding, for more false alarms."
-        )
+        self.combined_label.setToolTip(f"{COMBINED_ABOUT} Its map: Forensic views ▸ Show.")
         form.addRow("Finding", self.finding_label)
         form.addRow("Combined evidence", self.combined_label)
         form.addRow("Score", self.score_label)

@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.forensic_views import COMBINED_ABOUT, COMBINED_COST
 from app.jobs import Job, JobContext, JobEvent, JobManager
 from app.model_state import ModelState
 from app.resources import is_sample
@@ -85,11 +86,7 @@ class ReportDialog(QDialog):
         form.addRow("Analysis", self.settings_label)
         self.combined_check = QCheckBox("Combined evidence for each image (its finding and map)")
         self.combined_check.setChecked(combined)
-        self.combined_check.setToolTip(
-            "The model's map weighed with ELA, double quantisation, texture and clone detection: "
-            "on real forgeries it finds far more than the model's own finding, for more false "
-            "alarms. On a CPU it adds about 0.7 s an image of 2 MP, 2 to 3 s at 12 MP."
-        )
+        self.combined_check.setToolTip(f"{COMBINED_ABOUT} {COMBINED_COST}")
         form.addRow(self.combined_check)
         if left_out:
             samples = QLabel(

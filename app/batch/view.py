@@ -36,6 +36,7 @@ from app.batch.report import (
 )
 from app.batch.shared_regions import SharedRegionsPanel
 from app.batch.table import RETRYABLE, QueueTable
+from app.forensic_views import COMBINED_ABOUT, COMBINED_COST
 from app.jobs import (
     DeviceUsed,
     FileResult,
@@ -125,11 +126,8 @@ class BatchView(QWidget):
         self.combined_check = QCheckBox("Combined evidence")
         self.combined_check.setChecked(self.settings.get("batch/combined"))
         self.combined_check.setToolTip(
-            "Also make each image's combined evidence (the model's map weighed with ELA, double "
-            "quantisation, texture and clone detection) and show its finding in the Combined "
-            "column: it catches far more real forgeries than the model's finding, for more false "
-            "alarms. On a CPU it adds about 0.7 s an image of 2 MP, 2 to 3 s at 12 MP. Applies "
-            "to files added from now on."
+            f"Its finding in the Combined column of each image. {COMBINED_ABOUT} "
+            f"{COMBINED_COST} Applies to files added from now on."
         )
         self.combined_check.toggled.connect(lambda on: self.settings.set("batch/combined", on))
         for button in (
